@@ -1,0 +1,76 @@
+package iscsi
+
+import (
+	"time"
+
+	"github.com/scstd/scstd/scsi"
+)
+
+// Snapshot is the engine state that sessions read on every command and at
+// every login. It is immutable once published through Server.Publish; a
+// reload builds a new one and swaps it in.
+type Snapshot struct {
+	// Generation counts published snapshots (1 for the first).
+	Generation uint64
+	// Enabled is the global iscsi { enabled } switch: when false no new
+	// login (discovery or normal) is accepted.
+	Enabled bool
+	// Targets by IQN.
+	Targets map[string]*Target
+}
+
+// Target is one iSCSI target as the engine runs it.
+type Target struct {
+	Name         string
+	Enabled      bool
+	TID          uint32
+	RelTgtPortID uint16
+	// Params are the target's negotiation offers and limits.
+	Params Params
+	// QueuedCommands is the command window: MaxCmdSN = ExpCmdSN + QueuedCommands - 1.
+	QueuedCommands uint32
+	NopInInterval  time.Duration // 0: no pings
+	NopInTimeout   time.Duration
+	RspTimeout     time.Duration
+	// LUNs is the default LUN map.
+	LUNs *scsi.LUNMap
+}
+
+// Params are a target's operational negotiation defaults (RFC 7143 §13),
+// named as in the config file.
+type Params struct {
+	HeaderDigest             []string // preference order, "CRC32C" / "None"
+	DataDigest               []string
+	ImmediateData            bool
+	InitialR2T               bool
+	MaxRecvDataSegmentLength uint32 // what the target can receive
+	MaxXmitDataSegmentLength uint32 // cap on what the target sends
+	MaxBurstLength           uint32
+	FirstBurstLength         uint32
+	MaxOutstandingR2T        uint32
+	DefaultTime2Wait         uint32
+	DefaultTime2Retain       uint32
+}
+
+// Negotiated is the outcome of a login's operational negotiation: what a
+// session runs with.
+type Negotiated struct {
+	HeaderDigest bool
+	DataDigest   bool
+	// MaxRecvDSL is the largest data segment the target accepts (declared
+	// by the target); MaxXmitDSL the largest it sends (declared by the
+	// initiator, capped by the target's max_xmit_data_segment_length).
+	MaxRecvDSL          uint32
+	MaxXmitDSL          uint32
+	MaxBurstLength      uint32
+	FirstBurstLength    uint32
+	InitialR2T          bool
+	ImmediateData       bool
+	MaxOutstandingR2T   uint32
+	DataPDUInOrder      bool
+	DataSequenceInOrder bool
+	DefaultTime2Wait    uint32
+	DefaultTime2Retain  uint32
+	ErrorRecoveryLevel  uint32
+	MaxConnections      uint32
+}
