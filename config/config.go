@@ -1,0 +1,382 @@
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is one loaded configuration: the merge of every file it was read
+// from, decoded, defaulted and validated. A Config returned by Load without
+// error diagnostics is complete: every default is filled in, so readers never
+// need to know the defaults themselves.
+type Config struct {
+	// DisruptiveChanges says whether a reload may end live sessions.
+	DisruptiveChanges DisruptivePolicy
+
+	// ISCSI holds the global iSCSI settings. It is never nil after Load: when
+	// the files have no iscsi block it holds the defaults and an empty
+	// DeclRange.
+	ISCSI *ISCSI
+
+	// Devices lists every device of every handler block, in file order.
+	// Device names are unique across handlers.
+	Devices []*Device
+
+	// Targets lists the targets in file order. Target names are unique.
+	Targets []*Target
+
+	// Attrs holds the ranges of the top-level attributes that were set,
+	// keyed by attribute name (e.g. "disruptive_changes").
+	Attrs map[string]hcl.Range
+
+	files map[string]*hcl.File
+}
+
+// Files returns the parsed source files by name, for printing diagnostics
+// with hcl.NewDiagnosticTextWriter. The map must not be modified.
+func (c *Config) Files() map[string]*hcl.File { return c.files }
+
+// Device returns the device named name, or nil.
+func (c *Config) Device(name string) *Device {
+	for _, d := range c.Devices {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+// Target returns the target named name, or nil.
+func (c *Config) Target(name string) *Target {
+	for _, t := range c.Targets {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Range returns the range of the top-level attribute name when it was set,
+// and the zero range otherwise.
+func (c *Config) Range(name string) hcl.Range { return c.Attrs[name] }
+
+// DisruptivePolicy is the value of disruptive_changes.
+type DisruptivePolicy string
+
+// The values of disruptive_changes.
+const (
+	// DisruptiveAllow lets a reload end sessions (removed or disabled targets).
+	DisruptiveAllow DisruptivePolicy = "allow"
+	// DisruptiveRefuse makes such a reload fail unless it is forced.
+	DisruptiveRefuse DisruptivePolicy = "refuse"
+)
+
+// String returns the configuration spelling of p.
+func (p DisruptivePolicy) String() string { return string(p) }
+
+// ISCSI is the iscsi block: settings shared by every target.
+type ISCSI struct {
+	// Enabled turns the iSCSI service on (default true).
+	Enabled bool
+	// Portals are the listen addresses, normalised to "host:port" with IPv6
+	// hosts in brackets (default ["0.0.0.0:3260"]).
+	Portals []Portal
+	// ISNSServers are the iSNS servers to register with.
+	ISNSServers []*ISNSServer
+	// IncomingUsers are the discovery-session CHAP users (initiator → target).
+	IncomingUsers []*User
+	// OutgoingUser is the discovery mutual-CHAP user (target → initiator), or nil.
+	OutgoingUser *User
+
+	// DeclRange is the range of the block header; zero when there is no block.
+	DeclRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// Range returns the range of attribute name when it was set, and DeclRange
+// otherwise.
+func (i *ISCSI) Range(name string) hcl.Range { return rangeOr(i.Attrs, name, i.DeclRange) }
+
+// Portal is one listen address.
+type Portal struct {
+	// Addr is "host:port"; an IPv6 host is in brackets ("[::]:3260").
+	Addr string
+	// Range is the range of the list element that declared it.
+	Range hcl.Range
+}
+
+// ISNSServer is one isns_server block.
+type ISNSServer struct {
+	// Addr is the server's "host:port" (port 3205 when the label has none).
+	Addr string
+	// AccessControl makes the iSNS server's discovery domains the access
+	// control list of every target (SCST's AccessControl, default false).
+	AccessControl bool
+
+	// DeclRange is the range of the block header.
+	DeclRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// User is one CHAP user: an incoming_user or outgoing_user block.
+type User struct {
+	// Name is the CHAP name (the block label).
+	Name string
+	// Secret is the CHAP secret.
+	Secret Secret
+
+	// DeclRange is the range of the block header.
+	DeclRange hcl.Range
+	// NameRange is the range of the label. Diagnostics about the secret
+	// point here, so that they never print the secret's source line.
+	NameRange hcl.Range
+}
+
+// Handler is the name of a device handler (the label of a handler block).
+type Handler string
+
+// The device handlers.
+const (
+	// HandlerFileIO serves a regular file.
+	HandlerFileIO Handler = "vdisk_fileio"
+	// HandlerBlockIO serves a block device.
+	HandlerBlockIO Handler = "vdisk_blockio"
+	// HandlerNullIO serves no storage: reads return zeroes, writes vanish.
+	HandlerNullIO Handler = "vdisk_nullio"
+	// HandlerCDROM serves an ISO image as a read-only MMC CD-ROM.
+	HandlerCDROM Handler = "vcdrom"
+)
+
+// Handlers lists every known handler.
+var Handlers = []Handler{HandlerFileIO, HandlerBlockIO, HandlerNullIO, HandlerCDROM}
+
+// String returns the configuration spelling of h.
+func (h Handler) String() string { return string(h) }
+
+// Device is one device block, flattened out of its handler block.
+type Device struct {
+	// Name is the device name, unique across handlers.
+	Name string
+	// Handler is the handler block the device is declared in.
+	Handler Handler
+	// Filename is the backing file or block device. A relative name in the
+	// file is resolved against the directory of the file that declares it,
+	// so Filename is absolute whenever the config path was. Empty for
+	// nullio and for a fileio/vcdrom device without one.
+	Filename string
+	// Size is the device size; Size.Bytes is 0 when size was not set.
+	Size Size
+	// BlockSize is the logical block size in bytes (default 512).
+	BlockSize int
+	// NVCache ignores SYNCHRONIZE CACHE and FUA (default false).
+	NVCache bool
+	// WriteThrough makes every write synchronous (default false).
+	WriteThrough bool
+	// ODirect opens the backing file with O_DIRECT (default false).
+	ODirect bool
+	// ReadOnly rejects writes (default false; always true for vcdrom).
+	ReadOnly bool
+	// Removable sets the RMB bit in INQUIRY (default false; true for vcdrom).
+	Removable bool
+	// T10DevID is the T10 vendor identification designator (default: the
+	// device name).
+	T10DevID string
+	// USN is the unit serial number (default: 8 hex digits of the FNV-1a
+	// hash of the device name, stable across restarts).
+	USN string
+
+	// DeclRange is the range of the device block header.
+	DeclRange hcl.Range
+	// NameRange is the range of the device label.
+	NameRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// Range returns the range of attribute name when it was set, and DeclRange
+// otherwise.
+func (d *Device) Range(name string) hcl.Range { return rangeOr(d.Attrs, name, d.DeclRange) }
+
+// Size is a size in bytes together with its spelling in the file.
+type Size struct {
+	// Bytes is the size in bytes; 0 when unset.
+	Bytes int64
+	// Text is the size as written ("10GiB"), for messages.
+	Text string
+}
+
+// IsSet reports whether a size was given.
+func (s Size) IsSet() bool { return s.Text != "" }
+
+// String returns the size as written, or "unset".
+func (s Size) String() string {
+	if s.Text == "" {
+		return "unset"
+	}
+	return s.Text
+}
+
+// Target is one target block.
+type Target struct {
+	// Name is the iSCSI name (iqn., eui. or naa.), unique across targets.
+	Name string
+	// Enabled makes the target visible to discovery and login (default true).
+	Enabled bool
+
+	// HeaderDigest and DataDigest are the digests offered, in order of
+	// preference (default ["None"]).
+	HeaderDigest []Digest
+	DataDigest   []Digest
+	// ImmediateData (default true) and InitialR2T (default false) are the
+	// target's negotiation defaults.
+	ImmediateData bool
+	InitialR2T    bool
+	// Negotiation limits in bytes; see doc.go for defaults and ranges.
+	MaxRecvDataSegmentLength int
+	MaxXmitDataSegmentLength int
+	MaxBurstLength           int
+	FirstBurstLength         int
+	// MaxOutstandingR2T is the R2T limit per task (default 32).
+	MaxOutstandingR2T int
+	// QueuedCommands is the command window per session (default 32).
+	QueuedCommands int
+	// NopInInterval is the idle time before a NOP-In ping; 0 disables pings
+	// (default 30s).
+	NopInInterval time.Duration
+	// NopInTimeout is how long a ping may stay unanswered (default 30s).
+	NopInTimeout time.Duration
+	// RspTimeout is how long a command may wait for the initiator before the
+	// connection is closed (default 90s).
+	RspTimeout time.Duration
+
+	// AllowedPortals are portal address patterns ("*", "?", "!" negation);
+	// empty allows every portal.
+	AllowedPortals []string
+	// PerPortalACL registers initiators as "name#portal_ip" (default false).
+	PerPortalACL bool
+	// Redirect, when not nil, answers every login with a redirection.
+	Redirect *Redirect
+	// RelTgtID is the relative target port identifier; 0 means "assign one".
+	RelTgtID int
+
+	// IncomingUsers are CHAP users (initiator → target); empty: no CHAP.
+	IncomingUsers []*User
+	// OutgoingUser is the mutual-CHAP user (target → initiator), or nil.
+	OutgoingUser *User
+	// CHAPAlgorithms are the CHAP algorithms accepted, in order of
+	// preference (default SHA3-256, SHA-256, SHA-1, MD5).
+	CHAPAlgorithms []CHAPAlgorithm
+
+	// LUNs is the default LUN map (initiators matching no group), in file order.
+	LUNs []*LUN
+	// Groups are the initiator groups, in file order.
+	Groups []*Group
+
+	// DeclRange is the range of the target block header.
+	DeclRange hcl.Range
+	// NameRange is the range of the target label.
+	NameRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// Range returns the range of attribute name when it was set, and DeclRange
+// otherwise.
+func (t *Target) Range(name string) hcl.Range { return rangeOr(t.Attrs, name, t.DeclRange) }
+
+// Digest is a HeaderDigest or DataDigest value.
+type Digest string
+
+// The digests.
+const (
+	DigestNone   Digest = "None"
+	DigestCRC32C Digest = "CRC32C"
+)
+
+// String returns the protocol spelling of d.
+func (d Digest) String() string { return string(d) }
+
+// CHAPAlgorithm is a CHAP_A algorithm name.
+type CHAPAlgorithm string
+
+// The CHAP algorithms (RFC 7143 §12.1.3 and RFC 9xxx extensions; numbered
+// 5, 6, 7 and 8 on the wire).
+const (
+	CHAPMD5     CHAPAlgorithm = "MD5"
+	CHAPSHA1    CHAPAlgorithm = "SHA-1"
+	CHAPSHA256  CHAPAlgorithm = "SHA-256"
+	CHAPSHA3256 CHAPAlgorithm = "SHA3-256"
+)
+
+// String returns the configuration spelling of a.
+func (a CHAPAlgorithm) String() string { return string(a) }
+
+// Redirect is a parsed redirect attribute: "addr[:port] temp|perm".
+type Redirect struct {
+	// Addr is "host:port" (port 3260 when omitted; IPv6 in brackets).
+	Addr string
+	// Permanent is true for "perm" (target moved permanently) and false for
+	// "temp" (target moved temporarily).
+	Permanent bool
+}
+
+// String returns r in configuration syntax.
+func (r Redirect) String() string {
+	if r.Permanent {
+		return r.Addr + " perm"
+	}
+	return r.Addr + " temp"
+}
+
+// LUN maps a logical unit number to a device.
+type LUN struct {
+	// Number is the logical unit number, 0..16383.
+	Number int
+	// Device is the name of the device served.
+	Device string
+	// ReadOnly rejects writes through this LUN (default false).
+	ReadOnly bool
+
+	// DeclRange is the range of the lun block header.
+	DeclRange hcl.Range
+	// NumberRange is the range of the label.
+	NumberRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// Range returns the range of attribute name when it was set, and DeclRange
+// otherwise.
+func (l *LUN) Range(name string) hcl.Range { return rangeOr(l.Attrs, name, l.DeclRange) }
+
+// Group is an initiator group: initiators matching its patterns see its LUNs
+// instead of the target's.
+type Group struct {
+	// Name is the group name, unique within the target.
+	Name string
+	// Initiators are initiator name patterns ("*", "?", "!" negation).
+	Initiators []string
+	// LUNs is the group's LUN map.
+	LUNs []*LUN
+
+	// DeclRange is the range of the group block header.
+	DeclRange hcl.Range
+	// NameRange is the range of the label.
+	NameRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// Range returns the range of attribute name when it was set, and DeclRange
+// otherwise.
+func (g *Group) Range(name string) hcl.Range { return rangeOr(g.Attrs, name, g.DeclRange) }
+
+func rangeOr(attrs map[string]hcl.Range, name string, def hcl.Range) hcl.Range {
+	if r, ok := attrs[name]; ok {
+		return r
+	}
+	return def
+}
