@@ -72,7 +72,7 @@ func TestClientServerRoundTrip(t *testing.T) {
 		t.Errorf("plan = %+v, %v (path %q)", p, err, rec.planPath)
 	}
 	st, err := c.Status()
-	if err != nil || string(st) != "{\n  \"targets\": 3\n}\n" {
+	if err != nil || string(st) != "{\n  \"targets\": 3\n}" {
 		t.Errorf("status = %q, %v", st, err)
 	}
 	rec.closeErr = errors.New("no such target")
