@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/scstd/scstd/admin"
+)
+
+// Exit codes of `scstd plan`.
+const (
+	planNoChanges = 0
+	planError     = 1
+	planChanges   = 2
+)
+
+func cmdReload(o *options, fs *flag.FlagSet) (int, error) {
+	if fs.NArg() != 0 {
+		return 2, errUsage
+	}
+	r, err := admin.NewClient(o.adminSocket).Reload(o.force)
+	if err != nil {
+		return 1, err
+	}
+	if !r.OK {
+		if r.Diagnostics != "" {
+			fmt.Fprint(o.stderr, r.Diagnostics)
+		}
+		return 1, fmt.Errorf("reload rejected, the daemon keeps running generation %d: %s", r.Generation, r.Error)
+	}
+	printPlan(o.stdout, r.Changes, r.Plan)
+	fmt.Fprintf(o.stdout, "applied: generation %d, config %s\n", r.Generation, shortHash(r.ConfigHash))
+	return 0, nil
+}
+
+func cmdPlan(o *options, fs *flag.FlagSet) (int, error) {
+	if fs.NArg() != 0 {
+		return 2, errUsage
+	}
+	// Syntax and reference checks need no daemon: do them first, so that
+	// a broken file is reported the same way with or without one.
+	if _, ok := loadAndReport(o.config, o.stderr, false); !ok {
+		return planError, nil
+	}
+	abs, err := filepath.Abs(o.config)
+	if err != nil {
+		return planError, err
+	}
+	r, err := admin.NewClient(o.adminSocket).Plan(abs)
+	if err != nil {
+		return planError, err
+	}
+	if r.Error != "" {
+		fmt.Fprint(o.stderr, r.Diagnostics)
+		return planError, fmt.Errorf("%s", r.Error)
+	}
+	printPlan(o.stdout, r.Changes, r.Plan)
+	if r.Changes == 0 {
+		return planNoChanges, nil
+	}
+	return planChanges, nil
+}
+
+func printPlan(w io.Writer, changes int, plan string) {
+	if changes == 0 {
+		fmt.Fprintln(w, "No changes: the running engine matches the configuration.")
+		return
+	}
+	fmt.Fprint(w, plan)
+	if !strings.HasSuffix(plan, "\n") {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%d change(s).\n", changes)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func cmdStatus(o *options, fs *flag.FlagSet) (int, error) {
+	if fs.NArg() != 0 {
+		return 2, errUsage
+	}
+	raw, err := admin.NewClient(o.adminSocket).Status()
+	if err != nil {
+		return 1, err
+	}
+	if o.json {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return 1, err
+		}
+		b, _ := json.MarshalIndent(v, "", "  ")
+		fmt.Fprintln(o.stdout, string(b))
+		return 0, nil
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return 1, err
+	}
+	printTree(o.stdout, tree, 0)
+	return 0, nil
+}
+
+// printTree prints a JSON tree as indented "key: value" lines, the way
+// SCST's sysfs reads: scalars inline, objects and lists nested.
+func printTree(w io.Writer, v any, depth int) {
+	indent := strings.Repeat("  ", depth)
+	switch t := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if isScalar(t[k]) {
+				fmt.Fprintf(w, "%s%s: %s\n", indent, k, scalar(t[k]))
+				continue
+			}
+			if isEmpty(t[k]) {
+				continue
+			}
+			fmt.Fprintf(w, "%s%s:\n", indent, k)
+			printTree(w, t[k], depth+1)
+		}
+	case []any:
+		for _, e := range t {
+			if isScalar(e) {
+				fmt.Fprintf(w, "%s- %s\n", indent, scalar(e))
+				continue
+			}
+			fmt.Fprintf(w, "%s-\n", indent)
+			printTree(w, e, depth+1)
+		}
+	default:
+		fmt.Fprintf(w, "%s%s\n", indent, scalar(v))
+	}
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return false
+	}
+	return true
+}
+
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}
+
+func scalar(v any) string {
+	if v == nil {
+		return "-"
+	}
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return fmt.Sprintf("%d", int64(f))
+	}
+	return fmt.Sprint(v)
+}
+
+func cmdSession(o *options, fs *flag.FlagSet) (int, error) {
+	if fs.NArg() != 3 || fs.Arg(0) != "close" {
+		return 2, errUsage
+	}
+	r, err := admin.NewClient(o.adminSocket).CloseSession(fs.Arg(1), fs.Arg(2))
+	if err != nil {
+		return 1, err
+	}
+	if r.Error != "" {
+		return 1, fmt.Errorf("%s", r.Error)
+	}
+	fmt.Fprintf(o.stdout, "closed %d session(s) of %s on %s\n", r.Closed, fs.Arg(2), fs.Arg(1))
+	return 0, nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/reconcile"
+)
+
+// loaded is one attempt to load the configuration: the result, its
+// diagnostics, and the loader that can print them with source lines.
+type loaded struct {
+	cfg    *config.Config
+	diags  hcl.Diagnostics
+	hash   string
+	loader *config.Loader
+}
+
+// loadConfig loads path, hashes its content, and adds a "not supported
+// yet" error for every configured feature the engine lacks, so that no
+// setting is silently ignored.
+func loadConfig(path string) *loaded {
+	ld := &loaded{loader: config.NewLoader()}
+	ld.hash, _ = configHash(path)
+	ld.cfg, ld.diags = ld.loader.Load(path)
+	if ld.cfg != nil {
+		ld.diags = append(ld.diags, ld.cfg.Unsupported(reconcile.Supports)...)
+	}
+	if ld.diags.HasErrors() {
+		ld.cfg = nil
+	}
+	return ld
+}
+
+// diagnosticText prints the diagnostics as file:line:col with the source
+// line and a caret.
+func (ld *loaded) diagnosticText() string {
+	var b bytes.Buffer
+	ld.loader.WriteDiagnostics(&b, ld.diags)
+	return b.String()
+}
+
+// diagnosticSummary is the diagnostics on one line each, for the log.
+func (ld *loaded) diagnosticSummary() []string {
+	var out []string
+	for _, d := range ld.diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := ""
+		if d.Subject != nil {
+			where = d.Subject.String() + ": "
+		}
+		out = append(out, where+d.Summary+": "+d.Detail)
+	}
+	return out
+}
+
+// loadAndReport loads path and prints its diagnostics to w; ok is false
+// when there are errors. storage also checks that backing files exist, as
+// `validate` does (at run time a missing file only takes its device
+// offline, so the daemon passes false).
+func loadAndReport(path string, w io.Writer, storage bool) (*loaded, bool) {
+	ld := loadConfig(path)
+	if storage && ld.cfg != nil {
+		ld.diags = append(ld.diags, ld.cfg.CheckStorage()...)
+	}
+	if len(ld.diags) > 0 {
+		ld.loader.WriteDiagnostics(w, ld.diags)
+	}
+	return ld, !ld.diags.HasErrors()
+}
+
+// configHash is the SHA-256 of the configuration's files: the file itself,
+// or each *.hcl file of a directory with its name, in name order.
+func configHash(path string) (string, error) {
+	names := []string{path}
+	if st, err := os.Stat(path); err != nil {
+		return "", err
+	} else if st.IsDir() {
+		names, err = filepath.Glob(filepath.Join(path, "*.hcl"))
+		if err != nil {
+			return "", err
+		}
+		sort.Strings(names)
+	}
+	h := sha256.New()
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(n), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func marshalDetail(p reconcile.Plan) json.RawMessage {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func splitLines(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == '\n' })
+}
