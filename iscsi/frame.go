@@ -1,0 +1,365 @@
+package iscsi
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"sync"
+
+	"github.com/klauspost/crc32"
+)
+
+// castagnoli is the CRC32C table used for header and data digests.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// DigestLen is the size of a CRC32C digest on the wire.
+const DigestLen = 4
+
+// MaxDataSegmentLength is the largest data segment the 24-bit
+// DataSegmentLength field can describe.
+const MaxDataSegmentLength = 1<<24 - 1
+
+// DefaultMaxRecvDSL is the RFC 7143 default MaxRecvDataSegmentLength,
+// which also bounds every login PDU's data segment.
+const DefaultMaxRecvDSL = 8192
+
+// ErrHeaderDigest reports a header digest mismatch. The header cannot be
+// trusted, so the connection must be closed.
+var ErrHeaderDigest = errors.New("iscsi: header digest mismatch")
+
+// DataDigestError reports a data digest mismatch. The header is sound: Read
+// returns the PDU together with this error so the caller can answer with
+// a Reject (reason DATA_DIGEST_ERROR) and carry on; the data is discarded.
+type DataDigestError struct {
+	Got, Want uint32
+}
+
+func (e *DataDigestError) Error() string {
+	return fmt.Sprintf("iscsi: data digest mismatch: got %#08x, computed %#08x", e.Got, e.Want)
+}
+
+// Digest returns the CRC32C digest of the concatenation of parts, as
+// iSCSI computes header and data digests (RFC 7143 §13.1).
+func Digest(parts ...[]byte) uint32 {
+	var c uint32
+	for _, p := range parts {
+		c = crc32.Update(c, castagnoli, p)
+	}
+	return c
+}
+
+// putDigest stores d in wire order. iSCSI digests go out least significant
+// byte first (RFC 7143 §B.4: 32 zero bytes digest to aa 36 91 8a).
+func putDigest(b []byte, d uint32) { binary.LittleEndian.PutUint32(b, d) }
+
+func getDigest(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+func pad4(n int) int { return (4 - n&3) & 3 }
+
+var zeroPad [4]byte
+
+// PDU is one protocol data unit as read from the wire: the BHS, the raw
+// additional header segments and the data segment (without padding).
+// PDUs returned by FrameReader.Read are pooled: call Release when done
+// with Data, after which neither the PDU nor Data may be used.
+type PDU struct {
+	BHS  BHS
+	AHS  []byte
+	Data []byte
+
+	buf  *[]byte // pooled backing of Data, nil if Data is not pooled
+	ahsb [64]byte
+}
+
+var pduPool = sync.Pool{New: func() any { return new(PDU) }}
+
+// Release returns the PDU and its data buffer to their pools. It is safe
+// to call on a nil PDU.
+func (p *PDU) Release() {
+	if p == nil {
+		return
+	}
+	if p.buf != nil {
+		putBuf(p.buf)
+	}
+	*p = PDU{}
+	pduPool.Put(p)
+}
+
+// FindAHS returns the type-specific bytes of the first additional header
+// segment of type t (starting at AHS byte 3, AHSLength bytes long).
+func (p *PDU) FindAHS(t AHSType) ([]byte, bool) {
+	b := p.AHS
+	for len(b) >= 4 {
+		n := int(binary.BigEndian.Uint16(b))
+		if 3+n > len(b) {
+			return nil, false
+		}
+		if AHSType(b[2]) == t {
+			return b[3 : 3+n], true
+		}
+		step := 3 + n + pad4(3+n)
+		if step > len(b) {
+			return nil, false
+		}
+		b = b[step:]
+	}
+	return nil, false
+}
+
+// AppendAHS appends one additional header segment of type t whose
+// type-specific bytes are specific (AHS byte 3 onwards), padded to 4.
+func AppendAHS(dst []byte, t AHSType, specific []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(specific)))
+	dst = append(dst, byte(t))
+	dst = append(dst, specific...)
+	return append(dst, zeroPad[:pad4(3+len(specific))]...)
+}
+
+// validateAHS checks that the AHS area is a sequence of well-formed
+// segments that fill it exactly.
+func validateAHS(op Opcode, b []byte) error {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return protoErr(op, "truncated AHS")
+		}
+		n := 3 + int(binary.BigEndian.Uint16(b))
+		n += pad4(n)
+		if n > len(b) {
+			return protoErr(op, "AHS length %d exceeds TotalAHSLength", n)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// Data buffers come from power-of-two size classes, 512 B to 16 MiB.
+const (
+	minBufShift = 9
+	maxBufShift = 24
+)
+
+var bufPools [maxBufShift + 1]sync.Pool
+
+func bufClass(n int) int {
+	c := bits.Len(uint(n - 1))
+	if c < minBufShift {
+		c = minBufShift
+	}
+	return c
+}
+
+// getBuf returns a buffer of length n from the pools.
+func getBuf(n int) *[]byte {
+	c := bufClass(n)
+	if v := bufPools[c].Get(); v != nil {
+		b := v.(*[]byte)
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, 1<<c)
+	return &b
+}
+
+func putBuf(b *[]byte) {
+	c := cap(*b)
+	if c&(c-1) != 0 || c < 1<<minBufShift || c > 1<<maxBufShift {
+		return
+	}
+	bufPools[bits.Len(uint(c-1))].Put(b)
+}
+
+// FrameReader reads PDUs from a connection: BHS, AHS, header digest,
+// data segment, padding and data digest (RFC 7143 §11.2). It is not safe
+// for concurrent use; one reader goroutine owns it.
+type FrameReader struct {
+	r          *bufio.Reader
+	header     bool
+	data       bool
+	maxRecvDSL uint32
+	dig        [DigestLen]byte
+}
+
+// NewFrameReader reads PDUs from r with digests off and MaxRecvDSL at
+// DefaultMaxRecvDSL, as at the start of a login.
+func NewFrameReader(r io.Reader) *FrameReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	return &FrameReader{r: br, maxRecvDSL: DefaultMaxRecvDSL}
+}
+
+// SetDigests turns CRC32C header and data digests on or off; takes effect
+// with the next PDU read.
+func (fr *FrameReader) SetDigests(header, data bool) { fr.header, fr.data = header, data }
+
+// SetMaxRecvDSL sets the largest data segment accepted; a longer one is a
+// *ProtocolError found before any buffer is allocated.
+func (fr *FrameReader) SetMaxRecvDSL(n uint32) {
+	fr.maxRecvDSL = min(n, MaxDataSegmentLength)
+}
+
+// Read reads the next PDU. At a clean PDU boundary end of stream it
+// returns io.EOF; inside a PDU io.ErrUnexpectedEOF. Errors:
+//   - ErrHeaderDigest: header digest mismatch, close the connection;
+//   - *ProtocolError: malformed AHS or a data segment longer than
+//     MaxRecvDSL; the returned PDU is nil and the stream position is lost,
+//     so the connection must be closed after an optional Reject;
+//   - *DataDigestError: returned together with the (header-valid) PDU.
+func (fr *FrameReader) Read() (*PDU, error) {
+	p := pduPool.Get().(*PDU)
+	if _, err := io.ReadFull(fr.r, p.BHS[:]); err != nil {
+		p.Release()
+		return nil, err
+	}
+	op := p.BHS.Opcode()
+	if n := p.BHS.TotalAHSLength() * 4; n > 0 {
+		if n <= len(p.ahsb) {
+			p.AHS = p.ahsb[:n]
+		} else {
+			p.AHS = make([]byte, n)
+		}
+		if err := fr.readFull(p.AHS); err != nil {
+			p.Release()
+			return nil, err
+		}
+	}
+	if fr.header {
+		if err := fr.readFull(fr.dig[:]); err != nil {
+			p.Release()
+			return nil, err
+		}
+		if getDigest(fr.dig[:]) != Digest(p.BHS[:], p.AHS) {
+			p.Release()
+			return nil, ErrHeaderDigest
+		}
+	}
+	if err := validateAHS(op, p.AHS); err != nil {
+		p.Release()
+		return nil, err
+	}
+	dsl := p.BHS.DataSegmentLength()
+	if dsl > fr.maxRecvDSL {
+		p.Release()
+		return nil, &ProtocolError{Op: op, Reason: RejectProtocolError,
+			Msg: fmt.Sprintf("DataSegmentLength %d exceeds MaxRecvDataSegmentLength %d", dsl, fr.maxRecvDSL)}
+	}
+	if dsl == 0 {
+		return p, nil
+	}
+	n := int(dsl)
+	padded := n + pad4(n)
+	p.buf = getBuf(padded)
+	if err := fr.readFull(*p.buf); err != nil {
+		p.Release()
+		return nil, err
+	}
+	p.Data = (*p.buf)[:n]
+	if fr.data {
+		if err := fr.readFull(fr.dig[:]); err != nil {
+			p.Release()
+			return nil, err
+		}
+		if got, want := getDigest(fr.dig[:]), Digest(*p.buf); got != want {
+			p.Data = nil
+			return p, &DataDigestError{Got: got, Want: want}
+		}
+	}
+	return p, nil
+}
+
+func (fr *FrameReader) readFull(b []byte) error {
+	_, err := io.ReadFull(fr.r, b)
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// AppendFrame appends one PDU in wire form to dst: h, ahs (padded to 4),
+// the header digest if hd, data padded to 4, and the data digest if dd.
+// It first stores len(ahs) and len(data) in h's TotalAHSLength and
+// DataSegmentLength fields, so Encode methods leave those to it.
+// len(data) must not exceed MaxDataSegmentLength.
+func AppendFrame(dst []byte, h *BHS, ahs, data []byte, hd, dd bool) []byte {
+	ahsPad := pad4(len(ahs))
+	h[4] = byte((len(ahs) + ahsPad) / 4)
+	h.SetDataSegmentLength(uint32(len(data)))
+	dst = append(dst, h[:]...)
+	dst = append(dst, ahs...)
+	dst = append(dst, zeroPad[:ahsPad]...)
+	if hd {
+		dst = binary.LittleEndian.AppendUint32(dst, Digest(h[:], ahs, zeroPad[:ahsPad]))
+	}
+	if len(data) == 0 {
+		return dst
+	}
+	dp := zeroPad[:pad4(len(data))]
+	dst = append(dst, data...)
+	dst = append(dst, dp...)
+	if dd {
+		dst = binary.LittleEndian.AppendUint32(dst, Digest(data, dp))
+	}
+	return dst
+}
+
+// FrameWriter writes PDUs to a buffered writer without copying data
+// segments. It is not safe for concurrent use: one writer goroutine owns
+// it and calls Flush once per batch.
+type FrameWriter struct {
+	w      *bufio.Writer
+	header bool
+	data   bool
+	dig    [DigestLen]byte
+}
+
+// NewFrameWriter writes PDUs to w with digests off.
+func NewFrameWriter(w io.Writer) *FrameWriter {
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriterSize(w, 64<<10)
+	}
+	return &FrameWriter{w: bw}
+}
+
+// SetDigests turns CRC32C header and data digests on or off for the PDUs
+// written from now on.
+func (fw *FrameWriter) SetDigests(header, data bool) { fw.header, fw.data = header, data }
+
+// WritePDU writes one PDU like AppendFrame (setting h's length fields)
+// into the buffer; Flush sends it.
+func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
+	ahsPad := pad4(len(ahs))
+	h[4] = byte((len(ahs) + ahsPad) / 4)
+	h.SetDataSegmentLength(uint32(len(data)))
+	fw.w.Write(h[:])
+	fw.w.Write(ahs)
+	fw.w.Write(zeroPad[:ahsPad])
+	if fw.header {
+		putDigest(fw.dig[:], Digest(h[:], ahs, zeroPad[:ahsPad]))
+		fw.w.Write(fw.dig[:])
+	}
+	if len(data) > 0 {
+		dp := zeroPad[:pad4(len(data))]
+		fw.w.Write(data)
+		fw.w.Write(dp)
+		if fw.data {
+			putDigest(fw.dig[:], Digest(data, dp))
+			fw.w.Write(fw.dig[:])
+		}
+	}
+	// bufio.Writer keeps the first error and returns it from every later
+	// call, so checking once here covers all writes above.
+	_, err := fw.w.Write(nil)
+	return err
+}
+
+// Flush sends the buffered PDUs.
+func (fw *FrameWriter) Flush() error { return fw.w.Flush() }
+
+// Buffered is the number of bytes waiting for Flush.
+func (fw *FrameWriter) Buffered() int { return fw.w.Buffered() }
