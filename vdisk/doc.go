@@ -1,0 +1,26 @@
+// Package vdisk holds the storage backends behind SCSI devices.
+//
+// Open turns a Spec into a Backend according to its Handler:
+//
+//	vdisk_fileio   a regular file, read and written with pread/pwrite.
+//	               A missing file is created sparse when Spec.Size is set;
+//	               a smaller file is extended; a larger one is never shrunk.
+//	               Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE) and
+//	               MapStatus reports holes (lseek SEEK_DATA/SEEK_HOLE).
+//	vdisk_blockio  a block device, always opened O_DIRECT. Size comes from
+//	               BLKGETSIZE64, Unmap is BLKDISCARD.
+//	vdisk_nullio   no storage: reads return zeroes, writes are discarded.
+//	vcdrom         an image file opened read-only, never created or resized.
+//
+// Backends opened with O_DIRECT accept any buffer, offset and length: what
+// the kernel cannot take directly bounces through aligned pooled buffers
+// (partial blocks by read-modify-write). AlignedBuffer gives callers buffers
+// that skip the bounce.
+//
+// Optional capabilities are small interfaces a Backend may implement:
+// Unmapper (deallocate a range) and Mapper (which ranges hold data).
+//
+// The package does not know about SCSI: block sizes, LBA ranges and sense
+// data belong to package scsi, which maps the plain errors returned here
+// (ErrReadOnly, ENOSPC, EIO, EOPNOTSUPP) to sense codes.
+package vdisk
