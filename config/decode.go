@@ -1,0 +1,684 @@
+package config
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/big"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "iscsi"},
+		{Type: "handler", LabelNames: []string{"name"}},
+		{Type: "target", LabelNames: []string{"name"}},
+	},
+}
+
+var iscsiSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "enabled"}, {Name: "portals"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "isns_server", LabelNames: []string{"address"}},
+		{Type: "incoming_user", LabelNames: []string{"name"}},
+		{Type: "outgoing_user", LabelNames: []string{"name"}},
+	},
+}
+
+var isnsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "access_control"}},
+}
+
+var userSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "secret", Required: true}},
+}
+
+var handlerSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{{Type: "device", LabelNames: []string{"name"}}},
+}
+
+var deviceSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "filename"}, {Name: "size"}, {Name: "blocksize"}, {Name: "nv_cache"},
+		{Name: "write_through"}, {Name: "o_direct"}, {Name: "read_only"},
+		{Name: "removable"}, {Name: "t10_dev_id"}, {Name: "usn"},
+	},
+}
+
+// deviceAttrs lists, per handler, the device attributes that mean something
+// for it; the others are rejected rather than ignored.
+var deviceAttrs = map[Handler][]string{
+	HandlerFileIO:  {"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct", "read_only", "removable", "t10_dev_id", "usn"},
+	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn"},
+	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn"},
+	HandlerCDROM:   {"filename", "t10_dev_id", "usn"},
+}
+
+var targetSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "enabled"}, {Name: "header_digest"}, {Name: "data_digest"},
+		{Name: "immediate_data"}, {Name: "initial_r2t"},
+		{Name: "max_recv_data_segment_length"}, {Name: "max_xmit_data_segment_length"},
+		{Name: "max_burst_length"}, {Name: "first_burst_length"}, {Name: "max_outstanding_r2t"},
+		{Name: "queued_commands"}, {Name: "nop_in_interval"}, {Name: "nop_in_timeout"},
+		{Name: "rsp_timeout"}, {Name: "allowed_portals"}, {Name: "per_portal_acl"},
+		{Name: "redirect"}, {Name: "rel_tgt_id"}, {Name: "chap_algorithms"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "incoming_user", LabelNames: []string{"name"}},
+		{Type: "outgoing_user", LabelNames: []string{"name"}},
+		{Type: "lun", LabelNames: []string{"number"}},
+		{Type: "group", LabelNames: []string{"name"}},
+	},
+}
+
+var lunSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "device", Required: true}, {Name: "read_only"}},
+}
+
+var groupSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "initiators"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "lun", LabelNames: []string{"number"}}},
+}
+
+// decoder turns file bodies into one Config, collecting diagnostics.
+type decoder struct {
+	cfg       *Config
+	lookupEnv func(string) (string, bool)
+	ctx       *hcl.EvalContext
+	dir       string
+	diags     hcl.Diagnostics
+}
+
+func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
+	return &decoder{
+		cfg:       &Config{DisruptiveChanges: DisruptiveAllow, Attrs: map[string]hcl.Range{}},
+		lookupEnv: lookupEnv,
+	}
+}
+
+func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  subject.Ptr(),
+	})
+}
+
+func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyContent {
+	c, diags := body.Content(schema)
+	d.diags = append(d.diags, diags...)
+	return c
+}
+
+// file decodes one parsed file into the configuration.
+func (d *decoder) file(f *hcl.File, dir string) {
+	d.dir = dir
+	d.ctx = evalContext(dir, d.lookupEnv)
+	c := d.content(f.Body, rootSchema)
+	if a, ok := c.Attributes["disruptive_changes"]; ok {
+		if prev, dup := d.cfg.Attrs[a.Name]; dup {
+			d.duplicate(a.NameRange, "Duplicate attribute", fmt.Sprintf("disruptive_changes is also set at %s.", at(prev)))
+		} else if s, ok := d.str(a); ok {
+			switch p := DisruptivePolicy(s); p {
+			case DisruptiveAllow, DisruptiveRefuse:
+				d.cfg.DisruptiveChanges = p
+				d.cfg.Attrs[a.Name] = a.Range
+			default:
+				d.errorf(a.Expr.Range(), "Invalid disruptive_changes", "Expected \"allow\" or \"refuse\", got %q.", s)
+			}
+		}
+	}
+	for _, b := range c.Blocks {
+		switch b.Type {
+		case "iscsi":
+			d.iscsi(b)
+		case "handler":
+			d.handler(b)
+		case "target":
+			d.target(b)
+		}
+	}
+}
+
+// finish fills the defaults of what no file set and returns the Config.
+func (d *decoder) finish() *Config {
+	if d.cfg.ISCSI == nil {
+		d.cfg.ISCSI = &ISCSI{Enabled: true, Attrs: map[string]hcl.Range{}}
+	}
+	if len(d.cfg.ISCSI.Portals) == 0 {
+		d.cfg.ISCSI.Portals = []Portal{{Addr: DefaultPortal, Range: d.cfg.ISCSI.DeclRange}}
+	}
+	return d.cfg
+}
+
+func (d *decoder) duplicate(subject hcl.Range, summary, detail string) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject.Ptr(),
+	})
+}
+
+// at formats a range as "file:line" for "also declared at" messages.
+func at(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line) }
+
+func (d *decoder) iscsi(b *hcl.Block) {
+	if prev := d.cfg.ISCSI; prev != nil {
+		d.duplicate(b.DefRange, "Duplicate iscsi block", fmt.Sprintf("Only one iscsi block is allowed; it is also declared at %s.", at(prev.DeclRange)))
+		return
+	}
+	i := &ISCSI{Enabled: true, DeclRange: b.DefRange, Attrs: map[string]hcl.Range{}}
+	d.cfg.ISCSI = i
+	c := d.content(b.Body, iscsiSchema)
+	for name, a := range c.Attributes {
+		i.Attrs[name] = a.Range
+	}
+	if a, ok := c.Attributes["enabled"]; ok {
+		i.Enabled, _ = d.boolean(a)
+	}
+	if a, ok := c.Attributes["portals"]; ok {
+		list, ranges, ok := d.strList(a)
+		if ok && len(list) == 0 {
+			d.errorf(a.Expr.Range(), "No portals", "Expected at least one listen address such as \"0.0.0.0:3260\"; to turn iSCSI off set enabled = false.")
+		}
+		for k, s := range list {
+			addr, err := ParseHostPort(s, 3260)
+			if err != nil {
+				d.errorf(ranges[k], "Invalid portal", "%v. Expected \"host:port\", with an IPv6 host in brackets (\"[::]:3260\").", err)
+				continue
+			}
+			i.Portals = append(i.Portals, Portal{Addr: addr, Range: ranges[k]})
+		}
+	}
+	for _, cb := range c.Blocks {
+		switch cb.Type {
+		case "isns_server":
+			addr, err := ParseHostPort(cb.Labels[0], 3205)
+			if err != nil {
+				d.errorf(cb.LabelRanges[0], "Invalid iSNS server address", "%v. Expected \"host[:port]\", with an IPv6 host in brackets.", err)
+				continue
+			}
+			s := &ISNSServer{Addr: addr, DeclRange: cb.DefRange, Attrs: map[string]hcl.Range{}}
+			sc := d.content(cb.Body, isnsSchema)
+			if a, ok := sc.Attributes["access_control"]; ok {
+				s.Attrs[a.Name] = a.Range
+				s.AccessControl, _ = d.boolean(a)
+			}
+			i.ISNSServers = append(i.ISNSServers, s)
+		case "incoming_user":
+			if u := d.user(cb); u != nil {
+				i.IncomingUsers = append(i.IncomingUsers, u)
+			}
+		case "outgoing_user":
+			if i.OutgoingUser != nil {
+				d.duplicate(cb.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed; it is also declared at %s.", at(i.OutgoingUser.DeclRange)))
+				continue
+			}
+			i.OutgoingUser = d.user(cb)
+		}
+	}
+}
+
+func (d *decoder) user(b *hcl.Block) *User {
+	c := d.content(b.Body, userSchema)
+	a, ok := c.Attributes["secret"]
+	if !ok {
+		return nil
+	}
+	s, ok := d.str(a)
+	if !ok {
+		return nil
+	}
+	return &User{Name: b.Labels[0], Secret: NewSecret(s), DeclRange: b.DefRange, NameRange: b.LabelRanges[0]}
+}
+
+func (d *decoder) handler(b *hcl.Block) {
+	h := Handler(b.Labels[0])
+	attrs, known := deviceAttrs[h]
+	if !known {
+		d.errorf(b.LabelRanges[0], "Unknown handler", "There is no handler %q. Expected one of %s.", h, quotedList(Handlers))
+		return
+	}
+	c := d.content(b.Body, handlerSchema)
+	for _, db := range c.Blocks {
+		d.device(h, attrs, db)
+	}
+}
+
+func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
+	name := b.Labels[0]
+	dev := &Device{
+		Name: name, Handler: h, BlockSize: 512, T10DevID: name, USN: defaultUSN(name),
+		DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{},
+	}
+	if h == HandlerCDROM {
+		dev.BlockSize = 2048
+		dev.ReadOnly = true
+		dev.Removable = true
+	}
+	c := d.content(b.Body, deviceSchema)
+	for _, a := range sortedAttrs(c.Attributes) {
+		if !contains(allowed, a.Name) {
+			d.errorf(a.NameRange, "Attribute not valid for this handler", "%s devices do not take %q. Expected one of: %s.", h, a.Name, joinNames(allowed))
+			continue
+		}
+		dev.Attrs[a.Name] = a.Range
+		switch a.Name {
+		case "filename":
+			if s, ok := d.str(a); ok {
+				if s == "" {
+					d.errorf(a.Expr.Range(), "Empty filename", "Expected the path of the backing file; remove the attribute for none.")
+				} else if !filepath.IsAbs(s) {
+					s = filepath.Join(d.dir, s)
+				}
+				dev.Filename = s
+			}
+		case "size":
+			if s, ok := d.str(a); ok {
+				n, err := ParseSize(s)
+				if err != nil {
+					d.errorf(a.Expr.Range(), "Invalid size", "%v. Expected a byte count with an optional unit, such as \"4096\", \"512MiB\", \"10GiB\" or \"1TB\".", err)
+				} else {
+					dev.Size = Size{Bytes: n, Text: s}
+				}
+			}
+		case "blocksize":
+			if n, ok := d.integer(a); ok {
+				switch n {
+				case 512, 1024, 2048, 4096:
+					dev.BlockSize = int(n)
+				default:
+					d.errorf(a.Expr.Range(), "Invalid blocksize", "Expected 512, 1024, 2048 or 4096, got %d.", n)
+				}
+			}
+		case "nv_cache":
+			dev.NVCache, _ = d.boolean(a)
+		case "write_through":
+			dev.WriteThrough, _ = d.boolean(a)
+		case "o_direct":
+			dev.ODirect, _ = d.boolean(a)
+		case "read_only":
+			dev.ReadOnly, _ = d.boolean(a)
+		case "removable":
+			dev.Removable, _ = d.boolean(a)
+		case "t10_dev_id":
+			if s, ok := d.str(a); ok {
+				dev.T10DevID = s
+			}
+		case "usn":
+			if s, ok := d.str(a); ok {
+				dev.USN = s
+			}
+		}
+	}
+	d.cfg.Devices = append(d.cfg.Devices, dev)
+}
+
+// defaultUSN derives a stable unit serial number from a device name.
+func defaultUSN(name string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// intAttr describes an integer target attribute: its allowed range and
+// where to store it.
+type intAttr struct {
+	min, max int64
+	seconds  bool
+}
+
+var targetInts = map[string]intAttr{
+	"max_recv_data_segment_length": {min: 512, max: 16777215},
+	"max_xmit_data_segment_length": {min: 512, max: 16777215},
+	"max_burst_length":             {min: 512, max: 16777215},
+	"first_burst_length":           {min: 512, max: 16777215},
+	"max_outstanding_r2t":          {min: 1, max: 65535},
+	"queued_commands":              {min: 1, max: 2048},
+	"nop_in_interval":              {min: 0, max: 65535, seconds: true},
+	"nop_in_timeout":               {min: 1, max: 65535, seconds: true},
+	"rsp_timeout":                  {min: 1, max: 65535, seconds: true},
+	"rel_tgt_id":                   {min: 0, max: 65535},
+}
+
+func (d *decoder) target(b *hcl.Block) {
+	t := NewTarget(b.Labels[0])
+	t.DeclRange, t.NameRange = b.DefRange, b.LabelRanges[0]
+	c := d.content(b.Body, targetSchema)
+	for _, a := range sortedAttrs(c.Attributes) {
+		t.Attrs[a.Name] = a.Range
+		if spec, ok := targetInts[a.Name]; ok {
+			n, ok := d.intIn(a, spec.min, spec.max)
+			if !ok {
+				continue
+			}
+			d.setTargetInt(t, a.Name, n)
+			continue
+		}
+		switch a.Name {
+		case "enabled":
+			t.Enabled, _ = d.boolean(a)
+		case "immediate_data":
+			t.ImmediateData, _ = d.boolean(a)
+		case "initial_r2t":
+			t.InitialR2T, _ = d.boolean(a)
+		case "per_portal_acl":
+			t.PerPortalACL, _ = d.boolean(a)
+		case "header_digest":
+			t.HeaderDigest = d.digests(a)
+		case "data_digest":
+			t.DataDigest = d.digests(a)
+		case "chap_algorithms":
+			t.CHAPAlgorithms = d.chapAlgorithms(a)
+		case "allowed_portals":
+			t.AllowedPortals = d.patterns(a, "portal address")
+		case "redirect":
+			s, ok := d.str(a)
+			if !ok || s == "" {
+				continue
+			}
+			r, err := ParseRedirect(s)
+			if err != nil {
+				d.errorf(a.Expr.Range(), "Invalid redirect", "%v. Expected \"address[:port] temp\" or \"address[:port] perm\", with an IPv6 address in brackets.", err)
+				continue
+			}
+			t.Redirect = &r
+		}
+	}
+	for _, cb := range c.Blocks {
+		switch cb.Type {
+		case "incoming_user":
+			if u := d.user(cb); u != nil {
+				t.IncomingUsers = append(t.IncomingUsers, u)
+			}
+		case "outgoing_user":
+			if t.OutgoingUser != nil {
+				d.duplicate(cb.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed per target; it is also declared at %s.", at(t.OutgoingUser.DeclRange)))
+				continue
+			}
+			t.OutgoingUser = d.user(cb)
+		case "lun":
+			if l := d.lun(cb); l != nil {
+				t.LUNs = append(t.LUNs, l)
+			}
+		case "group":
+			t.Groups = append(t.Groups, d.group(cb))
+		}
+	}
+	d.cfg.Targets = append(d.cfg.Targets, t)
+}
+
+// NewTarget returns a target named name with every default filled in.
+func NewTarget(name string) *Target {
+	return &Target{
+		Name:                     name,
+		Enabled:                  true,
+		HeaderDigest:             []Digest{DigestNone},
+		DataDigest:               []Digest{DigestNone},
+		ImmediateData:            true,
+		InitialR2T:               false,
+		MaxRecvDataSegmentLength: DefaultMaxRecvDataSegmentLength,
+		MaxXmitDataSegmentLength: DefaultMaxXmitDataSegmentLength,
+		MaxBurstLength:           DefaultMaxBurstLength,
+		FirstBurstLength:         DefaultFirstBurstLength,
+		MaxOutstandingR2T:        DefaultMaxOutstandingR2T,
+		QueuedCommands:           DefaultQueuedCommands,
+		NopInInterval:            DefaultNopInInterval,
+		NopInTimeout:             DefaultNopInTimeout,
+		RspTimeout:               DefaultRspTimeout,
+		CHAPAlgorithms:           []CHAPAlgorithm{CHAPSHA3256, CHAPSHA256, CHAPSHA1, CHAPMD5},
+		Attrs:                    map[string]hcl.Range{},
+	}
+}
+
+func (d *decoder) setTargetInt(t *Target, name string, n int64) {
+	switch name {
+	case "max_recv_data_segment_length":
+		t.MaxRecvDataSegmentLength = int(n)
+	case "max_xmit_data_segment_length":
+		t.MaxXmitDataSegmentLength = int(n)
+	case "max_burst_length":
+		t.MaxBurstLength = int(n)
+	case "first_burst_length":
+		t.FirstBurstLength = int(n)
+	case "max_outstanding_r2t":
+		t.MaxOutstandingR2T = int(n)
+	case "queued_commands":
+		t.QueuedCommands = int(n)
+	case "nop_in_interval":
+		t.NopInInterval = time.Duration(n) * time.Second
+	case "nop_in_timeout":
+		t.NopInTimeout = time.Duration(n) * time.Second
+	case "rsp_timeout":
+		t.RspTimeout = time.Duration(n) * time.Second
+	case "rel_tgt_id":
+		t.RelTgtID = int(n)
+	}
+}
+
+func (d *decoder) lun(b *hcl.Block) *LUN {
+	n, err := ParseLUN(b.Labels[0])
+	if err != nil {
+		d.errorf(b.LabelRanges[0], "Invalid LUN number", "%v. Expected a whole number from 0 to %d.", err, MaxLUN)
+		return nil
+	}
+	l := &LUN{Number: n, DeclRange: b.DefRange, NumberRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{}}
+	c := d.content(b.Body, lunSchema)
+	if a, ok := c.Attributes["device"]; ok {
+		l.Attrs[a.Name] = a.Range
+		if s, ok := d.str(a); ok {
+			l.Device = s
+		}
+	}
+	if a, ok := c.Attributes["read_only"]; ok {
+		l.Attrs[a.Name] = a.Range
+		l.ReadOnly, _ = d.boolean(a)
+	}
+	if l.Device == "" {
+		return nil
+	}
+	return l
+}
+
+func (d *decoder) group(b *hcl.Block) *Group {
+	g := &Group{Name: b.Labels[0], DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{}}
+	c := d.content(b.Body, groupSchema)
+	if a, ok := c.Attributes["initiators"]; ok {
+		g.Attrs[a.Name] = a.Range
+		g.Initiators = d.patterns(a, "initiator name")
+	}
+	for _, lb := range c.Blocks {
+		if l := d.lun(lb); l != nil {
+			g.LUNs = append(g.LUNs, l)
+		}
+	}
+	return g
+}
+
+func (d *decoder) digests(a *hcl.Attribute) []Digest {
+	list, ranges, ok := d.strList(a)
+	if !ok {
+		return nil
+	}
+	if len(list) == 0 {
+		d.errorf(a.Expr.Range(), "No digest", "Expected at least one of \"CRC32C\" and \"None\".")
+		return nil
+	}
+	var out []Digest
+	seen := map[Digest]bool{}
+	for k, s := range list {
+		switch dg := Digest(s); dg {
+		case DigestNone, DigestCRC32C:
+			if seen[dg] {
+				d.errorf(ranges[k], "Duplicate digest", "%q is listed twice.", s)
+				continue
+			}
+			seen[dg] = true
+			out = append(out, dg)
+		default:
+			d.errorf(ranges[k], "Invalid digest", "Expected \"CRC32C\" or \"None\", got %q.", s)
+		}
+	}
+	return out
+}
+
+func (d *decoder) chapAlgorithms(a *hcl.Attribute) []CHAPAlgorithm {
+	list, ranges, ok := d.strList(a)
+	if !ok {
+		return nil
+	}
+	if len(list) == 0 {
+		d.errorf(a.Expr.Range(), "No CHAP algorithm", "Expected at least one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\".")
+		return nil
+	}
+	var out []CHAPAlgorithm
+	seen := map[CHAPAlgorithm]bool{}
+	for k, s := range list {
+		switch alg := CHAPAlgorithm(s); alg {
+		case CHAPMD5, CHAPSHA1, CHAPSHA256, CHAPSHA3256:
+			if seen[alg] {
+				d.errorf(ranges[k], "Duplicate CHAP algorithm", "%q is listed twice.", s)
+				continue
+			}
+			seen[alg] = true
+			out = append(out, alg)
+		default:
+			d.errorf(ranges[k], "Invalid CHAP algorithm", "Expected one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\", got %q.", s)
+		}
+	}
+	return out
+}
+
+// patterns decodes a list of wildcard patterns, which must be non-empty
+// strings and must not be a bare "!".
+func (d *decoder) patterns(a *hcl.Attribute, what string) []string {
+	list, ranges, ok := d.strList(a)
+	if !ok {
+		return nil
+	}
+	if len(list) == 0 {
+		d.errorf(a.Expr.Range(), "Empty pattern list", "Expected at least one %s pattern; remove the attribute to allow every %s.", what, what)
+		return nil
+	}
+	for k, s := range list {
+		if s == "" || s == "!" {
+			d.errorf(ranges[k], "Empty pattern", "Expected a %s pattern using \"*\", \"?\" and a leading \"!\" to exclude, got %q.", what, s)
+		}
+	}
+	return list
+}
+
+// eval evaluates a's expression, which must not be null.
+func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
+	v, diags := a.Expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return cty.NilVal, false
+	}
+	if v.IsNull() {
+		d.errorf(a.Expr.Range(), "Null value", "The attribute %q needs a value; remove it to use the default.", a.Name)
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+func (d *decoder) convert(a *hcl.Attribute, v cty.Value, ty cty.Type, expected string) (cty.Value, bool) {
+	c, err := convert.Convert(v, ty)
+	if err != nil {
+		d.errorf(a.Expr.Range(), "Incorrect attribute value type", "The attribute %q must be %s.", a.Name, expected)
+		return cty.NilVal, false
+	}
+	return c, true
+}
+
+func (d *decoder) str(a *hcl.Attribute) (string, bool) {
+	v, ok := d.eval(a)
+	if !ok {
+		return "", false
+	}
+	if v, ok = d.convert(a, v, cty.String, "a string"); !ok {
+		return "", false
+	}
+	return v.AsString(), true
+}
+
+func (d *decoder) boolean(a *hcl.Attribute) (bool, bool) {
+	v, ok := d.eval(a)
+	if !ok {
+		return false, false
+	}
+	if v, ok = d.convert(a, v, cty.Bool, "true or false"); !ok {
+		return false, false
+	}
+	return v.True(), true
+}
+
+func (d *decoder) integer(a *hcl.Attribute) (int64, bool) {
+	v, ok := d.eval(a)
+	if !ok {
+		return 0, false
+	}
+	if v, ok = d.convert(a, v, cty.Number, "a whole number"); !ok {
+		return 0, false
+	}
+	bf := v.AsBigFloat()
+	n, acc := bf.Int64()
+	if !bf.IsInt() || acc != big.Exact {
+		d.errorf(a.Expr.Range(), "Incorrect attribute value type", "The attribute %q must be a whole number, got %s.", a.Name, bf.Text('g', 10))
+		return 0, false
+	}
+	return n, true
+}
+
+func (d *decoder) intIn(a *hcl.Attribute, lo, hi int64) (int64, bool) {
+	n, ok := d.integer(a)
+	if !ok {
+		return 0, false
+	}
+	if n < lo || n > hi {
+		d.errorf(a.Expr.Range(), "Value out of range", "The attribute %q must be from %d to %d, got %d.", a.Name, lo, hi, n)
+		return 0, false
+	}
+	return n, true
+}
+
+// strList decodes a list of strings and returns each element's range (the
+// whole expression's range when the elements are not written literally).
+func (d *decoder) strList(a *hcl.Attribute) ([]string, []hcl.Range, bool) {
+	v, ok := d.eval(a)
+	if !ok {
+		return nil, nil, false
+	}
+	if !v.Type().IsListType() && !v.Type().IsTupleType() && !v.Type().IsSetType() {
+		d.errorf(a.Expr.Range(), "Incorrect attribute value type", "The attribute %q must be a list of strings, such as [\"a\", \"b\"].", a.Name)
+		return nil, nil, false
+	}
+	if v, ok = d.convert(a, v, cty.List(cty.String), "a list of strings, such as [\"a\", \"b\"]"); !ok {
+		return nil, nil, false
+	}
+	var elems []hclsyntax.Expression
+	if tc, isTuple := a.Expr.(*hclsyntax.TupleConsExpr); isTuple {
+		elems = tc.Exprs
+	}
+	out := make([]string, 0, v.LengthInt())
+	ranges := make([]hcl.Range, 0, v.LengthInt())
+	for k, e := range v.AsValueSlice() {
+		if e.IsNull() {
+			d.errorf(a.Expr.Range(), "Null value", "The list %q must not contain null.", a.Name)
+			return nil, nil, false
+		}
+		out = append(out, e.AsString())
+		if len(elems) == v.LengthInt() {
+			ranges = append(ranges, elems[k].Range())
+		} else {
+			ranges = append(ranges, a.Expr.Range())
+		}
+	}
+	return out, ranges, true
+}

@@ -1,0 +1,89 @@
+// Package config reads scstd's HCL configuration: it decodes the schema of
+// DESIGN.md ("Configuration schema") into plain Go values, fills in every
+// default, and checks it, reporting each problem as an hcl.Diagnostic whose
+// Subject points at the offending file, line and column and whose Detail
+// says what is expected. It knows nothing about the engine.
+//
+// # Loading
+//
+// Load (or Loader.Load) takes a file or a directory. A directory
+// contributes its regular *.hcl files (symlinks followed, names starting
+// with "." skipped) in name order, merged as one: devices, targets and
+// handler blocks may be spread over files; a name declared twice is an error
+// that names both places ("also declared at file:line"). A handler block may
+// appear several times. Parse decodes bytes, for tests and fuzzing.
+//
+// Use a Loader when diagnostics must be printed: Loader.Files (and
+// Config.Files) return the parsed sources for hcl.NewDiagnosticTextWriter,
+// and Loader.WriteDiagnostics prints them with no colour or wrapping. Load
+// returns a nil Config whenever there is an error.
+//
+// Relative paths (a device's filename, the argument of file()) resolve
+// against the directory of the file that contains them, so a configuration
+// directory can be moved as a whole.
+//
+// # Functions
+//
+//	file(path)  the file's contents without one trailing newline; an error if unreadable
+//	env(name)   the environment variable's value; an error if it is unset
+//
+// They keep secrets out of files that live in git.
+//
+// # What is checked, and when
+//
+// Load checks syntax, unknown blocks and attributes, types, value syntax
+// (sizes, addresses, redirects, digests, CHAP algorithms, iSCSI names, LUN
+// numbers), numeric ranges, and with Validate the rules across objects
+// (unique names, LUN references, CHAP secrets). It never touches storage:
+// at run time a missing backing file is not a configuration error, the
+// device just goes offline. CheckStorage is the separate, file-system
+// checking step that `scstd validate` adds. Unsupported reports the
+// features the engine does not implement yet, so that nothing in a file is
+// ever silently ignored.
+//
+// # Defaults
+//
+// Target defaults are iSCSI-SCST's, which are within RFC 7143's ranges:
+//
+//	attribute                      default        range / values
+//	disruptive_changes             "allow"        "allow", "refuse"
+//	iscsi.enabled                  true
+//	iscsi.portals                  ["0.0.0.0:3260"] host[:port], port 3260 if omitted
+//	isns_server label port         3205
+//	isns_server.access_control     false
+//	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096
+//	device.nv_cache, write_through, o_direct, read_only, removable
+//	                               false (vcdrom: read_only and removable true)
+//	device.t10_dev_id              device name    1..64 printable ASCII
+//	device.usn                     %08x of FNV-1a-32(device name) 1..64 printable ASCII
+//	target.enabled                 true
+//	header_digest, data_digest     ["None"]       "CRC32C", "None"
+//	immediate_data                 true
+//	initial_r2t                    false
+//	max_recv_data_segment_length   1048576        512..16777215
+//	max_xmit_data_segment_length   1048576        512..16777215
+//	max_burst_length               1048576        512..16777215
+//	first_burst_length             65536          512..16777215, <= max_burst_length
+//	max_outstanding_r2t            32             1..65535
+//	queued_commands                32             1..2048
+//	nop_in_interval                30 (seconds)   0..65535, 0 disables NOP-In pings
+//	nop_in_timeout                 30 (seconds)   1..65535
+//	rsp_timeout                    90 (seconds)   1..65535
+//	allowed_portals                none: every portal
+//	per_portal_acl                 false
+//	redirect                       none           "addr[:port] temp|perm", port 3260 if omitted
+//	rel_tgt_id                     0: assigned by the engine   0..65535, unique when set
+//	chap_algorithms                ["SHA3-256", "SHA-256", "SHA-1", "MD5"]
+//	lun label                                     0..16383
+//	lun.read_only                  false
+//
+// Sizes are whole numbers with an optional unit: B; KB, MB, GB, TB, PB
+// (powers of 1000); KiB, MiB, GiB, TiB, PiB (powers of 1024); case does not
+// matter. A size must be a multiple of the device's blocksize.
+//
+// CHAP secrets are at least 12 bytes, and a scope's outgoing secret differs
+// from all its incoming ones (RFC 7143 §12.1.3). They are held in Secret,
+// which prints as "(redacted)" everywhere. Diagnostics about a secret point
+// at the user's name, not the secret; note that a one-line user block still
+// shows its line, literal secret included, in the printed source snippet.
+package config

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// evalContext returns the functions available in a file whose directory is
+// dir: file(path) and env(name).
+func evalContext(dir string, lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"file": fileFunc(dir),
+		"env":  envFunc(lookupEnv),
+	}}
+}
+
+// fileFunc returns file(path): the contents of path (relative to dir) with
+// one trailing newline ("\n" or "\r\n") removed.
+func fileFunc(dir string) function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns the contents of a file, without one trailing newline.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if p == "" {
+				return cty.NilVal, function.NewArgErrorf(0, "expected a file name, got an empty string")
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, unwrapPathError(err))
+			}
+			s := strings.TrimSuffix(string(b), "\n")
+			s = strings.TrimSuffix(s, "\r")
+			return cty.StringVal(s), nil
+		},
+	})
+}
+
+// envFunc returns env(name): the value of an environment variable, which
+// must be set.
+func envFunc(lookup func(string) (string, bool)) function.Function {
+	return function.New(&function.Spec{
+		Description: "Returns the value of an environment variable, which must be set.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name := args[0].AsString()
+			v, ok := lookup(name)
+			if !ok {
+				return cty.NilVal, function.NewArgErrorf(0, "environment variable %s is not set", name)
+			}
+			return cty.StringVal(v), nil
+		},
+	})
+}
+
+// unwrapPathError drops the path from err, which the message already names.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

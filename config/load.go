@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Loader reads configuration files and remembers their sources, so that
+// diagnostics can be printed with the offending line even when loading
+// failed. The zero Loader is not usable; call NewLoader.
+//
+// The CLI uses it as
+//
+//	l := config.NewLoader()
+//	cfg, diags := l.Load(path)
+//	l.WriteDiagnostics(os.Stderr, diags)
+//	if diags.HasErrors() { ... }
+type Loader struct {
+	// LookupEnv resolves env(name) calls; it defaults to os.LookupEnv.
+	// Tests replace it to stay independent of the environment.
+	LookupEnv func(name string) (string, bool)
+
+	parser *hclparse.Parser
+}
+
+// NewLoader returns a Loader with an empty file map.
+func NewLoader() *Loader {
+	return &Loader{LookupEnv: os.LookupEnv, parser: hclparse.NewParser()}
+}
+
+// Files returns every source file parsed so far by name, for
+// hcl.NewDiagnosticTextWriter.
+func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
+
+// WriteDiagnostics prints diags as "file:line:col" with the source line and
+// a caret under the subject, without colour or wrapping.
+func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
+	return hcl.NewDiagnosticTextWriter(w, l.Files(), 0, false).WriteDiagnostics(diags)
+}
+
+// Load reads path, a file or a directory. A directory contributes every
+// regular file (or symlink to one) whose name ends in ".hcl" and does not
+// start with ".", in name order; the files are merged as if they were one.
+// Load returns a nil Config whenever the diagnostics hold an error.
+func (l *Loader) Load(path string) (*Config, hcl.Diagnostics) {
+	names, diags := configFiles(path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var srcs []source
+	for _, name := range names {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read configuration file",
+				Detail:   err.Error(),
+			})
+			continue
+		}
+		srcs = append(srcs, source{name: name, src: src})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return l.load(srcs)
+}
+
+// Parse decodes and validates src as the single configuration file
+// filename. Relative paths in it resolve against filename's directory. It
+// never reads other files except through file() calls.
+func (l *Loader) Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
+	return l.load([]source{{name: filename, src: src}})
+}
+
+type source struct {
+	name string
+	src  []byte
+}
+
+func (l *Loader) load(srcs []source) (*Config, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	dec := newDecoder(l.LookupEnv)
+	for _, s := range srcs {
+		f, d := l.parser.ParseHCL(s.src, s.name)
+		diags = append(diags, d...)
+		if f == nil || d.HasErrors() {
+			continue
+		}
+		dec.file(f, filepath.Dir(s.name))
+	}
+	diags = append(diags, dec.diags...)
+	cfg := dec.finish()
+	cfg.files = l.Files()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, cfg.Validate()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return cfg, diags
+}
+
+// Load reads path with a new Loader; see Loader.Load. Use a Loader when the
+// diagnostics must be printed with their source lines.
+func Load(path string) (*Config, hcl.Diagnostics) { return NewLoader().Load(path) }
+
+// Parse decodes src as the configuration file filename with a new Loader;
+// see Loader.Parse.
+func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
+	return NewLoader().Parse(src, filename)
+}
+
+func configFiles(path string) ([]string, hcl.Diagnostics) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read configuration",
+			Detail:   fmt.Sprintf("%v. Expected a configuration file or a directory of *.hcl files.", err),
+		}}
+	}
+	if !fi.IsDir() {
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read configuration directory",
+			Detail:   err.Error(),
+		}}
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
+			continue
+		}
+		full := filepath.Join(path, n)
+		if st, err := os.Stat(full); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		names = append(names, full)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No configuration files",
+			Detail:   fmt.Sprintf("The directory %s holds no *.hcl file.", path),
+		}}
+	}
+	return names, nil
+}

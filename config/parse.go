@@ -1,0 +1,249 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// sizeUnits maps a lower-case unit suffix to its multiplier: the xB units
+// are decimal (SI), the xiB units binary (IEC).
+var sizeUnits = map[string]int64{
+	"":    1,
+	"b":   1,
+	"kb":  1e3,
+	"mb":  1e6,
+	"gb":  1e9,
+	"tb":  1e12,
+	"pb":  1e15,
+	"kib": 1 << 10,
+	"mib": 1 << 20,
+	"gib": 1 << 30,
+	"tib": 1 << 40,
+	"pib": 1 << 50,
+}
+
+// ParseSize parses a size such as "4096", "512MiB", "10GiB" or "1TB": a
+// whole number followed by an optional unit (B; KB, MB, GB, TB, PB = powers
+// of 1000; KiB, MiB, GiB, TiB, PiB = powers of 1024; case does not matter).
+// The size must be positive and fit in an int64.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("%q does not start with a whole number", s)
+	}
+	unit := strings.ToLower(strings.TrimSpace(t[i:]))
+	mult, ok := sizeUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q in %q", t[i:], s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("size must be positive, got %q", s)
+	}
+	return n * mult, nil
+}
+
+// ParseLUN parses a LUN label: a decimal number from 0 to MaxLUN.
+func ParseLUN(s string) (int, error) {
+	if s == "" || len(s) > 5 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a LUN number", s)
+	}
+	n, _ := strconv.Atoi(s)
+	if n > MaxLUN {
+		return 0, fmt.Errorf("LUN %d is out of range", n)
+	}
+	return n, nil
+}
+
+// ParseHostPort checks an address "host[:port]" and returns it as
+// "host:port", using defaultPort when none is given. An IPv6 host must be in
+// brackets when a port follows ("[fe80::1%eth0]:3260"); a bare IPv6 address
+// takes the default port. Hosts are IP addresses or DNS names.
+func ParseHostPort(s string, defaultPort int) (string, error) {
+	if s == "" {
+		return "", errors.New("empty address")
+	}
+	host, port := s, ""
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", fmt.Errorf("%q lacks the closing \"]\"", s)
+		}
+		host = s[1:end]
+		rest := s[end+1:]
+		if rest != "" {
+			if !strings.HasPrefix(rest, ":") {
+				return "", fmt.Errorf("%q has %q after the bracketed address", s, rest)
+			}
+			port = rest[1:]
+			if port == "" {
+				return "", fmt.Errorf("%q has an empty port", s)
+			}
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() {
+			return "", fmt.Errorf("%q is not an IPv6 address", host)
+		}
+	case strings.Count(s, ":") > 1:
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() {
+			return "", fmt.Errorf("%q is not a valid address (an IPv6 address with a port needs brackets: \"[::1]:3260\")", s)
+		}
+	case strings.Contains(s, ":"):
+		i := strings.IndexByte(s, ':')
+		host, port = s[:i], s[i+1:]
+		if port == "" {
+			return "", fmt.Errorf("%q has an empty port", s)
+		}
+		if err := checkHost(host); err != nil {
+			return "", err
+		}
+	default:
+		if err := checkHost(host); err != nil {
+			return "", err
+		}
+	}
+	p := defaultPort
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+			return "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		}
+		p = n
+	}
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(p), nil
+	}
+	return host + ":" + strconv.Itoa(p), nil
+}
+
+// checkHost accepts an IPv4 address or a DNS name.
+func checkHost(h string) error {
+	if h == "" {
+		return errors.New("empty host")
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Is4() {
+		return nil
+	}
+	if len(h) > 253 {
+		return fmt.Errorf("host name %.20q... is longer than 253 characters", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not an IPv4 address or a host name", h)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("%q is not an IPv4 address or a host name", h)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseRedirect parses a redirect value "address[:port] temp|perm".
+func ParseRedirect(s string) (Redirect, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return Redirect{}, fmt.Errorf("%q does not have the form \"address[:port] temp|perm\"", s)
+	}
+	var perm bool
+	switch f[1] {
+	case "temp":
+	case "perm":
+		perm = true
+	default:
+		return Redirect{}, fmt.Errorf("redirect type %q is neither \"temp\" nor \"perm\"", f[1])
+	}
+	addr, err := ParseHostPort(f[0], DefaultISCSIPort)
+	if err != nil {
+		return Redirect{}, err
+	}
+	return Redirect{Addr: addr, Permanent: perm}, nil
+}
+
+// maxNameLen is the longest iSCSI name in bytes (RFC 7143 §4.2.7.1).
+const maxNameLen = 223
+
+// CheckISCSIName reports whether s is a valid iSCSI name in one of the
+// three formats of RFC 7143 §4.2.7: "iqn.yyyy-mm.reversed.domain[:anything]"
+// (lower case ASCII letters, digits, '-', '.', ':'), "eui." followed by 16
+// hex digits, or "naa." followed by 16 or 32 hex digits.
+func CheckISCSIName(s string) error {
+	if len(s) > maxNameLen {
+		return fmt.Errorf("the name is %d bytes long; iSCSI names have at most %d", len(s), maxNameLen)
+	}
+	switch {
+	case strings.HasPrefix(s, "iqn."):
+		return checkIQN(s)
+	case strings.HasPrefix(s, "eui."):
+		if !isHex(s[4:]) || len(s) != 4+16 {
+			return fmt.Errorf("%q: an eui. name has exactly 16 hex digits after \"eui.\"", s)
+		}
+	case strings.HasPrefix(s, "naa."):
+		if !isHex(s[4:]) || (len(s) != 4+16 && len(s) != 4+32) {
+			return fmt.Errorf("%q: a naa. name has 16 or 32 hex digits after \"naa.\"", s)
+		}
+	default:
+		return fmt.Errorf("%q does not start with \"iqn.\", \"eui.\" or \"naa.\"", s)
+	}
+	return nil
+}
+
+func checkIQN(s string) error {
+	rest := s[4:]
+	if len(rest) < 8 || rest[4] != '-' || rest[7] != '.' {
+		return fmt.Errorf("%q: expected a date \"yyyy-mm.\" after \"iqn.\"", s)
+	}
+	year, errY := strconv.Atoi(rest[:4])
+	month, errM := strconv.Atoi(rest[5:7])
+	if errY != nil || errM != nil || !isDigits(rest[:4]) || !isDigits(rest[5:7]) || year < 1900 || month < 1 || month > 12 {
+		return fmt.Errorf("%q: %q is not a date \"yyyy-mm\"", s, rest[:7])
+	}
+	rest = rest[8:]
+	domain, _, _ := strings.Cut(rest, ":")
+	if domain == "" {
+		return fmt.Errorf("%q: expected a reversed domain name after the date", s)
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if label == "" {
+			return fmt.Errorf("%q: the reversed domain name %q has an empty label", s, domain)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == ':':
+		case c >= 'A' && c <= 'Z':
+			return fmt.Errorf("%q: iSCSI names are lower case", s)
+		default:
+			return fmt.Errorf("%q: character %q is not allowed (expected a-z, 0-9, '-', '.', ':')", s, rune(c))
+		}
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isDigits(s string) bool { return s != "" && strings.TrimLeft(s, "0123456789") == "" }

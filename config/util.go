@@ -1,0 +1,38 @@
+package config
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func joinNames(list []string) string { return strings.Join(list, ", ") }
+
+func quotedList[T ~string](list []T) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = `"` + string(s) + `"`
+	}
+	return strings.Join(q, ", ")
+}
+
+// sortedAttrs returns attrs in source order, so that diagnostics come out in
+// a stable order.
+func sortedAttrs(attrs hcl.Attributes) []*hcl.Attribute {
+	out := make([]*hcl.Attribute, 0, len(attrs))
+	for _, a := range attrs {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Range.Start.Byte < out[j].Range.Start.Byte })
+	return out
+}
