@@ -1,6 +1,6 @@
 package scsi
 
-import "github.com/scstd/scstd/vdisk"
+import "strconv"
 
 // This file is the contract between package scsi and its callers (iscsi,
 // reconcile). The scsi helper owns the implementation; the signatures here
@@ -31,8 +31,12 @@ type DeviceConfig struct {
 	NVCache      bool // ignore SYNCHRONIZE CACHE and FUA
 	WriteThrough bool // WCE=0 in the caching mode page
 	Removable    bool
-	T10DevID     string
-	USN          string
+	// T10DevID identifies the device in VPD page 83h (T10 vendor ID and
+	// NAA designators); empty means Name.
+	T10DevID string
+	// USN is the unit serial number of VPD page 80h; empty means one
+	// derived from T10DevID.
+	USN string
 }
 
 // LogicalUnit is one entry of a LUN map: a device seen through one LUN,
@@ -41,9 +45,6 @@ type LogicalUnit struct {
 	Device   *Device
 	ReadOnly bool
 }
-
-// Status is a SCSI status byte (SAM-5 §5.3).
-type Status uint8
 
 // Result is the outcome of one SCSI command.
 type Result struct {
@@ -54,6 +55,12 @@ type Result struct {
 	// initiator's expected length; the transport truncates and reports the
 	// overflow as a residual.
 	Data []byte
+	// DataOutLen is the number of data-out bytes the CDB called for
+	// (transfer length × block size, parameter list length); 0 for a
+	// command without data-out. The transport compares it with the
+	// expected data transfer length to report residuals (RFC 7143
+	// §11.4.5.2).
+	DataOutLen uint32
 }
 
 // Command is one SCSI command as the transport hands it over.
@@ -88,43 +95,30 @@ const (
 	ACA
 )
 
-// Device is one SCSI device (an SCST "device"): a backend plus identity,
-// attributes and runtime state shared by every LUN and nexus that maps it.
-// It outlives engine snapshots: a reload that keeps a device keeps its
-// Device value.
-type Device struct {
-	cfg DeviceConfig
-	// The scsi helper adds the rest (backend behind an atomic pointer so
-	// a device can go offline and come back, reservations, counters).
-	backend vdisk.Backend
+// String returns the task attribute's name as SAM-5 spells it.
+func (a TaskAttribute) String() string {
+	switch a {
+	case Untagged:
+		return "UNTAGGED"
+	case Simple:
+		return "SIMPLE"
+	case Ordered:
+		return "ORDERED"
+	case HeadOfQueue:
+		return "HEAD_OF_QUEUE"
+	case ACA:
+		return "ACA"
+	}
+	return "TASK_ATTRIBUTE_" + strconv.Itoa(int(a))
 }
 
-// NewDevice makes a device. A nil backend makes an offline device, whose
-// LUNs answer NOT READY until SetBackend gives it one.
-func NewDevice(cfg DeviceConfig, b vdisk.Backend) *Device { return &Device{cfg: cfg, backend: b} }
-
-// LUNMap is an immutable map from LUN to logical unit, shared by every
-// nexus that sees it. Its identity changes when the map changes.
-type LUNMap struct {
-	units map[LUN]*LogicalUnit
+// String returns the peripheral device type's name ("DISK", "CDROM").
+func (t DeviceType) String() string {
+	switch t {
+	case TypeDisk:
+		return "DISK"
+	case TypeCDROM:
+		return "CDROM"
+	}
+	return "DEVICE_TYPE_0x" + strconv.FormatUint(uint64(t)|0x100, 16)[1:]
 }
-
-// NewLUNMap builds a LUN map; the caller must not modify m afterwards.
-func NewLUNMap(m map[LUN]*LogicalUnit) *LUNMap { return &LUNMap{units: m} }
-
-// Nexus is the SCSI state of one I_T nexus (an iSCSI session): its pending
-// unit attentions per LUN and its identity for reservations.
-type Nexus struct {
-	// InitiatorPort is the SCSI initiator port name, "iqn...,i,0x<isid>".
-	InitiatorPort string
-	// TargetName is the iSCSI target name, TargetPort the SCSI target
-	// port name "iqn...,t,0x<tpgt>".
-	TargetName string
-	TargetPort string
-	// RelTgtPortID is the relative target port identifier (VPD 83h).
-	RelTgtPortID uint16
-}
-
-// Execute runs one command to completion and returns its status, sense and
-// data-in. It never panics on any CDB; it is safe to call concurrently.
-func Execute(cmd *Command) Result { return Result{} }

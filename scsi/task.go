@@ -1,40 +1,118 @@
 package scsi
 
-// SenseKey is the sense key of fixed-format sense data (SPC-4 §4.5.6).
-type SenseKey uint8
+import (
+	"encoding/binary"
 
-// SenseError is a SCSI command failure reported to the initiator as CHECK
-// CONDITION with the given sense key and additional sense code/qualifier.
-type SenseError struct {
-	Key  SenseKey
-	ASC  uint8
-	ASCQ uint8
-	// Info, when InfoValid, goes into the INFORMATION field (e.g. the
-	// first LBA that failed MISCOMPARE in COMPARE AND WRITE).
-	Info      uint64
-	InfoValid bool
-	// Field pointer (sense-key specific), when FieldValid: the byte (and
-	// bit, when BitValid) of the CDB (CommandData) or parameter list that
-	// is wrong.
-	FieldValid  bool
-	CommandData bool
-	BitValid    bool
-	Bit         uint8
-	Field       uint16
-}
-
-func (e *SenseError) Error() string { return "scsi: sense error" }
+	"github.com/scstd/scstd/vdisk"
+)
 
 // task is one command being executed: the command, and the logical unit
 // and device it addresses (nil for LUN-less commands like REPORT LUNS on an
 // unmapped LUN).
 type task struct {
-	cmd *Command
-	lu  *LogicalUnit
-	dev *Device
+	cmd  *Command
+	lu   *LogicalUnit
+	dev  *Device
+	desc *commandDesc
+	// be is the device's backend as it was when the command started (nil
+	// for an offline device); handlers use it, not dev, so that a device
+	// going offline mid-command does not change backends under them.
+	be vdisk.Backend
+	// size is the device's capacity in bytes when the command started.
+	size int64
+	// outLen is the data-out length the CDB called for, as dataOut
+	// recorded it (Result.DataOutLen).
+	outLen uint64
 }
 
 // handler executes one opcode. It returns the data-in (nil for none) or an
 // error: a *SenseError becomes CHECK CONDITION with that sense; any other
-// error is mapped to sense by the dispatcher (ENOSPC, EIO, ...).
+// error is mapped to sense by the dispatcher (ENOSPC, EIO, ...) as a
+// MEDIUM ERROR, WRITE ERROR when the command's descriptor has flagWrite.
 type handler func(t *task) ([]byte, error)
+
+// cdb returns the command descriptor block. The dispatcher has checked that
+// it is at least desc.cdbLen bytes long.
+func (t *task) cdb() []byte { return t.cmd.CDB }
+
+// blockSize returns the device's logical block size in bytes.
+func (t *task) blockSize() uint32 { return t.dev.cfg.BlockSize }
+
+// blocks returns the device's capacity in logical blocks.
+func (t *task) blocks() uint64 { return uint64(t.size) / uint64(t.dev.cfg.BlockSize) }
+
+// checkRange checks that n blocks starting at lba lie within the device:
+// LOGICAL BLOCK ADDRESS OUT OF RANGE otherwise, overflow included. n may be
+// zero (SBC-3: then only lba itself is checked, and lba == capacity is
+// accepted).
+func (t *task) checkRange(lba, n uint64) error {
+	max := t.blocks()
+	if lba > max || n > max-lba {
+		return ErrLBAOutOfRange
+	}
+	return nil
+}
+
+// writable reports WRITE PROTECTED when the device or the LUN mapping is
+// read-only.
+func (t *task) writable() error {
+	if t.readOnly() {
+		return ErrWriteProtected
+	}
+	return nil
+}
+
+// readOnly reports whether writes through this logical unit are refused.
+func (t *task) readOnly() bool {
+	return t.dev.readOnly.Load() || (t.lu != nil && t.lu.ReadOnly)
+}
+
+// dataOut returns the first n bytes of data-out and records n as the
+// length the command called for (the transport reports residuals from
+// it). When the initiator sent fewer, it fails with PARAMETER LIST LENGTH
+// ERROR for a parameter list (param true) or INVALID FIELD IN INFORMATION
+// UNIT for block data (param false), having used none of it. Extra bytes
+// are ignored.
+func (t *task) dataOut(n uint64, param bool) ([]byte, error) {
+	t.outLen = n
+	if uint64(len(t.cmd.DataOut)) < n {
+		if param {
+			return nil, ErrParamListLength
+		}
+		return nil, ErrInvalidFieldInIU
+	}
+	return t.cmd.DataOut[:n], nil
+}
+
+// dataIn returns a zeroed buffer of n bytes for data-in, reusing the
+// transport's buffer when it is large enough.
+func (t *task) dataIn(n int) []byte {
+	if b := t.cmd.DataIn; cap(b) >= n {
+		b = b[:n]
+		clear(b)
+		return b
+	}
+	return make([]byte, n)
+}
+
+// dataInNoClear is dataIn for a buffer the caller overwrites completely
+// (READ): it skips zeroing.
+func (t *task) dataInNoClear(n int) []byte {
+	if b := t.cmd.DataIn; cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
+}
+
+// allocLen truncates data-in to the allocation length of the CDB.
+func allocLen(b []byte, n uint32) []byte {
+	if uint32(len(b)) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// be16, be32 and be64 read big-endian CDB fields.
+func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

@@ -1,0 +1,195 @@
+package scsi
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/scstd/scstd/vdisk"
+)
+
+// Device is one SCSI device (an SCST "device"): a backend plus identity,
+// attributes and runtime state shared by every LUN and nexus that maps it.
+// It outlives engine snapshots: a reload that keeps a device keeps its
+// Device value. All methods are safe for concurrent use.
+type Device struct {
+	// cfg holds the identity (Name, Type, BlockSize, Removable, T10DevID,
+	// USN), fixed at creation; ReadOnly, NVCache and WriteThrough here are
+	// only initial values, the live ones are the atomics below.
+	cfg DeviceConfig
+	id  identity
+
+	state atomic.Pointer[devState]
+	// size is the capacity in bytes, cached: commands never stat.
+	size atomic.Int64
+
+	readOnly     atomic.Bool
+	nvCache      atomic.Bool
+	writeThrough atomic.Bool // WCE=0
+
+	// Device-wide event counters; each nexus remembers the values it has
+	// seen per LUN and reports a unit attention when one moved.
+	capacityEpoch atomic.Uint64 // CAPACITY DATA HAS CHANGED
+	modeEpoch     atomic.Uint64 // MODE PARAMETERS CHANGED
+	resetEpoch    atomic.Uint64 // LOGICAL UNIT RESET
+
+	res reservations
+}
+
+// devState is the backend a device serves from, swapped atomically as the
+// device goes offline and online. backend is nil while offline.
+type devState struct {
+	backend vdisk.Backend
+	offline error
+}
+
+// ErrOffline is the reason Offline reports for a device created or set
+// offline without one.
+var ErrOffline = errors.New("scsi: device is offline")
+
+// NewDevice makes a device. A nil backend makes an offline device, whose
+// LUNs answer NOT READY until SetBackend gives it one. A zero BlockSize
+// means 512 (2048 for CD-ROM).
+func NewDevice(cfg DeviceConfig, b vdisk.Backend) *Device {
+	if cfg.BlockSize == 0 {
+		cfg.BlockSize = 512
+		if cfg.Type == TypeCDROM {
+			cfg.BlockSize = 2048
+		}
+	}
+	d := &Device{cfg: cfg}
+	d.id = newIdentity(&d.cfg)
+	d.readOnly.Store(cfg.ReadOnly)
+	d.nvCache.Store(cfg.NVCache)
+	d.writeThrough.Store(cfg.WriteThrough)
+	d.state.Store(&devState{offline: ErrOffline})
+	if b != nil {
+		d.SetBackend(b)
+	}
+	return d
+}
+
+// Name returns the device's name.
+func (d *Device) Name() string { return d.cfg.Name }
+
+// Config returns the device's configuration with the live values of
+// ReadOnly, NVCache and WriteThrough (MODE SELECT may change the latter).
+func (d *Device) Config() DeviceConfig {
+	c := d.cfg
+	c.ReadOnly = d.readOnly.Load()
+	c.NVCache = d.nvCache.Load()
+	c.WriteThrough = d.writeThrough.Load()
+	return c
+}
+
+// SetBackend makes the device serve from b (bringing an offline device
+// online) and reads its size; a size that differs from the last one known
+// posts CAPACITY DATA HAS CHANGED to every nexus. When b.Size() fails the
+// device goes offline with that error as the reason (see Offline). A nil b
+// is SetOffline(nil). The caller owns the previous backend, if any, and
+// closes it.
+func (d *Device) SetBackend(b vdisk.Backend) {
+	if b == nil {
+		d.SetOffline(nil)
+		return
+	}
+	n, err := b.Size()
+	if err != nil {
+		d.state.Store(&devState{offline: fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)})
+		return
+	}
+	d.setSize(n)
+	d.state.Store(&devState{backend: b})
+}
+
+// SetOffline takes the device offline for reason (nil: ErrOffline): its
+// LUNs answer NOT READY, LOGICAL UNIT NOT READY, MANUAL INTERVENTION
+// REQUIRED until SetBackend. It returns the backend it used, or nil, for
+// the caller to close once commands in flight have finished with it.
+func (d *Device) SetOffline(reason error) vdisk.Backend {
+	if reason == nil {
+		reason = ErrOffline
+	}
+	old := d.state.Swap(&devState{offline: reason})
+	return old.backend
+}
+
+// Offline returns why the device is offline, or nil when it is online.
+func (d *Device) Offline() error {
+	return d.state.Load().offline
+}
+
+// Backend returns the backend the device serves from, or nil when offline.
+func (d *Device) Backend() vdisk.Backend {
+	return d.state.Load().backend
+}
+
+// Size returns the cached capacity in bytes (0 while never online).
+func (d *Device) Size() int64 { return d.size.Load() }
+
+// RefreshSize re-reads the backend's size. When it changed, every nexus
+// gets CAPACITY DATA HAS CHANGED on its next command to a LUN of this
+// device. An offline device does nothing.
+func (d *Device) RefreshSize() (changed bool, err error) {
+	b := d.state.Load().backend
+	if b == nil {
+		return false, nil
+	}
+	n, err := b.Size()
+	if err != nil {
+		return false, err
+	}
+	return d.setSize(n), nil
+}
+
+// setSize caches a new capacity and reports whether it changed, posting
+// CAPACITY DATA HAS CHANGED when it did.
+func (d *Device) setSize(n int64) bool {
+	if n < 0 {
+		n = 0
+	}
+	if d.size.Swap(n) == n {
+		return false
+	}
+	d.capacityEpoch.Add(1)
+	return true
+}
+
+// SetReadOnly write-protects the device (or lifts it). A change posts MODE
+// PARAMETERS CHANGED, since the WP bit of the mode parameter header moves.
+func (d *Device) SetReadOnly(ro bool) {
+	if d.readOnly.Swap(ro) != ro {
+		d.modeEpoch.Add(1)
+	}
+}
+
+// SetCache sets nv_cache (ignore SYNCHRONIZE CACHE and FUA) and
+// write_through (WCE=0 in the caching mode page). A change posts MODE
+// PARAMETERS CHANGED.
+func (d *Device) SetCache(nvCache, writeThrough bool) {
+	a := d.nvCache.Swap(nvCache) != nvCache
+	b := d.writeThrough.Swap(writeThrough) != writeThrough
+	if a || b {
+		d.modeEpoch.Add(1)
+	}
+}
+
+// unmapper returns the backend's Unmapper for t's command, or nil when the
+// backend cannot deallocate.
+func (t *task) unmapper() vdisk.Unmapper {
+	if t.be == nil {
+		return nil
+	}
+	u, _ := t.be.(vdisk.Unmapper)
+	return u
+}
+
+// syncNeeded reports whether a write must be made durable before it
+// completes: FUA was set or the cache is write-through, and the device
+// does not ignore flushes (nv_cache).
+func (t *task) syncNeeded(fua bool) bool {
+	if t.dev.nvCache.Load() {
+		return false
+	}
+	return fua || t.dev.writeThrough.Load()
+}

@@ -1,0 +1,253 @@
+package scsi
+
+import (
+	"fmt"
+)
+
+// commandDesc describes one supported command: how the dispatcher checks
+// it before its handler runs, and what REPORT SUPPORTED OPERATION CODES
+// says about it. The dispatch table is coreCommands + reservationCommands
+// + provisioningCommands; a new command is one new entry there.
+type commandDesc struct {
+	op Opcode
+	// sa is the service action (CDB byte 1, bits 4..0) when hasSA; every
+	// command of an opcode that has service actions must set hasSA.
+	sa    uint8
+	hasSA bool
+	// name is the command's name in logs when it differs from op.String()
+	// (service action commands: "READ_CAPACITY_16").
+	name string
+	// cdbLen is the CDB length; shorter CDBs are refused.
+	cdbLen int
+	// usage is the CDB usage data of REPORT SUPPORTED OPERATION CODES
+	// (SPC-4 §6.35.3): cdbLen bytes, usage[0] the opcode, then for each
+	// byte the bits the device server looks at. usage[1] carries the
+	// service action in its low bits for service action commands.
+	usage []byte
+	// types are the device types that support the command.
+	types typeMask
+	flags cmdFlags
+	// timeout is the recommended command timeout in seconds reported with
+	// RCTD (0: defaultTimeout).
+	timeout uint32
+	handler handler
+}
+
+// cmdFlags say how the dispatcher treats a command before its handler.
+type cmdFlags uint16
+
+const (
+	// flagDataOut: the command transfers data-out (parameter list or
+	// blocks).
+	flagDataOut cmdFlags = 1 << iota
+	// flagWrite: the command modifies the medium; it fails with DATA
+	// PROTECT, WRITE PROTECTED on a read-only device or LUN before the
+	// handler runs, and backend errors map to WRITE ERROR.
+	flagWrite
+	// flagNoLU: the handler runs even when the LUN addresses no logical
+	// unit (t.lu and t.dev are then nil): INQUIRY, REPORT LUNS, REQUEST
+	// SENSE.
+	flagNoLU
+	// flagNoUA: a pending unit attention neither fails nor is cleared by
+	// the command (INQUIRY, REPORT LUNS; REQUEST SENSE reports it itself).
+	flagNoUA
+	// flagOffline: the command runs on an offline device (t.be is nil).
+	flagOffline
+)
+
+// typeMask is a set of device types.
+type typeMask uint32
+
+const (
+	typesDisk  = typeMask(1) << TypeDisk
+	typesCDROM = typeMask(1) << TypeCDROM
+	typesAll   = typesDisk | typesCDROM
+)
+
+// has reports whether dt is in the set.
+func (m typeMask) has(dt DeviceType) bool { return dt < 32 && m&(1<<dt) != 0 }
+
+// defaultTimeout is the recommended command timeout, in seconds, reported
+// for commands whose descriptor sets none.
+const defaultTimeout = 30
+
+// String names the command for logs.
+func (d *commandDesc) String() string {
+	if d.name != "" {
+		return d.name
+	}
+	return d.op.String()
+}
+
+// opEntry is one slot of the dispatch index: the command for an opcode
+// without service actions, or the commands by service action.
+type opEntry struct {
+	desc *commandDesc
+	bySA *[32]*commandDesc
+}
+
+// commandIndex is the dispatch index, built once at init from
+// allCommands. commandList is the same commands sorted by opcode and
+// service action, for REPORT SUPPORTED OPERATION CODES.
+var (
+	commandIndex [256]opEntry
+	commandList  []*commandDesc
+)
+
+func init() {
+	commandList = buildIndex(&commandIndex, coreCommands, reservationCommands, provisioningCommands)
+}
+
+// buildIndex fills idx from the tables and returns every command sorted by
+// opcode and service action. A malformed or duplicate entry is a
+// programming error and panics at start-up.
+func buildIndex(idx *[256]opEntry, tables ...[]commandDesc) []*commandDesc {
+	var list []*commandDesc
+	for _, tab := range tables {
+		for i := range tab {
+			d := &tab[i]
+			if d.handler == nil || d.cdbLen < 6 || len(d.usage) != d.cdbLen || d.sa > 31 {
+				panic(fmt.Sprintf("scsi: malformed command descriptor %s", d))
+			}
+			e := &idx[d.op]
+			switch {
+			case d.hasSA:
+				if e.desc != nil {
+					panic(fmt.Sprintf("scsi: %s mixes service actions with none", d))
+				}
+				if e.bySA == nil {
+					e.bySA = new([32]*commandDesc)
+				}
+				if e.bySA[d.sa] != nil {
+					panic(fmt.Sprintf("scsi: duplicate command %s", d))
+				}
+				e.bySA[d.sa] = d
+			default:
+				if e.desc != nil || e.bySA != nil {
+					panic(fmt.Sprintf("scsi: duplicate command %s", d))
+				}
+				e.desc = d
+			}
+			list = append(list, d)
+		}
+	}
+	sortCommands(list)
+	return list
+}
+
+// sortCommands orders commands by opcode, then service action.
+func sortCommands(l []*commandDesc) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && lessCommand(l[j], l[j-1]); j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+func lessCommand(a, b *commandDesc) bool {
+	if a.op != b.op {
+		return a.op < b.op
+	}
+	return a.sa < b.sa
+}
+
+// lookupCommand returns the descriptor for cdb, or nil when the opcode (or
+// its service action) is not supported. cdb must not be empty.
+func lookupCommand(cdb []byte) *commandDesc {
+	e := &commandIndex[cdb[0]]
+	if e.bySA == nil {
+		return e.desc
+	}
+	if len(cdb) < 2 {
+		return nil
+	}
+	return e.bySA[cdb[1]&0x1f]
+}
+
+// lookupOpcode returns the descriptor for an opcode and service action as
+// REPORT SUPPORTED OPERATION CODES names them; withSA says whether the
+// request carried a service action.
+func lookupOpcode(op Opcode, sa uint16, withSA bool) (d *commandDesc, saMismatch bool) {
+	e := &commandIndex[op]
+	if e.bySA == nil {
+		return e.desc, withSA && e.desc != nil
+	}
+	if !withSA || sa > 31 {
+		return nil, !withSA
+	}
+	return e.bySA[sa], false
+}
+
+// Execute runs one command to completion and returns its status, sense and
+// data-in. It never panics on any CDB; it is safe to call concurrently.
+//
+// The checks run in the order SAM-5 and SPC-4 give them: logical unit
+// addressed, unit attention, opcode supported, device ready, reservation,
+// write protection, then the command's own checks in its handler.
+func Execute(cmd *Command) (res Result) {
+	defer func() {
+		if recover() != nil {
+			res = checkCondition(ErrInternalTarget)
+		}
+	}()
+	if len(cmd.CDB) == 0 {
+		return checkCondition(ErrInvalidOpcode)
+	}
+	t := task{cmd: cmd, desc: lookupCommand(cmd.CDB)}
+	if cmd.LUNValid && cmd.LUNs != nil {
+		t.lu = cmd.LUNs.Lookup(cmd.LUN)
+	}
+	if t.lu == nil || t.lu.Device == nil {
+		t.lu = nil
+		if t.desc == nil || t.desc.flags&flagNoLU == 0 {
+			return checkCondition(ErrLUNotSupported)
+		}
+		if len(cmd.CDB) < t.desc.cdbLen {
+			return checkCondition(ErrInvalidFieldInCDB)
+		}
+		return t.run()
+	}
+	t.dev = t.lu.Device
+	if (t.desc == nil || t.desc.flags&flagNoUA == 0) && cmd.Nexus != nil {
+		if ua := cmd.Nexus.takeUA(cmd.LUN, t.dev); ua != nil {
+			return checkCondition(ua)
+		}
+	}
+	if t.desc == nil || !t.desc.types.has(t.dev.cfg.Type) {
+		return checkCondition(ErrInvalidOpcode)
+	}
+	if len(cmd.CDB) < t.desc.cdbLen {
+		return checkCondition(ErrInvalidFieldInCDB)
+	}
+	st := t.dev.state.Load()
+	t.be = st.backend
+	t.size = t.dev.size.Load()
+	if t.be == nil && t.desc.flags&flagOffline == 0 {
+		return checkCondition(ErrNotReadyManual)
+	}
+	if t.dev.reservationConflict(&t) {
+		return Result{Status: ReservationConflict}
+	}
+	if t.desc.flags&flagWrite != 0 && t.readOnly() {
+		return checkCondition(ErrWriteProtected)
+	}
+	return t.run()
+}
+
+// run calls the handler and turns its outcome into a Result.
+func (t *task) run() Result {
+	data, err := t.desc.handler(t)
+	var r Result
+	if err != nil {
+		r = checkCondition(senseFromError(err, t.desc.flags&flagWrite != 0))
+	} else {
+		r = Result{Status: Good, Data: data}
+	}
+	r.DataOutLen = uint32(min(t.outLen, 0xffffffff))
+	return r
+}
+
+// checkCondition returns CHECK CONDITION with e as fixed-format sense.
+func checkCondition(e *SenseError) Result {
+	return Result{Status: CheckCondition, Sense: e.AppendFixed(make([]byte, 0, FixedSenseLen))}
+}

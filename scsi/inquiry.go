@@ -1,0 +1,343 @@
+package scsi
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"strings"
+)
+
+// Identity strings of standard INQUIRY data.
+const (
+	inquiryVendor   = "SCSTD"
+	inquiryRevision = "0100"
+)
+
+// Vital product data pages (SPC-4 §7.8, SBC-3 §6.5).
+const (
+	vpdSupportedPages   = 0x00
+	vpdUnitSerialNumber = 0x80
+	vpdDeviceIdent      = 0x83
+	vpdBlockLimits      = 0xb0
+	vpdBlockDevChar     = 0xb1
+	vpdLBProvisioning   = 0xb2
+)
+
+// Version descriptors (SPC-4 table 144).
+const (
+	versionSAM5  = 0x00a0
+	versionISCSI = 0x0960
+	versionSPC4  = 0x0460
+	versionSBC3  = 0x04c0
+	versionMMC6  = 0x04e0
+)
+
+// identity is what INQUIRY says about a device, computed once.
+type identity struct {
+	product [16]byte // PRODUCT IDENTIFICATION, from the device name
+	usn     string   // unit serial number (VPD 80h)
+	t10ID   string   // vendor specific part of the T10 vendor ID designator
+	naa     uint64   // NAA locally assigned designator (VPD 83h)
+}
+
+// newIdentity derives a device's identity from its configuration. It is
+// stable: the same name and t10_dev_id give the same designators across
+// restarts, so initiators (multipath) recognise the device.
+func newIdentity(cfg *DeviceConfig) identity {
+	var id identity
+	copy(id.product[:], padASCII(cfg.Name, 16))
+	id.t10ID = asciiOnly(cfg.T10DevID)
+	if id.t10ID == "" {
+		id.t10ID = asciiOnly(cfg.Name)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id.t10ID))
+	sum := h.Sum64()
+	// NAA 3h (locally assigned): four bits of NAA, 60 bits of our choosing.
+	id.naa = 3<<60 | sum&(1<<60-1)
+	id.usn = asciiOnly(cfg.USN)
+	if id.usn == "" {
+		const hex = "0123456789abcdef"
+		var b [8]byte
+		for i := range b {
+			b[i] = hex[(sum>>(4*uint(i)))&0xf]
+		}
+		id.usn = string(b[:])
+	}
+	return id
+}
+
+// asciiOnly keeps the printable ASCII characters of s (SPC-4 §4.4.1).
+func asciiOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// padASCII returns s as n bytes of printable ASCII, space padded.
+func padASCII(s string, n int) []byte {
+	b := []byte(asciiOnly(s))
+	if len(b) > n {
+		b = b[:n]
+	}
+	for len(b) < n {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// inquiry handles INQUIRY (SPC-4 §6.6).
+//
+//	byte 1   bit 0 EVPD
+//	byte 2   PAGE CODE
+//	byte 3-4 ALLOCATION LENGTH
+func inquiry(t *task) ([]byte, error) {
+	cdb := t.cdb()
+	evpd := cdb[1]&0x01 != 0
+	page := cdb[2]
+	alloc := uint32(be16(cdb[3:5]))
+	if cdb[1]&0xfe != 0 {
+		return nil, invalidField(1, -1)
+	}
+	if !evpd {
+		if page != 0 {
+			return nil, invalidField(2, -1)
+		}
+		return allocLen(t.standardInquiry(), alloc), nil
+	}
+	if t.dev == nil {
+		// SPC-4 §6.6.2: no logical unit; only standard data is defined.
+		return nil, ErrLUNotSupported
+	}
+	var b []byte
+	switch page {
+	case vpdSupportedPages:
+		b = t.vpdSupported()
+	case vpdUnitSerialNumber:
+		b = t.vpdSerial()
+	case vpdDeviceIdent:
+		b = t.vpdDeviceIdent()
+	case vpdBlockLimits, vpdBlockDevChar, vpdLBProvisioning:
+		if t.dev.cfg.Type != TypeDisk {
+			return nil, invalidField(2, -1)
+		}
+		switch page {
+		case vpdBlockLimits:
+			b = t.vpdBlockLimits()
+		case vpdBlockDevChar:
+			b = t.vpdBlockDevChar()
+		default:
+			b = t.vpdLBProvisioning()
+		}
+	default:
+		return nil, invalidField(2, -1)
+	}
+	return allocLen(b, alloc), nil
+}
+
+// standardInquiry builds standard INQUIRY data (SPC-4 §6.6.2), 74 bytes
+// with eight version descriptors.
+func (t *task) standardInquiry() []byte {
+	b := t.dataIn(74)
+	if t.dev == nil {
+		// Peripheral qualifier 011b, device type 1Fh: no logical unit at
+		// this LUN.
+		b[0] = 0x7f
+	} else {
+		b[0] = byte(t.dev.cfg.Type) & 0x1f
+		if t.dev.cfg.Removable {
+			b[1] = 0x80 // RMB
+		}
+	}
+	b[2] = 0x06        // VERSION: SPC-4
+	b[3] = 0x10 | 0x02 // HISUP, RESPONSE DATA FORMAT 2
+	b[4] = byte(len(b) - 5)
+	if t.dev != nil && supported(ExtendedCopy, 0, false) {
+		b[5] = 0x08 // 3PC
+	}
+	b[7] = 0x02 // CMDQUE
+	copy(b[8:16], padASCII(inquiryVendor, 8))
+	if t.dev != nil {
+		copy(b[16:32], t.dev.id.product[:])
+	} else {
+		copy(b[16:32], padASCII("", 16))
+	}
+	copy(b[32:36], inquiryRevision)
+	versions := [...]uint16{versionSAM5, versionISCSI, versionSPC4, versionSBC3}
+	if t.dev != nil && t.dev.cfg.Type == TypeCDROM {
+		versions[3] = versionMMC6
+	}
+	for i, v := range versions {
+		binary.BigEndian.PutUint16(b[58+2*i:], v)
+	}
+	return b
+}
+
+// vpdHeader starts a VPD page of n payload bytes.
+func (t *task) vpdHeader(page byte, n int) []byte {
+	b := t.dataIn(4 + n)
+	b[0] = byte(t.dev.cfg.Type) & 0x1f
+	b[1] = page
+	binary.BigEndian.PutUint16(b[2:4], uint16(n))
+	return b
+}
+
+// vpdPages lists the VPD pages of the device, ascending.
+func (t *task) vpdPages() []byte {
+	if t.dev.cfg.Type == TypeDisk {
+		return []byte{vpdSupportedPages, vpdUnitSerialNumber, vpdDeviceIdent,
+			vpdBlockLimits, vpdBlockDevChar, vpdLBProvisioning}
+	}
+	return []byte{vpdSupportedPages, vpdUnitSerialNumber, vpdDeviceIdent}
+}
+
+// vpdSupported builds the Supported VPD Pages page (SPC-4 §7.8.15).
+func (t *task) vpdSupported() []byte {
+	pages := t.vpdPages()
+	b := t.vpdHeader(vpdSupportedPages, len(pages))
+	copy(b[4:], pages)
+	return b
+}
+
+// vpdSerial builds the Unit Serial Number page (SPC-4 §7.8.16).
+func (t *task) vpdSerial() []byte {
+	usn := t.dev.id.usn
+	b := t.vpdHeader(vpdUnitSerialNumber, len(usn))
+	copy(b[4:], usn)
+	return b
+}
+
+// Designator fields of the Device Identification page (SPC-4 §7.8.6).
+const (
+	codeSetBinary = 1
+	codeSetASCII  = 2
+	codeSetUTF8   = 3
+
+	assocLU         = 0 << 4
+	assocTargetPort = 1 << 4
+	assocTarget     = 2 << 4
+
+	desigT10Vendor    = 1
+	desigNAA          = 3
+	desigRelTgtPort   = 4
+	desigTgtPortGroup = 5
+	desigSCSIName     = 8
+
+	protocolISCSI = 5
+	piv           = 0x80
+)
+
+// appendDesignator appends one designation descriptor. Port designators
+// (association other than the logical unit) carry the iSCSI protocol
+// identifier with PIV set.
+func appendDesignator(b []byte, codeSet, assoc, typ byte, id []byte) []byte {
+	b0 := codeSet
+	b1 := assoc | typ
+	if assoc != assocLU {
+		b0 |= protocolISCSI << 4
+		b1 |= piv
+	}
+	return append(append(b, b0, b1, 0, byte(len(id))), id...)
+}
+
+// appendNameString appends a SCSI name string designator: UTF-8, null
+// terminated and padded with nulls to a multiple of four bytes.
+func appendNameString(b []byte, assoc byte, name string) []byte {
+	n := (len(name) + 4) &^ 3
+	if n > 252 {
+		n = 252
+		name = name[:n-1]
+	}
+	id := make([]byte, n)
+	copy(id, name)
+	return appendDesignator(b, codeSetUTF8, assoc, desigSCSIName, id)
+}
+
+// vpdDeviceIdent builds the Device Identification page (SPC-4 §7.8.6):
+// the logical unit's NAA and T10 vendor ID designators, and, when the
+// command came through a nexus, the relative target port, target port
+// group and SCSI name strings of the target port and target device.
+func (t *task) vpdDeviceIdent() []byte {
+	b := make([]byte, 4, 256)
+	b[0] = byte(t.dev.cfg.Type) & 0x1f
+	b[1] = vpdDeviceIdent
+	var naa [8]byte
+	binary.BigEndian.PutUint64(naa[:], t.dev.id.naa)
+	b = appendDesignator(b, codeSetBinary, assocLU, desigNAA, naa[:])
+	t10 := append(padASCII(inquiryVendor, 8), t.dev.id.t10ID...)
+	if len(t10) > 255 {
+		t10 = t10[:255]
+	}
+	b = appendDesignator(b, codeSetASCII, assocLU, desigT10Vendor, t10)
+	if n := t.cmd.Nexus; n != nil {
+		var port [4]byte
+		binary.BigEndian.PutUint16(port[2:], n.RelTgtPortID)
+		b = appendDesignator(b, codeSetBinary, assocTargetPort, desigRelTgtPort, port[:])
+		binary.BigEndian.PutUint16(port[2:], n.TPGT)
+		b = appendDesignator(b, codeSetBinary, assocTargetPort, desigTgtPortGroup, port[:])
+		if n.TargetPort != "" {
+			b = appendNameString(b, assocTargetPort, n.TargetPort)
+		}
+		if n.TargetName != "" {
+			b = appendNameString(b, assocTarget, n.TargetName)
+		}
+	}
+	binary.BigEndian.PutUint16(b[2:4], uint16(len(b)-4))
+	return b
+}
+
+// vpdBlockLimits builds the Block Limits page (SBC-3 §6.5.3), 3Ch bytes.
+func (t *task) vpdBlockLimits() []byte {
+	b := t.vpdHeader(vpdBlockLimits, 0x3c)
+	bs := t.blockSize()
+	if supported(CompareAndWrite, 0, false) {
+		b[5] = maxCompareAndWriteBlocks
+	}
+	binary.BigEndian.PutUint16(b[6:8], 1) // OPTIMAL TRANSFER LENGTH GRANULARITY
+	binary.BigEndian.PutUint32(b[8:12], maxTransferBlocks(bs))
+	binary.BigEndian.PutUint32(b[12:16], optimalTransferBytes/bs)
+	if t.unmapper() != nil && supported(Unmap, 0, false) {
+		binary.BigEndian.PutUint32(b[20:24], maxUnmapLBACount)
+		binary.BigEndian.PutUint32(b[24:28], maxUnmapDescriptors)
+		binary.BigEndian.PutUint32(b[28:32], 1) // OPTIMAL UNMAP GRANULARITY
+	}
+	if supported(WriteSame16, 0, false) {
+		binary.BigEndian.PutUint64(b[36:44], maxWriteSameBlocks)
+	}
+	if supported(WriteAtomic16, 0, false) {
+		binary.BigEndian.PutUint32(b[44:48], maxAtomicTransferBytes/bs)
+		binary.BigEndian.PutUint32(b[48:52], 1) // ATOMIC ALIGNMENT
+		binary.BigEndian.PutUint32(b[52:56], 1) // ATOMIC TRANSFER LENGTH GRANULARITY
+	}
+	return b
+}
+
+// vpdBlockDevChar builds the Block Device Characteristics page (SBC-3
+// §6.5.2): non-rotating medium, form factor not reported.
+func (t *task) vpdBlockDevChar() []byte {
+	b := t.vpdHeader(vpdBlockDevChar, 0x3c)
+	binary.BigEndian.PutUint16(b[4:6], 1) // MEDIUM ROTATION RATE: non-rotating
+	return b
+}
+
+// vpdLBProvisioning builds the Logical Block Provisioning page (SBC-3
+// §6.5.4): thin provisioning with UNMAP and WRITE SAME(10/16) with UNMAP
+// when the backend can deallocate and those commands exist.
+func (t *task) vpdLBProvisioning() []byte {
+	b := t.vpdHeader(vpdLBProvisioning, 4)
+	if t.unmapper() != nil {
+		if supported(Unmap, 0, false) {
+			b[5] |= 0x80 // LBPU
+		}
+		if supported(WriteSame16, 0, false) {
+			b[5] |= 0x40 // LBPWS
+		}
+		if supported(WriteSame10, 0, false) {
+			b[5] |= 0x20 // LBPWS10
+		}
+		b[6] = 0x02 // PROVISIONING TYPE: thin
+	}
+	return b
+}
