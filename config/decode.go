@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -264,7 +265,7 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 	}
 	c := d.content(b.Body, deviceSchema)
 	for _, a := range sortedAttrs(c.Attributes) {
-		if !contains(allowed, a.Name) {
+		if !slices.Contains(allowed, a.Name) {
 			d.errorf(a.NameRange, "Attribute not valid for this handler", "%s devices do not take %q. Expected one of: %s.", h, a.Name, joinNames(allowed))
 			continue
 		}

@@ -7,15 +7,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
 func joinNames(list []string) string { return strings.Join(list, ", ") }
 
 func quotedList[T ~string](list []T) string {
