@@ -1,0 +1,286 @@
+package iscsi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+func TestDigestVectors(t *testing.T) {
+	inc, dec := make([]byte, 32), make([]byte, 32)
+	for i := range inc {
+		inc[i], dec[i] = byte(i), byte(31-i)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		wire string // digest bytes as sent, RFC 7143 §B.4
+	}{
+		{"32 bytes of zeros", make([]byte, 32), "aa36918a"},
+		{"32 bytes of ones", bytes.Repeat([]byte{0xff}, 32), "43aba862"},
+		{"32 incrementing bytes", inc, "4e79dd46"},
+		{"32 decrementing bytes", dec, "5cdb3f11"},
+		{"iSCSI read command PDU", unhex(t, "01c00000 00000000 00000000 00000000 14000000 00000400 00000014"+
+			"00000018 28000000 00000000 02000000 00000000"), "563a96d9"},
+	}
+	for _, tc := range tests {
+		var b [4]byte
+		putDigest(b[:], Digest(tc.in))
+		if got, want := b[:], unhex(t, tc.wire); !bytes.Equal(got, want) {
+			t.Errorf("%s: digest on wire %x, want %x", tc.name, got, want)
+		}
+	}
+}
+
+// nopInHex is the NOP-In used by the framing tests below.
+const nopInHex = "20800000 00000000 00000000 00000000 ffffffff 00000077 00000006 0000000a" +
+	"00000029 00000000 00000000 00000000"
+
+func TestAppendFrame(t *testing.T) {
+	tests := []struct {
+		name   string
+		ahs    string
+		data   string
+		hd, dd bool
+		want   string
+	}{
+		{"no data, no digests", "", "", false, false,
+			"20800000 00000000 00000000 00000000 ffffffff 00000077 00000006 0000000a" +
+				"00000029 00000000 00000000 00000000"},
+		{"3 bytes data padded to 4", "", "616263", false, false,
+			// DataSegmentLength=3 in bytes 5-7; data "abc" + one pad byte
+			"20800000 00000003 00000000 00000000 ffffffff 00000077 00000006 0000000a" +
+				"00000029 00000000 00000000 00000000 61626300"},
+		{"ahs of one word", "0001 02 00", "", false, false,
+			// TotalAHSLength=1 in byte 4, then AHS: length 1, type 2 (bidi), byte 3
+			"20800000 01000000 00000000 00000000 ffffffff 00000077 00000006 0000000a" +
+				"00000029 00000000 00000000 00000000 00010200"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := bhsOf(t, nopInHex)
+			got := AppendFrame(nil, &h, unhex(t, tc.ahs), unhex(t, tc.data), tc.hd, tc.dd)
+			if want := unhex(t, tc.want); !bytes.Equal(got, want) {
+				t.Fatalf("\n got %x\nwant %x", got, want)
+			}
+		})
+	}
+}
+
+func TestAppendFrameDigests(t *testing.T) {
+	h := bhsOf(t, nopInHex)
+	got := AppendFrame(nil, &h, nil, []byte("abcde"), true, true)
+	// BHS(48) + header digest(4) + data 5 + pad 3 + data digest(4)
+	if len(got) != 48+4+8+4 {
+		t.Fatalf("frame length %d", len(got))
+	}
+	if d := getDigest(got[48:52]); d != Digest(got[:48]) {
+		t.Errorf("header digest %#x, want %#x", d, Digest(got[:48]))
+	}
+	if d := getDigest(got[60:64]); d != Digest([]byte("abcde\x00\x00\x00")) {
+		t.Errorf("data digest %#x does not cover padding", d)
+	}
+}
+
+// frames builds a byte stream of PDUs with the given digests.
+func frames(t testing.TB, hd, dd bool, datas ...[]byte) []byte {
+	var out []byte
+	for i, d := range datas {
+		p := &NOPIn{ITT: uint32(i), TTT: ReservedTag, StatSN: uint32(i)}
+		var h BHS
+		p.Encode(&h)
+		out = AppendFrame(out, &h, nil, d, hd, dd)
+	}
+	return out
+}
+
+func TestFrameReaderRoundTrip(t *testing.T) {
+	datas := [][]byte{nil, []byte("a"), []byte("ab"), []byte("abc"), []byte("abcd"), bytes.Repeat([]byte{7}, 8192)}
+	for _, dig := range []struct{ hd, dd bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		for _, oneByte := range []bool{false, true} {
+			var r io.Reader = bytes.NewReader(frames(t, dig.hd, dig.dd, datas...))
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			fr := NewFrameReader(r)
+			fr.SetDigests(dig.hd, dig.dd)
+			for i, want := range datas {
+				p, err := fr.Read()
+				if err != nil {
+					t.Fatalf("digests %v one-byte %v: pdu %d: %v", dig, oneByte, i, err)
+				}
+				var n NOPIn
+				if err := n.Decode(&p.BHS); err != nil || n.ITT != uint32(i) {
+					t.Fatalf("pdu %d: %+v %v", i, n, err)
+				}
+				if !bytes.Equal(p.Data, want) {
+					t.Fatalf("pdu %d: data %q", i, p.Data)
+				}
+				p.Release()
+			}
+			if _, err := fr.Read(); err != io.EOF {
+				t.Fatalf("after last PDU: %v, want io.EOF", err)
+			}
+		}
+	}
+}
+
+func TestFrameWriterMatchesAppendFrame(t *testing.T) {
+	for _, dig := range []struct{ hd, dd bool }{{false, false}, {true, true}} {
+		var buf bytes.Buffer
+		fw := NewFrameWriter(&buf)
+		fw.SetDigests(dig.hd, dig.dd)
+		var want []byte
+		for _, d := range [][]byte{nil, []byte("xyz"), bytes.Repeat([]byte{1}, 100000)} {
+			h1, h2 := bhsOf(t, nopInHex), bhsOf(t, nopInHex)
+			want = AppendFrame(want, &h1, []byte{0, 1, 2, 0}, d, dig.hd, dig.dd)
+			if err := fw.WritePDU(&h2, []byte{0, 1, 2, 0}, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := fw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("digests %v: FrameWriter and AppendFrame differ", dig)
+		}
+	}
+}
+
+func TestFrameReaderTruncated(t *testing.T) {
+	full := frames(t, true, true, []byte("hello"))
+	for n := 1; n < len(full); n++ {
+		fr := NewFrameReader(bytes.NewReader(full[:n]))
+		fr.SetDigests(true, true)
+		if _, err := fr.Read(); err != io.ErrUnexpectedEOF {
+			t.Fatalf("truncated to %d bytes: %v, want io.ErrUnexpectedEOF", n, err)
+		}
+	}
+}
+
+func TestFrameReaderErrors(t *testing.T) {
+	good := frames(t, true, true, []byte("hello"))
+	flip := func(i int) []byte {
+		b := bytes.Clone(good)
+		b[i] ^= 0x01
+		return b
+	}
+	long := frames(t, false, false, make([]byte, 8193))
+	badAHS := bhsOf(t, nopInHex)
+	badAHS[4] = 1
+	badAHSFrame := append(badAHS[:], 0x00, 0x09, 0x01, 0x00) // AHSLength 9 > one word
+	tests := []struct {
+		name  string
+		in    []byte
+		check func(*PDU, error) bool
+	}{
+		{"header digest", flip(10), func(p *PDU, err error) bool { return p == nil && err == ErrHeaderDigest }},
+		{"header digest bytes", flip(49), func(p *PDU, err error) bool { return p == nil && err == ErrHeaderDigest }},
+		{"data digest", flip(53), func(p *PDU, err error) bool {
+			var de *DataDigestError
+			return p != nil && p.Data == nil && p.BHS.Opcode() == OpNOPIn && errors.As(err, &de)
+		}},
+		{"data too long", long, func(p *PDU, err error) bool {
+			var pe *ProtocolError
+			return p == nil && errors.As(err, &pe)
+		}},
+		{"bad AHS", badAHSFrame, func(p *PDU, err error) bool {
+			var pe *ProtocolError
+			return p == nil && errors.As(err, &pe)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fr := NewFrameReader(bytes.NewReader(tc.in))
+			fr.SetDigests(tc.name != "data too long" && tc.name != "bad AHS", tc.name != "data too long" && tc.name != "bad AHS")
+			p, err := fr.Read()
+			if !tc.check(p, err) {
+				t.Fatalf("Read = %v, %v", p, err)
+			}
+			p.Release()
+		})
+	}
+}
+
+func TestFindAHS(t *testing.T) {
+	var ahs []byte
+	ahs = AppendAHS(ahs, AHSExtendedCDB, unhex(t, "00 1011121314151617"))
+	ahs = AppendAHS(ahs, AHSBidiReadDataLength, unhex(t, "00 00001000"))
+	// 2+1+9 = 12 bytes; 2+1+5 = 8 bytes
+	want := unhex(t, "0009 01 00 10111213 14151617  0005 02 00 00001000")
+	if !bytes.Equal(ahs, want) {
+		t.Fatalf("AppendAHS = %x, want %x", ahs, want)
+	}
+	p := &PDU{AHS: ahs}
+	if b, ok := p.FindAHS(AHSBidiReadDataLength); !ok || binary.BigEndian.Uint32(b[1:]) != 4096 {
+		t.Fatalf("FindAHS(bidi) = %x, %v", b, ok)
+	}
+	if b, ok := p.FindAHS(AHSExtendedCDB); !ok || len(b) != 9 || b[1] != 0x10 {
+		t.Fatalf("FindAHS(ext cdb) = %x, %v", b, ok)
+	}
+	if _, ok := p.FindAHS(AHSType(9)); ok {
+		t.Fatal("found absent AHS")
+	}
+}
+
+func TestReadAllocationFree(t *testing.T) {
+	stream := frames(t, true, true, bytes.Repeat([]byte{1}, 4096))
+	r := bytes.NewReader(stream)
+	fr := NewFrameReader(r)
+	fr.SetDigests(true, true)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(stream)
+		p, err := fr.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Release()
+	})
+	if allocs > 0 {
+		t.Fatalf("Read allocates %.1f times per PDU", allocs)
+	}
+}
+
+func FuzzReadPDU(f *testing.F) {
+	f.Add(frames(f, false, false, nil, []byte("abc")), false, false)
+	f.Add(frames(f, true, true, []byte("SendTargets=All\x00")), true, true)
+	f.Add(frames(f, true, false, make([]byte, 9000)), true, false)
+	f.Fuzz(func(t *testing.T, in []byte, hd, dd bool) {
+		fr := NewFrameReader(bytes.NewReader(in))
+		fr.SetDigests(hd, dd)
+		for {
+			p, err := fr.Read()
+			if p != nil {
+				if int(p.BHS.DataSegmentLength()) > DefaultMaxRecvDSL {
+					t.Fatalf("accepted data segment of %d bytes", p.BHS.DataSegmentLength())
+				}
+				if err == nil && len(p.Data) != int(p.BHS.DataSegmentLength()) {
+					t.Fatalf("data %d bytes, header says %d", len(p.Data), p.BHS.DataSegmentLength())
+				}
+				// Re-framing a valid PDU must read back identically.
+				if err == nil {
+					h := p.BHS
+					out := AppendFrame(nil, &h, p.AHS, p.Data, hd, dd)
+					fr2 := NewFrameReader(bytes.NewReader(out))
+					fr2.SetDigests(hd, dd)
+					q, err2 := fr2.Read()
+					if err2 != nil || q.BHS != p.BHS || !bytes.Equal(q.Data, p.Data) {
+						t.Fatalf("re-read failed: %v", err2)
+					}
+					q.Release()
+				}
+				p.Release()
+			}
+			if err != nil {
+				var de *DataDigestError
+				if errors.As(err, &de) {
+					continue
+				}
+				return
+			}
+		}
+	})
+}
