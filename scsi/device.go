@@ -3,6 +3,7 @@ package scsi
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/scstd/scstd/vdisk"
@@ -32,6 +33,15 @@ type Device struct {
 	capacityEpoch atomic.Uint64 // CAPACITY DATA HAS CHANGED
 	modeEpoch     atomic.Uint64 // MODE PARAMETERS CHANGED
 	resetEpoch    atomic.Uint64 // LOGICAL UNIT RESET
+
+	// ejected is true while a removable device's medium is out (START
+	// STOP UNIT with LOEJ).
+	ejected atomic.Bool
+	// preventers are the nexuses with a PREVENT ALLOW MEDIUM REMOVAL in
+	// force; nprevent is len(preventers), read without the lock.
+	preventMu  sync.Mutex
+	preventers map[*Nexus]struct{}
+	nprevent   atomic.Int32
 
 	res reservations
 }
@@ -193,3 +203,32 @@ func (t *task) syncNeeded(fua bool) bool {
 	}
 	return fua || t.dev.writeThrough.Load()
 }
+
+// setPrevent records whether nexus n prevents medium removal.
+func (d *Device) setPrevent(n *Nexus, on bool) {
+	d.preventMu.Lock()
+	defer d.preventMu.Unlock()
+	if on {
+		if d.preventers == nil {
+			d.preventers = make(map[*Nexus]struct{})
+		}
+		d.preventers[n] = struct{}{}
+		if n != nil {
+			n.remember(d)
+		}
+	} else {
+		delete(d.preventers, n)
+	}
+	d.nprevent.Store(int32(len(d.preventers)))
+}
+
+// clearPrevent drops every nexus's prevention (logical unit reset).
+func (d *Device) clearPrevent() {
+	d.preventMu.Lock()
+	clear(d.preventers)
+	d.nprevent.Store(0)
+	d.preventMu.Unlock()
+}
+
+// removalPrevented reports whether any nexus prevents medium removal.
+func (d *Device) removalPrevented() bool { return d.nprevent.Load() > 0 }

@@ -53,6 +53,9 @@ const (
 	flagNoUA
 	// flagOffline: the command runs on an offline device (t.be is nil).
 	flagOffline
+	// flagNoMedium: the command runs while a removable device's medium
+	// is ejected (others get NOT READY, MEDIUM NOT PRESENT).
+	flagNoMedium
 )
 
 // typeMask is a set of device types.
@@ -224,6 +227,9 @@ func Execute(cmd *Command) (res Result) {
 	t.size = t.dev.size.Load()
 	if t.be == nil && t.desc.flags&flagOffline == 0 {
 		return checkCondition(ErrNotReadyManual)
+	}
+	if t.desc.flags&flagNoMedium == 0 && t.dev.ejected.Load() {
+		return checkCondition(ErrMediumNotPresent)
 	}
 	if t.dev.reservationConflict(&t) {
 		return Result{Status: ReservationConflict}

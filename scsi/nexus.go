@@ -29,6 +29,9 @@ type Nexus struct {
 	// lunsEpoch counts ReportedLUNsChanged calls; lunsAck is its value at
 	// the last REPORT LUNS, which clears the condition on every LUN.
 	lunsEpoch, lunsAck uint64
+	// prevents are the devices on which this nexus has a PREVENT ALLOW
+	// MEDIUM REMOVAL in force, dropped by Close.
+	prevents map[*Device]struct{}
 }
 
 // nexusLU is what a nexus knows about one LUN: the device it last saw
@@ -134,4 +137,30 @@ func (n *Nexus) modeChangedHere(lun LUN, d *Device) {
 		s.modeSeen = e
 	}
 	n.mu.Unlock()
+}
+
+// remember notes that n prevents medium removal on d, for Close.
+func (n *Nexus) remember(d *Device) {
+	n.mu.Lock()
+	if n.prevents == nil {
+		n.prevents = make(map[*Device]struct{})
+	}
+	n.prevents[d] = struct{}{}
+	n.mu.Unlock()
+}
+
+// Close ends the nexus (I_T nexus loss: the session is gone): the medium
+// removal preventions it held are dropped (SBC-3 §5.10). The transport
+// calls it once when the session ends; n must not be used afterwards.
+func (n *Nexus) Close() {
+	n.mu.Lock()
+	devs := make([]*Device, 0, len(n.prevents))
+	for d := range n.prevents {
+		devs = append(devs, d)
+	}
+	n.prevents = nil
+	n.mu.Unlock()
+	for _, d := range devs {
+		d.setPrevent(n, false)
+	}
 }

@@ -184,6 +184,12 @@ var (
 	// ErrNotReadyManual is NOT READY, LOGICAL UNIT NOT READY, MANUAL
 	// INTERVENTION REQUIRED (04h/03h): the device is offline.
 	ErrNotReadyManual = &SenseError{Key: NotReady, ASC: 0x04, ASCQ: 0x03}
+	// ErrMediumNotPresent is NOT READY, MEDIUM NOT PRESENT (3Ah/00h): a
+	// removable device's medium was ejected.
+	ErrMediumNotPresent = &SenseError{Key: NotReady, ASC: 0x3a}
+	// ErrMediumRemovalPrevented is ILLEGAL REQUEST, MEDIUM REMOVAL
+	// PREVENTED (53h/02h).
+	ErrMediumRemovalPrevented = &SenseError{Key: IllegalRequest, ASC: 0x53, ASCQ: 0x02}
 	// ErrReadError is MEDIUM ERROR, UNRECOVERED READ ERROR (11h/00h).
 	ErrReadError = &SenseError{Key: MediumError, ASC: 0x11}
 	// ErrWriteError is MEDIUM ERROR, WRITE ERROR (0Ch/00h).

@@ -2,7 +2,8 @@ package scsi
 
 // LogicalUnitReset performs the SCSI side of a LOGICAL UNIT RESET task
 // management function (SAM-5 §7.7) received on nexus n for lu: the
-// device's SPC-2 reservation is released and every nexus, n included,
+// device's SPC-2 reservation and medium removal preventions are released
+// and every nexus, n included,
 // gets BUS DEVICE RESET FUNCTION OCCURRED (29h/03h) on its next command to
 // the device. Aborting the tasks in flight is the transport's part.
 func LogicalUnitReset(n *Nexus, lu *LogicalUnit) {
@@ -10,6 +11,7 @@ func LogicalUnitReset(n *Nexus, lu *LogicalUnit) {
 		return
 	}
 	lu.Device.resetReservations()
+	lu.Device.clearPrevent()
 	lu.Device.resetEpoch.Add(1)
 }
 
