@@ -1,6 +1,7 @@
 package scsi
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -240,14 +241,20 @@ func Execute(cmd *Command) (res Result) {
 	return t.run()
 }
 
-// run calls the handler and turns its outcome into a Result.
+// run calls the handler and turns its outcome into a Result: GOOD with
+// the data-in, a bare status for a *statusError (RESERVATION CONFLICT,
+// CONDITION MET), else CHECK CONDITION with the error mapped to sense.
 func (t *task) run() Result {
 	data, err := t.desc.handler(t)
 	var r Result
-	if err != nil {
-		r = checkCondition(senseFromError(err, t.desc.flags&flagWrite != 0))
-	} else {
+	var st *statusError
+	switch {
+	case err == nil:
 		r = Result{Status: Good, Data: data}
+	case errors.As(err, &st):
+		r = Result{Status: st.status}
+	default:
+		r = checkCondition(senseFromError(err, t.desc.flags&flagWrite != 0))
 	}
 	r.DataOutLen = uint32(min(t.outLen, 0xffffffff))
 	return r
