@@ -244,7 +244,9 @@ func (d *decoder) handler(b *hcl.Block) {
 	attrs, known := deviceAttrs[h]
 	if !known {
 		d.errorf(b.LabelRanges[0], "Unknown handler", "There is no handler %q. Expected one of %s.", h, quotedList(Handlers))
-		return
+		// Decode its devices anyway, checking their attributes and keeping
+		// LUNs that name them from being reported as dangling.
+		attrs = deviceAttrs[HandlerFileIO]
 	}
 	c := d.content(b.Body, handlerSchema)
 	for _, db := range c.Blocks {
@@ -569,7 +571,7 @@ func (d *decoder) patterns(a *hcl.Attribute, what string) []string {
 	}
 	for k, s := range list {
 		if s == "" || s == "!" {
-			d.errorf(ranges[k], "Empty pattern", "Expected a %s pattern using \"*\", \"?\" and a leading \"!\" to exclude, got %q.", what, s)
+			d.errorf(ranges[k], "Empty pattern", "Each %s pattern must match something (using \"*\", \"?\", and a leading \"!\" to exclude), got %q.", what, s)
 		}
 	}
 	return list

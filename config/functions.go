@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,8 @@ func evalContext(dir string, lookupEnv func(string) (string, bool)) *hcl.EvalCon
 }
 
 // fileFunc returns file(path): the contents of path (relative to dir) with
-// one trailing newline ("\n" or "\r\n") removed.
+// one trailing newline ("\n" or "\r\n") removed. The file must be a
+// regular file of at most 64 KiB.
 func fileFunc(dir string) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the contents of a file, without one trailing newline.",
@@ -35,12 +38,16 @@ func fileFunc(dir string) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readSmallFile(p)
 			if err != nil {
-				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, unwrapPathError(err))
+				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, err)
 			}
-			s := strings.TrimSuffix(string(b), "\n")
-			s = strings.TrimSuffix(s, "\r")
+			s := string(b)
+			if t, ok := strings.CutSuffix(s, "\r\n"); ok {
+				s = t
+			} else {
+				s = strings.TrimSuffix(s, "\n")
+			}
 			return cty.StringVal(s), nil
 		},
 	})
@@ -62,6 +69,34 @@ func envFunc(lookup func(string) (string, bool)) function.Function {
 			return cty.StringVal(v), nil
 		},
 	})
+}
+
+// maxFileFunc is the largest file file() reads: it is meant for secrets.
+const maxFileFunc = 64 << 10
+
+// readSmallFile reads a regular file of at most maxFileFunc bytes, so that
+// file("/dev/zero") cannot hang or exhaust memory.
+func readSmallFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileFunc+1))
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if len(b) > maxFileFunc {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileFunc)
+	}
+	return b, nil
 }
 
 // unwrapPathError drops the path from err, which the message already names.

@@ -87,21 +87,27 @@ type source struct {
 
 func (l *Loader) load(srcs []source) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	dec := newDecoder(l.LookupEnv)
+	files := make([]*hcl.File, 0, len(srcs))
 	for _, s := range srcs {
 		f, d := l.parser.ParseHCL(s.src, s.name)
 		diags = append(diags, d...)
-		if f == nil || d.HasErrors() {
-			continue
-		}
-		dec.file(f, filepath.Dir(s.name))
+		files = append(files, f)
+	}
+	if diags.HasErrors() {
+		// A file that does not parse would make every reference into it
+		// look dangling: report the syntax errors alone.
+		return nil, diags
+	}
+	dec := newDecoder(l.LookupEnv)
+	for k, f := range files {
+		dec.file(f, filepath.Dir(srcs[k].name))
 	}
 	diags = append(diags, dec.diags...)
 	cfg := dec.finish()
 	cfg.files = l.Files()
-	if diags.HasErrors() {
-		return nil, diags
-	}
+	// Validate the decoded part even after decoding errors, so that one run
+	// reports every problem; decoding keeps what it could not fully decode
+	// (with its attributes recorded as set) to avoid follow-on errors.
 	diags = append(diags, cfg.Validate()...)
 	if diags.HasErrors() {
 		return nil, diags

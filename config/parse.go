@@ -67,9 +67,9 @@ func ParseLUN(s string) (int, error) {
 }
 
 // ParseHostPort checks an address "host[:port]" and returns it as
-// "host:port", using defaultPort when none is given. An IPv6 host must be in
-// brackets when a port follows ("[fe80::1%eth0]:3260"); a bare IPv6 address
-// takes the default port. Hosts are IP addresses or DNS names.
+// "host:port", using defaultPort when none is given. An IPv6 host is always
+// in brackets ("[fe80::1%eth0]:3260", "[::]"), so that "::1:3260" cannot be
+// misread. Hosts are IP addresses or DNS names.
 func ParseHostPort(s string, defaultPort int) (string, error) {
 	if s == "" {
 		return "", errors.New("empty address")
@@ -97,10 +97,7 @@ func ParseHostPort(s string, defaultPort int) (string, error) {
 			return "", fmt.Errorf("%q is not an IPv6 address", host)
 		}
 	case strings.Count(s, ":") > 1:
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is6() {
-			return "", fmt.Errorf("%q is not a valid address (an IPv6 address with a port needs brackets: \"[::1]:3260\")", s)
-		}
+		return "", fmt.Errorf("%q: an IPv6 address must be in brackets, as in \"[::1]:3260\" or \"[::1]\"", s)
 	case strings.Contains(s, ":"):
 		i := strings.IndexByte(s, ':')
 		host, port = s[:i], s[i+1:]

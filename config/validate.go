@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -129,23 +130,37 @@ func (v *validator) device(d *Device) {
 	}
 	switch d.Handler {
 	case HandlerFileIO, HandlerBlockIO:
-		if d.Filename == "" {
+		if _, set := d.Attrs["filename"]; !set {
 			v.errorf(d.DeclRange, "Missing filename", "A %s device needs filename = the path of its backing %s.", d.Handler, map[Handler]string{HandlerFileIO: "file", HandlerBlockIO: "block device"}[d.Handler])
 		}
 	case HandlerNullIO:
-		if !d.Size.IsSet() {
+		if _, set := d.Attrs["size"]; !set {
 			v.errorf(d.DeclRange, "Missing size", "A %s device needs size = its capacity, such as \"1TiB\".", d.Handler)
 		}
 	}
 	if d.Size.IsSet() && d.Size.Bytes%int64(d.BlockSize) != 0 {
-		v.errorf(d.Range("size"), "Size not a multiple of blocksize", "The size %s (%d bytes) is not a multiple of the block size %d.", d.Size.Text, d.Size.Bytes, d.BlockSize)
+		v.errorf(d.Range("size"), "Size not a multiple of blocksize", "The size %s is not a multiple of the block size %d.", describeSize(d.Size), d.BlockSize)
 	}
-	if err := checkIdent(d.T10DevID, 64); err != nil {
-		v.errorf(d.Range("t10_dev_id"), "Invalid t10_dev_id", "%v.", err)
+	if _, set := d.Attrs["t10_dev_id"]; set {
+		if err := checkIdent(d.T10DevID, 64); err != nil {
+			v.errorf(d.Range("t10_dev_id"), "Invalid t10_dev_id", "%v.", err)
+		}
 	}
-	if err := checkIdent(d.USN, 64); err != nil {
-		v.errorf(d.Range("usn"), "Invalid usn", "%v.", err)
+	if _, set := d.Attrs["usn"]; set {
+		if err := checkIdent(d.USN, 64); err != nil {
+			v.errorf(d.Range("usn"), "Invalid usn", "%v.", err)
+		}
 	}
+}
+
+// describeSize spells s for messages: "10GB (10000000000 bytes)", or just
+// "1000 bytes".
+func describeSize(s Size) string {
+	n := strconv.FormatInt(s.Bytes, 10)
+	if strings.TrimSpace(s.Text) == n {
+		return n + " bytes"
+	}
+	return fmt.Sprintf("%s (%d bytes)", s.Text, s.Bytes)
 }
 
 // checkDeviceName accepts 1 to 64 characters of letters, digits, '_', '-'

@@ -1,0 +1,9 @@
+disruptive_changes = "maybe"
+
+iscsi {
+  portals = []
+}
+
+iscsi {
+  enabled = false
+}
