@@ -182,7 +182,8 @@ func (tgt *Target) start() error {
 		}
 		if time.Now().After(deadline) {
 			tgt.Stop()
-			return fmt.Errorf("portal %s did not accept connections within %v", tgt.params.Portal, StartTimeout)
+			return fmt.Errorf("portal %s and admin socket %s did not accept connections within %v",
+				tgt.params.Portal, tgt.socket, StartTimeout)
 		}
 	}
 }
