@@ -91,8 +91,18 @@ func (n *Nexus) lu(lun LUN, d *Device) *nexusLU {
 }
 
 // takeUA returns the highest-priority unit attention pending for lun
-// (mapped to d) and clears it, or nil.
+// (mapped to d) and clears it, or nil: power-on, logical unit reset,
+// capacity changed, mode parameters changed, reported LUNs changed, then
+// those the reservation code queued for this nexus.
 func (n *Nexus) takeUA(lun LUN, d *Device) *SenseError {
+	if ua := n.takeDeviceUA(lun, d); ua != nil {
+		return ua
+	}
+	return d.reservationUA(n)
+}
+
+// takeDeviceUA is takeUA for the conditions the nexus tracks itself.
+func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := n.lu(lun, d)
@@ -150,17 +160,25 @@ func (n *Nexus) remember(d *Device) {
 }
 
 // Close ends the nexus (I_T nexus loss: the session is gone): the medium
-// removal preventions it held are dropped (SBC-3 §5.10). The transport
-// calls it once when the session ends; n must not be used afterwards.
+// removal preventions it held are dropped (SBC-3 §5.10) and so is an SPC-2
+// reservation it held on any device it addressed. The transport calls it
+// once when the session ends; n must not be used afterwards.
 func (n *Nexus) Close() {
 	n.mu.Lock()
-	devs := make([]*Device, 0, len(n.prevents))
+	prevents := make([]*Device, 0, len(n.prevents))
 	for d := range n.prevents {
-		devs = append(devs, d)
+		prevents = append(prevents, d)
+	}
+	seen := make(map[*Device]bool, len(n.lus))
+	for _, s := range n.lus {
+		seen[s.dev] = true
 	}
 	n.prevents = nil
 	n.mu.Unlock()
-	for _, d := range devs {
+	for _, d := range prevents {
 		d.setPrevent(n, false)
+	}
+	for d := range seen {
+		d.nexusLost(n)
 	}
 }
