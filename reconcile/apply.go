@@ -1,0 +1,382 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/iscsi"
+	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
+)
+
+// Reasons a device of an older generation is taken offline.
+var (
+	errRemoved  = errors.New("reconcile: device removed from the configuration")
+	errReplaced = errors.New("reconcile: device replaced by a new configuration")
+)
+
+// Default negotiation values the configuration does not carry (RFC 7143
+// §13.15 and §13.16).
+const (
+	defaultTime2Wait   = 2
+	defaultTime2Retain = 20
+)
+
+// opened is the outcome of opening one backend during prepare.
+type opened struct {
+	spec    vdisk.Spec
+	backend vdisk.Backend
+	err     error
+}
+
+// prepared is everything prepare did that commit makes visible.
+type prepared struct {
+	plan    Plan
+	desired Model
+	// opened holds new backends by device name: for added and replaced
+	// devices, devices whose backend attributes changed, and offline
+	// devices retried.
+	opened map[string]opened
+	// replaced are devices that get a new scsi.Device.
+	replaced map[string]bool
+}
+
+// Apply takes the running engine to cfg in two phases. Prepare does all
+// that can fail: it opens the backends of new devices (a backend that
+// cannot be opened only makes its device offline), reopens those whose
+// attributes changed, retries offline devices, and binds new portals; an
+// error there changes nothing. Commit cannot fail: it swaps devices and
+// backends, publishes the next snapshot, sends the session effects, and
+// schedules removed backends for release.
+//
+// A plan that ends sessions is refused when cfg says disruptive_changes =
+// "refuse", unless opts.Force (the error is a *DisruptiveError).
+func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*Result, error) {
+	desired := FromConfig(cfg)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	plan := Diff(e.running, desired)
+	if d := plan.Disruptive(); len(d) > 0 && cfg.DisruptiveChanges == config.DisruptiveRefuse && !opts.Force {
+		return nil, &DisruptiveError{Changes: d}
+	}
+	p, err := e.prepare(plan, desired)
+	if err != nil {
+		return nil, err
+	}
+	res := e.commit(p)
+	return res, nil
+}
+
+// prepare opens what the plan needs. On error every backend it opened is
+// closed again.
+func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
+	p := &prepared{plan: plan, desired: desired, opened: map[string]opened{}, replaced: map[string]bool{}}
+	open := func(name string, m Device) {
+		s := specOf(m)
+		b, err := vdisk.Open(s)
+		p.opened[name] = opened{spec: s, backend: b, err: err}
+	}
+	portals := !e.started
+	for _, c := range plan.Changes {
+		switch c.Op {
+		case AddDevice, ReplaceDevice:
+			p.replaced[c.Addr.Device] = true
+			open(c.Addr.Device, desired.Devices[c.Addr.Device])
+		case SetPortals:
+			portals = true
+		}
+	}
+	// Devices kept: reopen when the backend's spec changed, an earlier
+	// reopen failed, or the device is offline.
+	for name, d := range e.devices {
+		m, ok := desired.Devices[name]
+		if !ok || p.replaced[name] {
+			continue
+		}
+		if d.backend == nil || d.have != specOf(m) {
+			open(name, m)
+		}
+	}
+	if portals {
+		if err := e.srv.SetPortals(desired.ISCSI.Portals); err != nil {
+			for _, o := range p.opened {
+				if o.backend != nil {
+					o.backend.Close()
+				}
+			}
+			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", desired.ISCSI.Portals, err)
+		}
+	}
+	return p, nil
+}
+
+// commit makes a prepared plan the running state. It cannot fail.
+func (e *Engine) commit(p *prepared) *Result {
+	res := &Result{Plan: p.plan}
+	var retired []*device // old devices to take offline after publishing
+
+	names := make([]string, 0, len(p.opened))
+	for name := range p.opened {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		o := p.opened[name]
+		m := p.desired.Devices[name]
+		old := e.devices[name]
+		if p.replaced[name] {
+			if old != nil {
+				retired = append(retired, old)
+			}
+			d := &device{name: name, model: m, dev: scsi.NewDevice(scsiConfig(name, m), nil)}
+			e.devices[name] = d
+			e.serve(d, o)
+			continue
+		}
+		if o.err != nil && old.backend != nil {
+			// The device keeps serving with its old backend and
+			// attributes; the new ones are retried.
+			old.reason = fmt.Errorf("cannot reopen with the new attributes: %w", o.err)
+			res.Warnings = append(res.Warnings, fmt.Sprintf("device %s: %v", name, old.reason))
+			e.log.Warn("device keeps its old backend", "device", name, "err", o.err)
+			continue
+		}
+		e.serve(old, o)
+	}
+	// Attributes that live in the scsi.Device.
+	for name, m := range p.desired.Devices {
+		d := e.devices[name]
+		if d.model == m {
+			continue
+		}
+		d.model = m
+		d.dev.SetReadOnly(m.ReadOnly)
+		d.dev.SetCache(m.NVCache, m.WriteThrough)
+	}
+	for name, d := range e.devices {
+		if _, ok := p.desired.Devices[name]; !ok {
+			retired = append(retired, d)
+			delete(e.devices, name)
+		}
+	}
+
+	old := e.snap
+	next := e.buildSnapshot(p)
+	e.srv.Publish(next) // sets next.Generation
+	e.snap, e.started, e.running = next, true, p.desired
+	res.Generation = next.Generation
+
+	for _, d := range retired {
+		reason := errRemoved
+		if _, ok := e.devices[d.name]; ok {
+			reason = errReplaced
+		}
+		e.release(d.dev.SetOffline(reason))
+	}
+	e.notify(old, next)
+
+	for _, name := range sortedKeys(e.devices) {
+		if d := e.devices[name]; d.backend == nil {
+			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.reason.Error()})
+		}
+	}
+	return res
+}
+
+// serve gives d the backend o opened, or takes it offline with o's error.
+// A backend d had before is released.
+func (e *Engine) serve(d *device, o opened) {
+	if o.err != nil {
+		d.reason = o.err
+		d.dev.SetOffline(o.err)
+		e.log.Warn("device offline", "device", d.name, "err", o.err)
+		return
+	}
+	prev := d.backend
+	d.dev.SetBackend(o.backend)
+	if err := d.dev.Offline(); err != nil {
+		// The backend could not tell its size: it is useless.
+		d.reason, d.backend = err, nil
+		e.release(o.backend)
+		e.log.Warn("device offline", "device", d.name, "err", err)
+	} else {
+		if prev == nil && d.reason != nil {
+			e.log.Info("device online", "device", d.name)
+		}
+		d.backend, d.have, d.reason = o.backend, o.spec, nil
+	}
+	e.release(prev)
+}
+
+// buildSnapshot makes the next snapshot, reusing every target (and LUN
+// map) that the plan does not touch, so that its sessions see no change.
+func (e *Engine) buildSnapshot(p *prepared) *iscsi.Snapshot {
+	old := e.snap
+	next := &iscsi.Snapshot{Enabled: p.desired.ISCSI.Enabled, Targets: make(map[string]*iscsi.Target, len(p.desired.Targets))}
+
+	touched := map[string]bool{}
+	for _, c := range p.plan.Changes {
+		if c.Addr.Target != "" {
+			touched[c.Addr.Target] = true
+		}
+	}
+	// A replaced device is a new scsi.Device: the LUN maps that show it
+	// must be rebuilt.
+	var swapped map[string]bool
+	for name := range p.replaced {
+		if _, existed := e.running.Devices[name]; existed {
+			if swapped == nil {
+				swapped = map[string]bool{}
+			}
+			swapped[name] = true
+		}
+	}
+	if swapped != nil {
+		for name, t := range p.desired.Targets {
+			if mapsAny(t.LUNs, swapped) {
+				touched[name] = true
+			}
+		}
+	}
+
+	for name, t := range p.desired.Targets {
+		var ot *iscsi.Target
+		if old != nil {
+			ot = old.Targets[name]
+		}
+		if ot != nil && !touched[name] {
+			next.Targets[name] = ot
+			continue
+		}
+		next.Targets[name] = e.buildTarget(name, t, ot, swapped)
+	}
+	for name := range e.targets {
+		if _, ok := p.desired.Targets[name]; !ok {
+			delete(e.targets, name)
+		}
+	}
+	return next
+}
+
+// mapsAny reports whether a LUN map shows any of the devices.
+func mapsAny(m map[scsi.LUN]LUN, devices map[string]bool) bool {
+	for _, l := range m {
+		if devices[l.Device] {
+			return true
+		}
+	}
+	return false
+}
+
+// buildTarget makes the engine's target from its model. The LUN map of
+// the running target ot is kept when nothing in it changed.
+func (e *Engine) buildTarget(name string, t *Target, ot *iscsi.Target, swapped map[string]bool) *iscsi.Target {
+	rt := e.targets[name]
+	if rt == nil {
+		e.nextTID++
+		rt = &runTarget{tid: e.nextTID}
+		e.targets[name] = rt
+	}
+	if rt.relID == 0 {
+		rt.relID = e.autoRelID()
+	}
+	relID := t.RelTgtID
+	if relID == 0 {
+		relID = rt.relID
+	}
+	nt := &iscsi.Target{
+		Name:         name,
+		Enabled:      t.Enabled,
+		TID:          rt.tid,
+		RelTgtPortID: relID,
+		Params: iscsi.Params{
+			HeaderDigest:             t.HeaderDigest,
+			DataDigest:               t.DataDigest,
+			ImmediateData:            t.ImmediateData,
+			InitialR2T:               t.InitialR2T,
+			MaxRecvDataSegmentLength: t.MaxRecvDataSegmentLength,
+			MaxXmitDataSegmentLength: t.MaxXmitDataSegmentLength,
+			MaxBurstLength:           t.MaxBurstLength,
+			FirstBurstLength:         t.FirstBurstLength,
+			MaxOutstandingR2T:        t.MaxOutstandingR2T,
+			DefaultTime2Wait:         defaultTime2Wait,
+			DefaultTime2Retain:       defaultTime2Retain,
+		},
+		QueuedCommands: t.QueuedCommands,
+		NopInInterval:  seconds2d(t.NopInInterval),
+		NopInTimeout:   seconds2d(t.NopInTimeout),
+		RspTimeout:     seconds2d(t.RspTimeout),
+	}
+	if ot != nil && !mapsAny(t.LUNs, swapped) {
+		if have := e.running.Targets[name]; have != nil && lunMapsEqual(have.LUNs, t.LUNs) {
+			nt.LUNs = ot.LUNs
+			return nt
+		}
+	}
+	units := make(map[scsi.LUN]*scsi.LogicalUnit, len(t.LUNs))
+	for l, lu := range t.LUNs {
+		if d := e.devices[lu.Device]; d != nil {
+			units[l] = &scsi.LogicalUnit{Device: d.dev, ReadOnly: lu.ReadOnly}
+		}
+	}
+	nt.LUNs = scsi.NewLUNMap(units)
+	return nt
+}
+
+// autoRelID returns the smallest relative target port identifier that no
+// running target and no configured rel_tgt_id uses.
+func (e *Engine) autoRelID() uint16 {
+	used := map[uint16]bool{}
+	for _, rt := range e.targets {
+		used[rt.relID] = true
+	}
+	for _, t := range e.running.Targets {
+		used[t.RelTgtID] = true
+	}
+	for id := uint16(1); id != 0; id++ {
+		if !used[id] {
+			return id
+		}
+	}
+	return 0
+}
+
+// notify sends the session effects of going from snapshot old to next:
+// the asynchronous event and unit attention for LUN maps that changed on
+// live targets, and a logout request for targets removed or disabled.
+func (e *Engine) notify(old, next *iscsi.Snapshot) {
+	if old == nil {
+		return
+	}
+	for _, name := range sortedKeys(old.Targets) {
+		ot := old.Targets[name]
+		if !ot.Enabled {
+			continue
+		}
+		nt := next.Targets[name]
+		switch {
+		case nt == nil || !nt.Enabled:
+			e.srv.RequestLogout(name, e.opts.LogoutGrace)
+		case nt.LUNs != ot.LUNs:
+			e.srv.NotifyLUNsChanged(name)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,418 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/iscsi"
+)
+
+// recorder is a Server that records what the engine asks of it.
+type recorder struct {
+	mu        sync.Mutex
+	gen       uint64
+	snap      *iscsi.Snapshot
+	portals   []string
+	portalErr error
+	notified  []string
+	logouts   []string
+}
+
+func (r *recorder) Publish(s *iscsi.Snapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gen++
+	s.Generation = r.gen
+	r.snap = s
+}
+
+func (r *recorder) SetPortals(addrs []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.portalErr != nil {
+		return r.portalErr
+	}
+	r.portals = slices.Clone(addrs)
+	return nil
+}
+
+func (r *recorder) NotifyLUNsChanged(target string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notified = append(r.notified, target)
+}
+
+func (r *recorder) RequestLogout(target string, grace time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logouts = append(r.logouts, target)
+}
+
+// take returns and clears the notifications and logouts recorded.
+func (r *recorder) take() (notified, logouts []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	notified, logouts = r.notified, r.logouts
+	r.notified, r.logouts = nil, nil
+	return notified, logouts
+}
+
+func parse(t testing.TB, src string) *config.Config {
+	t.Helper()
+	cfg, diags := config.Parse([]byte(src), filepath.Join(t.TempDir(), "scst.hcl"))
+	if diags.HasErrors() {
+		t.Fatalf("config: %v", diags)
+	}
+	return cfg
+}
+
+// newTestEngine returns an engine with its background loops off (tests
+// call retryOffline and pollSizes themselves) and a short release delay.
+func newTestEngine(t testing.TB) (*Engine, *recorder) {
+	r := &recorder{}
+	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, ReleaseDelay: time.Millisecond})
+	t.Cleanup(func() { e.Close() })
+	return e, r
+}
+
+func apply(t testing.TB, e *Engine, cfg *config.Config) *Result {
+	t.Helper()
+	res, err := e.Apply(context.Background(), cfg, ApplyOptions{})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	return res
+}
+
+const twoTargets = `
+iscsi { portals = ["127.0.0.1:3260"] }
+handler "vdisk_nullio" {
+  device "null1" { size = "1GiB" }
+  device "null2" { size = "2GiB" }
+}
+target "iqn.2026-11.org.example:a" {
+  lun "0" { device = "null1" }
+}
+target "iqn.2026-11.org.example:b" {
+  lun "0" { device = "null2" }
+  lun "1" { device = "null1" }
+}
+`
+
+func TestApplyStartsEmptyEngine(t *testing.T) {
+	e, r := newTestEngine(t)
+	res := apply(t, e, parse(t, twoTargets))
+	if res.Generation != 1 || len(res.Offline) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if !slices.Equal(r.portals, []string{"127.0.0.1:3260"}) {
+		t.Errorf("portals %v", r.portals)
+	}
+	a, b := r.snap.Targets[iqnA], r.snap.Targets[iqnB]
+	if a == nil || b == nil || !r.snap.Enabled {
+		t.Fatalf("snapshot %+v", r.snap)
+	}
+	if a.LUNs.Len() != 1 || b.LUNs.Len() != 2 {
+		t.Errorf("LUN maps: a %v, b %v", a.LUNs.LUNs(), b.LUNs.LUNs())
+	}
+	// Both targets map null1: the same device.
+	if a.LUNs.Lookup(0).Device != b.LUNs.Lookup(1).Device {
+		t.Error("one device, two scsi.Devices")
+	}
+	if got := a.LUNs.Lookup(0).Device.Size(); got != 1<<30 {
+		t.Errorf("null1 size %d", got)
+	}
+	if a.TID == b.TID || a.RelTgtPortID == b.RelTgtPortID || a.RelTgtPortID == 0 {
+		t.Errorf("ids: a %d/%d, b %d/%d", a.TID, a.RelTgtPortID, b.TID, b.RelTgtPortID)
+	}
+	if a.QueuedCommands != 32 || a.Params.MaxBurstLength == 0 || a.NopInInterval != 30*time.Second {
+		t.Errorf("target params %+v", a)
+	}
+	// The same file again: nothing to do.
+	res = apply(t, e, parse(t, twoTargets))
+	if !res.Plan.Empty() {
+		t.Errorf("same config gives plan:\n%s", res.Plan)
+	}
+	if n, l := r.take(); n != nil || l != nil {
+		t.Errorf("same config notified %v, logged out %v", n, l)
+	}
+}
+
+func TestApplyAddLUNTouchesOneTarget(t *testing.T) {
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, twoTargets))
+	before := r.snap
+	dev := before.Targets[iqnA].LUNs.Lookup(0).Device
+	cfg := strings.Replace(twoTargets, `lun "0" { device = "null1" }
+}`, `lun "0" { device = "null1" }
+  lun "5" { device = "null2" }
+}`, 1)
+	res := apply(t, e, parse(t, cfg))
+	if got := res.Plan.String(); !strings.Contains(got, `+ target["iqn.2026-11.org.example:a"].lun[5]`) || len(res.Plan.Changes) != 1 {
+		t.Fatalf("plan:\n%s", got)
+	}
+	after := r.snap
+	if after.Targets[iqnB] != before.Targets[iqnB] {
+		t.Error("untouched target b was rebuilt")
+	}
+	if after.Targets[iqnA].LUNs == before.Targets[iqnA].LUNs {
+		t.Error("target a kept its old LUN map")
+	}
+	if after.Targets[iqnA].LUNs.Lookup(0).Device != dev {
+		t.Error("unchanged device got a new scsi.Device")
+	}
+	if n, l := r.take(); !slices.Equal(n, []string{iqnA}) || l != nil {
+		t.Errorf("notified %v, logged out %v", n, l)
+	}
+}
+
+func TestApplyRemoveAndDisableTargets(t *testing.T) {
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, twoTargets))
+	cfg := strings.Replace(twoTargets, `target "iqn.2026-11.org.example:b" {`, `target "iqn.2026-11.org.example:b" {
+  enabled = false`, 1)
+	cfg = strings.Replace(cfg, `target "iqn.2026-11.org.example:a" {
+  lun "0" { device = "null1" }
+}`, "", 1)
+	res := apply(t, e, parse(t, cfg))
+	if res.Plan.Impact() != SessionDrop {
+		t.Errorf("plan impact %v:\n%s", res.Plan.Impact(), res.Plan)
+	}
+	if _, ok := r.snap.Targets[iqnA]; ok {
+		t.Error("removed target still published")
+	}
+	if r.snap.Targets[iqnB].Enabled {
+		t.Error("disabled target published enabled")
+	}
+	if n, l := r.take(); n != nil || !slices.Equal(l, []string{iqnA, iqnB}) {
+		t.Errorf("notified %v, logged out %v", n, l)
+	}
+}
+
+func TestApplyRefusesDisruptive(t *testing.T) {
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, twoTargets))
+	gen := r.snap.Generation
+	cfg := `disruptive_changes = "refuse"` + "\n" + strings.Replace(twoTargets, `target "iqn.2026-11.org.example:a" {
+  lun "0" { device = "null1" }
+}`, "", 1)
+	_, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{})
+	var de *DisruptiveError
+	if !errors.As(err, &de) || len(de.Changes) != 1 || de.Changes[0].Addr != TargetAddr(iqnA) {
+		t.Fatalf("err = %v", err)
+	}
+	if r.snap.Generation != gen {
+		t.Fatal("a refused plan published a snapshot")
+	}
+	if p, _ := e.Plan(parse(t, twoTargets)); !p.Empty() {
+		t.Fatalf("a refused plan changed the running model:\n%s", p)
+	}
+	res, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{Force: true})
+	if err != nil || res.Generation != gen+1 {
+		t.Fatalf("forced: %v %+v", err, res)
+	}
+}
+
+func TestApplyPortalFailureChangesNothing(t *testing.T) {
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, twoTargets))
+	gen := r.snap.Generation
+	r.portalErr = errors.New("address in use")
+	cfg := strings.Replace(twoTargets, `127.0.0.1:3260`, `127.0.0.1:3261`, 1)
+	cfg = strings.Replace(cfg, `device "null2" { size = "2GiB" }`, `device "null2" { size = "2GiB" }
+  device "null3" { size = "3GiB" }`, 1)
+	if _, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "address in use") {
+		t.Fatalf("err = %v", err)
+	}
+	if r.snap.Generation != gen {
+		t.Fatal("failed prepare published a snapshot")
+	}
+	p, _ := e.Plan(parse(t, cfg))
+	if len(p.Changes) != 2 {
+		t.Fatalf("running model changed; plan now:\n%s", p)
+	}
+	if st := e.Status(); len(st.Devices) != 2 {
+		t.Errorf("devices after failed reload: %+v", st.Devices)
+	}
+}
+
+func fileConfig(dir string, size string) string {
+	return fmt.Sprintf(`
+iscsi { portals = ["127.0.0.1:3260"] }
+handler "vdisk_fileio" {
+  device "disk1" {
+    filename = %q
+    %s
+  }
+}
+handler "vdisk_nullio" {
+  device "null1" { size = "1GiB" }
+}
+target "iqn.2026-11.org.example:a" {
+  lun "0" { device = "disk1" }
+  lun "1" { device = "null1" }
+}
+`, filepath.Join(dir, "disk1.img"), size)
+}
+
+func TestMissingFileMakesDeviceOfflineThenOnline(t *testing.T) {
+	dir := t.TempDir()
+	e, r := newTestEngine(t)
+	res := apply(t, e, parse(t, fileConfig(dir, "")))
+	if len(res.Offline) != 1 || res.Offline[0].Name != "disk1" || res.Offline[0].Reason == "" {
+		t.Fatalf("offline: %+v", res.Offline)
+	}
+	dev := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
+	if dev.Offline() == nil {
+		t.Fatal("device with a missing file is online")
+	}
+	if r.snap.Targets[iqnA].LUNs.Lookup(1).Device.Offline() != nil {
+		t.Fatal("the nullio device is offline too")
+	}
+	st := e.Status()
+	if st.Devices[0].Name != "disk1" || st.Devices[0].Online || st.Devices[0].Reason == "" {
+		t.Errorf("status %+v", st.Devices[0])
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "disk1.img"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.retryOffline()
+	if err := dev.Offline(); err != nil {
+		t.Fatalf("device still offline after its file appeared: %v", err)
+	}
+	if dev.Size() != 1<<20 {
+		t.Errorf("size %d", dev.Size())
+	}
+	if st := e.Status(); !st.Devices[0].Online || st.Devices[0].Reason != "" || st.Devices[0].Size != 1<<20 {
+		t.Errorf("status %+v", st.Devices[0])
+	}
+}
+
+func TestOfflineDeviceRetriedOnApply(t *testing.T) {
+	dir := t.TempDir()
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, fileConfig(dir, "")))
+	if err := os.WriteFile(filepath.Join(dir, "disk1.img"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := apply(t, e, parse(t, fileConfig(dir, "")))
+	if !res.Plan.Empty() || len(res.Offline) != 0 {
+		t.Fatalf("plan %s, offline %+v", res.Plan, res.Offline)
+	}
+	if err := r.snap.Targets[iqnA].LUNs.Lookup(0).Device.Offline(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGrowingFileRaisesCapacityChange(t *testing.T) {
+	dir := t.TempDir()
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"`)))
+	dev := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
+	if dev.Size() != 1<<20 {
+		t.Fatalf("size %d", dev.Size())
+	}
+	// Grown behind the daemon's back: noticed by the poll.
+	if err := os.Truncate(filepath.Join(dir, "disk1.img"), 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	e.pollSizes()
+	if dev.Size() != 2<<20 {
+		t.Fatalf("size after growth %d", dev.Size())
+	}
+	// Grown by the configuration: the file is extended, same device.
+	res := apply(t, e, parse(t, fileConfig(dir, `size = "4MiB"`)))
+	if len(res.Plan.Changes) != 1 || res.Plan.Changes[0].Op != ResizeDevice {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	if got := r.snap.Targets[iqnA].LUNs.Lookup(0).Device; got != dev {
+		t.Fatal("resize replaced the scsi.Device")
+	}
+	if dev.Size() != 4<<20 {
+		t.Fatalf("size after resize %d", dev.Size())
+	}
+	fi, err := os.Stat(filepath.Join(dir, "disk1.img"))
+	if err != nil || fi.Size() != 4<<20 {
+		t.Fatalf("file: %v %v", fi, err)
+	}
+}
+
+func TestDeviceAttrsAndReplace(t *testing.T) {
+	dir := t.TempDir()
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"`)))
+	dev := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
+	lunMap := r.snap.Targets[iqnA].LUNs
+
+	apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"
+    read_only = true
+    write_through = true`)))
+	if r.snap.Targets[iqnA].LUNs.Lookup(0).Device != dev || r.snap.Targets[iqnA].LUNs != lunMap {
+		t.Fatal("attribute change rebuilt the device or LUN map")
+	}
+	if c := dev.Config(); !c.ReadOnly || !c.WriteThrough {
+		t.Fatalf("config %+v", c)
+	}
+	if n, _ := r.take(); n != nil {
+		t.Errorf("attribute change sent REPORTED LUNS CHANGED to %v", n)
+	}
+
+	// A new block size replaces the device: new scsi.Device, new LUN map,
+	// the old device offline.
+	res := apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"
+    blocksize = 4096`)))
+	if res.Plan.Changes[0].Op != ReplaceDevice {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	nd := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
+	if nd == dev || nd.Config().BlockSize != 4096 || nd.Offline() != nil {
+		t.Fatalf("replacement: %+v offline=%v", nd.Config(), nd.Offline())
+	}
+	if dev.Offline() == nil {
+		t.Error("replaced device still online")
+	}
+	if n, _ := r.take(); !slices.Equal(n, []string{iqnA}) {
+		t.Errorf("notified %v", n)
+	}
+}
+
+func TestStatusLists(t *testing.T) {
+	e, _ := newTestEngine(t)
+	apply(t, e, parse(t, twoTargets))
+	st := e.Status()
+	if st.Generation != 1 || len(st.Devices) != 2 || len(st.Targets) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	b := st.Targets[1]
+	if b.Name != iqnB || len(b.LUNs) != 2 || b.LUNs[1] != (LUNStatus{LUN: 1, Device: "null1"}) {
+		t.Errorf("target b %+v", b)
+	}
+	if d := st.Devices[1]; d.Name != "null2" || d.Size != 2<<30 || !d.Online {
+		t.Errorf("device %+v", d)
+	}
+}
+
+func TestClosedEngine(t *testing.T) {
+	e, _ := newTestEngine(t)
+	apply(t, e, parse(t, twoTargets))
+	dev := e.devices["null1"].dev
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if dev.Offline() == nil {
+		t.Error("device online after Close")
+	}
+	if _, err := e.Apply(context.Background(), parse(t, twoTargets), ApplyOptions{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Apply after Close: %v", err)
+	}
+}

@@ -1,0 +1,147 @@
+package reconcile
+
+import (
+	"slices"
+
+	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
+)
+
+// Model is the normalized description of what the engine runs: every
+// object keyed by its name, every default filled in, nothing that depends
+// on file order or source positions. Two configurations that mean the same
+// thing have equal models, so Diff of them is empty.
+//
+// A Model is built from a configuration by FromConfig (pure: no I/O) and is
+// never modified afterwards; the engine keeps the last applied one as the
+// running model.
+type Model struct {
+	// ISCSI holds the global iSCSI settings.
+	ISCSI Global `json:"iscsi"`
+	// Devices by name.
+	Devices map[string]Device `json:"devices"`
+	// Targets by iSCSI name.
+	Targets map[string]*Target `json:"targets"`
+}
+
+// Global is the iscsi block.
+type Global struct {
+	Enabled bool `json:"enabled"`
+	// Portals are the listen addresses ("host:port"), sorted and unique.
+	Portals []string `json:"portals"`
+	// ISNSServers are "host:port" of the iSNS servers, sorted.
+	ISNSServers []string `json:"isns_servers,omitempty"`
+	// ISNSAccessControl is true when any iSNS server has access_control.
+	ISNSAccessControl bool `json:"isns_access_control,omitempty"`
+	// IncomingUsers and OutgoingUsers are the discovery CHAP users, sorted
+	// by name (at most one outgoing user).
+	IncomingUsers []User `json:"incoming_users,omitempty"`
+	OutgoingUsers []User `json:"outgoing_users,omitempty"`
+}
+
+// User is a CHAP user. Its secret prints as "(redacted)" everywhere.
+type User struct {
+	Name   string        `json:"name"`
+	Secret config.Secret `json:"secret"`
+}
+
+// Device is one device: its handler, backing storage and attributes.
+// Device is comparable with ==.
+type Device struct {
+	Handler  vdisk.Handler `json:"handler"`
+	Filename string        `json:"filename,omitempty"`
+	// Size in bytes; 0 means "the size of the file or device".
+	Size         int64  `json:"size,omitempty"`
+	BlockSize    uint32 `json:"blocksize"`
+	ReadOnly     bool   `json:"read_only"`
+	NVCache      bool   `json:"nv_cache"`
+	WriteThrough bool   `json:"write_through"`
+	ODirect      bool   `json:"o_direct"`
+	Removable    bool   `json:"removable"`
+	T10DevID     string `json:"t10_dev_id"`
+	USN          string `json:"usn"`
+}
+
+// Target is one target with its parameters, LUN map and groups.
+type Target struct {
+	Enabled  bool   `json:"enabled"`
+	RelTgtID uint16 `json:"rel_tgt_id,omitempty"`
+
+	HeaderDigest             []string `json:"header_digest"`
+	DataDigest               []string `json:"data_digest"`
+	ImmediateData            bool     `json:"immediate_data"`
+	InitialR2T               bool     `json:"initial_r2t"`
+	MaxRecvDataSegmentLength uint32   `json:"max_recv_data_segment_length"`
+	MaxXmitDataSegmentLength uint32   `json:"max_xmit_data_segment_length"`
+	MaxBurstLength           uint32   `json:"max_burst_length"`
+	FirstBurstLength         uint32   `json:"first_burst_length"`
+	MaxOutstandingR2T        uint32   `json:"max_outstanding_r2t"`
+	QueuedCommands           uint32   `json:"queued_commands"`
+	// NopInInterval, NopInTimeout and RspTimeout are in seconds.
+	NopInInterval uint32 `json:"nop_in_interval"`
+	NopInTimeout  uint32 `json:"nop_in_timeout"`
+	RspTimeout    uint32 `json:"rsp_timeout"`
+
+	AllowedPortals []string `json:"allowed_portals,omitempty"`
+	PerPortalACL   bool     `json:"per_portal_acl,omitempty"`
+	// Redirect is "host:port temp|perm", or "" for none.
+	Redirect string `json:"redirect,omitempty"`
+
+	IncomingUsers  []User   `json:"incoming_users,omitempty"`
+	OutgoingUsers  []User   `json:"outgoing_users,omitempty"`
+	CHAPAlgorithms []string `json:"chap_algorithms"`
+
+	// LUNs is the default LUN map.
+	LUNs map[scsi.LUN]LUN `json:"luns,omitempty"`
+	// Groups are the initiator groups by name.
+	Groups map[string]*Group `json:"groups,omitempty"`
+}
+
+// LUN is one LUN map entry.
+type LUN struct {
+	Device   string `json:"device"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// Group is an initiator group: who is in it and what it sees.
+type Group struct {
+	// Initiators are the name patterns in file order (order matters for
+	// "!" exclusions, so it is kept).
+	Initiators []string         `json:"initiators"`
+	LUNs       map[scsi.LUN]LUN `json:"luns,omitempty"`
+}
+
+// header returns t without its LUN map and groups: what an AddTarget or
+// RemoveTarget change describes (the LUNs and groups are changes of their
+// own).
+func (t *Target) header() *Target {
+	h := *t
+	h.LUNs, h.Groups = nil, nil
+	return &h
+}
+
+// header returns g without its LUN map.
+func (g *Group) header() *Group {
+	h := *g
+	h.LUNs = nil
+	return &h
+}
+
+// usersEqual compares CHAP user lists, secrets in constant time.
+func usersEqual(a, b []User) bool {
+	return slices.EqualFunc(a, b, func(x, y User) bool { return x.Name == y.Name && x.Secret.Equal(y.Secret) })
+}
+
+// lunMapsEqual reports whether two LUN maps are the same.
+func lunMapsEqual(a, b map[scsi.LUN]LUN) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for l, x := range a {
+		if y, ok := b[l]; !ok || x != y {
+			return false
+		}
+	}
+	return true
+}

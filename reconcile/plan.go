@@ -1,0 +1,493 @@
+package reconcile
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
+)
+
+// Op is the kind of one plan operation.
+type Op uint8
+
+// The operations a plan is made of.
+const (
+	AddDevice Op = iota + 1
+	RemoveDevice
+	// ReplaceDevice is a remove and an add under the same name: an
+	// attribute that fixes the device's identity (handler, filename,
+	// blocksize, removable, t10_dev_id, usn) changed.
+	ReplaceDevice
+	ResizeDevice
+	SetDeviceAttr
+	AddTarget
+	RemoveTarget
+	EnableTarget
+	DisableTarget
+	SetTargetParam
+	AddLUN
+	RemoveLUN
+	SetLUNAttr
+	AddGroup
+	RemoveGroup
+	SetGroupInitiators
+	SetChapUsers
+	SetPortals
+	SetGlobal
+)
+
+var opNames = [...]string{
+	AddDevice:          "AddDevice",
+	RemoveDevice:       "RemoveDevice",
+	ReplaceDevice:      "ReplaceDevice",
+	ResizeDevice:       "ResizeDevice",
+	SetDeviceAttr:      "SetDeviceAttr",
+	AddTarget:          "AddTarget",
+	RemoveTarget:       "RemoveTarget",
+	EnableTarget:       "EnableTarget",
+	DisableTarget:      "DisableTarget",
+	SetTargetParam:     "SetTargetParam",
+	AddLUN:             "AddLUN",
+	RemoveLUN:          "RemoveLUN",
+	SetLUNAttr:         "SetLUNAttr",
+	AddGroup:           "AddGroup",
+	RemoveGroup:        "RemoveGroup",
+	SetGroupInitiators: "SetGroupInitiators",
+	SetChapUsers:       "SetChapUsers",
+	SetPortals:         "SetPortals",
+	SetGlobal:          "SetGlobal",
+}
+
+// String returns the operation's name, e.g. "AddDevice".
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// MarshalText makes an Op a JSON string.
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// Symbol returns the plan marker of the operation: "+" for additions, "-"
+// for removals, "-/+" for replacements and "~" for in-place changes.
+func (o Op) Symbol() string {
+	switch o {
+	case AddDevice, AddTarget, AddLUN, AddGroup:
+		return "+"
+	case RemoveDevice, RemoveTarget, RemoveLUN, RemoveGroup:
+		return "-"
+	case ReplaceDevice:
+		return "-/+"
+	}
+	return "~"
+}
+
+// tier orders operations so that nothing refers to what is not there yet
+// or no longer: add devices, add targets/groups/LUNs, change, remove
+// LUNs/groups/targets, remove devices.
+func (o Op) tier() int {
+	switch o {
+	case AddDevice:
+		return 0
+	case AddTarget, AddGroup, AddLUN:
+		return 1
+	case RemoveLUN, RemoveGroup, RemoveTarget:
+		return 3
+	case RemoveDevice:
+		return 4
+	}
+	return 2
+}
+
+// Impact is what an operation does to live sessions, from none to most.
+type Impact uint8
+
+// Impact classes, in increasing order of disruption.
+const (
+	// Hot takes effect at once and no session notices.
+	Hot Impact = iota
+	// NextLogin takes effect for sessions that log in from now on; live
+	// sessions keep what they negotiated.
+	NextLogin
+	// UnitAttention takes effect at once and the affected I_T nexuses get
+	// a unit attention (and, for LUN maps, an asynchronous event).
+	UnitAttention
+	// SessionDrop ends sessions: they are asked to log out, then closed.
+	SessionDrop
+)
+
+var impactNames = [...]string{Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention", SessionDrop: "session-drop"}
+
+// String returns the impact class: "hot", "next-login", "unit-attention"
+// or "session-drop".
+func (i Impact) String() string {
+	if int(i) < len(impactNames) {
+		return impactNames[i]
+	}
+	return "Impact(" + strconv.Itoa(int(i)) + ")"
+}
+
+// MarshalText makes an Impact a JSON string.
+func (i Impact) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
+
+// Addr names the object a change applies to, the way Terraform names
+// resources: "iscsi", "device.disk1", `target["iqn...:a"]`,
+// `target["iqn...:a"].lun[3]`, `target["iqn...:a"].group["g"].lun[0]`.
+type Addr struct {
+	// Device is set for device addresses.
+	Device string `json:"device,omitempty"`
+	// Target is set for target, group and LUN addresses.
+	Target string `json:"target,omitempty"`
+	// Group is set for a group or a group's LUN.
+	Group string `json:"group,omitempty"`
+	// LUN is meaningful when HasLUN.
+	LUN    scsi.LUN `json:"lun,omitempty"`
+	HasLUN bool     `json:"has_lun,omitempty"`
+}
+
+// GlobalAddr is the address of the iscsi block.
+var GlobalAddr = Addr{}
+
+// DeviceAddr returns the address of device name.
+func DeviceAddr(name string) Addr { return Addr{Device: name} }
+
+// TargetAddr returns the address of target name.
+func TargetAddr(name string) Addr { return Addr{Target: name} }
+
+// GroupAddr returns the address of group g of target t.
+func GroupAddr(t, g string) Addr { return Addr{Target: t, Group: g} }
+
+// LUNAddr returns the address of LUN l of target t, in group g when g is
+// not empty.
+func LUNAddr(t, g string, l scsi.LUN) Addr { return Addr{Target: t, Group: g, LUN: l, HasLUN: true} }
+
+// String returns the address as it prints in a plan.
+func (a Addr) String() string {
+	if a.Device != "" {
+		if isIdent(a.Device) {
+			return "device." + a.Device
+		}
+		return "device[" + strconv.Quote(a.Device) + "]"
+	}
+	if a.Target == "" {
+		return "iscsi"
+	}
+	s := "target[" + strconv.Quote(a.Target) + "]"
+	if a.Group != "" {
+		s += ".group[" + strconv.Quote(a.Group) + "]"
+	}
+	if a.HasLUN {
+		s += ".lun[" + strconv.Itoa(int(a.LUN)) + "]"
+	}
+	return s
+}
+
+// MarshalText makes an Addr a JSON string.
+func (a Addr) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// isIdent reports whether s can follow "device." unquoted.
+func isIdent(s string) bool {
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && (r == '-' || r >= '0' && r <= '9'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// compareAddr orders addresses: iscsi, devices by name, targets by name
+// with each target's own address, LUNs, then groups (each followed by its
+// LUNs). With deepFirst, a target's or group's children come before it, as
+// removals need.
+func compareAddr(a, b Addr, deepFirst bool) int {
+	rank := func(x Addr) int {
+		switch {
+		case x.Device != "":
+			return 1
+		case x.Target != "":
+			return 2
+		}
+		return 0
+	}
+	if c := rank(a) - rank(b); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Device, b.Device); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Target, b.Target); c != 0 {
+		return c
+	}
+	if a.Group != b.Group {
+		// A target-level address comes before (after, deepFirst) every
+		// group address.
+		switch {
+		case a.Group == "" && !a.HasLUN:
+			return flip(-1, deepFirst)
+		case b.Group == "" && !b.HasLUN:
+			return flip(1, deepFirst)
+		case a.Group == "":
+			return -1
+		case b.Group == "":
+			return 1
+		}
+		return strings.Compare(a.Group, b.Group)
+	}
+	if a.HasLUN != b.HasLUN {
+		if !a.HasLUN {
+			return flip(-1, deepFirst)
+		}
+		return flip(1, deepFirst)
+	}
+	return int(a.LUN) - int(b.LUN)
+}
+
+func flip(c int, deepFirst bool) int {
+	if deepFirst {
+		return -c
+	}
+	return c
+}
+
+// Change is one operation of a plan.
+type Change struct {
+	Op   Op   `json:"op"`
+	Addr Addr `json:"address"`
+	// Attr names the attribute an in-place change sets, as spelled in the
+	// configuration ("size", "read_only", "portals", ...); empty for
+	// additions, removals and replacements.
+	Attr string `json:"attribute,omitempty"`
+	// Before and After are the attribute's old and new values, or for
+	// additions, removals and replacements the whole object (a Device,
+	// the *Target without its LUNs and groups, a LUN, the *Group without
+	// its LUNs). Nil where there is nothing.
+	Before any `json:"before,omitempty"`
+	After  any `json:"after,omitempty"`
+	// Impact is what the change does to live sessions; Reason says which
+	// unit attention, or why.
+	Impact Impact `json:"impact"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Plan is the ordered list of operations that takes the running engine to
+// the desired configuration. A plan with no changes means there is
+// nothing to do.
+type Plan struct {
+	Changes []Change `json:"changes"`
+}
+
+// Empty reports whether the plan has no changes.
+func (p Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// Impact returns the most disruptive impact in the plan (Hot when empty).
+func (p Plan) Impact() Impact {
+	m := Hot
+	for _, c := range p.Changes {
+		m = max(m, c.Impact)
+	}
+	return m
+}
+
+// Disruptive returns the changes that end sessions.
+func (p Plan) Disruptive() []Change {
+	var d []Change
+	for _, c := range p.Changes {
+		if c.Impact == SessionDrop {
+			d = append(d, c)
+		}
+	}
+	return d
+}
+
+// Summary counts the plan's operations: "2 to add, 1 to change, 0 to
+// replace, 1 to remove".
+func (p Plan) Summary() string {
+	var add, change, replace, remove int
+	for _, c := range p.Changes {
+		switch c.Op.Symbol() {
+		case "+":
+			add++
+		case "-":
+			remove++
+		case "-/+":
+			replace++
+		default:
+			change++
+		}
+	}
+	return fmt.Sprintf("%d to add, %d to change, %d to replace, %d to remove", add, change, replace, remove)
+}
+
+// Column widths are capped so that one long name does not push every
+// other line to the right.
+const (
+	maxAddrWidth   = 56
+	maxDetailWidth = 44
+)
+
+// Print writes the plan one change a line, Terraform style:
+//
+//	~ device.disk1   size 1GiB -> 2GiB   (unit attention: capacity changed)
+//
+// An empty plan prints nothing.
+func (p Plan) Print(w io.Writer) error {
+	type line struct{ sym, addr, detail, impact string }
+	lines := make([]line, len(p.Changes))
+	sw, aw, dw := 0, 0, 0
+	for i, c := range p.Changes {
+		l := line{sym: c.Op.Symbol(), addr: c.Addr.String(), detail: c.detail(), impact: c.impactText()}
+		sw = max(sw, len(l.sym))
+		if len(l.addr) <= maxAddrWidth {
+			aw = max(aw, len(l.addr))
+		}
+		if len(l.detail) <= maxDetailWidth {
+			dw = max(dw, len(l.detail))
+		}
+		lines[i] = l
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.Reset()
+		fmt.Fprintf(&b, "%-*s %-*s  %-*s  (%s)\n", sw, l.sym, aw, l.addr, dw, l.detail, l.impact)
+		if _, err := w.Write(b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// String returns the plan as Print writes it.
+func (p Plan) String() string {
+	var b strings.Builder
+	_ = p.Print(&b)
+	return b.String()
+}
+
+// impactText is the parenthesised impact of a printed change:
+// "hot", "next login", "unit attention: capacity changed".
+func (c Change) impactText() string {
+	s := strings.ReplaceAll(c.Impact.String(), "-", " ")
+	if c.Reason != "" {
+		s += ": " + c.Reason
+	}
+	return s
+}
+
+// detail is what a printed change says after its address.
+func (c Change) detail() string {
+	switch c.Op.Symbol() {
+	case "+":
+		return summarize(c.After)
+	case "-":
+		return summarize(c.Before)
+	case "-/+":
+		b, _ := c.Before.(Device)
+		a, _ := c.After.(Device)
+		var parts []string
+		for _, at := range deviceAttrs {
+			if at.replace && !at.eq(&b, &a) {
+				parts = append(parts, at.name+" "+formatValue(at.name, at.get(&b))+" -> "+formatValue(at.name, at.get(&a)))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	if sameValue(c.Before, c.After) {
+		return c.Attr
+	}
+	return c.Attr + " " + formatValue(c.Attr, c.Before) + " -> " + formatValue(c.Attr, c.After)
+}
+
+// sameValue reports whether two printed values read the same (CHAP user
+// lists whose secrets alone changed).
+func sameValue(a, b any) bool { return formatValue("", a) == formatValue("", b) }
+
+// summarize prints the identifying attributes of an added or removed
+// object.
+func summarize(v any) string {
+	switch o := v.(type) {
+	case Device:
+		s := "handler = " + strconv.Quote(string(o.Handler))
+		if o.Filename != "" {
+			s += ", filename = " + strconv.Quote(o.Filename)
+		}
+		if o.Size != 0 {
+			s += ", size = " + formatSize(o.Size)
+		}
+		return s
+	case LUN:
+		s := "device = " + strconv.Quote(o.Device)
+		if o.ReadOnly {
+			s += ", read_only = true"
+		}
+		return s
+	case *Group:
+		return "initiators = " + formatValue("", o.Initiators)
+	case *Target:
+		if !o.Enabled {
+			return "enabled = false"
+		}
+	}
+	return ""
+}
+
+// formatValue prints an attribute value as the configuration would write
+// it; sizes in binary units, CHAP users by name only.
+func formatValue(attr string, v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "(none)"
+	case bool:
+		return strconv.FormatBool(x)
+	case string:
+		return strconv.Quote(x)
+	case vdisk.Handler:
+		return strconv.Quote(string(x))
+	case int64:
+		if attr == "size" {
+			return formatSize(x)
+		}
+		return strconv.FormatInt(x, 10)
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10)
+	case uint16:
+		return strconv.FormatUint(uint64(x), 10)
+	case []string:
+		q := make([]string, len(x))
+		for i, s := range x {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case []User:
+		names := make([]string, len(x))
+		for i, u := range x {
+			names[i] = u.Name
+		}
+		return formatValue("", names)
+	}
+	return fmt.Sprint(v)
+}
+
+// formatSize prints a byte count in the largest binary unit that divides
+// it ("10GiB"), or as bytes; 0 is "(file size)", size taken from the file.
+func formatSize(n int64) string {
+	if n == 0 {
+		return "(file size)"
+	}
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"PiB", 50}, {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n&(1<<u.shift-1) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

@@ -1,0 +1,224 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// goldenCases change a copy of baseModel; each golden file holds the
+// printed plan from baseModel to the changed model.
+var goldenCases = []struct {
+	name string
+	// before, when set, changes baseModel into the running model.
+	before func(m *Model)
+	change func(m *Model)
+}{
+	{"unchanged", nil, func(m *Model) {}},
+	{"add_device", nil, func(m *Model) {
+		m.Devices["disk2"] = Device{Handler: vdisk.FileIO, Filename: "/var/lib/scst/disk2.img", Size: 10 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
+	}},
+	{"remove_device", nil, func(m *Model) { delete(m.Devices, "spare") }},
+	{"resize_grow", nil, func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.Size = 2 << 30 }) }},
+	{"resize_file_shrink", nil, func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.Size = 512 << 20 }) }},
+	{"resize_nullio", nil, func(m *Model) { setDevice(m, "null1", func(d *Device) { d.Size = 1 << 39 }) }},
+	{"resize_unmapped", nil, func(m *Model) { setDevice(m, "spare", func(d *Device) { d.Size = 100 << 30 }) }},
+	{"device_attrs", nil, func(m *Model) {
+		setDevice(m, "disk1", func(d *Device) { d.ReadOnly, d.WriteThrough, d.NVCache, d.ODirect = true, true, true, true })
+	}},
+	{"replace_device", nil, func(m *Model) {
+		setDevice(m, "disk1", func(d *Device) { d.Filename, d.BlockSize = "/srv/new.img", 4096 })
+	}},
+	{"replace_unmapped_device", nil, func(m *Model) {
+		setDevice(m, "spare", func(d *Device) { d.Handler, d.Filename, d.Size = vdisk.NullIO, "", 1<<30 })
+	}},
+	{"add_target", nil, func(m *Model) {
+		t := defaultTarget()
+		t.LUNs = map[scsi.LUN]LUN{0: {Device: "spare"}, 300: {Device: "null1", ReadOnly: true}}
+		m.Targets[iqnC] = t
+	}},
+	{"remove_target", nil, func(m *Model) { delete(m.Targets, iqnB) }},
+	{"remove_disabled_target", func(m *Model) { m.Targets[iqnB].Enabled = false }, func(m *Model) { delete(m.Targets, iqnB) }},
+	{"disabled_target_luns", func(m *Model) { m.Targets[iqnB].Enabled = false }, func(m *Model) {
+		m.Targets[iqnB].LUNs[1] = LUN{Device: "disk1"}
+		m.Targets[iqnB].QueuedCommands = 64
+	}},
+	{"enable_target", func(m *Model) { m.Targets[iqnB].Enabled = false }, func(m *Model) { m.Targets[iqnB].Enabled = true }},
+	{"disable_target", nil, func(m *Model) { m.Targets[iqnA].Enabled = false }},
+	{"add_lun", nil, func(m *Model) { m.Targets[iqnA].LUNs[3] = LUN{Device: "spare"} }},
+	{"remove_lun", nil, func(m *Model) { delete(m.Targets[iqnA].LUNs, 1) }},
+	{"change_lun", nil, func(m *Model) {
+		m.Targets[iqnA].LUNs[0] = LUN{Device: "spare"}
+		m.Targets[iqnA].LUNs[1] = LUN{Device: "null1", ReadOnly: true}
+	}},
+	{"target_params", nil, func(m *Model) {
+		t := m.Targets[iqnA]
+		t.HeaderDigest = []string{"CRC32C", "None"}
+		t.MaxBurstLength = 262144
+		t.QueuedCommands = 128
+		t.NopInInterval = 10
+		t.Redirect = "192.0.2.20:3260 temp"
+	}},
+	{"portals", nil, func(m *Model) {
+		m.ISCSI.Portals = []string{"127.0.0.1:3260", "[::1]:3260"}
+		m.ISCSI.Enabled = false
+	}},
+	{"chap_users", nil, func(m *Model) {
+		m.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("12charsecret")}}
+		m.ISCSI.OutgoingUsers = []User{{Name: "jack", Secret: secret("othersecret12")}}
+	}},
+	{"groups", nil, func(m *Model) {
+		m.Targets[iqnA].Groups = map[string]*Group{
+			"special": {Initiators: []string{"iqn.1991-05.com.microsoft:*", "!iqn.1991-05.com.microsoft:guest"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare", ReadOnly: true}}},
+		}
+	}},
+	{"mixed", nil, func(m *Model) {
+		m.Devices["disk2"] = Device{Handler: vdisk.NullIO, Size: 1 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
+		delete(m.Devices, "spare")
+		setDevice(m, "disk1", func(d *Device) { d.Size = 4 << 30 })
+		t := defaultTarget()
+		t.LUNs = map[scsi.LUN]LUN{0: {Device: "disk2"}}
+		m.Targets[iqnC] = t
+		delete(m.Targets, iqnB)
+		m.Targets[iqnA].LUNs[2] = LUN{Device: "disk2"}
+		delete(m.Targets[iqnA].LUNs, 1)
+	}},
+}
+
+func setDevice(m *Model, name string, f func(d *Device)) {
+	d := m.Devices[name]
+	f(&d)
+	m.Devices[name] = d
+}
+
+func TestGoldenPlans(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			running := baseModel()
+			if tc.before != nil {
+				tc.before(&running)
+			}
+			desired := cloneModel(running)
+			tc.change(&desired)
+			p := Diff(running, desired)
+			got := p.String()
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+			}
+			if tc.name == "unchanged" != p.Empty() {
+				t.Errorf("Empty() = %v", p.Empty())
+			}
+			if !modelsEqual(applyPlan(running, p), desired) {
+				t.Errorf("applying the plan does not give the desired model")
+			}
+			if _, err := json.Marshal(p); err != nil {
+				t.Errorf("plan does not marshal: %v", err)
+			}
+		})
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	running := baseModel()
+	desired := cloneModel(running)
+	setDevice(&desired, "disk1", func(d *Device) { d.Size = 2 << 30 })
+	desired.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("verysecret123")}}
+	b, err := json.Marshal(Diff(running, desired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{
+		`"op":"ResizeDevice"`, `"address":"device.disk1"`, `"attribute":"size"`,
+		`"before":1073741824`, `"after":2147483648`, `"impact":"unit-attention"`,
+		`"reason":"capacity changed"`, `"address":"target[\"iqn.2026-11.org.example:a\"]"`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("JSON lacks %s:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "verysecret123") {
+		t.Errorf("JSON shows a CHAP secret:\n%s", s)
+	}
+}
+
+func TestSecretChangePrintsNoSecret(t *testing.T) {
+	running := baseModel()
+	running.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("firstsecret1")}}
+	desired := cloneModel(running)
+	desired.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("secondsecret")}}
+	p := Diff(running, desired)
+	got := p.String()
+	want := "~ target[\"iqn.2026-11.org.example:a\"]  incoming_user  (next login: secret changed)\n"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestAddrString(t *testing.T) {
+	for _, tc := range []struct {
+		addr Addr
+		want string
+	}{
+		{GlobalAddr, "iscsi"},
+		{DeviceAddr("disk1"), "device.disk1"},
+		{DeviceAddr("my disk"), `device["my disk"]`},
+		{DeviceAddr("2disk"), `device["2disk"]`},
+		{TargetAddr(iqnA), `target["iqn.2026-11.org.example:a"]`},
+		{LUNAddr(iqnA, "", 3), `target["iqn.2026-11.org.example:a"].lun[3]`},
+		{GroupAddr(iqnA, "g"), `target["iqn.2026-11.org.example:a"].group["g"]`},
+		{LUNAddr(iqnA, "g", 16383), `target["iqn.2026-11.org.example:a"].group["g"].lun[16383]`},
+	} {
+		if got := tc.addr.String(); got != tc.want {
+			t.Errorf("%+v: got %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestEnumStrings(t *testing.T) {
+	for op := AddDevice; op <= SetGlobal; op++ {
+		if strings.HasPrefix(op.String(), "Op(") {
+			t.Errorf("op %d has no name", op)
+		}
+	}
+	if got := Op(200).String(); got != "Op(200)" {
+		t.Errorf("unknown op prints %q", got)
+	}
+	for i, want := range []string{"hot", "next-login", "unit-attention", "session-drop", "Impact(4)"} {
+		if got := Impact(i).String(); got != want {
+			t.Errorf("Impact(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "(file size)"}, {512, "512"}, {1024, "1KiB"}, {1536, "1536"},
+		{10 << 30, "10GiB"}, {1 << 40, "1TiB"}, {3 << 50, "3PiB"}, {1<<30 + 512, "1073742336"},
+	} {
+		if got := formatSize(tc.n); got != tc.want {
+			t.Errorf("formatSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package reconcile
+
+import (
+	"reflect"
+	"sort"
+
+	"github.com/scstd/scstd/scsi"
+)
+
+// Status is the live tree the admin API shows: what runs, and what is
+// offline and why.
+type Status struct {
+	// Generation is the snapshot generation running (0 before the first
+	// Apply).
+	Generation uint64         `json:"generation"`
+	Enabled    bool           `json:"enabled"`
+	Portals    []string       `json:"portals"`
+	Devices    []DeviceStatus `json:"devices"`
+	Targets    []TargetStatus `json:"targets"`
+	// Sessions is the iSCSI server's session list, when it has one.
+	Sessions any `json:"sessions,omitempty"`
+}
+
+// DeviceStatus is one device with its live attributes.
+type DeviceStatus struct {
+	Name     string `json:"name"`
+	Handler  string `json:"handler"`
+	Filename string `json:"filename,omitempty"`
+	// Size is the capacity served now, in bytes (0 while offline);
+	// ConfiguredSize is the size attribute (0: the file's size).
+	Size           int64  `json:"size"`
+	ConfiguredSize int64  `json:"configured_size"`
+	BlockSize      uint32 `json:"blocksize"`
+	// ReadOnly, NVCache and WriteThrough are the live values.
+	ReadOnly     bool   `json:"read_only"`
+	NVCache      bool   `json:"nv_cache"`
+	WriteThrough bool   `json:"write_through"`
+	ODirect      bool   `json:"o_direct"`
+	Removable    bool   `json:"removable"`
+	T10DevID     string `json:"t10_dev_id"`
+	USN          string `json:"usn"`
+	Online       bool   `json:"online"`
+	// Reason says why the device is offline, or why new attributes could
+	// not be applied to its backend.
+	Reason string `json:"reason,omitempty"`
+}
+
+// TargetStatus is one target as the engine runs it.
+type TargetStatus struct {
+	Name         string        `json:"name"`
+	Enabled      bool          `json:"enabled"`
+	TID          uint32        `json:"tid"`
+	RelTgtPortID uint16        `json:"rel_tgt_id"`
+	LUNs         []LUNStatus   `json:"luns"`
+	Groups       []GroupStatus `json:"groups,omitempty"`
+}
+
+// LUNStatus is one LUN map entry.
+type LUNStatus struct {
+	LUN      scsi.LUN `json:"lun"`
+	Device   string   `json:"device"`
+	ReadOnly bool     `json:"read_only,omitempty"`
+}
+
+// GroupStatus is one initiator group.
+type GroupStatus struct {
+	Name       string      `json:"name"`
+	Initiators []string    `json:"initiators"`
+	LUNs       []LUNStatus `json:"luns"`
+}
+
+// Status returns the engine's live state.
+func (e *Engine) Status() Status {
+	e.mu.Lock()
+	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals}
+	if e.snap != nil {
+		st.Generation = e.snap.Generation
+	}
+	for _, name := range sortedKeys(e.devices) {
+		d := e.devices[name]
+		m, cfg := d.model, d.dev.Config()
+		ds := DeviceStatus{
+			Name: name, Handler: string(m.Handler), Filename: m.Filename,
+			ConfiguredSize: m.Size, BlockSize: m.BlockSize,
+			ReadOnly: cfg.ReadOnly, NVCache: cfg.NVCache, WriteThrough: cfg.WriteThrough,
+			ODirect: m.ODirect, Removable: m.Removable, T10DevID: m.T10DevID, USN: m.USN,
+			Online: d.backend != nil,
+		}
+		if ds.Online {
+			ds.Size = d.dev.Size()
+		}
+		if d.reason != nil {
+			ds.Reason = d.reason.Error()
+		}
+		st.Devices = append(st.Devices, ds)
+	}
+	for _, name := range sortedKeys(e.running.Targets) {
+		t := e.running.Targets[name]
+		ts := TargetStatus{Name: name, Enabled: t.Enabled, LUNs: lunStatus(t.LUNs)}
+		if e.snap != nil {
+			if it := e.snap.Targets[name]; it != nil {
+				ts.TID, ts.RelTgtPortID = it.TID, it.RelTgtPortID
+			}
+		}
+		for _, g := range sortedKeys(t.Groups) {
+			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators, LUNs: lunStatus(t.Groups[g].LUNs)})
+		}
+		st.Targets = append(st.Targets, ts)
+	}
+	e.mu.Unlock()
+	st.Sessions = e.sessions()
+	return st
+}
+
+// sessions calls the server's Sessions method when it has one (with no
+// arguments and one result), whatever type it returns.
+func (e *Engine) sessions() any {
+	m := reflect.ValueOf(e.srv).MethodByName("Sessions")
+	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
+		return nil
+	}
+	return m.Call(nil)[0].Interface()
+}
+
+func lunStatus(m map[scsi.LUN]LUN) []LUNStatus {
+	out := make([]LUNStatus, 0, len(m))
+	for l, lu := range m {
+		out = append(out, LUNStatus{LUN: l, Device: lu.Device, ReadOnly: lu.ReadOnly})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LUN < out[j].LUN })
+	return out
+}
