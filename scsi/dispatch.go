@@ -3,6 +3,7 @@ package scsi
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // commandDesc describes one supported command: how the dispatcher checks
@@ -197,7 +198,21 @@ func Execute(cmd *Command) (res Result) {
 	if len(cmd.CDB) == 0 {
 		return checkCondition(ErrInvalidOpcode)
 	}
-	t := task{cmd: cmd, desc: lookupCommand(cmd.CDB)}
+	t := taskPool.Get().(*task)
+	*t = task{cmd: cmd, desc: lookupCommand(cmd.CDB)}
+	res = t.execute()
+	*t = task{}
+	taskPool.Put(t)
+	return res
+}
+
+// taskPool recycles tasks: a task escapes to the heap through the
+// handler call, and the data path should not allocate per command.
+var taskPool = sync.Pool{New: func() any { return new(task) }}
+
+// execute is Execute for a task holding the command and its descriptor.
+func (t *task) execute() Result {
+	cmd := t.cmd
 	if cmd.LUNValid && cmd.LUNs != nil {
 		t.lu = cmd.LUNs.Lookup(cmd.LUN)
 	}
@@ -232,7 +247,7 @@ func Execute(cmd *Command) (res Result) {
 	if t.desc.flags&flagNoMedium == 0 && t.dev.ejected.Load() {
 		return checkCondition(ErrMediumNotPresent)
 	}
-	if t.dev.reservationConflict(&t) {
+	if t.dev.reservationConflict(t) {
 		return Result{Status: ReservationConflict}
 	}
 	if t.desc.flags&flagWrite != 0 && t.readOnly() {
@@ -247,17 +262,22 @@ func Execute(cmd *Command) (res Result) {
 func (t *task) run() Result {
 	data, err := t.desc.handler(t)
 	var r Result
-	var st *statusError
-	switch {
-	case err == nil:
+	if err == nil {
 		r = Result{Status: Good, Data: data}
-	case errors.As(err, &st):
-		r = Result{Status: st.status}
-	default:
-		r = checkCondition(senseFromError(err, t.desc.flags&flagWrite != 0))
+	} else {
+		r = t.failed(err)
 	}
 	r.DataOutLen = uint32(min(t.outLen, 0xffffffff))
 	return r
+}
+
+// failed turns a handler's error into a Result.
+func (t *task) failed(err error) Result {
+	var st *statusError
+	if errors.As(err, &st) {
+		return Result{Status: st.status}
+	}
+	return checkCondition(senseFromError(err, t.desc.flags&flagWrite != 0))
 }
 
 // checkCondition returns CHECK CONDITION with e as fixed-format sense.
