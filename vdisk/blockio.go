@@ -109,5 +109,18 @@ func (b *blockBackend) Unmap(off, length int64) error {
 	return nil
 }
 
+// ZeroRange makes the byte range read as zeroes (BLKZEROOUT), letting the
+// kernel deallocate it on devices that can.
+func (b *blockBackend) ZeroRange(off, length int64) error {
+	if b.readOnly {
+		return ErrReadOnly
+	}
+	r := [2]uint64{uint64(off), uint64(length)}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, b.f.Fd(), unix.BLKZEROOUT, uintptr(unsafe.Pointer(&r))); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // Close closes the device.
 func (b *blockBackend) Close() error { return b.f.Close() }

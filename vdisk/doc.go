@@ -18,7 +18,8 @@
 // that skip the bounce.
 //
 // Optional capabilities are small interfaces a Backend may implement:
-// Unmapper (deallocate a range) and Mapper (which ranges hold data).
+// Unmapper (deallocate a range), Zeroer (make a range read as zeroes,
+// deallocating it where possible) and Mapper (which ranges hold data).
 //
 // The package does not know about SCSI: block sizes, LBA ranges and sense
 // data belong to package scsi, which maps the plain errors returned here

@@ -165,6 +165,10 @@ func (b *fileBackend) Unmap(off, length int64) error {
 	return unix.Fallocate(int(b.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length)
 }
 
+// ZeroRange punches a hole over the byte range, which then reads as
+// zeroes; it is Unmap under the name WRITE SAME looks for.
+func (b *fileBackend) ZeroRange(off, length int64) error { return b.Unmap(off, length) }
+
 // MapStatus reports whether off lies in data or in a hole, and how far that
 // extent reaches, using lseek SEEK_DATA and SEEK_HOLE. The file offset that
 // lseek moves is never used for I/O, which goes through pread and pwrite.

@@ -36,6 +36,18 @@ func (b *nullBackend) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// Unmap succeeds: every block of a null device is always deallocated and
+// reads as zeroes.
+func (b *nullBackend) Unmap(off, length int64) error {
+	if b.readOnly {
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// ZeroRange succeeds, as Unmap does.
+func (b *nullBackend) ZeroRange(off, length int64) error { return b.Unmap(off, length) }
+
 // Size returns the configured capacity.
 func (b *nullBackend) Size() (int64, error) { return b.size, nil }
 

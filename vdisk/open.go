@@ -38,6 +38,13 @@ type Mapper interface {
 	MapStatus(off, length int64) (mapped bool, n int64, err error)
 }
 
+// Zeroer is implemented by backends that can make a byte range read as
+// zeroes without writing them, deallocating it where the storage can (a
+// punched hole, BLKZEROOUT): WRITE SAME with UNMAP and a zero block.
+type Zeroer interface {
+	ZeroRange(off, length int64) error
+}
+
 // statTarget stats the file a spec names, refusing directories and an empty
 // name with an error that says what is wanted instead.
 func statTarget(s Spec) (os.FileInfo, error) {

@@ -164,6 +164,12 @@ func TestNullIO(t *testing.T) {
 	if err := b.Sync(); err != nil {
 		t.Error(err)
 	}
+	if err := b.(Unmapper).Unmap(0, 1<<20); err != nil {
+		t.Error(err)
+	}
+	if err := b.(Zeroer).ZeroRange(0, 1<<20); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestFileIOConcurrent writes disjoint blocks from many goroutines and
@@ -319,6 +325,15 @@ func TestFileIOUnmapAndMapStatus(t *testing.T) {
 	if size, _ := b.Size(); size != 1<<20 {
 		t.Errorf("Unmap changed the size to %d", size)
 	}
+	if _, err := b.WriteAt(bytes.Repeat([]byte{7}, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.(Zeroer).ZeroRange(0, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if mapped, _, err := m.MapStatus(0, 4096); err != nil || mapped {
+		t.Errorf("after ZeroRange: mapped %v, %v", mapped, err)
+	}
 }
 
 // TestBlockIOLoop exercises blockio on a loop device when this machine lets
@@ -360,6 +375,15 @@ func TestBlockIOLoop(t *testing.T) {
 	}
 	if err := b.(Unmapper).Unmap(0, 1<<20); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		t.Errorf("Unmap = %v", err)
+	}
+	if _, err := b.WriteAt(p, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.(Zeroer).ZeroRange(4096, 4096); err != nil {
+		t.Fatalf("ZeroRange = %v", err)
+	}
+	if _, err := b.ReadAt(q, 4096); err != nil || !bytes.Equal(q, make([]byte, len(q))) {
+		t.Errorf("after ZeroRange read %x..., %v", q[:8], err)
 	}
 	if _, err := Open(Spec{Handler: BlockIO, Filename: dev, Size: 8 << 20}); err == nil || !strings.Contains(err.Error(), "cannot be extended") {
 		t.Errorf("Open with size larger than device = %v", err)
