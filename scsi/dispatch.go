@@ -284,3 +284,16 @@ func (t *task) failed(err error) Result {
 func checkCondition(e *SenseError) Result {
 	return Result{Status: CheckCondition, Sense: e.AppendFixed(make([]byte, 0, FixedSenseLen))}
 }
+
+// CommandName names the command of a CDB for logs: the service action's
+// command for opcodes that have them ("READ_CAPACITY_16"), else the
+// opcode's name ("WRITE_16", "OPCODE_0xc1").
+func CommandName(cdb []byte) string {
+	if len(cdb) == 0 {
+		return "EMPTY_CDB"
+	}
+	if d := lookupCommand(cdb); d != nil {
+		return d.String()
+	}
+	return Opcode(cdb[0]).String()
+}

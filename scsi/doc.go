@@ -1,0 +1,61 @@
+// Package scsi is scstd's SCSI device server: it executes the SPC-4 and
+// SBC-3 commands that an iSCSI session hands over, against vdisk backends,
+// and keeps the SCSI state that outlives one command: logical unit
+// numbering, unit attentions per I_T nexus, reservations, mode parameters.
+//
+// It does not know about iSCSI PDUs, sessions or sockets: the iscsi
+// package turns a SCSI Command PDU into a Command, calls Execute, and sends
+// the Result back (status, sense, data-in, residuals). Nor does it open
+// files: a Device is given a vdisk.Backend and can be taken offline and
+// brought back.
+//
+// # Dispatch
+//
+// Every supported command is one commandDesc in a table (coreCommands,
+// reservationCommands, provisioningCommands), indexed once at start-up by
+// opcode and service action. Execute checks, in the order SAM-5 gives:
+//
+//	LUN addresses a logical unit?          no  → ILLEGAL REQUEST 25h/00h (INQUIRY, REPORT LUNS, REQUEST SENSE still run)
+//	unit attention pending for the nexus?  yes → UNIT ATTENTION (not for INQUIRY, REPORT LUNS; REQUEST SENSE returns it)
+//	opcode supported for the device type?  no  → ILLEGAL REQUEST 20h/00h
+//	device online, medium present?         no  → NOT READY 04h/03h, 3Ah/00h
+//	reservation held by another nexus?     yes → RESERVATION CONFLICT
+//	write to a read-only device or LUN?    yes → DATA PROTECT 27h/00h
+//	the command's own checks and work      (handler)
+//
+// # Wire formats
+//
+// A LUN on the wire (SAM-5 §4.7), single level:
+//
+//	byte  0        1        2..7
+//	     +--------+--------+--------+
+//	     |00 bus=0|  LUN   |   0    |   peripheral device addressing, LUN 0..255
+//	     +--------+--------+--------+
+//	     |01 LUN hi| LUN lo|   0    |   flat space addressing, LUN 256..16383
+//	     +--------+--------+--------+
+//
+// A 10-byte block command (READ(10), WRITE(10), VERIFY(10), ...):
+//
+//	byte  0       1                        2..5   6      7..8      9
+//	     +------+------------------------+------+------+---------+-------+
+//	     |opcode|PROTECT(3) DPO FUA/BYTCHK| LBA  |group |transfer |control|
+//	     +------+------------------------+------+------+---------+-------+
+//
+// (6-byte: 21-bit LBA in bytes 1..3, length in byte 4, 0 meaning 256;
+// 12-byte: 32-bit LBA, 32-bit length; 16-byte: 64-bit LBA, 32-bit length.)
+//
+// Fixed-format sense data, 18 bytes (SPC-4 §4.5.3):
+//
+//	byte  0          1  2        3..6         7        8..11  12   13    14  15..17
+//	     +----------+--+--------+------------+--------+------+----+-----+---+------------+
+//	     |V|70h     |0 |key     |INFORMATION |len=10  |  0   |ASC |ASCQ |0  |SKSV|field  |
+//	     +----------+--+--------+------------+--------+------+----+-----+---+------------+
+//
+// # Unit attentions without a registry
+//
+// Device-wide events (capacity changed, mode parameters changed, logical
+// unit reset) increment counters in the Device. Each Nexus remembers, per
+// LUN, the counter values it has reported and compares them on its next
+// command to that LUN, so an event reaches every nexus without the device
+// knowing which nexuses exist.
+package scsi
