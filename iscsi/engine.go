@@ -17,6 +17,9 @@ type Snapshot struct {
 	Enabled bool
 	// Targets by IQN.
 	Targets map[string]*Target
+	// Auth is the discovery CHAP configuration (iscsi { incoming_user,
+	// outgoing_user }).
+	Auth Auth
 }
 
 // Target is one iSCSI target as the engine runs it.
@@ -34,6 +37,21 @@ type Target struct {
 	RspTimeout     time.Duration
 	// LUNs is the default LUN map.
 	LUNs *scsi.LUNMap
+	// Auth holds the target's CHAP users (incoming_user, outgoing_user).
+	Auth Auth
+	// Access holds initiator groups, allowed portals, per-portal ACLs and
+	// redirection. Access.LUNs is the default LUN map, the same as LUNs.
+	Access Access
+}
+
+// LUNsFor returns the LUN map initiator sees through the portal with IP
+// portalIP: its group's, or the default map (Access.LUNs, else LUNs).
+func (t *Target) LUNsFor(initiator, portalIP string) *scsi.LUNMap {
+	m, group := t.Access.LUNsFor(initiator, portalIP)
+	if group == "" && m == nil {
+		return t.LUNs
+	}
+	return m
 }
 
 // Params are a target's operational negotiation defaults (RFC 7143 §13),

@@ -1,0 +1,370 @@
+package iscsi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ConnState is the state of a full-feature connection, as status shows it.
+type ConnState uint8
+
+// Connection states.
+const (
+	ConnFullFeature ConnState = iota // logged in, serving commands
+	ConnLoggingOut                   // Logout Response queued
+	ConnClosing                      // being torn down
+)
+
+func (s ConnState) String() string {
+	switch s {
+	case ConnFullFeature:
+		return "FULL_FEATURE"
+	case ConnLoggingOut:
+		return "LOGGING_OUT"
+	case ConnClosing:
+		return "CLOSING"
+	}
+	return fmt.Sprintf("CONN_STATE_%d", uint8(s))
+}
+
+// outQueueLen is the depth of a connection's send queue.
+const outQueueLen = 256
+
+// conn is one full-feature connection: a reader goroutine (run) that
+// decodes PDUs and dispatches them, a writer goroutine that owns the
+// socket for writing, and command goroutines in between.
+type conn struct {
+	ss     *session
+	nc     net.Conn
+	fr     *FrameReader
+	fw     *FrameWriter
+	cid    uint16
+	portal net.Addr
+	remote net.Addr
+
+	out       chan *outPDU
+	closed    chan struct{}
+	closeOnce sync.Once
+	state     atomic.Uint32 // ConnState
+
+	// statSN is the next StatSN; only the writer touches it.
+	statSN uint32
+
+	// lastRecv is when the last PDU arrived (UnixNano), for NOP-In pings.
+	lastRecv atomic.Int64
+	// pingTTT is the TTT of the outstanding target ping, ReservedTag if none.
+	pingTTT atomic.Uint32
+}
+
+// sendMode says how the writer fills a PDU's StatSN field.
+type sendMode uint8
+
+const (
+	// statNone leaves StatSN alone (Data-In without status).
+	statNone sendMode = iota
+	// statPeek writes the next StatSN without advancing it (R2T,
+	// unsolicited NOP-In).
+	statPeek
+	// statNext assigns the next StatSN and advances it (responses).
+	statNext
+)
+
+// outPDU is one PDU queued for the writer. The writer fills StatSN,
+// ExpCmdSN and MaxCmdSN (bytes 24..35, common to every target PDU) when
+// it sends it, so that they are current and in wire order.
+type outPDU struct {
+	bhs  BHS
+	data []byte
+	mode sendMode
+	// Released after the PDU is written: a pooled buffer, a received PDU
+	// whose data is echoed, a task whose data-in buffer is in use.
+	buf  *[]byte
+	pdu  *PDU
+	task *task
+	// after runs once the batch holding this PDU is flushed.
+	after func()
+}
+
+var outPool = sync.Pool{New: func() any { return new(outPDU) }}
+
+func newOut(mode sendMode) *outPDU {
+	o := outPool.Get().(*outPDU)
+	o.mode = mode
+	return o
+}
+
+// free releases what o holds and returns it to the pool.
+func (o *outPDU) free() {
+	if o.buf != nil {
+		putBuf(o.buf)
+	}
+	if o.pdu != nil {
+		o.pdu.Release()
+	}
+	if o.task != nil {
+		o.task.release()
+	}
+	*o = outPDU{}
+	outPool.Put(o)
+}
+
+func newConn(ss *session, nc net.Conn, fr *FrameReader, r *LoginResult) *conn {
+	c := &conn{
+		ss:     ss,
+		nc:     nc,
+		fr:     fr,
+		fw:     NewFrameWriter(nc),
+		cid:    r.CID,
+		portal: r.Portal,
+		remote: nc.RemoteAddr(),
+		out:    make(chan *outPDU, outQueueLen),
+		closed: make(chan struct{}),
+		statSN: r.StatSN,
+	}
+	if c.portal == nil {
+		c.portal = nc.LocalAddr()
+	}
+	p := ss.params
+	fr.SetDigests(p.HeaderDigest, p.DataDigest)
+	fr.SetMaxRecvDSL(p.MaxRecvDSL)
+	c.fw.SetDigests(p.HeaderDigest, p.DataDigest)
+	c.pingTTT.Store(ReservedTag)
+	c.lastRecv.Store(time.Now().UnixNano())
+	return c
+}
+
+// close tears the connection down; idempotent.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.state.Store(uint32(ConnClosing))
+		close(c.closed)
+		c.nc.Close()
+	})
+}
+
+// send queues o for the writer. It returns false (and frees o) when the
+// connection is closing. It must not be called with ss.mu held.
+func (c *conn) send(o *outPDU) bool {
+	select {
+	case c.out <- o:
+		return true
+	case <-c.closed:
+		o.free()
+		return false
+	}
+}
+
+// run serves the connection until it ends and returns why.
+func (c *conn) run() error {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		c.pingLoop()
+	}()
+	c.ss.mu.Lock()
+	closing := c.ss.closing
+	c.ss.mu.Unlock()
+	var err error
+	if closing {
+		err = errors.New("session closed before full-feature phase")
+	} else {
+		err = c.readLoop()
+	}
+	c.close()
+	<-writerDone
+	<-pingDone
+	// Free what the writer left behind.
+	for {
+		select {
+		case o := <-c.out:
+			o.free()
+		default:
+			return err
+		}
+	}
+}
+
+// readLoop reads and dispatches PDUs until the connection fails.
+func (c *conn) readLoop() error {
+	for {
+		p, err := c.fr.Read()
+		if err != nil {
+			var dde *DataDigestError
+			if errors.As(err, &dde) && p != nil {
+				c.lastRecv.Store(time.Now().UnixNano())
+				c.dataDigestError(p)
+				continue
+			}
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				c.ss.srv.log.Warn("closing connection on framing error", "remote", c.remote.String(), "err", err)
+				return err
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return io.EOF
+			}
+			return err
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		if err := c.dispatch(p); err != nil {
+			return err
+		}
+	}
+}
+
+// rxHandler handles one received PDU and owns it (releases it when done).
+// A non-nil error ends the connection.
+type rxHandler func(c *conn, p *PDU) error
+
+// rxHandlers is the dispatch table, indexed by initiator opcode.
+var rxHandlers [64]rxHandler
+
+func init() {
+	rxHandlers[OpNOPOut] = (*conn).rxNOPOut
+	rxHandlers[OpSCSICommand] = (*conn).rxSCSICommand
+	rxHandlers[OpTaskMgmtRequest] = (*conn).rxTaskMgmt
+	rxHandlers[OpTextRequest] = (*conn).rxText
+	rxHandlers[OpDataOut] = (*conn).rxDataOut
+	rxHandlers[OpLogoutRequest] = (*conn).rxLogout
+	rxHandlers[OpSNACKRequest] = (*conn).rxSNACK
+	rxHandlers[OpLoginRequest] = (*conn).rxLoginInFFP
+}
+
+func (c *conn) dispatch(p *PDU) error {
+	h := rxHandlers[p.BHS.Opcode()]
+	if h == nil {
+		c.reject(p, RejectCommandNotSupported)
+		return nil
+	}
+	return h(c, p)
+}
+
+// reject answers p with a Reject PDU carrying its header and releases p.
+func (c *conn) reject(p *PDU, reason RejectReason) {
+	o := newOut(statNext)
+	(&Reject{Reason: reason}).Encode(&o.bhs)
+	buf := getBuf(BHSLen)
+	copy(*buf, p.BHS[:])
+	o.data, o.buf = *buf, buf
+	c.ss.srv.log.Debug("reject", "op", p.BHS.Opcode(), "reason", reason, "itt", p.BHS.ITT())
+	p.Release()
+	c.send(o)
+}
+
+// rxLoginInFFP rejects a Login Request on a full-feature connection
+// (RFC 7143 §6.2: protocol error).
+func (c *conn) rxLoginInFFP(p *PDU) error {
+	c.reject(p, RejectProtocolError)
+	return nil
+}
+
+// rxSNACK rejects SNACKs: scstd runs ErrorRecoveryLevel 0, at which SNACK
+// is not supported (RFC 7143 §7.1).
+func (c *conn) rxSNACK(p *PDU) error {
+	c.reject(p, RejectProtocolError)
+	return nil
+}
+
+// rxText answers a Text Request in the full-feature phase. scstd offers
+// no full-feature text keys (no renegotiation, no SendTargets outside
+// discovery), so every key is answered as NotUnderstood by an empty
+// final response; a Continue request is rejected.
+func (c *conn) rxText(p *PDU) error {
+	var req TextRequest
+	if err := req.Decode(&p.BHS); err != nil {
+		c.reject(p, RejectProtocolError)
+		return nil
+	}
+	return c.ordered(p, req.CmdSN, req.Immediate)
+}
+
+func (c *conn) execText(p *PDU) {
+	var req TextRequest
+	req.Decode(&p.BHS)
+	p.Release()
+	o := newOut(statNext)
+	(&TextResponse{Final: true, LUN: req.LUN, ITT: req.ITT, TTT: ReservedTag}).Encode(&o.bhs)
+	c.send(o)
+}
+
+// dataDigestError handles a PDU whose data segment failed its digest:
+// Reject (RFC 7143 §7.8). For a Data-Out the command cannot complete at
+// ErrorRecoveryLevel 0 and ends with CHECK CONDITION, PROTOCOL SERVICE CRC
+// ERROR; a command PDU is discarded unnumbered, and the initiator
+// reissues it.
+func (c *conn) dataDigestError(p *PDU) {
+	var itt uint32 = ReservedTag
+	if p.BHS.Opcode() == OpDataOut {
+		itt = p.BHS.ITT()
+	}
+	c.reject(p, RejectDataDigestError)
+	if itt != ReservedTag {
+		c.failDataOut(itt, senseCRCError)
+	}
+}
+
+// writeLoop owns the socket for writing: it sends queued PDUs in batches,
+// one Flush per batch.
+func (c *conn) writeLoop() {
+	var afters []func()
+	for {
+		var o *outPDU
+		select {
+		case o = <-c.out:
+		case <-c.closed:
+			return
+		}
+		err := c.write(o, &afters)
+	drain:
+		for err == nil {
+			select {
+			case o = <-c.out:
+				err = c.write(o, &afters)
+			default:
+				break drain
+			}
+		}
+		if err == nil {
+			err = c.fw.Flush()
+		}
+		for _, f := range afters {
+			f()
+		}
+		clear(afters)
+		afters = afters[:0]
+		if err != nil {
+			c.close()
+			return
+		}
+	}
+}
+
+// write fills o's sequence numbers and buffers it.
+func (c *conn) write(o *outPDU, afters *[]func()) error {
+	switch o.mode {
+	case statPeek:
+		put32(o.bhs[24:], c.statSN)
+	case statNext:
+		put32(o.bhs[24:], c.statSN)
+		c.statSN++
+	}
+	exp, max := c.ss.window()
+	put32(o.bhs[28:], exp)
+	put32(o.bhs[32:], max)
+	err := c.fw.WritePDU(&o.bhs, nil, o.data)
+	if o.after != nil {
+		*afters = append(*afters, o.after)
+	}
+	o.free()
+	return err
+}

@@ -1,0 +1,80 @@
+package iscsi
+
+// rxLogout orders a Logout Request.
+func (c *conn) rxLogout(p *PDU) error {
+	var req LogoutRequest
+	if err := req.Decode(&p.BHS); err != nil {
+		c.reject(p, RejectInvalidPDUField)
+		return nil
+	}
+	return c.ordered(p, req.CmdSN, req.Immediate)
+}
+
+// logoutResponse decides the answer to a logout request on connection
+// cid: scstd has one connection per session and no connection recovery
+// (ErrorRecoveryLevel 0), so closing the session or this connection both
+// end the session.
+func logoutResponse(req *LogoutRequest, cid uint16) LogoutResponseCode {
+	switch req.Reason {
+	case LogoutCloseSession:
+		return LogoutSuccess
+	case LogoutCloseConnection:
+		if req.CID != cid {
+			return LogoutCIDNotFound
+		}
+		return LogoutSuccess
+	}
+	return LogoutRecoveryNotSupported
+}
+
+// execLogout handles a Logout Request (RFC 7143 §11.14). On success no
+// new command is accepted, tasks waiting for data-out are aborted, the
+// running ones complete, then the Logout Response goes out and the
+// connection closes once it is flushed.
+func (c *conn) execLogout(p *PDU) {
+	var req LogoutRequest
+	req.Decode(&p.BHS)
+	p.Release()
+	ss := c.ss
+	code := logoutResponse(&req, c.cid)
+	ss.srv.log.Info("logout", "initiator", ss.key.initiator, "target", ss.key.target,
+		"tsih", ss.tsih, "reason", req.Reason, "response", code)
+	var waits []chan struct{}
+	if code == LogoutSuccess {
+		c.state.Store(uint32(ConnLoggingOut))
+		ss.mu.Lock()
+		ss.closing = true
+		for _, t := range ss.tasks {
+			done := t.done
+			t.aborted = true
+			if !t.wake() {
+				// Running: let it finish and answer.
+				t.aborted = false
+				waits = append(waits, done)
+			}
+		}
+		ss.mu.Unlock()
+	}
+	resp := &LogoutResponse{Response: code, ITT: req.ITT}
+	if code == LogoutSuccess {
+		resp.Time2Wait = uint16(min(ss.params.DefaultTime2Wait, 3600))
+	}
+	send := func() {
+		o := newOut(statNext)
+		resp.Encode(&o.bhs)
+		if code == LogoutSuccess {
+			o.after = c.close
+		}
+		c.send(o)
+	}
+	if len(waits) == 0 {
+		send()
+		return
+	}
+	go func() {
+		for _, d := range waits {
+			<-d
+		}
+		send()
+	}()
+}

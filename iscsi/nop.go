@@ -1,0 +1,115 @@
+package iscsi
+
+import (
+	"time"
+)
+
+// rxNOPOut handles a NOP-Out (RFC 7143 §11.18): a ping from the
+// initiator, answered with a NOP-In echoing its data, or the answer to a
+// target ping (TTT set), or both.
+func (c *conn) rxNOPOut(p *PDU) error {
+	var n NOPOut
+	if err := n.Decode(&p.BHS); err != nil {
+		c.reject(p, RejectProtocolError)
+		return nil
+	}
+	if n.TTT != ReservedTag {
+		c.pingTTT.CompareAndSwap(n.TTT, ReservedTag)
+	}
+	if n.ITT == ReservedTag {
+		// No answer wanted; such a NOP-Out is immediate and takes no CmdSN.
+		p.Release()
+		return nil
+	}
+	return c.ordered(p, n.CmdSN, n.Immediate)
+}
+
+// execNOPOut answers a NOP-Out ping with a NOP-In carrying its ITT, LUN
+// and data (at most MaxXmitDataSegmentLength bytes of it).
+func (c *conn) execNOPOut(p *PDU) {
+	var n NOPOut
+	n.Decode(&p.BHS)
+	o := newOut(statNext)
+	(&NOPIn{LUN: n.LUN, ITT: n.ITT, TTT: ReservedTag}).Encode(&o.bhs)
+	if len(p.Data) > 0 {
+		d := p.Data
+		if m := c.ss.params.MaxXmitDSL; m > 0 && uint32(len(d)) > m {
+			d = d[:m]
+		}
+		o.data, o.pdu = d, p
+	} else {
+		p.Release()
+	}
+	c.send(o)
+}
+
+// nopTimes returns the target's current NopInInterval and NopInTimeout.
+func (c *conn) nopTimes() (interval, timeout time.Duration) {
+	_, t := c.ss.lunMap()
+	if t == nil {
+		t = c.ss.firstConn.Target
+	}
+	interval, timeout = t.NopInInterval, t.NopInTimeout
+	if timeout <= 0 {
+		timeout = interval
+	}
+	return interval, timeout
+}
+
+// pingTick is how often pingLoop looks at the connection: often enough
+// for the intervals at hand, at most once a second.
+func pingTick(interval, timeout time.Duration) time.Duration {
+	d := time.Second
+	if interval > 0 {
+		d = min(d, interval/2, timeout/2)
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// pingLoop sends a NOP-In ping (ITT reserved, TTT set) when the
+// connection has been idle for NopInInterval, and closes it when the
+// ping goes unanswered for NopInTimeout, counting any PDU received
+// meanwhile as a sign of life. The times are read from the current
+// snapshot, so a reload changes them for live sessions.
+func (c *conn) pingLoop() {
+	var sent time.Time
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	for {
+		interval, timeout := c.nopTimes()
+		timer.Reset(pingTick(interval, timeout))
+		select {
+		case <-c.closed:
+			return
+		case <-timer.C:
+		}
+		if interval <= 0 {
+			continue
+		}
+		now := time.Now()
+		last := time.Unix(0, c.lastRecv.Load())
+		if ttt := c.pingTTT.Load(); ttt != ReservedTag {
+			if last.After(sent) {
+				// Traffic since the ping: the initiator is alive.
+				c.pingTTT.CompareAndSwap(ttt, ReservedTag)
+				continue
+			}
+			if now.Sub(sent) >= timeout {
+				c.ss.srv.log.Warn("NOP-In ping unanswered, closing connection",
+					"initiator", c.ss.key.initiator, "remote", c.remote.String(), "timeout", timeout)
+				c.close()
+				return
+			}
+			continue
+		}
+		if now.Sub(last) < interval {
+			continue
+		}
+		ttt := c.ss.srv.nextTTT()
+		c.pingTTT.Store(ttt)
+		sent = now
+		o := newOut(statPeek)
+		(&NOPIn{ITT: ReservedTag, TTT: ttt}).Encode(&o.bhs)
+		c.send(o)
+	}
+}

@@ -1,0 +1,342 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServerClosed is returned by Serve and SetPortals after Shutdown.
+var ErrServerClosed = errors.New("iscsi: server closed")
+
+// Server is the iSCSI target engine: portals (listeners), logins, and the
+// sessions they create. The configuration it serves is the Snapshot last
+// published; sessions read it lock-free on every command.
+type Server struct {
+	log  *slog.Logger
+	snap atomic.Pointer[Snapshot]
+	gen  atomic.Uint64
+
+	mu       sync.Mutex
+	closed   bool
+	portals  map[string]*portal // by configured address
+	serving  map[net.Listener]struct{}
+	conns    map[net.Conn]struct{} // every accepted connection, in login or in a session
+	sessions map[sessionKey]*session
+	byTSIH   map[uint16]*session
+	lastTSIH uint16
+	wg       sync.WaitGroup // accept loops and connection goroutines
+	// ttt hands out target transfer tags (R2T, NOP-In pings); unique
+	// server-wide so that a tag never matches another connection's.
+	ttt atomic.Uint32
+}
+
+// portal is one listening address.
+type portal struct {
+	addr string
+	ln   net.Listener
+}
+
+// NewServer returns a server with no portals and an empty snapshot
+// (Generation 0, disabled). Publish a snapshot and call SetPortals to
+// start serving.
+func NewServer(log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		log:      log,
+		portals:  make(map[string]*portal),
+		serving:  make(map[net.Listener]struct{}),
+		conns:    make(map[net.Conn]struct{}),
+		sessions: make(map[sessionKey]*session),
+		byTSIH:   make(map[uint16]*session),
+	}
+	s.snap.Store(&Snapshot{Targets: map[string]*Target{}})
+	return s
+}
+
+// Publish makes snap the configuration every new login and every next
+// command sees. It sets snap.Generation; snap must not be modified
+// afterwards. Live sessions keep what they negotiated; a lowered
+// QueuedCommands shows in the next MaxCmdSN they are sent.
+func (s *Server) Publish(snap *Snapshot) {
+	if snap.Targets == nil {
+		snap.Targets = map[string]*Target{}
+	}
+	snap.Generation = s.gen.Add(1)
+	s.snap.Store(snap)
+}
+
+// Snapshot returns the configuration currently published.
+func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
+
+// SetPortals makes the server listen on exactly addrs ("host:port"). It
+// is two-phase: every new address is bound first, and if one fails the
+// others just bound are closed and nothing changes. Addresses already
+// listening keep their socket; removed ones stop accepting, while the
+// connections they accepted live on.
+func (s *Server) SetPortals(addrs []string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	want := make(map[string]bool, len(addrs))
+	var bind []string
+	for _, a := range addrs {
+		if want[a] {
+			continue
+		}
+		want[a] = true
+		if s.portals[a] == nil {
+			bind = append(bind, a)
+		}
+	}
+	s.mu.Unlock()
+
+	bound := make([]*portal, 0, len(bind))
+	for _, a := range bind {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, p := range bound {
+				p.ln.Close()
+			}
+			return fmt.Errorf("iscsi: portal %s: %w", a, err)
+		}
+		bound = append(bound, &portal{addr: a, ln: ln})
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		for _, p := range bound {
+			p.ln.Close()
+		}
+		return ErrServerClosed
+	}
+	var stop []*portal
+	for a, p := range s.portals {
+		if !want[a] {
+			stop = append(stop, p)
+			delete(s.portals, a)
+		}
+	}
+	for _, p := range bound {
+		s.portals[p.addr] = p
+		s.serving[p.ln] = struct{}{}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.acceptLoop(p.ln)
+		}()
+	}
+	s.mu.Unlock()
+	for _, p := range stop {
+		p.ln.Close()
+		s.log.Info("portal closed", "addr", p.addr)
+	}
+	for _, p := range bound {
+		s.log.Info("portal listening", "addr", p.ln.Addr().String())
+	}
+	return nil
+}
+
+// Portals returns the addresses the server listens on, in no particular
+// order. Wildcard addresses are returned as bound ("0.0.0.0:3260").
+func (s *Server) Portals() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, 0, len(s.serving))
+	for ln := range s.serving {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+// Serve accepts connections on ln until ln fails or the server shuts
+// down; it always returns a non-nil error, ErrServerClosed after
+// Shutdown. It is for listeners made outside SetPortals (tests, socket
+// activation); ln is listed by Portals while served.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.serving[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	return s.acceptLoop(ln)
+}
+
+// acceptLoop runs one listener, starting a goroutine per connection.
+func (s *Server) acceptLoop(ln net.Listener) error {
+	defer func() {
+		s.mu.Lock()
+		delete(s.serving, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// EMFILE and friends: back off and keep the portal up.
+			s.log.Warn("accept failed", "addr", ln.Addr().String(), "err", err)
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.trackConn(nc) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go s.handleConn(nc)
+	}
+}
+
+// trackConn registers nc for Shutdown; false once the server is closed.
+func (s *Server) trackConn(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+// handleConn runs one TCP connection: login, then the full-feature phase
+// of a normal session. Discovery sessions end inside login.
+func (s *Server) handleConn(nc net.Conn) {
+	defer func() {
+		nc.Close()
+		s.mu.Lock()
+		delete(s.conns, nc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+		tc.SetKeepAlive(true)
+	}
+	fr := NewFrameReader(nc)
+	r, err := s.login(nc, fr)
+	if err != nil {
+		s.log.Debug("login failed", "remote", nc.RemoteAddr().String(), "err", err)
+		return
+	}
+	if r == nil {
+		return
+	}
+	s.runSession(nc, fr, r)
+}
+
+// Shutdown stops every listener, asks every session to end (an Async
+// Message requesting logout, then closing), and waits for the connection
+// goroutines to finish or ctx to end, in which case the remaining
+// connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closed = true
+	lns := make([]net.Listener, 0, len(s.serving))
+	for ln := range s.serving {
+		lns = append(lns, ln)
+	}
+	clear(s.portals)
+	sessions := make([]*session, 0, len(s.byTSIH))
+	for _, ss := range s.byTSIH {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	grace := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl)/2)
+	}
+	for _, ss := range sessions {
+		ss.requestLogout(grace)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	// Connections still in login are closed at once; sessions get the
+	// grace period to log out.
+	s.mu.Lock()
+	for nc := range s.conns {
+		if !s.connHasSession(nc) {
+			nc.Close()
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for nc := range s.conns {
+			nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// connHasSession reports whether nc carries a full-feature session.
+// s.mu must be held.
+func (s *Server) connHasSession(nc net.Conn) bool {
+	for _, ss := range s.byTSIH {
+		if c := ss.conn.Load(); c != nil && c.nc == nc {
+			return true
+		}
+	}
+	return false
+}
+
+// isClosed reports whether Shutdown has begun.
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// nextTTT returns a target transfer tag, never ReservedTag.
+func (s *Server) nextTTT() uint32 {
+	for {
+		if t := s.ttt.Add(1); t != ReservedTag {
+			return t
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package iscsi
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// SessionInfo describes one live session for `scstd status`.
+type SessionInfo struct {
+	Initiator      string     `json:"initiator"`
+	InitiatorAlias string     `json:"initiator_alias,omitempty"`
+	ISID           string     `json:"isid"` // 12 hex digits
+	TSIH           uint16     `json:"tsih"`
+	Target         string     `json:"target"`
+	TPGT           uint16     `json:"tpgt"`
+	Created        time.Time  `json:"created"`
+	Params         Negotiated `json:"negotiated"`
+	ActiveCommands int        `json:"active_commands"`
+	Commands       uint64     `json:"commands"`
+	Connections    []ConnInfo `json:"connections"`
+}
+
+// ConnInfo describes one connection of a session.
+type ConnInfo struct {
+	CID    uint16 `json:"cid"`
+	Remote string `json:"remote"` // initiator address, ip:port
+	Portal string `json:"portal"` // local address the connection came in on
+	State  string `json:"state"`
+}
+
+// Sessions returns the live sessions, sorted by target, initiator and
+// TSIH.
+func (s *Server) Sessions() []SessionInfo {
+	list := s.sessionsOf("")
+	out := make([]SessionInfo, 0, len(list))
+	for _, ss := range list {
+		ss.mu.Lock()
+		active := len(ss.tasks)
+		ss.mu.Unlock()
+		si := SessionInfo{
+			Initiator:      ss.key.initiator,
+			InitiatorAlias: ss.alias,
+			ISID:           fmt.Sprintf("%012x", ss.key.isid[:]),
+			TSIH:           ss.tsih,
+			Target:         ss.key.target,
+			TPGT:           ss.tpgt,
+			Created:        ss.created,
+			Params:         ss.params,
+			ActiveCommands: active,
+			Commands:       ss.commands.Load(),
+			Connections:    []ConnInfo{},
+		}
+		if c := ss.conn.Load(); c != nil {
+			ci := ConnInfo{CID: c.cid, State: ConnState(c.state.Load()).String()}
+			if c.remote != nil {
+				ci.Remote = c.remote.String()
+			}
+			if c.portal != nil {
+				ci.Portal = c.portal.String()
+			}
+			si.Connections = append(si.Connections, ci)
+		}
+		out = append(out, si)
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int {
+		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.Initiator, b.Initiator),
+			cmp.Compare(a.TSIH, b.TSIH))
+	})
+	return out
+}
