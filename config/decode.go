@@ -632,8 +632,12 @@ func (d *decoder) integer(a *hcl.Attribute) (int64, bool) {
 	}
 	bf := v.AsBigFloat()
 	n, acc := bf.Int64()
-	if !bf.IsInt() || acc != big.Exact {
+	switch {
+	case !bf.IsInt():
 		d.errorf(a.Expr.Range(), "Incorrect attribute value type", "The attribute %q must be a whole number, got %s.", a.Name, bf.Text('g', 10))
+		return 0, false
+	case acc != big.Exact:
+		d.errorf(a.Expr.Range(), "Value out of range", "The attribute %q is far out of range, got %s.", a.Name, bf.Text('g', 10))
 		return 0, false
 	}
 	return n, true
