@@ -85,7 +85,8 @@ func (t *task) dataOut(n uint64, param bool) ([]byte, error) {
 }
 
 // dataIn returns a zeroed buffer of n bytes for data-in, reusing the
-// transport's buffer when it is large enough.
+// transport's buffer when it is large enough. Call it (or dataInNoClear)
+// at most once per command: a second call may return the same memory.
 func (t *task) dataIn(n int) []byte {
 	if b := t.cmd.DataIn; cap(b) >= n {
 		b = b[:n]
