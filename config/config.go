@@ -162,10 +162,10 @@ type Device struct {
 	Name string
 	// Handler is the handler block the device is declared in.
 	Handler Handler
-	// Filename is the backing file or block device. A relative name in the
-	// file is resolved against the directory of the file that declares it,
-	// so Filename is absolute whenever the config path was. Empty for
-	// nullio and for a fileio/vcdrom device without one.
+	// Filename is the backing file or block device, always absolute: a
+	// relative name in the file is resolved against the directory of the
+	// file that declares it. Empty for nullio and for a vcdrom device
+	// without a medium.
 	Filename string
 	// Size is the device size; Size.Bytes is 0 when size was not set.
 	Size Size

@@ -266,6 +266,12 @@ func TestLoadMissing(t *testing.T) {
 	}
 }
 
+// FuzzLoad checks that no input makes Parse, the diagnostic printer,
+// Unsupported or Format panic, and that Format is idempotent. Seeds: the
+// fixtures, the examples and testdata/fuzz/FuzzLoad. Each input is costly
+// (a full decode), so limit minimisation when fuzzing:
+//
+//	go test ./config -run '^$' -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 2s
 func FuzzLoad(f *testing.F) {
 	for _, dir := range []string{"testdata/valid/*.hcl", "testdata/invalid/*.hcl", "../examples/*.hcl"} {
 		paths, _ := filepath.Glob(dir)

@@ -278,7 +278,7 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 				if s == "" {
 					d.errorf(a.Expr.Range(), "Empty filename", "Expected the path of the backing file; remove the attribute for none.")
 				} else if !filepath.IsAbs(s) {
-					s = filepath.Join(d.dir, s)
+					s = absPath(d.dir, s)
 				}
 				dev.Filename = s
 			}
@@ -321,6 +321,16 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		}
 	}
 	d.cfg.Devices = append(d.cfg.Devices, dev)
+}
+
+// absPath resolves the relative path p against dir and makes it absolute,
+// so that the engine's view does not depend on its working directory.
+func absPath(dir, p string) string {
+	j := filepath.Join(dir, p)
+	if a, err := filepath.Abs(j); err == nil {
+		return a
+	}
+	return j
 }
 
 // defaultUSN derives a stable unit serial number from a device name.

@@ -22,6 +22,16 @@
 // against the directory of the file that contains them, so a configuration
 // directory can be moved as a whole.
 //
+// # Reading a Config
+//
+// Every default is filled in, so the engine reads values without knowing
+// the defaults. Where "unset" must be told apart from "set to the default",
+// each object's Attrs map holds the range of every attribute the file set
+// (`_, set := t.Attrs["queued_commands"]`), and Range(name) returns that
+// range or, when unset, the block's DeclRange: a diagnostic about an
+// attribute always has a place to point at. Blocks keep DeclRange (the
+// header) and, when labelled, NameRange (the label).
+//
 // # Functions
 //
 //	file(path)  the file's contents without one trailing newline; an error if unreadable
