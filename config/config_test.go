@@ -108,7 +108,8 @@ func TestInvalid(t *testing.T) {
 }
 
 // TestExamples keeps examples/ from rotting: every .hcl file loads without
-// diagnostics, and so does every ```hcl block of every README.md.
+// diagnostics and is canonically formatted, and every ```hcl block of every
+// README.md loads without diagnostics.
 func TestExamples(t *testing.T) {
 	var files []string
 	err := filepath.WalkDir("../examples", func(p string, d os.DirEntry, err error) error {
@@ -130,6 +131,13 @@ func TestExamples(t *testing.T) {
 				l := testLoader()
 				if _, diags := l.Load(p); len(diags) > 0 {
 					t.Fatalf("diagnostics:\n%s", diagText(t, l, diags))
+				}
+				src, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out, _ := Format(src, p); !bytes.Equal(out, src) {
+					t.Errorf("not in canonical format (run scstd fmt %s)", p)
 				}
 			})
 		case strings.HasSuffix(p, ".md"):
