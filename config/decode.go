@@ -189,7 +189,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 			d.errorf(a.Expr.Range(), "No portals", "Expected at least one listen address such as \"0.0.0.0:3260\"; to turn iSCSI off set enabled = false.")
 		}
 		for k, s := range list {
-			addr, err := ParseHostPort(s, 3260)
+			addr, err := ParseHostPort(s, DefaultISCSIPort)
 			if err != nil {
 				d.errorf(ranges[k], "Invalid portal", "%v. Expected \"host:port\", with an IPv6 host in brackets (\"[::]:3260\").", err)
 				continue
@@ -200,7 +200,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 	for _, cb := range c.Blocks {
 		switch cb.Type {
 		case "isns_server":
-			addr, err := ParseHostPort(cb.Labels[0], 3205)
+			addr, err := ParseHostPort(cb.Labels[0], DefaultISNSPort)
 			if err != nil {
 				d.errorf(cb.LabelRanges[0], "Invalid iSNS server address", "%v. Expected \"host[:port]\", with an IPv6 host in brackets.", err)
 				continue
@@ -257,7 +257,7 @@ func (d *decoder) handler(b *hcl.Block) {
 func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 	name := b.Labels[0]
 	dev := &Device{
-		Name: name, Handler: h, BlockSize: 512, T10DevID: name, USN: defaultUSN(name),
+		Name: name, Handler: h, BlockSize: DefaultBlockSize, T10DevID: name, USN: defaultUSN(name),
 		DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{},
 	}
 	if h == HandlerCDROM {
@@ -340,11 +340,9 @@ func defaultUSN(name string) string {
 	return fmt.Sprintf("%08x", h.Sum32())
 }
 
-// intAttr describes an integer target attribute: its allowed range and
-// where to store it.
+// intAttr is the allowed range of an integer target attribute.
 type intAttr struct {
 	min, max int64
-	seconds  bool
 }
 
 var targetInts = map[string]intAttr{
@@ -354,9 +352,9 @@ var targetInts = map[string]intAttr{
 	"first_burst_length":           {min: 512, max: 16777215},
 	"max_outstanding_r2t":          {min: 1, max: 65535},
 	"queued_commands":              {min: 1, max: 2048},
-	"nop_in_interval":              {min: 0, max: 65535, seconds: true},
-	"nop_in_timeout":               {min: 1, max: 65535, seconds: true},
-	"rsp_timeout":                  {min: 1, max: 65535, seconds: true},
+	"nop_in_interval":              {min: 0, max: 65535},
+	"nop_in_timeout":               {min: 1, max: 65535},
+	"rsp_timeout":                  {min: 1, max: 65535},
 	"rel_tgt_id":                   {min: 0, max: 65535},
 }
 
