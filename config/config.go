@@ -304,8 +304,9 @@ func (d Digest) String() string { return string(d) }
 // CHAPAlgorithm is a CHAP_A algorithm name.
 type CHAPAlgorithm string
 
-// The CHAP algorithms (RFC 7143 §12.1.3 and RFC 9xxx extensions; numbered
-// 5, 6, 7 and 8 on the wire).
+// The CHAP algorithms (RFC 7143 §12.1.3 names MD5; the others are the IANA
+// PPP authentication algorithm numbers that CHAP_A also carries: MD5 = 5,
+// SHA-1 = 6, SHA-256 = 7, SHA3-256 = 8).
 const (
 	CHAPMD5     CHAPAlgorithm = "MD5"
 	CHAPSHA1    CHAPAlgorithm = "SHA-1"
