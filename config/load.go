@@ -39,10 +39,10 @@ func NewLoader() *Loader {
 // hcl.NewDiagnosticTextWriter.
 func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
 
-// WriteDiagnostics prints diags as "file:line:col" with the source line and
-// a caret under the subject, without colour or wrapping.
+// WriteDiagnostics prints diags as "file:line:col: error: summary" with the
+// source line, a caret under the subject, and what is expected.
 func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
-	return hcl.NewDiagnosticTextWriter(w, l.Files(), 0, false).WriteDiagnostics(diags)
+	return writeDiagnostics(w, l.Files(), diags)
 }
 
 // Load reads path, a file or a directory. A directory contributes every
