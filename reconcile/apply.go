@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/scstd/scstd/config"
@@ -40,8 +41,17 @@ type prepared struct {
 	// devices, devices whose backend attributes changed, and offline
 	// devices retried.
 	opened map[string]opened
-	// replaced are devices that get a new scsi.Device.
-	replaced map[string]bool
+	// replaced are devices that get a new scsi.Device; swapped are those
+	// of them that existed before, whose LUN maps must be rebuilt.
+	replaced, swapped map[string]bool
+	// touched are the targets the next snapshot rebuilds; access holds
+	// their parsed access control, discovery the discovery CHAP policy.
+	touched   map[string]bool
+	access    map[string]targetAccess
+	discovery iscsi.Auth
+	// relUsed are the relative target port identifiers taken, built by
+	// autoRelID when a new target needs one.
+	relUsed map[uint16]bool
 }
 
 // Apply takes the running engine to cfg in two phases. Prepare does all
@@ -79,7 +89,12 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 // prepare opens what the plan needs. On error every backend it opened is
 // closed again.
 func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
-	p := &prepared{plan: plan, desired: desired, opened: map[string]opened{}, replaced: map[string]bool{}}
+	p := &prepared{
+		plan: plan, desired: desired,
+		opened:   map[string]opened{},
+		replaced: map[string]bool{}, swapped: map[string]bool{},
+		touched: map[string]bool{}, access: map[string]targetAccess{},
+	}
 	open := func(name string, m Device) {
 		s := specOf(m)
 		b, err := vdisk.Open(s)
@@ -90,10 +105,27 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
 			p.replaced[c.Addr.Device] = true
+			if c.Op == ReplaceDevice {
+				p.swapped[c.Addr.Device] = true
+			}
 			open(c.Addr.Device, desired.Devices[c.Addr.Device])
 		case SetPortals:
 			portals = true
 		}
+		if c.Addr.Target != "" {
+			p.touched[c.Addr.Target] = true
+		}
+	}
+	if len(p.swapped) > 0 {
+		for name, t := range desired.Targets {
+			if t.mapsAny(p.swapped) {
+				p.touched[name] = true
+			}
+		}
+	}
+	if err := p.parseAccess(); err != nil {
+		p.closeOpened()
+		return nil, err
 	}
 	// Devices kept: reopen when the backend's spec changed, an earlier
 	// reopen failed, or the device is offline.
@@ -108,15 +140,42 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 	}
 	if portals {
 		if err := e.srv.SetPortals(desired.ISCSI.Portals); err != nil {
-			for _, o := range p.opened {
-				if o.backend != nil {
-					o.backend.Close()
-				}
-			}
+			p.closeOpened()
 			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", desired.ISCSI.Portals, err)
 		}
 	}
 	return p, nil
+}
+
+// parseAccess parses and checks the CHAP policies, portal rules,
+// redirects and group patterns of the touched targets and of discovery.
+func (p *prepared) parseAccess() error {
+	var err error
+	g := p.desired.ISCSI
+	if p.discovery, err = authOf(g.IncomingUsers, g.OutgoingUsers, nil); err != nil {
+		return fmt.Errorf("reconcile: discovery CHAP: %w; nothing was changed", err)
+	}
+	for name := range p.touched {
+		t := p.desired.Targets[name]
+		if t == nil {
+			continue
+		}
+		a, err := accessOf(t)
+		if err != nil {
+			return fmt.Errorf("reconcile: target %s: %w; nothing was changed", name, err)
+		}
+		p.access[name] = a
+	}
+	return nil
+}
+
+// closeOpened closes the backends prepare opened, when it fails.
+func (p *prepared) closeOpened() {
+	for _, o := range p.opened {
+		if o.backend != nil {
+			o.backend.Close()
+		}
+	}
 }
 
 // commit makes a prepared plan the running state. It cannot fail.
@@ -152,19 +211,18 @@ func (e *Engine) commit(p *prepared) *Result {
 		}
 		e.serve(old, o)
 	}
-	// Attributes that live in the scsi.Device.
-	for name, m := range p.desired.Devices {
-		d := e.devices[name]
-		if d.model == m {
-			continue
-		}
-		d.model = m
-		d.dev.SetReadOnly(m.ReadOnly)
-		d.dev.SetCache(m.NVCache, m.WriteThrough)
-	}
-	for name, d := range e.devices {
-		if _, ok := p.desired.Devices[name]; !ok {
-			retired = append(retired, d)
+	for _, c := range p.plan.Changes {
+		name := c.Addr.Device
+		switch c.Op {
+		case ResizeDevice, SetDeviceAttr:
+			// Attributes that live in the scsi.Device.
+			m := p.desired.Devices[name]
+			d := e.devices[name]
+			d.model = m
+			d.dev.SetReadOnly(m.ReadOnly)
+			d.dev.SetCache(m.NVCache, m.WriteThrough)
+		case RemoveDevice:
+			retired = append(retired, e.devices[name])
 			delete(e.devices, name)
 		}
 	}
@@ -182,13 +240,14 @@ func (e *Engine) commit(p *prepared) *Result {
 		}
 		e.release(d.dev.SetOffline(reason))
 	}
-	e.notify(old, next)
+	e.notify(p, old, next)
 
-	for _, name := range sortedKeys(e.devices) {
-		if d := e.devices[name]; d.backend == nil {
+	for name, d := range e.devices {
+		if d.backend == nil {
 			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.reason.Error()})
 		}
 	}
+	sort.Slice(res.Offline, func(i, j int) bool { return res.Offline[i].Name < res.Offline[j].Name })
 	return res
 }
 
@@ -219,45 +278,25 @@ func (e *Engine) serve(d *device, o opened) {
 
 // buildSnapshot makes the next snapshot, reusing every target (and LUN
 // map) that the plan does not touch, so that its sessions see no change.
+// It records in p.touched[name] = false the touched targets whose LUN
+// maps and groups came out unchanged.
 func (e *Engine) buildSnapshot(p *prepared) *iscsi.Snapshot {
 	old := e.snap
-	next := &iscsi.Snapshot{Enabled: p.desired.ISCSI.Enabled, Targets: make(map[string]*iscsi.Target, len(p.desired.Targets))}
-
-	touched := map[string]bool{}
-	for _, c := range p.plan.Changes {
-		if c.Addr.Target != "" {
-			touched[c.Addr.Target] = true
-		}
+	next := &iscsi.Snapshot{
+		Enabled: p.desired.ISCSI.Enabled,
+		Targets: make(map[string]*iscsi.Target, len(p.desired.Targets)),
+		Auth:    p.discovery,
 	}
-	// A replaced device is a new scsi.Device: the LUN maps that show it
-	// must be rebuilt.
-	var swapped map[string]bool
-	for name := range p.replaced {
-		if _, existed := e.running.Devices[name]; existed {
-			if swapped == nil {
-				swapped = map[string]bool{}
-			}
-			swapped[name] = true
-		}
-	}
-	if swapped != nil {
-		for name, t := range p.desired.Targets {
-			if mapsAny(t.LUNs, swapped) {
-				touched[name] = true
-			}
-		}
-	}
-
 	for name, t := range p.desired.Targets {
 		var ot *iscsi.Target
 		if old != nil {
 			ot = old.Targets[name]
 		}
-		if ot != nil && !touched[name] {
+		if ot != nil && !p.touched[name] {
 			next.Targets[name] = ot
 			continue
 		}
-		next.Targets[name] = e.buildTarget(name, t, ot, swapped)
+		next.Targets[name] = e.buildTarget(p, name, t, ot)
 	}
 	for name := range e.targets {
 		if _, ok := p.desired.Targets[name]; !ok {
@@ -267,8 +306,20 @@ func (e *Engine) buildSnapshot(p *prepared) *iscsi.Snapshot {
 	return next
 }
 
-// mapsAny reports whether a LUN map shows any of the devices.
-func mapsAny(m map[scsi.LUN]LUN, devices map[string]bool) bool {
+// mapsAny reports whether the target's LUN maps show any of the devices.
+func (t *Target) mapsAny(devices map[string]bool) bool {
+	if lunsMapAny(t.LUNs, devices) {
+		return true
+	}
+	for _, g := range t.Groups {
+		if lunsMapAny(g.LUNs, devices) {
+			return true
+		}
+	}
+	return false
+}
+
+func lunsMapAny(m map[scsi.LUN]LUN, devices map[string]bool) bool {
 	for _, l := range m {
 		if devices[l.Device] {
 			return true
@@ -277,9 +328,11 @@ func mapsAny(m map[scsi.LUN]LUN, devices map[string]bool) bool {
 	return false
 }
 
-// buildTarget makes the engine's target from its model. The LUN map of
-// the running target ot is kept when nothing in it changed.
-func (e *Engine) buildTarget(name string, t *Target, ot *iscsi.Target, swapped map[string]bool) *iscsi.Target {
+// buildTarget makes the engine's target from its model. LUN maps of the
+// running target ot (default and per group) are kept when nothing in them
+// changed; p.touched[name] is set to false when every map was kept and the
+// groups did not change, so that notify leaves the sessions alone.
+func (e *Engine) buildTarget(p *prepared, name string, t *Target, ot *iscsi.Target) *iscsi.Target {
 	rt := e.targets[name]
 	if rt == nil {
 		e.nextTID++
@@ -287,12 +340,13 @@ func (e *Engine) buildTarget(name string, t *Target, ot *iscsi.Target, swapped m
 		e.targets[name] = rt
 	}
 	if rt.relID == 0 {
-		rt.relID = e.autoRelID()
+		rt.relID = e.autoRelID(p)
 	}
 	relID := t.RelTgtID
 	if relID == 0 {
 		relID = rt.relID
 	}
+	acc := p.access[name]
 	nt := &iscsi.Target{
 		Name:         name,
 		Enabled:      t.Enabled,
@@ -315,35 +369,88 @@ func (e *Engine) buildTarget(name string, t *Target, ot *iscsi.Target, swapped m
 		NopInInterval:  seconds2d(t.NopInInterval),
 		NopInTimeout:   seconds2d(t.NopInTimeout),
 		RspTimeout:     seconds2d(t.RspTimeout),
+		Auth:           acc.auth,
+		Access:         iscsi.Access{Portals: acc.portals, Redirect: acc.redirect},
 	}
-	if ot != nil && !mapsAny(t.LUNs, swapped) {
-		if have := e.running.Targets[name]; have != nil && lunMapsEqual(have.LUNs, t.LUNs) {
-			nt.LUNs = ot.LUNs
-			return nt
+	have := e.running.Targets[name]
+	if ot == nil || have == nil {
+		have = nil
+	}
+	same := have != nil && have.PerPortalACL == t.PerPortalACL && len(have.Groups) == len(t.Groups)
+
+	var haveLUNs map[scsi.LUN]LUN
+	var oldLUNs *scsi.LUNMap
+	if have != nil {
+		haveLUNs, oldLUNs = have.LUNs, ot.LUNs
+	}
+	var kept bool
+	nt.LUNs, kept = e.lunMap(p, haveLUNs, t.LUNs, oldLUNs)
+	same = same && kept
+	nt.Access.LUNs = nt.LUNs
+
+	for _, g := range acc.groups {
+		want := t.Groups[g.Name]
+		var hg *Group
+		var oldMap *scsi.LUNMap
+		if have != nil {
+			hg = have.Groups[g.Name]
+			oldMap = groupLUNs(ot, g.Name)
+		}
+		var haveGroupLUNs map[scsi.LUN]LUN
+		if hg != nil {
+			haveGroupLUNs = hg.LUNs
+		}
+		g.LUNs, kept = e.lunMap(p, haveGroupLUNs, want.LUNs, oldMap)
+		same = same && kept && hg != nil && slices.Equal(hg.Initiators, want.Initiators)
+		nt.Access.Groups = append(nt.Access.Groups, g)
+	}
+	if same {
+		p.touched[name] = false
+	}
+	return nt
+}
+
+// groupLUNs returns the LUN map of group name in target t, or nil.
+func groupLUNs(t *iscsi.Target, name string) *scsi.LUNMap {
+	for _, g := range t.Access.Groups {
+		if g.Name == name {
+			return g.LUNs
 		}
 	}
-	units := make(map[scsi.LUN]*scsi.LogicalUnit, len(t.LUNs))
-	for l, lu := range t.LUNs {
+	return nil
+}
+
+// lunMap returns old when the LUN map model did not change and shows no
+// replaced device (kept), or a new map of the running devices.
+func (e *Engine) lunMap(p *prepared, have, want map[scsi.LUN]LUN, old *scsi.LUNMap) (m *scsi.LUNMap, kept bool) {
+	if old != nil && lunMapsEqual(have, want) && !lunsMapAny(want, p.swapped) {
+		return old, true
+	}
+	units := make(map[scsi.LUN]*scsi.LogicalUnit, len(want))
+	for l, lu := range want {
 		if d := e.devices[lu.Device]; d != nil {
 			units[l] = &scsi.LogicalUnit{Device: d.dev, ReadOnly: lu.ReadOnly}
 		}
 	}
-	nt.LUNs = scsi.NewLUNMap(units)
-	return nt
+	return scsi.NewLUNMap(units), false
 }
 
 // autoRelID returns the smallest relative target port identifier that no
-// running target and no configured rel_tgt_id uses.
-func (e *Engine) autoRelID() uint16 {
-	used := map[uint16]bool{}
-	for _, rt := range e.targets {
-		used[rt.relID] = true
-	}
-	for _, t := range e.running.Targets {
-		used[t.RelTgtID] = true
+// running target and no configured rel_tgt_id uses. The set of used
+// identifiers is built once per Apply, on first use.
+func (e *Engine) autoRelID(p *prepared) uint16 {
+	if p.relUsed == nil {
+		p.relUsed = map[uint16]bool{}
+		for _, rt := range e.targets {
+			p.relUsed[rt.relID] = true
+		}
+		for _, t := range p.desired.Targets {
+			p.relUsed[t.RelTgtID] = true
+		}
 	}
 	for id := uint16(1); id != 0; id++ {
-		if !used[id] {
+		if !p.relUsed[id] {
+			p.relUsed[id] = true
 			return id
 		}
 	}
@@ -351,9 +458,10 @@ func (e *Engine) autoRelID() uint16 {
 }
 
 // notify sends the session effects of going from snapshot old to next:
-// the asynchronous event and unit attention for LUN maps that changed on
-// live targets, and a logout request for targets removed or disabled.
-func (e *Engine) notify(old, next *iscsi.Snapshot) {
+// the asynchronous event and unit attention for live targets whose LUN
+// maps or groups changed, and a logout request for targets removed or
+// disabled.
+func (e *Engine) notify(p *prepared, old, next *iscsi.Snapshot) {
 	if old == nil {
 		return
 	}
@@ -366,7 +474,7 @@ func (e *Engine) notify(old, next *iscsi.Snapshot) {
 		switch {
 		case nt == nil || !nt.Enabled:
 			e.srv.RequestLogout(name, e.opts.LogoutGrace)
-		case nt.LUNs != ot.LUNs:
+		case p.touched[name]:
 			e.srv.NotifyLUNsChanged(name)
 		}
 	}

@@ -216,14 +216,8 @@ func (d *differ) devices() {
 		case !ok:
 			d.plan.Changes = append(d.plan.Changes, Change{Op: AddDevice, Addr: DeviceAddr(name), After: want, Impact: Hot})
 		case have == want:
-		case needsReplace(&have, &want):
-			impact, reason := Hot, ""
-			if d.isMapped(name) {
-				impact, reason = UnitAttention, reasonLUNsChanged
-			}
-			d.plan.Changes = append(d.plan.Changes, Change{Op: ReplaceDevice, Addr: DeviceAddr(name), Before: have, After: want, Impact: impact, Reason: reason})
 		default:
-			diffAttrs(&d.plan.Changes, DeviceAddr(name), deviceAttrs, &have, &want, d.isMapped(name))
+			d.changedDevice(name, have, want)
 		}
 	}
 	for name, have := range d.running.Devices {
@@ -231,6 +225,20 @@ func (d *differ) devices() {
 			d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveDevice, Addr: DeviceAddr(name), Before: have, Impact: Hot})
 		}
 	}
+}
+
+// changedDevice appends the changes of a device that differs. (Its own
+// function so that only changed devices are copied to the heap.)
+func (d *differ) changedDevice(name string, have, want Device) {
+	if needsReplace(&have, &want) {
+		impact, reason := Hot, ""
+		if d.isMapped(name) {
+			impact, reason = UnitAttention, reasonLUNsChanged
+		}
+		d.plan.Changes = append(d.plan.Changes, Change{Op: ReplaceDevice, Addr: DeviceAddr(name), Before: have, After: want, Impact: impact, Reason: reason})
+		return
+	}
+	diffAttrs(&d.plan.Changes, DeviceAddr(name), deviceAttrs, &have, &want, d.isMapped(name))
 }
 
 // needsReplace reports whether an identity attribute differs.
@@ -336,7 +344,7 @@ func (d *differ) luns(target, group string, have, want map[scsi.LUN]LUN, live bo
 		case !ok:
 			d.plan.Changes = append(d.plan.Changes, Change{Op: AddLUN, Addr: LUNAddr(target, group, l), After: wl, Impact: impact, Reason: reason})
 		case hl != wl:
-			diffAttrs(&d.plan.Changes, LUNAddr(target, group, l), lunAttrs, &hl, &wl, live)
+			changedLUN(&d.plan.Changes, LUNAddr(target, group, l), hl, wl, live)
 		}
 	}
 	for l, hl := range have {
@@ -344,4 +352,9 @@ func (d *differ) luns(target, group string, have, want map[scsi.LUN]LUN, live bo
 			d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveLUN, Addr: LUNAddr(target, group, l), Before: hl, Impact: impact, Reason: reason})
 		}
 	}
+}
+
+// changedLUN appends the changes of a LUN entry that differs.
+func changedLUN(p *[]Change, addr Addr, have, want LUN, live bool) {
+	diffAttrs(p, addr, lunAttrs, &have, &want, live)
 }

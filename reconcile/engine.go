@@ -28,6 +28,8 @@ type Server interface {
 	// RequestLogout asks the target's sessions to log out (Async Message
 	// event 1) and closes those still there after grace.
 	RequestLogout(target string, grace time.Duration)
+	// Sessions lists the live sessions, for Status.
+	Sessions() []iscsi.SessionInfo
 }
 
 // Options tune the engine's background work. Zero values take the
@@ -66,7 +68,10 @@ func Supports(f config.Feature) bool {
 	switch f {
 	case config.FeatureFileIO, config.FeatureBlockIO, config.FeatureNullIO,
 		config.FeatureDigests, config.FeatureDisabledISCSI, config.FeatureDisabledTarget,
-		config.FeatureRelTgtID, config.FeatureRefuse:
+		config.FeatureRelTgtID, config.FeatureRefuse,
+		config.FeatureCHAP, config.FeatureDiscoveryCHAP, config.FeatureCHAPSHA,
+		config.FeatureGroups, config.FeatureAllowedPortals, config.FeaturePerPortalACL,
+		config.FeatureRedirect:
 		return true
 	}
 	return false

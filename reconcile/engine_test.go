@@ -57,6 +57,8 @@ func (r *recorder) RequestLogout(target string, grace time.Duration) {
 	r.logouts = append(r.logouts, target)
 }
 
+func (r *recorder) Sessions() []iscsi.SessionInfo { return nil }
+
 // take returns and clears the notifications and logouts recorded.
 func (r *recorder) take() (notified, logouts []string) {
 	r.mu.Lock()

@@ -141,15 +141,17 @@ func applyPlan(m Model, p Plan) Model {
 		case SetGroupInitiators:
 			setAttr(groupAttrs, m.Targets[a.Target].Groups[a.Group], c)
 		case AddLUN, RemoveLUN, SetLUNAttr:
+			// The plan's order guarantees the target (and group) exist:
+			// added before their LUNs, removed after them.
 			t := m.Targets[a.Target]
 			if t == nil {
-				continue // LUN of a target removed before it
+				panic("applyPlan: " + c.Op.String() + " " + a.String() + " of a missing target")
 			}
 			luns := &t.LUNs
 			if a.Group != "" {
 				g := t.Groups[a.Group]
 				if g == nil {
-					continue
+					panic("applyPlan: " + c.Op.String() + " " + a.String() + " of a missing group")
 				}
 				luns = &g.LUNs
 			}

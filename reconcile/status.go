@@ -1,9 +1,9 @@
 package reconcile
 
 import (
-	"reflect"
 	"sort"
 
+	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -17,8 +17,8 @@ type Status struct {
 	Portals    []string       `json:"portals"`
 	Devices    []DeviceStatus `json:"devices"`
 	Targets    []TargetStatus `json:"targets"`
-	// Sessions is the iSCSI server's session list, when it has one.
-	Sessions any `json:"sessions,omitempty"`
+	// Sessions are the live sessions.
+	Sessions []iscsi.SessionInfo `json:"sessions"`
 }
 
 // DeviceStatus is one device with its live attributes.
@@ -108,18 +108,8 @@ func (e *Engine) Status() Status {
 		st.Targets = append(st.Targets, ts)
 	}
 	e.mu.Unlock()
-	st.Sessions = e.sessions()
+	st.Sessions = e.srv.Sessions()
 	return st
-}
-
-// sessions calls the server's Sessions method when it has one (with no
-// arguments and one result), whatever type it returns.
-func (e *Engine) sessions() any {
-	m := reflect.ValueOf(e.srv).MethodByName("Sessions")
-	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
-		return nil
-	}
-	return m.Call(nil)[0].Interface()
 }
 
 func lunStatus(m map[scsi.LUN]LUN) []LUNStatus {
