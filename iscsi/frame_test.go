@@ -23,13 +23,13 @@ func TestDigestVectors(t *testing.T) {
 		{"32 bytes of ones", bytes.Repeat([]byte{0xff}, 32), "43aba862"},
 		{"32 incrementing bytes", inc, "4e79dd46"},
 		{"32 decrementing bytes", dec, "5cdb3f11"},
-		{"iSCSI read command PDU", unhex(t, "01c00000 00000000 00000000 00000000 14000000 00000400 00000014"+
+		{"iSCSI read command PDU", wireHex(t, "01c00000 00000000 00000000 00000000 14000000 00000400 00000014"+
 			"00000018 28000000 00000000 02000000 00000000"), "563a96d9"},
 	}
 	for _, tc := range tests {
 		var b [4]byte
 		putDigest(b[:], Digest(tc.in))
-		if got, want := b[:], unhex(t, tc.wire); !bytes.Equal(got, want) {
+		if got, want := b[:], wireHex(t, tc.wire); !bytes.Equal(got, want) {
 			t.Errorf("%s: digest on wire %x, want %x", tc.name, got, want)
 		}
 	}
@@ -62,8 +62,8 @@ func TestAppendFrame(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := bhsOf(t, nopInHex)
-			got := AppendFrame(nil, &h, unhex(t, tc.ahs), unhex(t, tc.data), tc.hd, tc.dd)
-			if want := unhex(t, tc.want); !bytes.Equal(got, want) {
+			got := AppendFrame(nil, &h, wireHex(t, tc.ahs), wireHex(t, tc.data), tc.hd, tc.dd)
+			if want := wireHex(t, tc.want); !bytes.Equal(got, want) {
 				t.Fatalf("\n got %x\nwant %x", got, want)
 			}
 		})
@@ -207,10 +207,10 @@ func TestFrameReaderErrors(t *testing.T) {
 
 func TestFindAHS(t *testing.T) {
 	var ahs []byte
-	ahs = AppendAHS(ahs, AHSExtendedCDB, unhex(t, "00 1011121314151617"))
-	ahs = AppendAHS(ahs, AHSBidiReadDataLength, unhex(t, "00 00001000"))
+	ahs = AppendAHS(ahs, AHSExtendedCDB, wireHex(t, "00 1011121314151617"))
+	ahs = AppendAHS(ahs, AHSBidiReadDataLength, wireHex(t, "00 00001000"))
 	// 2+1+9 = 12 bytes; 2+1+5 = 8 bytes
-	want := unhex(t, "0009 01 00 10111213 14151617  0005 02 00 00001000")
+	want := wireHex(t, "0009 01 00 10111213 14151617  0005 02 00 00001000")
 	if !bytes.Equal(ahs, want) {
 		t.Fatalf("AppendAHS = %x, want %x", ahs, want)
 	}

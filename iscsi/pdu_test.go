@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// unhex decodes a hex string written with spaces and line breaks for
+// wireHex decodes a hex string written with spaces and line breaks for
 // readability.
-func unhex(t testing.TB, s string) []byte {
+func wireHex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
 	if err != nil {
@@ -21,7 +21,7 @@ func unhex(t testing.TB, s string) []byte {
 
 func bhsOf(t testing.TB, s string) BHS {
 	t.Helper()
-	b := unhex(t, s)
+	b := wireHex(t, s)
 	if len(b) != BHSLen {
 		t.Fatalf("hex is %d bytes, want 48", len(b))
 	}

@@ -57,7 +57,7 @@ func TestParseText(t *testing.T) {
 func TestAppendText(t *testing.T) {
 	got := AppendText(nil, Text{{"TargetName", "iqn.x:a"}, {"TargetAddress", "[::1]:3260,1"}})
 	// "TargetName=iqn.x:a\0TargetAddress=[::1]:3260,1\0"
-	want := unhex(t, "5461726765744e616d653d69716e2e783a6100"+
+	want := wireHex(t, "5461726765744e616d653d69716e2e783a6100"+
 		"546172676574416464726573733d5b3a3a315d3a333236302c3100")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("AppendText = %q", got)
@@ -112,7 +112,7 @@ func TestParseBinary(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, err := ParseBinary(tc.in)
-		if tc.ok != (err == nil) || (tc.ok && !bytes.Equal(got, unhex(t, tc.want))) {
+		if tc.ok != (err == nil) || (tc.ok && !bytes.Equal(got, wireHex(t, tc.want))) {
 			t.Errorf("ParseBinary(%q) = %x, %v", tc.in, got, err)
 		}
 	}

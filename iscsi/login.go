@@ -1,0 +1,579 @@
+package iscsi
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// LoginTimeout bounds a whole login, from the first Login Request to the
+// final Login Response.
+const LoginTimeout = 15 * time.Second
+
+// DefaultTPGT is the target portal group tag of every portal: scstd has a
+// single portal group.
+const DefaultTPGT = 1
+
+// MaxNameLength is the longest iSCSI name (RFC 7143 §4.2.7.1).
+const MaxNameLength = 223
+
+// SessionType is the SessionType login key.
+type SessionType uint8
+
+// Session types.
+const (
+	SessionNormal SessionType = iota
+	SessionDiscovery
+)
+
+func (t SessionType) String() string {
+	if t == SessionDiscovery {
+		return "Discovery"
+	}
+	return "Normal"
+}
+
+// LoginResult is what a successful login of a normal session hands to the
+// session: who logged in, to what, and the negotiated parameters. The
+// FrameReader passed to login already runs with the negotiated digests and
+// MaxRecvDSL; the session's writer must set Params' digests itself.
+type LoginResult struct {
+	InitiatorName  string
+	InitiatorAlias string
+	ISID           [6]byte
+	TSIH           uint16
+	CID            uint16
+	TPGT           uint16
+	Target         *Target
+	Params         Negotiated
+	// ExpCmdSN is the CmdSN the first full-feature command will carry.
+	ExpCmdSN uint32
+	// StatSN is the next StatSN the target will use.
+	StatSN uint32
+	// Portal is the connection's local address.
+	Portal net.Addr
+}
+
+// LoginError is a failed login: the status sent in the last Login
+// Response, after which the connection is closed.
+type LoginError struct {
+	Status LoginStatus
+	Msg    string
+	// Keys go in the refusing response (TargetAddress of a redirection).
+	Keys Text
+}
+
+func (e *LoginError) Error() string { return fmt.Sprintf("iscsi: login: %s: %s", e.Status, e.Msg) }
+
+func loginFail(st LoginStatus, format string, args ...any) *LoginError {
+	return &LoginError{Status: st, Msg: fmt.Sprintf(format, args...)}
+}
+
+// authenticator is the security stage of one login (RFC 7143 §6.3.1):
+// AuthMethod selection and the method's key exchange. Errors with a
+// LoginStatus() uint16 method choose the failing status.
+type authenticator interface {
+	// selectMethod answers the initiator's AuthMethod list.
+	selectMethod(offered string) (string, error)
+	// exchange takes the security keys (CHAP_*, ...) of one request and
+	// returns the keys to answer with.
+	exchange(keys Text) (Text, error)
+	// satisfied reports whether the security stage may be left: the
+	// chosen method completed, or none is required.
+	satisfied() bool
+}
+
+// policyAuth is the security stage for an Auth policy: AuthMethod=None
+// without incoming users, CHAP (chap.go) with them.
+type policyAuth struct {
+	a    *Auth
+	chap *chapServer
+}
+
+func (p *policyAuth) selectMethod(offered string) (string, error) {
+	m, err := p.a.SelectAuthMethod(offered)
+	if err == nil && m == "CHAP" && p.chap == nil {
+		p.chap = newCHAPServer(p.a)
+	}
+	return m, err
+}
+
+func (p *policyAuth) exchange(keys Text) (Text, error) {
+	if p.chap == nil {
+		return nil, loginFail(LoginInitiatorError, "security key %.64s before AuthMethod=CHAP", keys[0].Key)
+	}
+	m := keys.Map()
+	var out []string
+	var err error
+	if _, ok := m["CHAP_A"]; ok {
+		out, err = p.chap.start(m)
+	} else {
+		out, err = p.chap.finish(m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var t Text
+	for _, kv := range out {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Add(k, v)
+	}
+	return t, nil
+}
+
+func (p *policyAuth) satisfied() bool {
+	if p.chap != nil {
+		return p.chap.done()
+	}
+	return !p.a.Required()
+}
+
+// authenticatorFor returns the security stage for a login to t, or to a
+// discovery session when t is nil.
+func (s *Server) authenticatorFor(snap *Snapshot, t *Target) authenticator {
+	if t == nil {
+		return &policyAuth{a: &snap.Auth}
+	}
+	return &policyAuth{a: &t.Auth}
+}
+
+// statusOf returns the Login Response status an error calls for, if any.
+func statusOf(err error) (LoginStatus, bool) {
+	var le *LoginError
+	if errors.As(err, &le) {
+		return le.Status, true
+	}
+	var ae *AdmitError
+	if errors.As(err, &ae) {
+		return ae.Status, true
+	}
+	var ls interface{ LoginStatus() uint16 }
+	if errors.As(err, &ls) {
+		return LoginStatus(ls.LoginStatus()), true
+	}
+	return 0, false
+}
+
+// discoveryTSIH hands out TSIHs for discovery sessions, from the upper half
+// of the space so they do not meet those of normal sessions in practice.
+var discoveryTSIH atomic.Uint32
+
+func nextDiscoveryTSIH() uint16 {
+	return 0x8000 | uint16(discoveryTSIH.Add(1)%0x7fff+1)
+}
+
+// loginConn is the state of one login.
+type loginConn struct {
+	s    *Server
+	nc   net.Conn
+	fr   *FrameReader
+	fw   *FrameWriter
+	snap *Snapshot
+
+	first    LoginRequest // the leading request: ISID, TSIH, CID
+	tsih     uint16       // the TSIH responses carry
+	started  bool
+	stage    LoginStage
+	statSN   uint32
+	expCmdSN uint32
+	itt      uint32
+
+	sessionType    SessionType
+	initiatorName  string
+	initiatorAlias string
+	target         *Target
+	auth           authenticator
+	authMethod     string
+	seenLoginKeys  map[string]bool
+	neg            *Negotiator
+	tpgtSent       bool
+	text           textBuffer
+	pending        [][]byte // response chunks not yet sent (C bit)
+	pendingTransit bool
+	pendingReq     LoginRequest // the request the pending chunks answer
+	final          *LoginResult // admitted, waiting for the last chunk
+}
+
+// login runs the login phase on a new connection (RFC 7143 §6): security
+// and operational negotiation, then either hands a normal session back to
+// the caller, or serves a discovery session to its end and returns
+// (nil, nil). On failure the Login Response carrying the status has been
+// sent and the connection must be closed.
+func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
+	nc.SetDeadline(time.Now().Add(LoginTimeout))
+	c := &loginConn{s: s, nc: nc, fr: fr, fw: NewFrameWriter(nc), snap: s.Snapshot(),
+		seenLoginKeys: make(map[string]bool)}
+	fr.SetDigests(false, false)
+	fr.SetMaxRecvDSL(DefaultMaxRecvDSL)
+	r, err := c.run()
+	if err != nil {
+		if st, ok := statusOf(err); ok {
+			s.log.Info("login refused", "remote", nc.RemoteAddr().String(), "initiator", c.initiatorName,
+				"status", st.String(), "reason", err.Error())
+		}
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	if c.sessionType == SessionDiscovery {
+		s.log.Debug("discovery session", "remote", nc.RemoteAddr().String(), "initiator", c.initiatorName)
+		return nil, s.serveDiscovery(nc, fr, c.fw, r)
+	}
+	s.log.Info("login", "remote", nc.RemoteAddr().String(), "initiator", r.InitiatorName,
+		"target", r.Target.Name, "tsih", r.TSIH)
+	return r, nil
+}
+
+// run reads Login Requests until the login completes or fails.
+func (c *loginConn) run() (*LoginResult, error) {
+	for {
+		p, err := c.fr.Read()
+		if err != nil {
+			p.Release()
+			return nil, fmt.Errorf("iscsi: login: %w", err)
+		}
+		r, done, err := c.handle(p)
+		p.Release()
+		if err != nil {
+			if st, ok := statusOf(err); ok {
+				var keys Text
+				var le *LoginError
+				if errors.As(err, &le) {
+					keys = le.Keys
+				}
+				c.sendStatus(st, keys)
+			}
+			return nil, err
+		}
+		if done {
+			return r, nil
+		}
+	}
+}
+
+// handle processes one Login Request PDU.
+func (c *loginConn) handle(p *PDU) (*LoginResult, bool, error) {
+	if op := p.BHS.Opcode(); op != OpLoginRequest {
+		return nil, false, fmt.Errorf("iscsi: login: %s during login", op)
+	}
+	var req LoginRequest
+	if err := req.Decode(&p.BHS); err != nil {
+		return nil, false, loginFail(LoginInitiatorError, "%v", err)
+	}
+	c.itt = req.ITT
+	if !c.started {
+		c.started = true
+		c.first = req
+		c.tsih = req.TSIH
+		c.stage = req.CSG
+		c.statSN = req.ExpStatSN
+		c.expCmdSN = req.CmdSN
+		if req.VersionMin > 0 {
+			return nil, false, loginFail(LoginUnsupportedVersion, "version %d..%d, target supports 0", req.VersionMin, req.VersionMax)
+		}
+		if !c.snap.Enabled {
+			return nil, false, loginFail(LoginServiceUnavailable, "iSCSI is disabled")
+		}
+	} else {
+		if req.ISID != c.first.ISID || req.TSIH != c.first.TSIH || req.CID != c.first.CID {
+			return nil, false, loginFail(LoginInitiatorError, "ISID, TSIH or CID changed during login")
+		}
+		if req.CSG != c.stage && len(c.pending) == 0 {
+			return nil, false, loginFail(LoginInitiatorError, "stage %s, expected %s", req.CSG, c.stage)
+		}
+	}
+	if len(c.pending) > 0 {
+		if len(p.Data) > 0 || req.Continue {
+			return nil, false, loginFail(LoginInitiatorError, "text while the target's response continues")
+		}
+		if err := c.sendNextChunk(req); err != nil {
+			return nil, false, err
+		}
+		if len(c.pending) == 0 && c.final != nil {
+			return c.finish(c.final)
+		}
+		return nil, false, nil
+	}
+	if err := c.text.add(p.Data); err != nil {
+		return nil, false, loginFail(LoginInitiatorError, "%v", err)
+	}
+	if req.Continue {
+		// Acknowledge a partial request with an empty response.
+		return nil, false, c.respond(req, nil, false)
+	}
+	kvs, err := c.text.take()
+	if err != nil {
+		return nil, false, loginFail(LoginInitiatorError, "%v", err)
+	}
+	out, transit, err := c.negotiate(req, kvs)
+	if err != nil {
+		return nil, false, err
+	}
+	if !transit || req.NSG != StageFullFeature {
+		return nil, false, c.respondText(req, out, transit)
+	}
+	r, err := c.complete(req)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := c.respondText(req, out, true); err != nil {
+		return r, false, err
+	}
+	if len(c.pending) > 0 {
+		// The final response continues: the login completes when its
+		// last chunk is sent.
+		c.final = r
+		return nil, false, nil
+	}
+	return c.finish(r)
+}
+
+// negotiate handles the keys of one complete request and decides whether
+// the response transits to req.NSG.
+func (c *loginConn) negotiate(req LoginRequest, kvs Text) (Text, bool, error) {
+	var out Text
+	leading := !c.seenLoginKeys["InitiatorName"] && c.initiatorName == ""
+	var ops, sec Text
+	for _, kv := range kvs {
+		switch {
+		case loginKeys[kv.Key]:
+			if c.seenLoginKeys[kv.Key] {
+				return nil, false, loginFail(LoginInitiatorError, "%s declared twice", kv.Key)
+			}
+			c.seenLoginKeys[kv.Key] = true
+		case isSecurityKey(kv.Key):
+			sec = append(sec, kv)
+		default:
+			ops = append(ops, kv)
+		}
+	}
+	if leading {
+		if err := c.leading(kvs); err != nil {
+			return nil, false, err
+		}
+		out = append(out, c.leadingAnswers()...)
+	}
+	if v, ok := kvs.Get("AuthMethod"); ok {
+		if req.CSG != StageSecurity {
+			return nil, false, loginFail(LoginInitiatorError, "AuthMethod outside the security stage")
+		}
+		m, err := c.auth.selectMethod(v)
+		if err != nil {
+			return nil, false, err
+		}
+		c.authMethod = m
+		out.Add("AuthMethod", m)
+	}
+	if len(sec) > 0 {
+		if req.CSG != StageSecurity {
+			return nil, false, loginFail(LoginInitiatorError, "security key %s outside the security stage", sec[0].Key)
+		}
+		ans, err := c.auth.exchange(sec)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, ans...)
+	}
+	ans, err := c.neg.Respond(ops)
+	if err != nil {
+		return nil, false, loginFail(LoginInitiatorError, "%v", err)
+	}
+	out = append(out, ans...)
+	if !req.Transit {
+		return out, false, nil
+	}
+	if req.CSG == StageSecurity && !c.auth.satisfied() {
+		return nil, false, loginFail(LoginAuthFailed, "leaving the security stage before authenticating")
+	}
+	if req.NSG != StageFullFeature {
+		return out, true, nil
+	}
+	more, ready := c.neg.Finish()
+	out = append(out, more...)
+	return out, ready, nil
+}
+
+// leading takes the keys of the first complete request: who logs in, to
+// what, and in which session type.
+func (c *loginConn) leading(kvs Text) error {
+	m := kvs.Map()
+	name, ok := m["InitiatorName"]
+	if !ok || name == "" {
+		return loginFail(LoginMissingParameter, "no InitiatorName")
+	}
+	if len(name) > MaxNameLength {
+		return loginFail(LoginInitiatorError, "InitiatorName longer than %d bytes", MaxNameLength)
+	}
+	c.initiatorName = name
+	c.initiatorAlias = m["InitiatorAlias"]
+	switch m["SessionType"] {
+	case "", "Normal":
+		c.sessionType = SessionNormal
+	case "Discovery":
+		c.sessionType = SessionDiscovery
+	default:
+		return loginFail(LoginSessionTypeUnsupported, "SessionType=%.64s", m["SessionType"])
+	}
+	if c.sessionType == SessionNormal {
+		tn, ok := m["TargetName"]
+		if !ok || tn == "" {
+			return loginFail(LoginMissingParameter, "no TargetName in a normal session")
+		}
+		t := c.snap.Targets[tn]
+		if t == nil {
+			t = c.snap.Targets[strings.ToLower(tn)]
+		}
+		portalIP := PortalIP(c.nc.LocalAddr())
+		switch {
+		case t == nil:
+			return loginFail(LoginNotFound, "no target %.64q", tn)
+		case !t.Enabled:
+			return loginFail(LoginNotFound, "target %s is disabled", t.Name)
+		case t.Access.Redirect != nil:
+			rd := t.Access.Redirect
+			le := loginFail(LoginStatus(rd.LoginStatus()), "redirected to %s", rd.Addr)
+			for _, kv := range rd.LoginKeys() {
+				k, v, _ := strings.Cut(kv, "=")
+				le.Keys.Add(k, v)
+			}
+			return le
+		case !t.Access.Portals.Allows(portalIP):
+			return loginFail(LoginNotFound, "target %s is not available on portal %s", t.Name, portalIP)
+		case t.LUNsFor(name, portalIP).Len() == 0:
+			return loginFail(LoginNotFound, "target %s has no LUNs for %s on portal %s", t.Name, name, portalIP)
+		}
+		c.target = t
+		c.neg = NewNegotiator(t.Params, false)
+	} else {
+		c.neg = NewNegotiator(DiscoveryParams, true)
+	}
+	c.auth = c.s.authenticatorFor(c.snap, c.target)
+	if c.first.CSG != StageSecurity && !c.auth.satisfied() {
+		return loginFail(LoginAuthFailed, "authentication required, the login skips the security stage")
+	}
+	return nil
+}
+
+// leadingAnswers are the keys of the first response.
+func (c *loginConn) leadingAnswers() Text {
+	var out Text
+	if c.sessionType == SessionNormal && !c.tpgtSent {
+		c.tpgtSent = true
+		out.Add("TargetPortalGroupTag", fmt.Sprint(DefaultTPGT))
+	}
+	return out
+}
+
+// complete ends the negotiation and admits the session.
+func (c *loginConn) complete(req LoginRequest) (*LoginResult, error) {
+	params, err := c.neg.Result()
+	if err != nil {
+		return nil, loginFail(LoginInitiatorError, "%v", err)
+	}
+	r := &LoginResult{
+		InitiatorName:  c.initiatorName,
+		InitiatorAlias: c.initiatorAlias,
+		ISID:           c.first.ISID,
+		TSIH:           c.first.TSIH,
+		CID:            c.first.CID,
+		TPGT:           DefaultTPGT,
+		Target:         c.target,
+		Params:         params,
+		ExpCmdSN:       c.expCmdSN,
+		Portal:         c.nc.LocalAddr(),
+	}
+	if c.sessionType == SessionDiscovery {
+		r.TSIH = nextDiscoveryTSIH()
+		c.tsih = r.TSIH
+		return r, nil
+	}
+	tsih, err := c.s.admitSession(r)
+	if err != nil {
+		var ae *AdmitError
+		if errors.As(err, &ae) {
+			return nil, loginFail(ae.Status, "%s", ae.Msg)
+		}
+		return nil, loginFail(LoginTargetError, "%v", err)
+	}
+	r.TSIH = tsih
+	c.tsih = tsih
+	return r, nil
+}
+
+// finish switches the connection to the negotiated parameters.
+func (c *loginConn) finish(r *LoginResult) (*LoginResult, bool, error) {
+	r.StatSN = c.statSN
+	c.fr.SetDigests(r.Params.HeaderDigest, r.Params.DataDigest)
+	c.fr.SetMaxRecvDSL(r.Params.MaxRecvDSL)
+	return r, true, nil
+}
+
+// maxCmdSN is the command window advertised during login.
+func (c *loginConn) maxCmdSN() uint32 {
+	if c.target != nil && c.target.QueuedCommands > 0 {
+		return c.expCmdSN + c.target.QueuedCommands - 1
+	}
+	return c.expCmdSN
+}
+
+// respondText sends out, split into DefaultMaxRecvDSL chunks; transit
+// goes on the last one.
+func (c *loginConn) respondText(req LoginRequest, out Text, transit bool) error {
+	chunks := textChunks(AppendText(nil, out), DefaultMaxRecvDSL)
+	if len(chunks) > 1 {
+		c.pending = chunks[1:]
+		c.pendingTransit = transit
+		c.pendingReq = req
+		return c.send(req, chunks[0], false, true)
+	}
+	return c.send(req, chunks[0], transit, false)
+}
+
+// sendNextChunk answers an empty request with the next response chunk.
+func (c *loginConn) sendNextChunk(empty LoginRequest) error {
+	req := c.pendingReq
+	req.ITT = empty.ITT
+	chunk := c.pending[0]
+	c.pending = c.pending[1:]
+	if len(c.pending) > 0 {
+		return c.send(req, chunk, false, true)
+	}
+	return c.send(req, chunk, c.pendingTransit, false)
+}
+
+// respond sends a response without text.
+func (c *loginConn) respond(req LoginRequest, data []byte, transit bool) error {
+	return c.send(req, data, transit, false)
+}
+
+// send writes one Login Response.
+func (c *loginConn) send(req LoginRequest, data []byte, transit, cont bool) error {
+	resp := LoginResponse{
+		Transit: transit, Continue: cont, CSG: req.CSG, ISID: c.first.ISID, TSIH: c.tsih,
+		ITT: req.ITT, StatSN: c.statSN, ExpCmdSN: c.expCmdSN, MaxCmdSN: c.maxCmdSN(),
+	}
+	if transit {
+		resp.NSG = req.NSG
+		c.stage = req.NSG
+	}
+	c.statSN++
+	var h BHS
+	resp.Encode(&h)
+	if err := c.fw.WritePDU(&h, nil, data); err != nil {
+		return err
+	}
+	return c.fw.Flush()
+}
+
+// sendStatus sends a Login Response refusing the login.
+func (c *loginConn) sendStatus(st LoginStatus, keys Text) {
+	resp := LoginResponse{CSG: c.stage, ISID: c.first.ISID, ITT: c.itt, StatSN: c.statSN,
+		ExpCmdSN: c.expCmdSN, MaxCmdSN: c.expCmdSN, Status: st}
+	var h BHS
+	resp.Encode(&h)
+	if c.fw.WritePDU(&h, nil, AppendText(nil, keys)) == nil {
+		c.fw.Flush()
+	}
+}

@@ -1,0 +1,389 @@
+package iscsi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
+)
+
+const (
+	wireInitiator = "iqn.2026-11.org.example:host1"
+	wireTarget    = "iqn.2026-11.org.example:disk"
+)
+
+// wireLUNs returns a LUN map with one nullio disk at LUN 0.
+func wireLUNs(t testing.TB) *scsi.LUNMap {
+	t.Helper()
+	b, err := vdisk.Open(vdisk.Spec{Handler: vdisk.NullIO, Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := scsi.NewDevice(scsi.DeviceConfig{Name: "null0"}, b)
+	return scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: dev}})
+}
+
+// wireServer returns a server publishing an enabled snapshot with
+// wireTarget (one LUN), a disabled target and a target without LUNs.
+func wireServer(t testing.TB, mod func(*Snapshot)) *Server {
+	t.Helper()
+	luns := wireLUNs(t)
+	snap := &Snapshot{Enabled: true, Targets: map[string]*Target{
+		wireTarget: {Name: wireTarget, Enabled: true, Params: wireParams, QueuedCommands: 32, LUNs: luns,
+			Access: Access{LUNs: luns}},
+		wireTarget + "-off":   {Name: wireTarget + "-off", Enabled: false, Params: wireParams, LUNs: luns, Access: Access{LUNs: luns}},
+		wireTarget + "-empty": {Name: wireTarget + "-empty", Enabled: true, Params: wireParams},
+	}}
+	if mod != nil {
+		mod(snap)
+	}
+	s := NewServer(nil)
+	s.Publish(snap)
+	return s
+}
+
+// pipeClient is the initiator end of a net.Pipe, speaking raw PDUs.
+type pipeClient struct {
+	t   testing.TB
+	nc  net.Conn
+	fr  *FrameReader
+	fw  *FrameWriter
+	itt uint32
+}
+
+// startLogin runs s.login on one end of a pipe and returns the other end
+// and a channel with login's outcome.
+func startLogin(t testing.TB, s *Server) (*pipeClient, chan loginOutcome) {
+	srv, cli := net.Pipe()
+	t.Cleanup(func() { srv.Close(); cli.Close() })
+	done := make(chan loginOutcome, 1)
+	go func() {
+		r, err := s.login(srv, NewFrameReader(srv))
+		done <- loginOutcome{r, err}
+		srv.Close()
+	}()
+	cli.SetDeadline(time.Now().Add(10 * time.Second))
+	return &pipeClient{t: t, nc: cli, fr: NewFrameReader(cli), fw: NewFrameWriter(cli)}, done
+}
+
+type loginOutcome struct {
+	r   *LoginResult
+	err error
+}
+
+func (c *pipeClient) send(h *BHS, data []byte) {
+	c.t.Helper()
+	if err := c.fw.WritePDU(h, nil, data); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.fw.Flush(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *pipeClient) login(req LoginRequest, kv Text) {
+	c.t.Helper()
+	if req.ISID == ([6]byte{}) {
+		req.ISID = [6]byte{0x80, 0, 0, 0, 0, 1}
+	}
+	req.ITT = c.itt
+	var h BHS
+	req.Encode(&h)
+	c.send(&h, AppendText(nil, kv))
+}
+
+func (c *pipeClient) recv() (*PDU, Text) {
+	c.t.Helper()
+	p, err := c.fr.Read()
+	if err != nil {
+		c.t.Fatalf("read response: %v", err)
+	}
+	kv, err := ParseText(p.Data)
+	if err != nil {
+		c.t.Fatalf("response text %q: %v", p.Data, err)
+	}
+	return p, kv
+}
+
+func (c *pipeClient) loginResponse() (LoginResponse, Text) {
+	c.t.Helper()
+	p, kv := c.recv()
+	defer p.Release()
+	var rsp LoginResponse
+	if err := rsp.Decode(&p.BHS); err != nil {
+		c.t.Fatal(err)
+	}
+	return rsp, kv
+}
+
+var discoveryKeys = Text{{"InitiatorName", wireInitiator}, {"SessionType", "Discovery"}, {"AuthMethod", "None"}}
+
+func TestLoginNormalOnePDU(t *testing.T) {
+	s := wireServer(t, nil)
+	c, done := startLogin(t, s)
+	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageFullFeature, CID: 1, CmdSN: 10, ExpStatSN: 5},
+		Text{{"InitiatorName", wireInitiator}, {"InitiatorAlias", "host1"}, {"TargetName", wireTarget},
+			{"AuthMethod", "None"}, {"HeaderDigest", "None"}, {"DataDigest", "None"},
+			{"MaxRecvDataSegmentLength", "65536"}, {"ImmediateData", "Yes"}, {"InitialR2T", "No"},
+			{"MaxBurstLength", "262144"}, {"FirstBurstLength", "65536"}, {"X-vendor.key", "1"}})
+	rsp, kv := c.loginResponse()
+	if rsp.Status != LoginSuccess || !rsp.Transit || rsp.CSG != StageSecurity || rsp.NSG != StageFullFeature {
+		t.Fatalf("response %+v", rsp)
+	}
+	if rsp.TSIH == 0 || rsp.StatSN != 5 || rsp.ExpCmdSN != 10 || rsp.MaxCmdSN != 10+32-1 {
+		t.Fatalf("TSIH/sequence numbers: %+v", rsp)
+	}
+	want := Text{{"TargetPortalGroupTag", "1"}, {"AuthMethod", "None"}, {"MaxBurstLength", "262144"},
+		{"HeaderDigest", "None"}, {"DataDigest", "None"}, {"ImmediateData", "Yes"}, {"InitialR2T", "No"},
+		{"FirstBurstLength", "65536"}, {"X-vendor.key", "NotUnderstood"}, {"MaxRecvDataSegmentLength", "262144"}}
+	if !reflect.DeepEqual(kv, want) {
+		t.Fatalf("keys\n got %q\nwant %q", kv, want)
+	}
+	out := <-done
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	r := out.r
+	if r.InitiatorName != wireInitiator || r.InitiatorAlias != "host1" || r.Target.Name != wireTarget ||
+		r.TSIH != rsp.TSIH || r.CID != 1 || r.ExpCmdSN != 10 || r.StatSN != 6 || r.TPGT != DefaultTPGT {
+		t.Fatalf("result %+v", r)
+	}
+	if p := r.Params; p.MaxXmitDSL != 65536 || p.MaxRecvDSL != 262144 || p.InitialR2T || !p.ImmediateData {
+		t.Fatalf("params %+v", p)
+	}
+}
+
+func TestLoginStages(t *testing.T) {
+	s := wireServer(t, nil)
+	c, done := startLogin(t, s)
+	// Security stage, then operational (with a continued request), then full feature.
+	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageOperational},
+		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "CHAP,None"}})
+	rsp, kv := c.loginResponse()
+	if rsp.Status != LoginSuccess || !rsp.Transit || rsp.NSG != StageOperational {
+		t.Fatalf("security response %+v", rsp)
+	}
+	if v, _ := kv.Get("AuthMethod"); v != "None" {
+		t.Fatalf("AuthMethod = %q", v)
+	}
+	// "HeaderDigest=CRC32C\0Max" + "RecvDataSegmentLength=8192\0" across two PDUs.
+	var h BHS
+	part := LoginRequest{Continue: true, CSG: StageOperational, ISID: [6]byte{0x80, 0, 0, 0, 0, 1}}
+	part.Encode(&h)
+	c.send(&h, []byte("HeaderDigest=CRC32C\x00Max"))
+	rsp, kv = c.loginResponse()
+	if rsp.Transit || rsp.Continue || len(kv) != 0 || rsp.Status != LoginSuccess {
+		t.Fatalf("response to a continued request: %+v %q", rsp, kv)
+	}
+	last := LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature, ISID: part.ISID}
+	h = BHS{}
+	last.Encode(&h)
+	c.send(&h, []byte("RecvDataSegmentLength=8192\x00"))
+	rsp, kv = c.loginResponse()
+	if rsp.Status != LoginSuccess || !rsp.Transit || rsp.CSG != StageOperational || rsp.NSG != StageFullFeature {
+		t.Fatalf("operational response %+v", rsp)
+	}
+	if v, _ := kv.Get("HeaderDigest"); v != "CRC32C" {
+		t.Fatalf("keys %q", kv)
+	}
+	out := <-done
+	if out.err != nil || !out.r.Params.HeaderDigest || out.r.Params.MaxXmitDSL != 8192 {
+		t.Fatalf("outcome %+v %v", out.r, out.err)
+	}
+	// From here on the reader expects header digests.
+	c.fr.SetDigests(true, false)
+}
+
+func TestLoginContinuedRequest(t *testing.T) {
+	s := wireServer(t, nil)
+	c, done := startLogin(t, s)
+	var h BHS
+	first := LoginRequest{Continue: true, CSG: StageOperational, NSG: StageFullFeature, ISID: [6]byte{0x80, 0, 0, 0, 0, 1}}
+	first.Encode(&h)
+	c.send(&h, []byte("InitiatorName="+wireInitiator+"\x00Target"))
+	if rsp, kv := c.loginResponse(); rsp.Status != LoginSuccess || rsp.Transit || len(kv) != 0 {
+		t.Fatalf("first response %+v %q", rsp, kv)
+	}
+	c.login(LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature},
+		Text{{"Name", wireTarget}, {"HeaderDigest", "CRC32C"}})
+	rsp, kv := c.loginResponse()
+	if rsp.Status != LoginSuccess || !rsp.Transit || rsp.NSG != StageFullFeature {
+		t.Fatalf("final response %+v %q", rsp, kv)
+	}
+	if v, _ := kv.Get("HeaderDigest"); v != "CRC32C" {
+		t.Fatalf("keys %q", kv)
+	}
+	out := <-done
+	if out.err != nil || !out.r.Params.HeaderDigest {
+		t.Fatalf("outcome %+v %v", out.r, out.err)
+	}
+}
+
+func TestLoginTargetProposal(t *testing.T) {
+	s := wireServer(t, func(snap *Snapshot) {
+		p := wireParams
+		p.ImmediateData = false
+		snap.Targets[wireTarget].Params = p
+	})
+	c, done := startLogin(t, s)
+	c.login(LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature},
+		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}})
+	rsp, kv := c.loginResponse()
+	if rsp.Transit || rsp.Status != LoginSuccess {
+		t.Fatalf("the target must not transit with a proposal pending: %+v", rsp)
+	}
+	if v, _ := kv.Get("ImmediateData"); v != "No" {
+		t.Fatalf("keys %q", kv)
+	}
+	c.login(LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature}, Text{{"ImmediateData", "No"}})
+	rsp, kv = c.loginResponse()
+	if !rsp.Transit || rsp.Status != LoginSuccess || len(kv) != 0 {
+		t.Fatalf("final %+v %q", rsp, kv)
+	}
+	out := <-done
+	if out.err != nil || out.r.Params.ImmediateData {
+		t.Fatalf("outcome %+v %v", out.r, out.err)
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	chap := func(snap *Snapshot) {
+		snap.Targets[wireTarget].Auth = Auth{Incoming: []CHAPUser{{Name: "joe", Secret: []byte("12charsecret")}}}
+	}
+	tests := []struct {
+		name   string
+		mod    func(*Snapshot)
+		req    LoginRequest
+		keys   Text
+		status LoginStatus
+	}{
+		{"no InitiatorName", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"TargetName", wireTarget}}, LoginMissingParameter},
+		{"no TargetName", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}}, LoginMissingParameter},
+		{"unknown target", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", "iqn.2026-11.org.example:nope"}}, LoginNotFound},
+		{"disabled target", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget + "-off"}}, LoginNotFound},
+		{"target without LUNs", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget + "-empty"}}, LoginNotFound},
+		{"iSCSI disabled", func(s *Snapshot) { s.Enabled = false }, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginServiceUnavailable},
+		{"unsupported version", nil, LoginRequest{CSG: StageSecurity, VersionMax: 2, VersionMin: 1},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginUnsupportedVersion},
+		{"bad session type", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"SessionType", "Bogus"}}, LoginSessionTypeUnsupported},
+		{"duplicate key", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"InitiatorName", wireInitiator}}, LoginInitiatorError},
+		{"malformed text", nil, LoginRequest{CSG: StageSecurity}, Text{{"", "x"}}, LoginInitiatorError},
+		{"CHAP required, None offered", chap, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}}, LoginAuthFailed},
+		{"CHAP required, security stage skipped", chap, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginAuthFailed},
+		{"CHAP required, leaving security unauthenticated", chap,
+			LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageOperational},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginAuthFailed},
+		{"CHAP key with None", nil, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"CHAP_A", "5"}}, LoginInitiatorError},
+		{"TSIH of no session", nil, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature, TSIH: 77},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginSessionDoesNotExist},
+		{"redirect", func(s *Snapshot) {
+			s.Targets[wireTarget].Access.Redirect = &Redirect{Addr: "192.0.2.20:3260"}
+		}, LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginTargetMovedTemp},
+		{"invalid stage transition", nil, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginInitiatorError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, done := startLogin(t, wireServer(t, tc.mod))
+			c.login(tc.req, tc.keys)
+			rsp, kv := c.loginResponse()
+			if rsp.Status != tc.status {
+				t.Fatalf("status %s, want %s", rsp.Status, tc.status)
+			}
+			if tc.status == LoginTargetMovedTemp {
+				if v, _ := kv.Get("TargetAddress"); v != "192.0.2.20:3260" {
+					t.Fatalf("redirect keys %q", kv)
+				}
+			}
+			out := <-done
+			if out.err == nil || out.r != nil {
+				t.Fatalf("login returned %+v, %v", out.r, out.err)
+			}
+			if st, ok := statusOf(out.err); !ok || st != tc.status {
+				t.Fatalf("error %v has status %s", out.err, st)
+			}
+			if _, err := c.fr.Read(); err != io.EOF {
+				t.Fatalf("connection not closed after the refusal: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoginNotALoginPDU(t *testing.T) {
+	c, done := startLogin(t, wireServer(t, nil))
+	var h BHS
+	(&NOPOut{Immediate: true, ITT: 1, TTT: ReservedTag}).Encode(&h)
+	c.send(&h, nil)
+	if out := <-done; out.err == nil {
+		t.Fatal("login accepted a NOP-Out")
+	}
+}
+
+func TestLoginTimeoutDeadline(t *testing.T) {
+	// The whole login runs under one deadline: a silent initiator is
+	// dropped, which a pipe shows as an i/o timeout well within the test.
+	srv, cli := net.Pipe()
+	defer cli.Close()
+	s := wireServer(t, nil)
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		// Shorten the deadline after login set it.
+		time.AfterFunc(50*time.Millisecond, func() { srv.SetDeadline(time.Now()) })
+		_, err := s.login(srv, NewFrameReader(srv))
+		done <- err
+	}()
+	err := <-done
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("timeout took too long")
+	}
+}
+
+func TestDiscoveryTSIHNeverZero(t *testing.T) {
+	for range 70000 {
+		if tsih := nextDiscoveryTSIH(); tsih&0x8000 == 0 || tsih == 0x8000 {
+			t.Fatalf("discovery TSIH %#x", tsih)
+		}
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want LoginStatus
+		ok   bool
+	}{
+		{loginFail(LoginNotFound, "x"), LoginNotFound, true},
+		{fmt.Errorf("wrapped: %w", &AdmitError{Status: LoginTooManyConnections}), LoginTooManyConnections, true},
+		{&AuthError{Kind: AuthFailed}, LoginAuthFailed, true},
+		{&AuthError{Kind: AuthMalformed}, LoginInitiatorError, true},
+		{io.EOF, 0, false},
+	}
+	for _, tc := range tests {
+		if st, ok := statusOf(tc.err); st != tc.want || ok != tc.ok {
+			t.Errorf("statusOf(%v) = %s, %v", tc.err, st, ok)
+		}
+	}
+}
