@@ -59,7 +59,7 @@ func TestCLI(t *testing.T) {
 		{name: "validate a valid file", config: validConfig,
 			args: func(c string) []string { return []string{"validate", c} }, wantCode: 0, wantStdout: "valid (1 device(s), 1 target(s))"},
 		{name: "validate reports file, line and column", config: strings.Replace(validConfig, `device = "null0"`, `device = "nope"`, 1),
-			args: func(c string) []string { return []string{"validate", c} }, wantCode: 1, wantStderr: "scst.hcl:13:14: error: Unknown device"},
+			args: func(c string) []string { return []string{"validate", c} }, wantCode: 1, wantStderr: "scst.hcl:13:5: error: Unknown device"},
 		{name: "validate a missing file", args: func(string) []string { return []string{"validate", "/nonexistent/scst.hcl"} },
 			wantCode: 1, wantStderr: "/nonexistent/scst.hcl"},
 		{name: "validate takes one path", args: func(string) []string { return []string{"validate", "a", "b"} },
