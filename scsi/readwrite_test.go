@@ -2,6 +2,7 @@ package scsi
 
 import (
 	"bytes"
+	"fmt"
 	"syscall"
 	"testing"
 )
@@ -118,6 +119,8 @@ func TestBackendErrors(t *testing.T) {
 		{"write ENOSPC", func(m *memBackend) { m.failWrit = syscall.ENOSPC }, "2a 00 00000000 00 0001 00", ErrSpaceAllocationFailed},
 		{"write EROFS", func(m *memBackend) { m.failWrit = syscall.EROFS }, "2a 00 00000000 00 0001 00", ErrWriteProtected},
 		{"sync EIO", func(m *memBackend) { m.failSync = syscall.EIO }, "35 00 00000000 00 0000 00", ErrWriteError},
+		{"write EDQUOT wrapped", func(m *memBackend) { m.failWrit = fmt.Errorf("vdisk: write: %w", syscall.EDQUOT) }, "2a 00 00000000 00 0001 00", ErrSpaceAllocationFailed},
+		{"write EOPNOTSUPP", func(m *memBackend) { m.failWrit = syscall.EOPNOTSUPP }, "2a 00 00000000 00 0001 00", ErrInvalidFieldInCDB},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

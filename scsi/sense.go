@@ -243,8 +243,10 @@ func miscompareAt(off uint64) *SenseError {
 // senseFromError maps any error a handler or backend returned to sense
 // data: a *SenseError stands for itself; ENOSPC and EDQUOT become SPACE
 // ALLOCATION FAILED; vdisk.ErrReadOnly and EROFS become WRITE PROTECTED;
-// everything else (EIO included) becomes a MEDIUM ERROR: WRITE ERROR when
-// write is true, UNRECOVERED READ ERROR otherwise.
+// EOPNOTSUPP (a file system that cannot punch holes, a device without
+// discard) becomes INVALID FIELD IN CDB; everything else (EIO included)
+// becomes a MEDIUM ERROR: WRITE ERROR when write is true, UNRECOVERED READ
+// ERROR otherwise.
 func senseFromError(err error, write bool) *SenseError {
 	var se *SenseError
 	switch {
@@ -254,6 +256,8 @@ func senseFromError(err error, write bool) *SenseError {
 		return ErrSpaceAllocationFailed
 	case errors.Is(err, vdisk.ErrReadOnly), errors.Is(err, syscall.EROFS):
 		return ErrWriteProtected
+	case errors.Is(err, syscall.EOPNOTSUPP):
+		return ErrInvalidFieldInCDB
 	case write:
 		return ErrWriteError
 	default:
