@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,8 +50,9 @@ func (c CUTest) String() string { return c.Family + "." + c.Suite + "." + c.Name
 type CUResult struct {
 	CUTest
 	Outcome Outcome
-	// Detail holds the [SKIPPED] or [FAILED] messages and CUnit's failed
-	// assertions, one per line.
+	// Detail holds the test's first log line, its [SKIPPED] or [FAILED]
+	// messages and CUnit's failed assertions, one per line, without
+	// repeats.
 	Detail string
 }
 
@@ -74,10 +76,14 @@ func ParseCUList(out string) []CUTest {
 	return tests
 }
 
+// maxDetail bounds the lines kept per test: a failing loop may log the same
+// complaint hundreds of times.
+const maxDetail = 12
+
 var (
 	reSuite   = regexp.MustCompile(`^Suite: (\S+)`)
 	reTest    = regexp.MustCompile(`^  Test: (\S+) \.\.\.(.*)$`)
-	reAssert  = regexp.MustCompile(`^\s+\d+\. \S+:\d+`)
+	reAssert  = regexp.MustCompile(`^\s+\d+\. (\S+:\d+)`)
 	reSummary = regexp.MustCompile(`^\s+tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`)
 )
 
@@ -112,6 +118,17 @@ func ParseCURun(list []CUTest, out string) ([]CUResult, CUSummary) {
 		}
 		detail = nil
 	}
+	note := func(s string) {
+		if s == "" || slices.Contains(detail, s) {
+			return
+		}
+		if len(detail) == maxDetail {
+			detail = append(detail, "...")
+		}
+		if len(detail) < maxDetail {
+			detail = append(detail, s)
+		}
+	}
 	text := func(s string) {
 		if cur < 0 {
 			return
@@ -129,11 +146,15 @@ func ParseCURun(list []CUTest, out string) ([]CUResult, CUSummary) {
 			results[cur].Outcome = Failed
 		case pending && strings.Contains(s, "[SKIPPED]"):
 			skipped = true
-			detail = append(detail, trimmed)
-		case pending && strings.Contains(s, "[FAILED]"):
-			detail = append(detail, trimmed)
+			note(trimmed)
+		case pending && (strings.Contains(s, "[FAILED]") || len(detail) == 0):
+			// The [FAILED] lines, and the test's first log line, which
+			// often says what it checked.
+			note(trimmed)
 		case !pending && results[cur].Outcome == Failed && reAssert.MatchString(s):
-			detail = append(detail, trimmed)
+			// "  12. file.c:56  - CU_ASSERT..." without its number, so
+			// that an assertion failed in a loop is kept once.
+			note(reAssert.ReplaceAllString(s, "$1"))
 		}
 	}
 	for _, line := range strings.Split(out, "\n") {

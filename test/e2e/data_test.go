@@ -73,7 +73,12 @@ func checkBackingFile(t *testing.T, path string) {
 		if _, err := f.ReadAt(got, p.offset); err != nil {
 			t.Fatalf("reading %s at %d: %v", path, p.offset, err)
 		}
-		if i := bytes.IndexFunc(got, func(r rune) bool { return r != rune(p.value) }); i >= 0 {
+		want := bytes.Repeat([]byte{p.value}, int(p.length))
+		if !bytes.Equal(got, want) {
+			i := 0
+			for got[i] == p.value {
+				i++
+			}
 			t.Errorf("%s: byte %d is 0x%02x, want 0x%02x", path, p.offset+int64(i), got[i], p.value)
 		}
 	}
@@ -124,7 +129,7 @@ func iscsiImageOpts(portal, target string, lun int, headerDigest string) []strin
 }
 
 func TestQemuDataWithHeaderDigest(t *testing.T) {
-	requireTools(t, "qemu-io", "iscsi-inq")
+	requireTools(t, "qemu-io")
 	tgt := testtarget.Start(t, digestsRequired)
 	image := iscsiImageOpts(tgt.Portal(), iqnT1, 0, "crc32c")
 
@@ -137,9 +142,5 @@ func TestQemuDataWithHeaderDigest(t *testing.T) {
 	// cannot log in: the passes above really ran with digests.
 	if out, err := qemuIO(t, iscsiImageOpts(tgt.Portal(), iqnT1, 0, "none"), "read 0 4096"); err == nil {
 		t.Errorf("qemu-io with header-digest=none logged in to a target that requires CRC32C:\n%s", out)
-	}
-	mustRun(t, "iscsi-inq", tgt.LUNURL(iqnT1, 0)+"?header_digest=crc32c")
-	if out, err := run(t, toolTimeout, "iscsi-inq", tgt.LUNURL(iqnT1, 0)+"?header_digest=none"); err == nil {
-		t.Errorf("iscsi-inq with header_digest=none logged in to a target that requires CRC32C:\n%s", out)
 	}
 }
