@@ -43,7 +43,7 @@ func (m *sessMem) Close() error         { return nil }
 const (
 	sessTargetName    = "iqn.2026-11.org.example:t1"
 	sessInitiatorName = "iqn.2026-11.org.example:i1"
-	sessBlocks    = 2048
+	sessBlocks        = 2048
 )
 
 func sessLogger(t *testing.T) *slog.Logger {
@@ -66,14 +66,14 @@ func sessParams() Negotiated {
 // sessInit is a minimal initiator speaking to a session started without
 // login (admitSession + runSession), over loopback TCP.
 type sessInit struct {
-	t      *testing.T
-	srv    *Server
-	mem    *sessMem
-	nc     net.Conn
-	fr     *FrameReader
-	cmdSN  uint32
-	itt    uint32
-	done   chan struct{}
+	t          *testing.T
+	srv        *Server
+	mem        *sessMem
+	nc         net.Conn
+	fr         *FrameReader
+	cmdSN      uint32
+	itt        uint32
+	done       chan struct{}
 	sessResult *LoginResult
 }
 
@@ -287,9 +287,9 @@ func sessCDB10(op byte, lba uint32, blocks uint16) []byte {
 }
 
 const (
-	sessOpTUR = 0x00
-	sessOpRead10        = 0x28
-	sessOpWrite10       = 0x2a
+	sessOpTUR     = 0x00
+	sessOpRead10  = 0x28
+	sessOpWrite10 = 0x2a
 )
 
 // clearUA consumes the POWER ON unit attention of a new nexus.
@@ -359,8 +359,9 @@ func TestSessionResiduals(t *testing.T) {
 		{"READ10 1 block, EDTL 200", sessCDB10(sessOpRead10, 0, 1), true, false, 200, scsi.Good, true, false, 312, 200},
 		{"READ10 2 blocks, EDTL 512", sessCDB10(sessOpRead10, 0, 2), true, false, 512, scsi.Good, true, false, 512, 512},
 		{"WRITE10 1 block, EDTL 1024", sessCDB10(sessOpWrite10, 0, 1), false, true, 1024, scsi.Good, false, true, 512, 0},
-		{"WRITE10 2 blocks, EDTL 512", sessCDB10(sessOpWrite10, 0, 2), false, true, 512, scsi.CheckCondition, true, false, 512, 0},
-		{"WRITE10 1 block, EDTL 0", sessCDB10(sessOpWrite10, 0, 1), false, true, 0, scsi.CheckCondition, true, false, 512, 0},
+		{"WRITE10 2 blocks, EDTL 512", sessCDB10(sessOpWrite10, 0, 2), false, true, 512, scsi.Good, true, false, 512, 0},
+		{"WRITE10 1 block, EDTL 0", sessCDB10(sessOpWrite10, 0, 1), false, true, 0, scsi.Good, true, false, 512, 0},
+		{"WRITE10 1 block, EDTL 200", sessCDB10(sessOpWrite10, 0, 1), false, true, 200, scsi.Good, true, false, 312, 0},
 	}
 	for _, tc := range tests {
 		out := make([]byte, tc.edtl)
