@@ -104,7 +104,7 @@ func (c *pipeClient) recv() (*PDU, Text) {
 	if err != nil {
 		c.t.Fatalf("read response: %v", err)
 	}
-	kv, err := ParseText(p.Data)
+	kv, err := ParseTextRepeated(p.Data)
 	if err != nil {
 		c.t.Fatalf("response text %q: %v", p.Data, err)
 	}

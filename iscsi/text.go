@@ -102,7 +102,13 @@ func (e *TextError) Error() string {
 // PDUs joined). Every pair must end with a NUL; keys must be well formed
 // and appear at most once; values must fit their length limit. Trailing
 // NUL padding after the last pair is tolerated.
-func ParseText(data []byte) (Text, error) {
+func ParseText(data []byte) (Text, error) { return parseText(data, false) }
+
+// ParseTextRepeated is ParseText for texts in which a key may repeat, as
+// TargetName and TargetAddress do in a SendTargets response.
+func ParseTextRepeated(data []byte) (Text, error) { return parseText(data, true) }
+
+func parseText(data []byte, repeat bool) (Text, error) {
 	if len(data) > MaxTextLength {
 		return nil, &TextError{Msg: fmt.Sprintf("%d bytes exceeds %d", len(data), MaxTextLength)}
 	}
@@ -138,7 +144,7 @@ func ParseText(data []byte) (Text, error) {
 		if len(value) > limit {
 			return nil, &TextError{Key: key, Msg: fmt.Sprintf("value of %d bytes exceeds %d", len(value), limit)}
 		}
-		if _, dup := t.Get(key); dup {
+		if _, dup := t.Get(key); dup && !repeat {
 			return nil, &TextError{Key: key, Msg: "key appears twice"}
 		}
 		t = append(t, KV{key, value})
