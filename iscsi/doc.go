@@ -1,0 +1,65 @@
+// Package iscsi is scstd's iSCSI target (RFC 7143): PDU encoding and
+// framing, login with security and operational negotiation, discovery
+// sessions, and normal sessions that carry SCSI commands to package scsi.
+//
+// It does not implement error recovery levels above 0, multiple
+// connections per session (MaxConnections=1), markers, or iSER.
+//
+// # Wire format
+//
+// Every PDU is a 48-byte basic header segment (BHS), optional additional
+// header segments (AHS), an optional CRC32C header digest, a data segment
+// padded to a multiple of 4 bytes, and an optional CRC32C data digest:
+//
+//	 0               1               2               3
+//	 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7
+//	+-+-+-----------+-+-------------+---------------+---------------+
+//	|.|I|  Opcode   |F| opcode-specific fields                      |  0
+//	+-+-+-----------+-+-------------+---------------+---------------+
+//	|TotalAHSLength |          DataSegmentLength                    |  4
+//	+---------------+-----------------------------------------------+
+//	|                 LUN or opcode-specific fields                 |  8
+//	+                                                               +
+//	|                                                               | 12
+//	+---------------------------------------------------------------+
+//	|                     Initiator Task Tag                        | 16
+//	+---------------------------------------------------------------+
+//	|                                                               | 20
+//	/                   opcode-specific fields                      /
+//	|                                                               | 44
+//	+---------------------------------------------------------------+
+//	/ AHS: TotalAHSLength 4-byte words, each segment                /
+//	/      AHSLength(2) AHSType(1) specific(AHSLength) padding      /
+//	+---------------------------------------------------------------+
+//	| header digest: CRC32C of BHS and AHS (if HeaderDigest=CRC32C)  |
+//	+---------------------------------------------------------------+
+//	/ data segment: DataSegmentLength bytes, zero padded to 4       /
+//	+---------------------------------------------------------------+
+//	| data digest: CRC32C of data and padding (if DataDigest=CRC32C) |
+//	+---------------------------------------------------------------+
+//
+// Multi-byte fields are big-endian; the digests go out least significant
+// byte first (32 zero bytes digest to aa 36 91 8a on the wire). The
+// per-opcode layouts are the structs of pdu.go (SCSICommand, DataIn,
+// LoginRequest, ...), each with Decode and Encode. FrameReader reads PDUs,
+// checking DataSegmentLength against MaxRecvDataSegmentLength before
+// taking a pooled buffer; AppendFrame and FrameWriter write them.
+//
+// # Login and text
+//
+// Login and Text data segments are NUL-terminated key=value pairs that
+// may be split across PDUs with the C bit (text.go). A login moves
+// through the security stage (AuthMethod, CHAP), the operational stage
+// (negotiate.go: the target's Params are its offers) and then full feature
+// phase:
+//
+//	initiator                                    target
+//	Login CSG=0 NSG=1 T=1 InitiatorName, TargetName, AuthMethod=None
+//	                                        Login T=1 TargetPortalGroupTag, AuthMethod=None
+//	Login CSG=1 NSG=3 T=1 HeaderDigest, MaxRecvDataSegmentLength, ...
+//	                                        Login T=1 TSIH answers + MaxRecvDataSegmentLength
+//
+// A Discovery session then serves Text SendTargets, NOP-Out and Logout
+// (discovery.go); a Normal session runs SCSI commands (session.go,
+// conn.go, command.go).
+package iscsi
