@@ -122,6 +122,13 @@ func printTree(w io.Writer, v any, depth int) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			if s, ok := t[k].(string); ok && strings.Contains(strings.TrimRight(s, "\n"), "\n") {
+				fmt.Fprintf(w, "%s%s: |\n", indent, k)
+				for _, line := range splitLines(s) {
+					fmt.Fprintf(w, "%s  %s\n", indent, line)
+				}
+				continue
+			}
 			if isScalar(t[k]) {
 				fmt.Fprintf(w, "%s%s: %s\n", indent, k, scalar(t[k]))
 				continue

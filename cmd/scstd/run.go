@@ -177,6 +177,7 @@ func (d *daemonState) Status(ctx context.Context) any {
 	d.mu.Lock()
 	last := d.last
 	d.mu.Unlock()
+	last.Detail = nil // the printed plan says it; the JSON detail is for `reload`
 	return map[string]any{
 		"config":      d.path,
 		"version":     version,
