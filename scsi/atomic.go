@@ -127,12 +127,12 @@ func writeAtomic(t *task) ([]byte, error) {
 		return nil, invalidField(1, 7)
 	}
 	lba, n := be64(cdb[2:10]), uint64(be16(cdb[12:14]))
+	if err := t.checkRange(lba, n); err != nil {
+		return nil, err
+	}
 	bs := uint64(t.blockSize())
 	if n*bs > maxAtomicTransferBytes {
 		return nil, invalidField(12, -1)
-	}
-	if err := t.checkRange(lba, n); err != nil {
-		return nil, err
 	}
 	data, err := t.dataOut(n*bs, false)
 	if err != nil || n == 0 {

@@ -271,10 +271,22 @@ func TestWriteAtomic(t *testing.T) {
 		{"zero blocks", "9c 00 0000000000000000 0000 0000 00 00", "", good, nil},
 		{"past end", "9c 00 0000000000000040 0000 0001 00 00", "blk:00", want(ErrLBAOutOfRange), nil},
 		{"LBA -1", "9c 00 ffffffffffffffff 0000 0000 00 00", "", want(ErrLBAOutOfRange), nil},
-		{"beyond maximum atomic transfer length", "9c 00 0000000000000000 0000 ffff 00 00", "",
-			want(invalidField(12, -1)), nil},
 		{"wrprotect", "9c 20 0000000000000004 0000 0001 00 00", "blk:00", want(invalidField(1, 7)), blockIs(4, 1, 0x3d)},
 	})
+}
+
+func TestWriteAtomicLimit(t *testing.T) {
+	n := maxAtomicTransferBytes/512 + 1
+	f := newFixture(t, n+1, DeviceConfig{})
+	cdb := hx(t, "9c 00 0000000000000000 0000 0000 00 00")
+	binary.BigEndian.PutUint16(cdb[12:14], uint16(n))
+	if got := senseOf(f.exec(0, cdb, make([]byte, n*512))); got != want(invalidField(12, -1)) {
+		t.Errorf("%d blocks: %s", n, got)
+	}
+	binary.BigEndian.PutUint16(cdb[12:14], uint16(n-1))
+	if got := senseOf(f.exec(0, cdb, make([]byte, (n-1)*512))); got != good {
+		t.Errorf("%d blocks: %s", n-1, got)
+	}
 }
 
 func TestPreFetch(t *testing.T) {
