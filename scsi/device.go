@@ -232,3 +232,7 @@ func (d *Device) clearPrevent() {
 
 // removalPrevented reports whether any nexus prevents medium removal.
 func (d *Device) removalPrevented() bool { return d.nprevent.Load() > 0 }
+
+// removable reports whether the device's medium can be ejected: a
+// removable disk, or any CD-ROM.
+func (d *Device) removable() bool { return d.cfg.Removable || d.cfg.Type == TypeCDROM }

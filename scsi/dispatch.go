@@ -8,8 +8,9 @@ import (
 
 // commandDesc describes one supported command: how the dispatcher checks
 // it before its handler runs, and what REPORT SUPPORTED OPERATION CODES
-// says about it. The dispatch table is coreCommands + reservationCommands
-// + provisioningCommands; a new command is one new entry there.
+// says about it. The dispatch table is coreCommands + mmcCommands +
+// reservationCommands + provisioningCommands; a new command is one new
+// entry there.
 type commandDesc struct {
 	op Opcode
 	// sa is the service action (CDB byte 1, bits 4..0) when hasSA; every
@@ -100,7 +101,7 @@ var (
 )
 
 func init() {
-	commandList = buildIndex(&commandIndex, coreCommands, reservationCommands, provisioningCommands)
+	commandList = buildIndex(&commandIndex, coreCommands, mmcCommands, reservationCommands, provisioningCommands)
 }
 
 // buildIndex fills idx from the tables and returns every command sorted by

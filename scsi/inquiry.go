@@ -147,7 +147,7 @@ func (t *task) standardInquiry() []byte {
 		b[0] = 0x7f
 	} else {
 		b[0] = byte(t.dev.cfg.Type) & 0x1f
-		if t.dev.cfg.Removable {
+		if t.dev.removable() {
 			b[1] = 0x80 // RMB
 		}
 	}

@@ -5,7 +5,8 @@ import "strconv"
 // Opcode is the first byte of a SCSI CDB (SPC-4 §4.3.4).
 type Opcode uint8
 
-// Operation codes of the SPC-4 and SBC-3 commands scstd knows by name.
+// Operation codes of the SPC-4, SBC-3 and MMC-6 commands scstd knows by
+// name.
 const (
 	TestUnitReady        Opcode = 0x00
 	RequestSense         Opcode = 0x03
@@ -37,6 +38,9 @@ const (
 	Sanitize             Opcode = 0x48
 	LogSelect            Opcode = 0x4c
 	LogSense             Opcode = 0x4d
+	ReadTOC              Opcode = 0x43 // MMC-6
+	GetConfiguration     Opcode = 0x46 // MMC-6
+	GetEventStatusNotif  Opcode = 0x4a // MMC-6
 	ModeSelect10         Opcode = 0x55
 	Reserve10            Opcode = 0x56
 	Release10            Opcode = 0x57
@@ -111,6 +115,9 @@ var opcodeNames = map[Opcode]string{
 	Sanitize:             "SANITIZE",
 	LogSelect:            "LOG_SELECT",
 	LogSense:             "LOG_SENSE",
+	ReadTOC:              "READ_TOC_PMA_ATIP",
+	GetConfiguration:     "GET_CONFIGURATION",
+	GetEventStatusNotif:  "GET_EVENT_STATUS_NOTIFICATION",
 	ModeSelect10:         "MODE_SELECT_10",
 	Reserve10:            "RESERVE_10",
 	Release10:            "RELEASE_10",

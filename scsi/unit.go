@@ -60,7 +60,7 @@ func startStopUnit(t *task) ([]byte, error) {
 	}
 	loej := cdb[4]&0x02 != 0
 	start := cdb[4]&0x01 != 0
-	if !loej || !t.dev.cfg.Removable {
+	if !loej || !t.dev.removable() {
 		return nil, nil
 	}
 	if t.dev.removalPrevented() {
