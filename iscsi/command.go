@@ -249,6 +249,11 @@ var (
 	senseInvalidFieldInCDB = scsi.FixedSense(scsi.IllegalRequest, 0x24, 0x00)
 )
 
+// maxImmediateTasks is how many tasks a session may have before an
+// immediate SCSI command, which the command window does not limit, is
+// rejected.
+func maxImmediateTasks(queued uint32) int { return 2*int(queued) + 64 }
+
 // maxDataOut bounds the data-out buffer of one command; the largest
 // transfer the SCSI layer accepts is well below it.
 const maxDataOut = 1 << maxBufShift
@@ -346,20 +351,20 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 		t.release()
 		return
 	}
+	if !counted && len(ss.tasks) >= maxImmediateTasks(ss.queuedCommands()) {
+		// Immediate commands take no window slot; bound them anyway.
+		ss.mu.Unlock()
+		t.release()
+		c.rejectCommand(&cmd, RejectImmediateRejected)
+		return
+	}
 	if old := ss.tasks[t.itt]; old != nil {
 		// RFC 7143 §11.3.1.3: the ITT must be unique among the
 		// session's tasks.
 		ss.uncount(t)
 		ss.mu.Unlock()
-		o := newOut(statNext)
-		(&Reject{Reason: RejectTaskInProgress}).Encode(&o.bhs)
-		var h BHS
-		cmd.Encode(&h)
-		buf := getBuf(BHSLen)
-		copy(*buf, h[:])
-		o.data, o.buf = *buf, buf
 		t.release()
-		c.send(o)
+		c.rejectCommand(&cmd, RejectTaskInProgress)
 		return
 	}
 	ss.tasks[t.itt] = t
@@ -379,6 +384,14 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	n := c.planR2TsLocked(t)
 	ss.mu.Unlock()
 	c.sendR2Ts(t, n)
+}
+
+// rejectCommand answers a SCSI command whose PDU is already released
+// with a Reject carrying its header.
+func (c *conn) rejectCommand(cmd *SCSICommand, reason RejectReason) {
+	var h BHS
+	cmd.Encode(&h)
+	c.rejectBHS(&h, reason)
 }
 
 // planR2TsLocked moves the R2Ts that may be outstanding now into

@@ -251,13 +251,18 @@ func (c *conn) dispatch(p *PDU) error {
 
 // reject answers p with a Reject PDU carrying its header and releases p.
 func (c *conn) reject(p *PDU, reason RejectReason) {
+	c.rejectBHS(&p.BHS, reason)
+	p.Release()
+}
+
+// rejectBHS sends a Reject PDU carrying the rejected header h.
+func (c *conn) rejectBHS(h *BHS, reason RejectReason) {
 	o := newOut(statNext)
 	(&Reject{Reason: reason}).Encode(&o.bhs)
 	buf := getBuf(BHSLen)
-	copy(*buf, p.BHS[:])
+	copy(*buf, h[:])
 	o.data, o.buf = *buf, buf
-	c.ss.srv.log.Debug("reject", "op", p.BHS.Opcode(), "reason", reason, "itt", p.BHS.ITT())
-	p.Release()
+	c.ss.srv.log.Debug("reject", "op", h.Opcode(), "reason", reason, "itt", h.ITT())
 	c.send(o)
 }
 

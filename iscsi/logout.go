@@ -45,13 +45,13 @@ func (c *conn) execLogout(p *PDU) {
 		ss.mu.Lock()
 		ss.closing = true
 		for _, t := range ss.tasks {
-			done := t.done
-			t.aborted = true
-			if !t.wake() {
-				// Running: let it finish and answer.
-				t.aborted = false
-				waits = append(waits, done)
+			if t.state == taskData {
+				t.aborted = true
+				t.wake()
+				continue
 			}
+			// Running: let it finish and answer.
+			waits = append(waits, t.done)
 		}
 		ss.mu.Unlock()
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,7 @@ type session struct {
 
 	commands atomic.Uint64 // SCSI commands received, for status
 	done     chan struct{} // closed when the session has ended
+	endOnce  sync.Once
 	// taskWG counts running tasks; the session ends after they finish.
 	taskWG sync.WaitGroup
 }
@@ -126,6 +128,7 @@ func (s *Server) admitSession(r *LoginResult) (uint16, error) {
 		return 0, &AdmitError{Status: LoginOutOfResources, Msg: "no TSIH left"}
 	}
 	t := r.Target
+	normalize(&r.Params)
 	ss := &session{
 		srv:       s,
 		key:       key,
@@ -200,6 +203,15 @@ func (s *Server) runSession(nc net.Conn, fr *FrameReader, r *LoginResult) {
 	if !ss.conn.CompareAndSwap(nil, c) {
 		return
 	}
+	defer func() {
+		// A bug in the connection's own code ends this session only.
+		if v := recover(); v != nil {
+			s.log.Error("panic in session", "initiator", ss.key.initiator, "target", ss.key.target,
+				"panic", v, "stack", string(debug.Stack()))
+			c.close()
+			ss.end()
+		}
+	}()
 	s.log.Info("session started", "initiator", ss.key.initiator, "target", ss.key.target,
 		"tsih", ss.tsih, "remote", nc.RemoteAddr().String())
 	err := c.run()
@@ -237,14 +249,13 @@ func (ss *session) end() {
 	}
 	ss.mu.Unlock()
 	ss.taskWG.Wait()
-	ss.srv.removeSession(ss)
-	ss.mu.Lock()
-	select {
-	case <-ss.done:
-	default:
+	ss.endOnce.Do(func() {
+		ss.srv.removeSession(ss)
+		// I_T nexus loss: SPC-2 reservations and medium removal
+		// preventions of this nexus go.
+		ss.nexus.Close()
 		close(ss.done)
-	}
-	ss.mu.Unlock()
+	})
 }
 
 // lunMap returns the LUN map the session's initiator sees in the current
@@ -272,4 +283,24 @@ func (ss *session) queuedCommands() uint32 {
 		return q
 	}
 	return 32
+}
+
+// normalize replaces limits a negotiation left at zero with the RFC 7143
+// defaults, so that a zero never stalls a transfer.
+func normalize(p *Negotiated) {
+	if p.MaxRecvDSL == 0 {
+		p.MaxRecvDSL = DefaultMaxRecvDSL
+	}
+	if p.MaxXmitDSL == 0 {
+		p.MaxXmitDSL = DefaultMaxRecvDSL
+	}
+	if p.MaxBurstLength == 0 {
+		p.MaxBurstLength = 262144
+	}
+	if p.FirstBurstLength == 0 {
+		p.FirstBurstLength = min(65536, p.MaxBurstLength)
+	}
+	if p.MaxOutstandingR2T == 0 {
+		p.MaxOutstandingR2T = 1
+	}
 }
