@@ -9,8 +9,8 @@
 # started by this script on 127.0.0.1 and stopped by PID when it exits.
 #
 # Environment: SCSTD_BIN (default bin/scstd), BENCH_DIR, BENCH_SECONDS,
-# BENCH_SIZE_MIB (default 1024), SCSTD_PORT (default 13260), TGTD_PORT
-# (default 13261).
+# BENCH_SIZE_MIB (default 1024), SCSTD_PORT and TGTD_PORT (default: free
+# ports picked at random).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +18,21 @@ scstd_bin=${SCSTD_BIN:-bin/scstd}
 bench_dir=${BENCH_DIR:-/dev/shm}
 seconds=${BENCH_SECONDS:-6}
 size_mib=${BENCH_SIZE_MIB:-1024}
-scstd_port=${SCSTD_PORT:-13260}
-tgtd_port=${TGTD_PORT:-13261}
+
+# free_port prints a loopback TCP port that nothing listens on now.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 10000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+scstd_port=${SCSTD_PORT:-$(free_port)}
+tgtd_port=${TGTD_PORT:-$(free_port)}
+while [ "$tgtd_port" = "$scstd_port" ]; do tgtd_port=$(free_port); done
 iqn_scstd=iqn.2026-11.org.example:bench
 iqn_tgtd=iqn.2026-11.org.example:bench-tgtd
 
@@ -99,9 +112,16 @@ start_tgtd() {
 	tgtd -f --iscsi "portal=127.0.0.1:$tgtd_port" --control-port "$tgtd_port" >"$work/tgtd.log" 2>&1 &
 	tgtd_pid=$!
 	wait_port "$tgtd_port" "$tgtd_pid" tgtd || { tail -20 "$work/tgtd.log" >&2; return 1; }
-	tgtadm -C "$tgtd_port" --lld iscsi --op new --mode target --tid 1 -T "$iqn_tgtd"
-	tgtadm -C "$tgtd_port" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$work/tgtd.img"
-	tgtadm -C "$tgtd_port" --lld iscsi --op bind --mode target --tid 1 -I ALL
+	# The portal opens before the control socket does.
+	local i
+	for ((i = 0; i < 100; i++)); do
+		tgtadm -C "$tgtd_port" --op show --mode sys >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	# (set -e does not apply inside a function called from `if`.)
+	tgtadm -C "$tgtd_port" --lld iscsi --op new --mode target --tid 1 -T "$iqn_tgtd" &&
+		tgtadm -C "$tgtd_port" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$work/tgtd.img" &&
+		tgtadm -C "$tgtd_port" --lld iscsi --op bind --mode target --tid 1 -I ALL
 }
 
 # run_bench URL SIZE DEPTH COUNT [-w]: prints the seconds the run took.
