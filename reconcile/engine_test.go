@@ -418,3 +418,145 @@ func TestClosedEngine(t *testing.T) {
 		t.Errorf("Apply after Close: %v", err)
 	}
 }
+
+func replaceOnce(t testing.TB, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("%q not in the configuration", old)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+const groupConfig = `
+iscsi { portals = ["127.0.0.1:3260"] }
+handler "vdisk_nullio" {
+  device "null1" { size = "1GiB" }
+  device "null2" { size = "2GiB" }
+}
+target "iqn.2026-11.org.example:a" {
+  queued_commands = 32
+  allowed_portals = ["127.0.0.*"]
+  lun "0" { device = "null1" }
+  group "zeta" {
+    initiators = ["iqn.z:*"]
+    lun "0" { device = "null2" }
+  }
+  group "alpha" {
+    initiators = ["iqn.a:*", "!iqn.a:guest"]
+    lun "0" { device = "null1" }
+    lun "1" { device = "null2" }
+  }
+}
+`
+
+func TestApplyGroupsAndAccess(t *testing.T) {
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, groupConfig))
+	a := r.snap.Targets[iqnA]
+	if len(a.Access.Groups) != 2 || a.Access.Groups[0].Name != "alpha" || a.Access.Groups[1].Name != "zeta" {
+		t.Fatalf("groups %+v", a.Access.Groups)
+	}
+	if a.Access.LUNs != a.LUNs || !a.Access.Portals.Allows("127.0.0.1") || a.Access.Portals.Allows("10.0.0.1") {
+		t.Errorf("access %+v", a.Access)
+	}
+	for _, tc := range []struct {
+		initiator string
+		luns      int
+	}{{"iqn.a:host", 2}, {"iqn.a:guest", 1}, {"iqn.z:x", 1}, {"iqn.other:x", 1}} {
+		if got := a.LUNsFor(tc.initiator, "127.0.0.1").Len(); got != tc.luns {
+			t.Errorf("%s sees %d LUNs, want %d", tc.initiator, got, tc.luns)
+		}
+	}
+
+	// Only the zeta group's LUNs change: the other maps are kept.
+	res := apply(t, e, parse(t, replaceOnce(t, groupConfig, `initiators = ["iqn.z:*"]
+    lun "0" { device = "null2" }`, `initiators = ["iqn.z:*"]
+    lun "0" { device = "null2" }
+    lun "3" { device = "null1" }`)))
+	if len(res.Plan.Changes) != 1 || res.Plan.Changes[0].Addr != LUNAddr(iqnA, "zeta", 3) {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	b := r.snap.Targets[iqnA]
+	if b.LUNs != a.LUNs || b.Access.Groups[0].LUNs != a.Access.Groups[0].LUNs || b.Access.Groups[1].LUNs == a.Access.Groups[1].LUNs {
+		t.Error("LUN maps: want default and alpha kept, zeta rebuilt")
+	}
+	if n, _ := r.take(); !slices.Equal(n, []string{iqnA}) {
+		t.Errorf("notified %v", n)
+	}
+
+	// A parameter change rebuilds the target but keeps every map, and
+	// notifies nobody.
+	apply(t, e, parse(t, replaceOnce(t, replaceOnce(t, groupConfig, `initiators = ["iqn.z:*"]
+    lun "0" { device = "null2" }`, `initiators = ["iqn.z:*"]
+    lun "0" { device = "null2" }
+    lun "3" { device = "null1" }`), "queued_commands = 32", "queued_commands = 64")))
+	c := r.snap.Targets[iqnA]
+	if c == b || c.QueuedCommands != 64 || c.LUNs != b.LUNs || c.Access.Groups[1].LUNs != b.Access.Groups[1].LUNs {
+		t.Error("parameter change: want a new target with the same LUN maps")
+	}
+	if n, l := r.take(); n != nil || l != nil {
+		t.Errorf("parameter change notified %v, logged out %v", n, l)
+	}
+}
+
+func TestApplyRejectsBadAccess(t *testing.T) {
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, groupConfig))
+	gen := r.snap.Generation
+	// A policy that the config package would refuse reaches Apply anyway:
+	// prepare refuses it too, and nothing changes.
+	cfg := parse(t, replaceOnce(t, groupConfig, "queued_commands = 32", "queued_commands = 48"))
+	cfg.Targets[0].Redirect = &config.Redirect{Addr: "not an address"}
+	if _, err := e.Apply(context.Background(), cfg, ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("err = %v", err)
+	}
+	if r.snap.Generation != gen || r.snap.Targets[iqnA].QueuedCommands != 32 {
+		t.Error("a rejected reload changed the snapshot")
+	}
+}
+
+func TestAccessOf(t *testing.T) {
+	ok := defaultTarget()
+	for _, tc := range []struct {
+		name    string
+		change  func(t *Target)
+		wantErr string
+	}{
+		{"defaults", func(*Target) {}, ""},
+		{"chap", func(t *Target) {
+			t.IncomingUsers = []User{{Name: "joe", Secret: secret("joesecret123")}}
+			t.OutgoingUsers = []User{{Name: "jim", Secret: secret("jimsecret123")}}
+		}, ""},
+		{"shared secret", func(t *Target) {
+			t.IncomingUsers = []User{{Name: "joe", Secret: secret("samesecret12")}}
+			t.OutgoingUsers = []User{{Name: "jim", Secret: secret("samesecret12")}}
+		}, "same secret"},
+		{"unknown algorithm", func(t *Target) { t.CHAPAlgorithms = []string{"SHA-512"} }, "SHA-512"},
+		{"bad redirect", func(t *Target) { t.Redirect = "192.0.2.1:3260 forever" }, "temp or perm"},
+		{"redirect", func(t *Target) { t.Redirect = "[2001:db8::1]:3261 perm" }, ""},
+		{"allowed portals", func(t *Target) { t.AllowedPortals = []string{"10.170.7?.*", "!10.170.77.2"} }, ""},
+		{"groups", func(t *Target) {
+			t.Groups = map[string]*Group{"b": {Initiators: []string{"iqn.b:*"}}, "a": {Initiators: []string{"iqn.a:*"}}}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := cloneTarget(ok)
+			tc.change(tg)
+			a, err := accessOf(tg)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+			case tc.wantErr != "":
+				return
+			}
+			if len(a.auth.Incoming) != len(tg.IncomingUsers) || (a.redirect != nil) != (tg.Redirect != "") || len(a.groups) != len(tg.Groups) {
+				t.Errorf("access %+v", a)
+			}
+			if !slices.IsSortedFunc(a.groups, func(x, y iscsi.Group) int { return strings.Compare(x.Name, y.Name) }) {
+				t.Errorf("groups not in name order: %+v", a.groups)
+			}
+		})
+	}
+}
