@@ -101,6 +101,7 @@ func TestCommandChecks(t *testing.T) {
 		{"unknown opcode", DeviceConfig{}, false, "02 00 00 00 00 00", 0, want(ErrInvalidOpcode)},
 		{"unknown service action", DeviceConfig{}, false, "9e 1f 0000000000000000 00000020 00 00", 0, want(ErrInvalidOpcode)},
 		{"empty CDB", DeviceConfig{}, false, "", 0, want(ErrInvalidOpcode)},
+		{"NACA set: ACA not supported", DeviceConfig{}, false, "28 00 00000000 00 0001 04", 0, want(invalidField(9, 2))},
 		{"short READ(16)", DeviceConfig{}, false, "88 00 00", 0, want(ErrInvalidFieldInCDB)},
 		{"disk command on CD-ROM", DeviceConfig{Type: TypeCDROM}, false, "2a 00 00000000 00 0001 00", 2048, want(ErrInvalidOpcode)},
 		{"write to read-only device", DeviceConfig{ReadOnly: true}, false, "2a 00 00000000 00 0001 00", 512, want(ErrWriteProtected)},

@@ -73,6 +73,9 @@ const (
 // has reports whether dt is in the set.
 func (m typeMask) has(dt DeviceType) bool { return dt < 32 && m&(1<<dt) != 0 }
 
+// controlNACA is the NACA bit of the CONTROL byte, the last of a CDB.
+const controlNACA = 0x04
+
 // defaultTimeout is the recommended command timeout, in seconds, reported
 // for commands whose descriptor sets none.
 const defaultTimeout = 30
@@ -222,8 +225,8 @@ func (t *task) execute() Result {
 		if t.desc == nil || t.desc.flags&flagNoLU == 0 {
 			return checkCondition(ErrLUNotSupported)
 		}
-		if len(cmd.CDB) < t.desc.cdbLen {
-			return checkCondition(ErrInvalidFieldInCDB)
+		if e := t.checkCDB(); e != nil {
+			return checkCondition(e)
 		}
 		return t.run()
 	}
@@ -236,8 +239,8 @@ func (t *task) execute() Result {
 	if t.desc == nil || !t.desc.types.has(t.dev.cfg.Type) {
 		return checkCondition(ErrInvalidOpcode)
 	}
-	if len(cmd.CDB) < t.desc.cdbLen {
-		return checkCondition(ErrInvalidFieldInCDB)
+	if e := t.checkCDB(); e != nil {
+		return checkCondition(e)
 	}
 	st := t.dev.state.Load()
 	t.be = st.backend
@@ -255,6 +258,18 @@ func (t *task) execute() Result {
 		return checkCondition(ErrWriteProtected)
 	}
 	return t.run()
+}
+
+// checkCDB refuses a CDB shorter than the command's, and one with NACA
+// set in the CONTROL byte: scstd does not support ACA (SAM-5 §5.9.1).
+func (t *task) checkCDB() *SenseError {
+	if len(t.cmd.CDB) < t.desc.cdbLen {
+		return ErrInvalidFieldInCDB
+	}
+	if ctl := t.desc.cdbLen - 1; t.cmd.CDB[ctl]&controlNACA != 0 {
+		return invalidField(ctl, 2)
+	}
+	return nil
 }
 
 // run calls the handler and turns its outcome into a Result: GOOD with
