@@ -101,7 +101,10 @@ func (b *fileBackend) fitSize(s Spec) error {
 		}
 		size = s.Size
 	}
-	if size == 0 {
+	switch {
+	case size == 0 && s.ReadOnly:
+		return fmt.Errorf("vdisk: %s is empty (a read-only device needs an image with data)", s.Filename)
+	case size == 0:
 		return fmt.Errorf("vdisk: %s is empty (set size to give it a capacity)", s.Filename)
 	}
 	return nil

@@ -48,6 +48,7 @@ func TestOpenErrors(t *testing.T) {
 		{"blockio missing", Spec{Handler: BlockIO, Filename: filepath.Join(dir, "sdz")}, "needs an existing block device"},
 		{"nullio no size", Spec{Handler: NullIO}, "needs a size greater than zero"},
 		{"nullio filename", Spec{Handler: NullIO, Size: 1, Filename: existing}, "takes no filename"},
+		{"vcdrom empty image", Spec{Handler: CDROM, Filename: empty}, "a read-only device needs an image"},
 		{"vcdrom missing", Spec{Handler: CDROM, Filename: filepath.Join(dir, "x.iso"), Size: 1 << 20}, "never created"},
 	}
 	for _, tt := range tests {
