@@ -48,7 +48,7 @@ func readCapacity16(t *task) ([]byte, error) {
 	b := t.dataIn(32)
 	binary.BigEndian.PutUint64(b[0:8], t.lastLBA())
 	binary.BigEndian.PutUint32(b[8:12], t.blockSize())
-	if t.unmapper() != nil && supported(Unmap, 0, false) {
+	if t.unmapper() != nil && supported(Unmap, 0) {
 		b[14] = 0x80 // LBPME
 	}
 	return allocLen(b, be32(cdb[10:14])), nil

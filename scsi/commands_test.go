@@ -268,7 +268,7 @@ func TestDispatchTable(t *testing.T) {
 		}
 	}
 	for i := 1; i < len(commandList); i++ {
-		if !lessCommand(commandList[i-1], commandList[i]) {
+		if compareCommands(commandList[i-1], commandList[i]) >= 0 {
 			t.Errorf("command list not sorted at %s", commandList[i])
 		}
 	}

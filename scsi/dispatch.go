@@ -3,6 +3,7 @@ package scsi
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -140,24 +141,16 @@ func buildIndex(idx *[256]opEntry, tables ...[]commandDesc) []*commandDesc {
 			list = append(list, d)
 		}
 	}
-	sortCommands(list)
+	slices.SortFunc(list, compareCommands)
 	return list
 }
 
-// sortCommands orders commands by opcode, then service action.
-func sortCommands(l []*commandDesc) {
-	for i := 1; i < len(l); i++ {
-		for j := i; j > 0 && lessCommand(l[j], l[j-1]); j-- {
-			l[j], l[j-1] = l[j-1], l[j]
-		}
-	}
-}
-
-func lessCommand(a, b *commandDesc) bool {
+// compareCommands orders commands by opcode, then service action.
+func compareCommands(a, b *commandDesc) int {
 	if a.op != b.op {
-		return a.op < b.op
+		return int(a.op) - int(b.op)
 	}
-	return a.sa < b.sa
+	return int(a.sa) - int(b.sa)
 }
 
 // lookupCommand returns the descriptor for cdb, or nil when the opcode (or
@@ -173,18 +166,14 @@ func lookupCommand(cdb []byte) *commandDesc {
 	return e.bySA[cdb[1]&0x1f]
 }
 
-// lookupOpcode returns the descriptor for an opcode and service action as
-// REPORT SUPPORTED OPERATION CODES names them; withSA says whether the
-// request carried a service action.
-func lookupOpcode(op Opcode, sa uint16, withSA bool) (d *commandDesc, saMismatch bool) {
+// lookupOpcode returns the descriptor for an opcode and, for opcodes with
+// service actions, service action sa; nil when not supported.
+func lookupOpcode(op Opcode, sa uint8) *commandDesc {
 	e := &commandIndex[op]
 	if e.bySA == nil {
-		return e.desc, withSA && e.desc != nil
+		return e.desc
 	}
-	if !withSA || sa > 31 {
-		return nil, !withSA
-	}
-	return e.bySA[sa], false
+	return e.bySA[sa&0x1f]
 }
 
 // Execute runs one command to completion and returns its status, sense and

@@ -154,7 +154,7 @@ func (t *task) standardInquiry() []byte {
 	b[2] = 0x06        // VERSION: SPC-4
 	b[3] = 0x10 | 0x02 // HISUP, RESPONSE DATA FORMAT 2
 	b[4] = byte(len(b) - 5)
-	if t.dev != nil && supported(ExtendedCopy, 0, false) {
+	if t.dev != nil && supported(ExtendedCopy, 0) {
 		b[5] = 0x08 // 3PC
 	}
 	b[7] = 0x02 // CMDQUE
@@ -292,21 +292,21 @@ func (t *task) vpdDeviceIdent() []byte {
 func (t *task) vpdBlockLimits() []byte {
 	b := t.vpdHeader(vpdBlockLimits, 0x3c)
 	bs := t.blockSize()
-	if supported(CompareAndWrite, 0, false) {
+	if supported(CompareAndWrite, 0) {
 		b[5] = maxCompareAndWriteBlocks
 	}
 	binary.BigEndian.PutUint16(b[6:8], 1) // OPTIMAL TRANSFER LENGTH GRANULARITY
 	binary.BigEndian.PutUint32(b[8:12], maxTransferBlocks(bs))
 	binary.BigEndian.PutUint32(b[12:16], optimalTransferBytes/bs)
-	if t.unmapper() != nil && supported(Unmap, 0, false) {
+	if t.unmapper() != nil && supported(Unmap, 0) {
 		binary.BigEndian.PutUint32(b[20:24], maxUnmapLBACount)
 		binary.BigEndian.PutUint32(b[24:28], maxUnmapDescriptors)
 		binary.BigEndian.PutUint32(b[28:32], 1) // OPTIMAL UNMAP GRANULARITY
 	}
-	if supported(WriteSame16, 0, false) {
+	if supported(WriteSame16, 0) {
 		binary.BigEndian.PutUint64(b[36:44], maxWriteSameBlocks)
 	}
-	if supported(WriteAtomic16, 0, false) {
+	if supported(WriteAtomic16, 0) {
 		binary.BigEndian.PutUint32(b[44:48], maxAtomicTransferBytes/bs)
 		binary.BigEndian.PutUint32(b[48:52], 1) // ATOMIC ALIGNMENT
 		binary.BigEndian.PutUint32(b[52:56], 1) // ATOMIC TRANSFER LENGTH GRANULARITY
@@ -328,13 +328,13 @@ func (t *task) vpdBlockDevChar() []byte {
 func (t *task) vpdLBProvisioning() []byte {
 	b := t.vpdHeader(vpdLBProvisioning, 4)
 	if t.unmapper() != nil {
-		if supported(Unmap, 0, false) {
+		if supported(Unmap, 0) {
 			b[5] |= 0x80 // LBPU
 		}
-		if supported(WriteSame16, 0, false) {
+		if supported(WriteSame16, 0) {
 			b[5] |= 0x40 // LBPWS
 		}
-		if supported(WriteSame10, 0, false) {
+		if supported(WriteSame10, 0) {
 			b[5] |= 0x20 // LBPWS10
 		}
 		b[6] = 0x02 // PROVISIONING TYPE: thin

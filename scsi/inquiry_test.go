@@ -183,7 +183,7 @@ func TestVPDProvisioning(t *testing.T) {
 			b2 := run("12 01 b2 00ff 00")
 			rc16 := run("9e 10 0000000000000000 00000020 00 00")
 			bl := run("12 01 b0 00ff 00")
-			wantLBPU := c.unmap && supported(Unmap, 0, false)
+			wantLBPU := c.unmap && supported(Unmap, 0)
 			if got := b2[5]&0x80 != 0; got != wantLBPU {
 				t.Errorf("LBPU %v, want %v", got, wantLBPU)
 			}

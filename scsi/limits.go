@@ -36,8 +36,6 @@ func (t *task) checkTransfer(n uint64, field int) error {
 }
 
 // supported reports whether the dispatch table has the command (for VPD
-// pages and capacity data that advertise optional commands).
-func supported(op Opcode, sa uint8, withSA bool) bool {
-	d, _ := lookupOpcode(op, uint16(sa), withSA)
-	return d != nil
-}
+// pages and capacity data that advertise optional commands); sa is
+// ignored for opcodes without service actions.
+func supported(op Opcode, sa uint8) bool { return lookupOpcode(op, sa) != nil }
