@@ -385,7 +385,11 @@ func (c *loginConn) negotiate(req LoginRequest, kvs Text) (Text, bool, error) {
 		return out, false, nil
 	}
 	if req.CSG == StageSecurity && !c.auth.satisfied() {
-		return nil, false, loginFail(LoginAuthFailed, "leaving the security stage before authenticating")
+		if c.authMethod == "" {
+			return nil, false, loginFail(LoginAuthFailed, "authentication required, no AuthMethod offered")
+		}
+		// The exchange is under way: stay in the security stage.
+		return out, false, nil
 	}
 	if req.NSG != StageFullFeature {
 		return out, true, nil
