@@ -193,7 +193,7 @@ func (t *task) vpdPages() []byte {
 	return []byte{vpdSupportedPages, vpdUnitSerialNumber, vpdDeviceIdent}
 }
 
-// vpdSupported builds the Supported VPD Pages page (SPC-4 §7.8.15).
+// vpdSupported builds the Supported VPD Pages page (SPC-4 §7.8).
 func (t *task) vpdSupported() []byte {
 	pages := t.vpdPages()
 	b := t.vpdHeader(vpdSupportedPages, len(pages))
@@ -201,7 +201,7 @@ func (t *task) vpdSupported() []byte {
 	return b
 }
 
-// vpdSerial builds the Unit Serial Number page (SPC-4 §7.8.16).
+// vpdSerial builds the Unit Serial Number page (SPC-4 §7.8).
 func (t *task) vpdSerial() []byte {
 	usn := t.dev.id.usn
 	b := t.vpdHeader(vpdUnitSerialNumber, len(usn))

@@ -136,7 +136,7 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 }
 
 // modeChangedHere posts MODE PARAMETERS CHANGED to every nexus but this
-// one at lun (SPC-4 §6.11: the nexus that changed them is not told).
+// one at lun (SPC-4: the nexus whose MODE SELECT changed them is not told).
 func (n *Nexus) modeChangedHere(lun LUN, d *Device) {
 	e := d.modeEpoch.Add(1)
 	if n == nil {

@@ -31,7 +31,7 @@ const (
 
 // decodeRW decodes the LBA and transfer length of the 6, 10, 12 and 16
 // byte forms. READ(6) and WRITE(6): a transfer length of 0 means 256
-// blocks (SBC-3 §5.12, §5.32).
+// blocks (SBC-3).
 func decodeRW(cdb []byte) rwCDB {
 	switch cdb[0] >> 5 {
 	case 0: // 6-byte
