@@ -112,7 +112,7 @@ func TestPatternList(t *testing.T) {
 	}
 }
 
-func lunMap(luns ...scsi.LUN) *scsi.LUNMap {
+func accessLUNMap(luns ...scsi.LUN) *scsi.LUNMap {
 	m := map[scsi.LUN]*scsi.LogicalUnit{}
 	for _, l := range luns {
 		m[l] = &scsi.LogicalUnit{Device: &scsi.Device{}}
@@ -132,9 +132,9 @@ func mustPatterns(t *testing.T, p ...string) PatternList {
 // TestAccessGroupMatrix checks which LUN map, group, visibility and login
 // decision several initiators get on several targets.
 func TestAccessGroupMatrix(t *testing.T) {
-	defaultLUNs := lunMap(0, 1)
-	specialLUNs := lunMap(0)
-	linuxLUNs := lunMap(5, 6, 7)
+	defaultLUNs := accessLUNMap(0, 1)
+	specialLUNs := accessLUNMap(0)
+	linuxLUNs := accessLUNMap(5, 6, 7)
 	targets := map[string]Access{
 		// Default LUNs for everyone, Microsoft hosts but the guest see the
 		// special group.
@@ -207,7 +207,7 @@ func TestAccessGroupMatrix(t *testing.T) {
 
 func TestAccessPortals(t *testing.T) {
 	a := Access{
-		LUNs:    lunMap(0),
+		LUNs:    accessLUNMap(0),
 		Portals: PortalRules{Allowed: mustPatterns(t, "10.170.7?.*", "!10.170.77.2", "fd00::*")},
 	}
 	tests := []struct {
@@ -238,7 +238,7 @@ func TestAccessPerPortalACL(t *testing.T) {
 	// SCST README example 3: block one initiator on one portal only, and
 	// another on every portal.
 	a := Access{
-		LUNs: lunMap(0),
+		LUNs: accessLUNMap(0),
 		Groups: []Group{{Name: "BLOCKING_GROUP", Initiators: mustPatterns(t,
 			"iqn.2005-03.org.vlnb:cacdcd2520#10.170.77.2",
 			"iqn.2005-03.org.vlnb:other*")}},

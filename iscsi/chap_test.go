@@ -2,6 +2,7 @@ package iscsi
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -9,9 +10,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/scstd/scstd/scsi"
 )
 
 // TestCHAPMD5KnownAnswer checks chapResponse against RFC 1994's formula
@@ -222,7 +232,7 @@ type testInitiator struct {
 
 func (ti *testInitiator) respond(t *testing.T, reply []string) map[string]string {
 	t.Helper()
-	kv := keysOf(t, reply)
+	kv := chapKeys(t, reply)
 	a, err := strconv.Atoi(kv["CHAP_A"])
 	if err != nil {
 		t.Fatalf("CHAP_A %q", kv["CHAP_A"])
@@ -251,7 +261,7 @@ func (ti *testInitiator) respond(t *testing.T, reply []string) map[string]string
 	return out
 }
 
-func keysOf(t *testing.T, kvs []string) map[string]string {
+func chapKeys(t *testing.T, kvs []string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	for _, s := range kvs {
@@ -303,7 +313,7 @@ func TestCHAPServerExchange(t *testing.T) {
 		{name: "reflected challenge", auth: testAuth(), offer: "5",
 			ini: testInitiator{name: "joe", secret: "joe-secret-12", mid: 1, mchallenge: []byte("placeholder-challenge")},
 			tamper: func(keys map[string]string, reply []string) {
-				keys["CHAP_C"] = keysOfNoT(reply)["CHAP_C"]
+				keys["CHAP_C"] = chapKeysLoose(reply)["CHAP_C"]
 			}, wantKind: AuthFailed, wantAlg: "5"},
 		{name: "mutual with CHAP_I missing", auth: testAuth(), offer: "5",
 			ini:    testInitiator{name: "joe", secret: "joe-secret-12", mid: 1, mchallenge: mutualChallenge},
@@ -330,7 +340,7 @@ func TestCHAPServerExchange(t *testing.T) {
 			if err != nil {
 				t.Fatalf("start: %v", err)
 			}
-			if got := keysOf(t, reply)["CHAP_A"]; got != tt.wantAlg {
+			if got := chapKeys(t, reply)["CHAP_A"]; got != tt.wantAlg {
 				t.Fatalf("CHAP_A=%s, want %s", got, tt.wantAlg)
 			}
 			keys := tt.ini.respond(t, reply)
@@ -368,7 +378,7 @@ func TestCHAPServerExchange(t *testing.T) {
 				}
 				return
 			}
-			kv := keysOf(t, final)
+			kv := chapKeys(t, final)
 			if kv["CHAP_N"] != tt.ini.targetName {
 				t.Fatalf("CHAP_N=%q", kv["CHAP_N"])
 			}
@@ -458,7 +468,7 @@ func TestSelectAuthMethod(t *testing.T) {
 	}
 }
 
-func keysOfNoT(kvs []string) map[string]string {
+func chapKeysLoose(kvs []string) map[string]string {
 	m := map[string]string{}
 	for _, s := range kvs {
 		k, v, _ := strings.Cut(s, "=")
@@ -487,4 +497,124 @@ func FuzzCHAPServerFinish(f *testing.F) {
 			t.Fatalf("random response accepted: %q", keys)
 		}
 	})
+}
+
+// chapMem is an in-memory backend for the libiscsi CHAP test.
+type chapMem struct{ b []byte }
+
+func (m *chapMem) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	return copy(p, m.b[off:]), nil
+}
+func (m *chapMem) WriteAt(p []byte, off int64) (int, error) { return copy(m.b[off:], p), nil }
+func (m *chapMem) Size() (int64, error)                     { return int64(len(m.b)), nil }
+func (m *chapMem) Sync() error                              { return nil }
+func (m *chapMem) Close() error                             { return nil }
+
+// chapLog collects the server's log for a failure message.
+type chapLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *chapLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *chapLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestCHAPInterop logs in with libiscsi's iscsi-inq (CHAP MD5, the only
+// algorithm of libiscsi before 1.20) and iscsi-ls (discovery CHAP),
+// one-way and mutual, with right and wrong secrets. libiscsi sets T=1 on
+// the requests carrying AuthMethod and CHAP_R: the target must answer T=0
+// while the CHAP exchange is still going on.
+func TestCHAPInterop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	for _, tool := range []string{"iscsi-inq", "iscsi-ls"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	const iqn = "iqn.2026-11.org.example:chap"
+	dev := scsi.NewDevice(scsi.DeviceConfig{Name: "chap0", Type: scsi.TypeDisk, BlockSize: 512}, &chapMem{b: make([]byte, 1<<20)})
+	luns := scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: dev}})
+	tgt := &Target{Name: iqn, Enabled: true, RelTgtPortID: 1, QueuedCommands: 32, LUNs: luns, Auth: *testAuth(),
+		Params: Params{HeaderDigest: []string{"None"}, DataDigest: []string{"None"}, ImmediateData: true,
+			MaxRecvDataSegmentLength: 262144, MaxXmitDataSegmentLength: 262144, MaxBurstLength: 1 << 20,
+			FirstBurstLength: 65536, MaxOutstandingR2T: 1, DefaultTime2Wait: 2}}
+	tgt.Access.LUNs = luns
+	var log chapLog
+	srv := NewServer(slog.New(slog.NewTextHandler(&log, nil)))
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{iqn: tgt}, Auth: *testAuth()})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := ln.Addr().String()
+
+	tests := []struct {
+		name      string
+		tool      string
+		user      string // user%password
+		targetEnv []string
+		ok        bool
+	}{
+		{"one-way", "iscsi-inq", "joe%joe-secret-12", nil, true},
+		{"second user", "iscsi-inq", "ann%ann-secret-12", nil, true},
+		{"wrong secret", "iscsi-inq", "joe%ann-secret-12", nil, false},
+		{"unknown user", "iscsi-inq", "eve%joe-secret-12", nil, false},
+		{"no CHAP", "iscsi-inq", "", nil, false},
+		{"mutual", "iscsi-inq", "joe%joe-secret-12",
+			[]string{"LIBISCSI_CHAP_TARGET_USERNAME=jim", "LIBISCSI_CHAP_TARGET_PASSWORD=jim-secret-12"}, true},
+		{"mutual, target proves the wrong secret", "iscsi-inq", "joe%joe-secret-12",
+			[]string{"LIBISCSI_CHAP_TARGET_USERNAME=jim", "LIBISCSI_CHAP_TARGET_PASSWORD=not-jims-secret"}, false},
+		{"discovery", "iscsi-ls", "ann%ann-secret-12", nil, true},
+		{"discovery, wrong secret", "iscsi-ls", "ann%joe-secret-12", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cred := ""
+			if tt.user != "" {
+				cred = tt.user + "@"
+			}
+			url := "iscsi://" + cred + addr
+			if tt.tool == "iscsi-inq" {
+				url += "/" + iqn + "/0"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, tt.tool, url)
+			cmd.Env = append(os.Environ(), tt.targetEnv...)
+			out, err := cmd.CombinedOutput()
+			if tt.ok && err != nil {
+				// The server logs a refusal after closing the connection.
+				for i := 0; i < 50 && log.String() == ""; i++ {
+					time.Sleep(10 * time.Millisecond)
+				}
+				t.Fatalf("%s %s: %v\n%s\nserver log:\n%s", tt.tool, url, err, out, log.String())
+			}
+			if !tt.ok && err == nil {
+				t.Fatalf("%s %s succeeded:\n%s", tt.tool, url, out)
+			}
+			if tt.ok && tt.tool == "iscsi-ls" && !strings.Contains(string(out), iqn) {
+				t.Fatalf("iscsi-ls does not list the target:\n%s", out)
+			}
+		})
+	}
 }

@@ -23,7 +23,7 @@ import (
 
 // unhex decodes hex words written with spaces and line breaks; on each
 // line, the first word that is not hex starts a comment.
-func unhex(t testing.TB, s string) []byte {
+func isnsHex(t testing.TB, s string) []byte {
 	t.Helper()
 	var out []byte
 	for _, line := range strings.Split(s, "\n") {
@@ -95,7 +95,7 @@ func TestISNSPayloads(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := unhex(t, tt.want)
+			want := isnsHex(t, tt.want)
 			if !bytes.Equal(tt.got, want) {
 				t.Fatalf("got\n%x\nwant\n%x", tt.got, want)
 			}
@@ -106,7 +106,7 @@ func TestISNSPayloads(t *testing.T) {
 func TestISNSPDUFraming(t *testing.T) {
 	m := &isnsMessage{Function: isnsDevDereg, Flags: isnsFlagClient, XID: 1, Payload: isnsDeregPayload("iqn.a:t", "e1")}
 	got := m.appendPDUs(nil)
-	want := unhex(t, `
+	want := isnsHex(t, `
 		0001 0004 0024 8c00 0001 0000   version 1, DevDereg, 36 bytes, client|last|first, xid 1, seq 0`)
 	want = append(want, m.Payload...)
 	if !bytes.Equal(got, want) {
@@ -150,7 +150,7 @@ func TestISNSReadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if m, err := readISNSMessage(bytes.NewReader(unhex(t, tt.wire))); err == nil {
+			if m, err := readISNSMessage(bytes.NewReader(isnsHex(t, tt.wire))); err == nil {
 				t.Fatalf("accepted: %+v", m)
 			}
 		})
@@ -158,7 +158,7 @@ func TestISNSReadErrors(t *testing.T) {
 }
 
 func TestISNSParseAttrs(t *testing.T) {
-	attrs, err := parseISNSAttrs(unhex(t, "00000020 00000008 69716e2e613a7400 00000000 00000000 00000006 00000004 00000258"))
+	attrs, err := parseISNSAttrs(isnsHex(t, "00000020 00000008 69716e2e613a7400 00000000 00000000 00000006 00000004 00000258"))
 	if err != nil || len(attrs) != 3 {
 		t.Fatalf("%v %v", attrs, err)
 	}
@@ -167,7 +167,7 @@ func TestISNSParseAttrs(t *testing.T) {
 		t.Fatalf("decoded %+v", attrs)
 	}
 	for _, bad := range []string{"00000020", "00000020 00000010 00000000", "00000020 ffffffff"} {
-		if _, err := parseISNSAttrs(unhex(t, bad)); err == nil {
+		if _, err := parseISNSAttrs(isnsHex(t, bad)); err == nil {
 			t.Errorf("parseISNSAttrs(%s) accepted", bad)
 		}
 	}
@@ -218,8 +218,8 @@ func TestISNSServerAddr(t *testing.T) {
 }
 
 func FuzzISNSReadMessage(f *testing.F) {
-	f.Add(unhex(f, "0001 8002 0004 4c00 0001 0000 00000000"))
-	f.Add(unhex(f, "0001 8002 0014 4c00 0001 0000 00000000 00000020 00000008 69716e2e613a7400"))
+	f.Add(isnsHex(f, "0001 8002 0004 4c00 0001 0000 00000000"))
+	f.Add(isnsHex(f, "0001 8002 0014 4c00 0001 0000 00000000 00000020 00000008 69716e2e613a7400"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := readISNSMessage(bytes.NewReader(b))
 		if err != nil {
@@ -293,7 +293,7 @@ func (s *fakeISNS) requests() []*isnsMessage {
 	return append([]*isnsMessage(nil), s.reqs...)
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func isnsQuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestISNSClientAgainstFake(t *testing.T) {
 	allowed := "iqn.b:good"
@@ -318,11 +318,11 @@ func TestISNSClientAgainstFake(t *testing.T) {
 		}
 		return isnsMessageNotSupported, nil
 	})
-	c, err := NewISNSClient(ISNSConfig{Server: srv.ln.Addr().String(), EntityID: "scstd:test", AccessControl: true, Logger: quietLogger()})
+	c, err := NewISNSClient(ISNSConfig{Server: srv.ln.Addr().String(), EntityID: "scstd:test", AccessControl: true, Logger: isnsQuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+	clk := &throttleClock{t: time.Unix(1_000_000, 0)}
 	c.now = clk.now
 
 	if err := c.Update([]string{"iqn.a:t2", "iqn.a:t1", "iqn.a:t1"}, []string{"0.0.0.0:3260", "[::ffff:192.0.2.1]:3260"}); err != nil {
@@ -391,7 +391,7 @@ func TestISNSClientAgainstFake(t *testing.T) {
 
 func TestISNSClientFailures(t *testing.T) {
 	srv := newFakeISNS(t, func(req *isnsMessage) (isnsStatus, []byte) { return isnsSourceUnauthorized, nil })
-	c, err := NewISNSClient(ISNSConfig{Server: srv.ln.Addr().String(), AccessControl: true, Logger: quietLogger()})
+	c, err := NewISNSClient(ISNSConfig{Server: srv.ln.Addr().String(), AccessControl: true, Logger: isnsQuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,12 +409,12 @@ func TestISNSClientFailures(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	d, _ := NewISNSClient(ISNSConfig{Server: addr, AccessControl: true, Logger: quietLogger(), Timeout: time.Second})
+	d, _ := NewISNSClient(ISNSConfig{Server: addr, AccessControl: true, Logger: isnsQuietLogger(), Timeout: time.Second})
 	if d.Allowed("iqn.b:i", "iqn.a:t") {
 		t.Fatal("unreachable server allows access")
 	}
 	// Without access control, and for a nil client, everything is allowed.
-	e, _ := NewISNSClient(ISNSConfig{Server: addr, Logger: quietLogger()})
+	e, _ := NewISNSClient(ISNSConfig{Server: addr, Logger: isnsQuietLogger()})
 	var nilClient *ISNSClient
 	if !e.Allowed("a", "b") || !nilClient.Allowed("a", "b") {
 		t.Fatal("access control off must allow")
@@ -435,7 +435,7 @@ func TestISNSRunRefreshes(t *testing.T) {
 		}
 		return isnsSuccess, appendISNSUint32(nil, isnsTagRegistrationPeriod, 1)
 	})
-	c, _ := NewISNSClient(ISNSConfig{Server: srv.ln.Addr().String(), Logger: quietLogger()})
+	c, _ := NewISNSClient(ISNSConfig{Server: srv.ln.Addr().String(), Logger: isnsQuietLogger()})
 	if err := c.Update([]string{"iqn.a:t"}, []string{"192.0.2.1:3260"}); err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func startISNSD(t *testing.T) *isnsd {
 	ln.Close()
 	conf := filepath.Join(dir, "isnsd.conf")
 	os.Mkdir(filepath.Join(dir, "db"), 0o700)
-	writeFile(t, conf, fmt.Sprintf(`BindAddress = %s
+	isnsWriteFile(t, conf, fmt.Sprintf(`BindAddress = %s
 ControlSocket = %s/isnsctl
 PIDFile = %s/isnsd.pid
 Database = %s/db
@@ -499,7 +499,7 @@ DefaultDiscoveryDomain = 1
 RegistrationPeriod = 10m
 `, addr, dir, dir, dir))
 	admin := filepath.Join(dir, "isnsadm.conf")
-	writeFile(t, admin, fmt.Sprintf("ServerAddress = %s\nSourceName = iqn.2026-11.org.example:admin\nSecurity = 0\n", addr))
+	isnsWriteFile(t, admin, fmt.Sprintf("ServerAddress = %s\nSourceName = iqn.2026-11.org.example:admin\nSecurity = 0\n", addr))
 	log, err := os.Create(filepath.Join(dir, "isnsd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -532,7 +532,7 @@ RegistrationPeriod = 10m
 	return &isnsd{dir: dir, addr: addr, adminConf: admin}
 }
 
-func writeFile(t *testing.T, name, s string) {
+func isnsWriteFile(t *testing.T, name, s string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
@@ -558,7 +558,7 @@ func TestISNSWithOpenISNS(t *testing.T) {
 		ini2 = "iqn.2026-11.org.example:host2"
 	)
 	c, err := NewISNSClient(ISNSConfig{Server: d.addr, EntityID: "scstd:isnstest", AccessControl: true,
-		Logger: quietLogger(), CacheTTL: time.Millisecond})
+		Logger: isnsQuietLogger(), CacheTTL: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
