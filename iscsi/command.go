@@ -258,14 +258,12 @@ func maxImmediateTasks(queued uint32) int { return 2*int(queued) + 64 }
 // transfer the SCSI layer accepts is well below it.
 const maxDataOut = 1 << maxBufShift
 
-// rxSCSICommand orders a SCSI Command PDU.
-func (c *conn) rxSCSICommand(p *PDU) error {
-	var cmd SCSICommand
-	if err := cmd.Decode(&p.BHS); err != nil {
-		c.reject(p, RejectInvalidPDUField)
-		return nil
-	}
-	return c.ordered(p, cmd.CmdSN, cmd.Immediate)
+// rxOrdered orders a command PDU (SCSI Command, Task Management, Text,
+// Logout) by the CmdSN at bytes 24..27 and its I bit. Its fields are
+// checked when its turn comes, so that a rejected command still uses its
+// CmdSN and leaves no gap.
+func (c *conn) rxOrdered(p *PDU) error {
+	return c.ordered(p, u32(p.BHS[24:]), p.BHS.Immediate())
 }
 
 // startCommand turns a SCSI Command PDU into a task: it takes its
@@ -274,7 +272,7 @@ func (c *conn) rxSCSICommand(p *PDU) error {
 func (c *conn) startCommand(p *PDU, counted bool) {
 	ss := c.ss
 	var cmd SCSICommand
-	cmd.Decode(&p.BHS)
+	err := cmd.Decode(&p.BHS)
 	ss.commands.Add(1)
 	np := ss.params
 	imm := uint32(len(p.Data))
@@ -287,6 +285,9 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 		c.reject(p, reason)
 	}
 	switch {
+	case err != nil:
+		reject(RejectInvalidPDUField)
+		return
 	case imm > 0 && (!cmd.Write || !np.ImmediateData || imm > np.FirstBurstLength || imm > cmd.ExpectedDataTransferLength):
 		reject(RejectProtocolError)
 		return

@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -231,11 +232,11 @@ var rxHandlers [64]rxHandler
 
 func init() {
 	rxHandlers[OpNOPOut] = (*conn).rxNOPOut
-	rxHandlers[OpSCSICommand] = (*conn).rxSCSICommand
-	rxHandlers[OpTaskMgmtRequest] = (*conn).rxTaskMgmt
-	rxHandlers[OpTextRequest] = (*conn).rxText
+	rxHandlers[OpSCSICommand] = (*conn).rxOrdered
+	rxHandlers[OpTaskMgmtRequest] = (*conn).rxOrdered
+	rxHandlers[OpTextRequest] = (*conn).rxOrdered
 	rxHandlers[OpDataOut] = (*conn).rxDataOut
-	rxHandlers[OpLogoutRequest] = (*conn).rxLogout
+	rxHandlers[OpLogoutRequest] = (*conn).rxOrdered
 	rxHandlers[OpSNACKRequest] = (*conn).rxSNACK
 	rxHandlers[OpLoginRequest] = (*conn).rxLoginInFFP
 }
@@ -280,25 +281,36 @@ func (c *conn) rxSNACK(p *PDU) error {
 	return nil
 }
 
-// rxText answers a Text Request in the full-feature phase. scstd offers
-// no full-feature text keys (no renegotiation, no SendTargets outside
-// discovery), so every key is answered as NotUnderstood by an empty
-// final response; a Continue request is rejected.
-func (c *conn) rxText(p *PDU) error {
-	var req TextRequest
-	if err := req.Decode(&p.BHS); err != nil {
-		c.reject(p, RejectProtocolError)
-		return nil
-	}
-	return c.ordered(p, req.CmdSN, req.Immediate)
-}
-
+// execText answers a Text Request in the full-feature phase. scstd
+// offers no full-feature text keys (no renegotiation; SendTargets is
+// served in discovery sessions), so every key is answered NotUnderstood
+// in one final Text Response. A request continued over several PDUs is
+// answered for the keys of each PDU alone.
 func (c *conn) execText(p *PDU) {
 	var req TextRequest
-	req.Decode(&p.BHS)
+	if err := req.Decode(&p.BHS); err != nil {
+		c.reject(p, RejectInvalidPDUField)
+		return
+	}
+	keys, err := ParseText(p.Data)
 	p.Release()
+	if err != nil {
+		keys = nil
+	}
+	var answer Text
+	for _, kv := range keys {
+		answer.Add(kv.Key, "NotUnderstood")
+	}
 	o := newOut(statNext)
 	(&TextResponse{Final: true, LUN: req.LUN, ITT: req.ITT, TTT: ReservedTag}).Encode(&o.bhs)
+	if len(answer) > 0 {
+		b := AppendText(nil, answer)
+		if m := int(c.ss.params.MaxXmitDSL); m > 0 && len(b) > m {
+			// Whole keys only.
+			b = b[:bytes.LastIndexByte(b[:m], 0)+1]
+		}
+		o.data = b
+	}
 	c.send(o)
 }
 

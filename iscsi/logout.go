@@ -1,15 +1,5 @@
 package iscsi
 
-// rxLogout orders a Logout Request.
-func (c *conn) rxLogout(p *PDU) error {
-	var req LogoutRequest
-	if err := req.Decode(&p.BHS); err != nil {
-		c.reject(p, RejectInvalidPDUField)
-		return nil
-	}
-	return c.ordered(p, req.CmdSN, req.Immediate)
-}
-
 // logoutResponse decides the answer to a logout request on connection
 // cid: scstd has one connection per session and no connection recovery
 // (ErrorRecoveryLevel 0), so closing the session or this connection both
@@ -33,7 +23,10 @@ func logoutResponse(req *LogoutRequest, cid uint16) LogoutResponseCode {
 // connection closes once it is flushed.
 func (c *conn) execLogout(p *PDU) {
 	var req LogoutRequest
-	req.Decode(&p.BHS)
+	if err := req.Decode(&p.BHS); err != nil {
+		c.reject(p, RejectInvalidPDUField)
+		return
+	}
 	p.Release()
 	ss := c.ss
 	code := logoutResponse(&req, c.cid)

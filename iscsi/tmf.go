@@ -4,16 +4,6 @@ import (
 	"github.com/scstd/scstd/scsi"
 )
 
-// rxTaskMgmt orders a Task Management Function Request.
-func (c *conn) rxTaskMgmt(p *PDU) error {
-	var req TaskMgmtRequest
-	if err := req.Decode(&p.BHS); err != nil {
-		c.reject(p, RejectInvalidPDUField)
-		return nil
-	}
-	return c.ordered(p, req.CmdSN, req.Immediate)
-}
-
 // execTaskMgmt performs a task management function (RFC 7143 §11.5,
 // SAM-5 §7). The tasks it affects are marked aborted at once, in CmdSN
 // order with the commands around it; waiting for the running ones, the
@@ -23,7 +13,10 @@ func (c *conn) rxTaskMgmt(p *PDU) error {
 // and their initiators learn of a reset from the unit attention.
 func (c *conn) execTaskMgmt(p *PDU) {
 	var req TaskMgmtRequest
-	req.Decode(&p.BHS)
+	if err := req.Decode(&p.BHS); err != nil {
+		c.reject(p, RejectInvalidPDUField)
+		return
+	}
 	p.Release()
 	ss := c.ss
 	luns, target := ss.lunMap()
