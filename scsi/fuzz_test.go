@@ -31,7 +31,7 @@ func FuzzExecute(f *testing.F) {
 					t.Fatalf("status %s with sense", r.Status)
 				}
 			case CheckCondition:
-				if len(r.Sense) != FixedSenseLen || r.Sense[0] != 0x70 {
+				if len(r.Sense) != FixedSenseLen || r.Sense[0]&0x7f != 0x70 {
 					t.Fatalf("bad sense % x", r.Sense)
 				}
 				if SenseKey(r.Sense[2]) == HardwareError && r.Sense[12] == 0x44 {
