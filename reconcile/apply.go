@@ -74,6 +74,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	e.observe(&desired)
 	plan := Diff(e.running, desired)
 	if d := plan.Disruptive(); len(d) > 0 && cfg.DisruptiveChanges == config.DisruptiveRefuse && !opts.Force {
 		return nil, &DisruptiveError{Changes: d}
@@ -199,6 +200,7 @@ func (e *Engine) commit(p *prepared) *Result {
 			d := &device{name: name, model: m, dev: scsi.NewDevice(scsiConfig(name, m), nil)}
 			e.devices[name] = d
 			e.serve(d, o)
+			e.noteFileID(d, p.desired.Devices)
 			continue
 		}
 		if o.err != nil && old.backend != nil {
@@ -210,6 +212,8 @@ func (e *Engine) commit(p *prepared) *Result {
 			continue
 		}
 		e.serve(old, o)
+		old.model = m
+		e.noteFileID(old, p.desired.Devices)
 	}
 	for _, c := range p.plan.Changes {
 		name := c.Addr.Device

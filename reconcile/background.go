@@ -28,6 +28,7 @@ func (e *Engine) retryOffline() {
 			continue
 		}
 		e.serve(d, opened{spec: want, backend: b})
+		e.noteFileID(d, e.running.Devices)
 	}
 }
 

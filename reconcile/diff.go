@@ -101,6 +101,7 @@ var deviceAttrs = []attr[Device]{
 	replacing(field("removable", func(d *Device) *bool { return &d.Removable }, nil)),
 	replacing(field("t10_dev_id", func(d *Device) *string { return &d.T10DevID }, nil)),
 	replacing(field("usn", func(d *Device) *string { return &d.USN }, nil)),
+	replacing(field("file_id", func(d *Device) *string { return &d.FileID }, nil)),
 	field("size", func(d *Device) *int64 { return &d.Size }, resizeImpact),
 	field("read_only", func(d *Device) *bool { return &d.ReadOnly }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("nv_cache", func(d *Device) *bool { return &d.NVCache }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),

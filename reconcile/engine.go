@@ -218,6 +218,7 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 	if e.closed {
 		return Plan{}, ErrClosed
 	}
+	e.observe(&desired)
 	return Diff(e.running, desired), nil
 }
 

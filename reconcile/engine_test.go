@@ -560,3 +560,47 @@ func TestAccessOf(t *testing.T) {
 		})
 	}
 }
+
+func TestFileReplacedOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "disk1.img")
+	e, r := newTestEngine(t)
+	apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"`)))
+	dev := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
+	if p, _ := e.Plan(parse(t, fileConfig(dir, `size = "1MiB"`))); !p.Empty() {
+		t.Fatalf("unchanged file gives plan:\n%s", p)
+	}
+
+	// An editor-style replacement: a new file renamed over the old one.
+	img := make([]byte, 2<<20)
+	copy(img, "new image")
+	if err := os.WriteFile(path+".tmp", img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	res := apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"`)))
+	if len(res.Plan.Changes) != 1 || res.Plan.Changes[0].Op != ReplaceDevice || !strings.Contains(res.Plan.String(), "backing file replaced on disk") {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	nd := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
+	if nd == dev || nd.Size() != 2<<20 {
+		t.Fatalf("device after replacement: same=%v size=%d", nd == dev, nd.Size())
+	}
+	buf := make([]byte, 9)
+	if _, err := nd.Backend().ReadAt(buf, 0); err != nil || string(buf) != "new image" {
+		t.Fatalf("reads %q, %v", buf, err)
+	}
+	if p, _ := e.Plan(parse(t, fileConfig(dir, `size = "1MiB"`))); !p.Empty() {
+		t.Fatalf("plan after the replacement:\n%s", p)
+	}
+
+	// A file that vanishes does not take the serving device down.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if res := apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"`))); !res.Plan.Empty() || nd.Offline() != nil {
+		t.Fatalf("plan after removal:\n%s offline=%v", res.Plan, nd.Offline())
+	}
+}

@@ -61,6 +61,12 @@ type Device struct {
 	Removable    bool   `json:"removable"`
 	T10DevID     string `json:"t10_dev_id"`
 	USN          string `json:"usn"`
+	// FileID identifies the backing file or block device the engine
+	// serves ("dev:inode", or "rdev:number" for a device node), so that a file replaced
+	// under the same name is a replaced device. FromConfig leaves it
+	// empty; the engine fills it in from the file system (see
+	// Engine.observe), and Diff compares it only when both sides know it.
+	FileID string `json:"file_id,omitempty"`
 }
 
 // Target is one target with its parameters, LUN map and groups.

@@ -393,7 +393,13 @@ func (c Change) detail() string {
 		a, _ := c.After.(Device)
 		var parts []string
 		for _, at := range deviceAttrs {
-			if at.replace && !at.eq(&b, &a) {
+			switch {
+			case !at.replace || at.eq(&b, &a):
+			case at.name == "file_id":
+				if b.Filename == a.Filename {
+					parts = append(parts, "backing file replaced on disk")
+				}
+			default:
 				parts = append(parts, at.name+" "+formatValue(at.name, at.get(&b))+" -> "+formatValue(at.name, at.get(&a)))
 			}
 		}

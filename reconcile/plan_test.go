@@ -37,6 +37,8 @@ var goldenCases = []struct {
 	{"replace_device", nil, func(m *Model) {
 		setDevice(m, "disk1", func(d *Device) { d.Filename, d.BlockSize = "/srv/new.img", 4096 })
 	}},
+	{"file_replaced_on_disk", func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.FileID = "2049:100" }) },
+		func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.FileID = "2049:200" }) }},
 	{"replace_unmapped_device", nil, func(m *Model) {
 		setDevice(m, "spare", func(d *Device) { d.Handler, d.Filename, d.Size = vdisk.NullIO, "", 1<<30 })
 	}},
