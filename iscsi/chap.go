@@ -344,6 +344,21 @@ const (
 	chapFailed                         // a step failed; the login must end
 )
 
+// String names the state, for logs and test failures.
+func (s chapState) String() string {
+	switch s {
+	case chapWantAlgorithm:
+		return "want-algorithm"
+	case chapWantResponse:
+		return "want-response"
+	case chapDone:
+		return "done"
+	case chapFailed:
+		return "failed"
+	}
+	return "chapState(" + strconv.Itoa(int(s)) + ")"
+}
+
 // chapServer runs one CHAP exchange for one login connection, target side.
 // It is not safe for concurrent use (a login is one goroutine).
 type chapServer struct {

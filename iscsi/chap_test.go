@@ -353,8 +353,8 @@ func TestCHAPServerExchange(t *testing.T) {
 				if !errors.As(err, &ae) || ae.Kind != tt.wantKind {
 					t.Fatalf("finish error %v, want kind %v", err, tt.wantKind)
 				}
-				if c.done() || c.User() != "" {
-					t.Fatal("failed exchange reports done")
+				if c.state != chapFailed || c.done() || c.User() != "" {
+					t.Fatalf("failed exchange in state %v, user %q", c.state, c.User())
 				}
 				for _, s := range []string{"joe-secret-12", "ann-secret-12", "jim-secret-12"} {
 					if strings.Contains(err.Error(), s) {
@@ -369,8 +369,8 @@ func TestCHAPServerExchange(t *testing.T) {
 			if err != nil {
 				t.Fatalf("finish: %v", err)
 			}
-			if !c.done() || c.User() != tt.ini.name {
-				t.Fatalf("done=%v user=%q", c.done(), c.User())
+			if !c.done() || c.User() != tt.ini.name || c.state.String() != "done" {
+				t.Fatalf("state %v, user %q", c.state, c.User())
 			}
 			if !tt.wantMutal {
 				if len(final) != 0 {

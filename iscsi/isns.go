@@ -131,6 +131,31 @@ const (
 	isnsFlagFirstPDU isnsFlags = 0x0400
 )
 
+// String lists the flags set in f, e.g. "client|last|first".
+func (f isnsFlags) String() string {
+	names := []struct {
+		bit  isnsFlags
+		name string
+	}{
+		{isnsFlagClient, "client"}, {isnsFlagServer, "server"}, {isnsFlagAuth, "auth"},
+		{isnsFlagReplace, "replace"}, {isnsFlagLastPDU, "last"}, {isnsFlagFirstPDU, "first"},
+	}
+	var parts []string
+	for _, n := range names {
+		if f&n.bit != 0 {
+			parts = append(parts, n.name)
+			f &^= n.bit
+		}
+	}
+	if f != 0 {
+		parts = append(parts, "0x"+strconv.FormatUint(uint64(f), 16))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "|")
+}
+
 // isnsTag is an iSNS attribute tag (RFC 4171 §6.1).
 type isnsTag uint32
 

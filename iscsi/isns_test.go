@@ -183,6 +183,9 @@ func TestISNSNames(t *testing.T) {
 		{isnsNoSuchEntry.String(), "No Such Entry"},
 		{isnsSourceUnauthorized.Error(), "iSNS server: Source Unauthorized"},
 		{isnsStatus(99).String(), "isnsStatus(99)"},
+		{(isnsFlagClient | isnsFlagReplace | isnsFlagLastPDU | isnsFlagFirstPDU).String(), "client|replace|last|first"},
+		{(isnsFlagServer | 1).String(), "server|0x1"},
+		{isnsFlags(0).String(), "none"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
