@@ -53,15 +53,6 @@ func (t *task) checkRange(lba, n uint64) error {
 	return nil
 }
 
-// writable reports WRITE PROTECTED when the device or the LUN mapping is
-// read-only.
-func (t *task) writable() error {
-	if t.readOnly() {
-		return ErrWriteProtected
-	}
-	return nil
-}
-
 // readOnly reports whether writes through this logical unit are refused.
 func (t *task) readOnly() bool {
 	return t.dev.readOnly.Load() || (t.lu != nil && t.lu.ReadOnly)
