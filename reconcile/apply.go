@@ -231,9 +231,13 @@ func (e *Engine) commit(p *prepared) *Result {
 		}
 	}
 
-	old := e.snap
-	next := e.buildSnapshot(p)
-	e.srv.Publish(next) // sets next.Generation
+	// An empty plan changes nothing that sessions read: the snapshot
+	// (and its generation) stays.
+	old, next := e.snap, e.snap
+	if !e.started || !p.plan.Empty() {
+		next = e.buildSnapshot(p)
+		e.srv.Publish(next) // sets next.Generation
+	}
 	e.snap, e.started, e.running = next, true, p.desired
 	res.Generation = next.Generation
 

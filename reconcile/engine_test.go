@@ -139,10 +139,11 @@ func TestApplyStartsEmptyEngine(t *testing.T) {
 	if a.QueuedCommands != 32 || a.Params.MaxBurstLength == 0 || a.NopInInterval != 30*time.Second {
 		t.Errorf("target params %+v", a)
 	}
-	// The same file again: nothing to do.
+	// The same file again: nothing to do, nothing published.
+	snap := r.snap
 	res = apply(t, e, parse(t, twoTargets))
-	if !res.Plan.Empty() {
-		t.Errorf("same config gives plan:\n%s", res.Plan)
+	if !res.Plan.Empty() || res.Generation != 1 || r.snap != snap {
+		t.Errorf("same config: generation %d, plan:\n%s", res.Generation, res.Plan)
 	}
 	if n, l := r.take(); n != nil || l != nil {
 		t.Errorf("same config notified %v, logged out %v", n, l)

@@ -40,17 +40,17 @@ func hasFile(h vdisk.Handler) bool { return h != vdisk.NullIO }
 func (e *Engine) observe(desired *Model) {
 	copied := false
 	for name, d := range e.devices {
-		r, ok := e.running.Devices[name]
-		if !ok || d.backend == nil || r.FileID == "" {
+		have := d.model
+		if d.backend == nil || have.FileID == "" {
 			continue
 		}
 		want, ok := desired.Devices[name]
-		if !ok || !hasFile(want.Handler) || want.Filename != r.Filename || want.Handler != r.Handler {
+		if !ok || want.Filename != have.Filename || want.Handler != have.Handler {
 			continue
 		}
 		id := fileID(want.Filename)
 		if id == "" {
-			id = r.FileID
+			id = have.FileID
 		}
 		if !copied {
 			desired.Devices = maps.Clone(desired.Devices)
