@@ -579,6 +579,10 @@ func TestISNSWithOpenISNS(t *testing.T) {
 	if !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, "3260") {
 		t.Fatalf("portal not registered:\n%s", out)
 	}
+	out = d.adm(t, "--list", "portal-groups")
+	if strings.Count(out, "Portal group tag = 1") != 2 || !strings.Contains(out, t1) || !strings.Contains(out, t2) {
+		t.Fatalf("portal groups (one per target and portal, tag 1):\n%s", out)
+	}
 	out = d.adm(t, "--list", "entities")
 	if !strings.Contains(out, "scstd:isnstest") {
 		t.Fatalf("entity not registered:\n%s", out)
