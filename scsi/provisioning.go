@@ -3,6 +3,7 @@ package scsi
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"syscall"
 
 	"github.com/scstd/scstd/vdisk"
@@ -18,8 +19,13 @@ import (
 // turns out unable to deallocate (EOPNOTSUPP) gets zeroes written instead.
 
 // provisioningCommands are UNMAP, WRITE SAME, COMPARE AND WRITE, GET LBA
-// STATUS, ORWRITE, PRE-FETCH and WRITE ATOMIC.
-var provisioningCommands = []commandDesc{
+// STATUS, ORWRITE, PRE-FETCH, WRITE ATOMIC, EXTENDED COPY and RECEIVE COPY
+// RESULTS: the dispatch table's share of this file and of atomic.go and
+// xcopy.go.
+var provisioningCommands = slices.Concat(blockProvisioningCommands, copyCommands)
+
+// blockProvisioningCommands are the commands of this file and atomic.go.
+var blockProvisioningCommands = []commandDesc{
 	{op: Unmap, cdbLen: 10, types: typesDisk, flags: flagDataOut | flagWrite,
 		usage:   []byte{0x42, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0xff, 0xff, 0x07},
 		handler: unmap},
