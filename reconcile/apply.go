@@ -87,8 +87,12 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	return res, nil
 }
 
-// prepare opens what the plan needs. On error every backend it opened is
-// closed again.
+// prepare does what can fail, in an order that leaves nothing changed
+// when it does: first the checks without side effects (CHAP policies,
+// patterns, redirects), then binding new portals (SetPortals is itself
+// all-or-nothing), and last the opening of backends, which cannot fail the
+// reload (a backend that does not open makes its device offline) but may
+// create or extend a backing file.
 func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 	p := &prepared{
 		plan: plan, desired: desired,
@@ -96,20 +100,14 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 		replaced: map[string]bool{}, swapped: map[string]bool{},
 		touched: map[string]bool{}, access: map[string]targetAccess{},
 	}
-	open := func(name string, m Device) {
-		s := specOf(m)
-		b, err := vdisk.Open(s)
-		p.opened[name] = opened{spec: s, backend: b, err: err}
-	}
 	portals := !e.started
 	for _, c := range plan.Changes {
 		switch c.Op {
-		case AddDevice, ReplaceDevice:
+		case AddDevice:
 			p.replaced[c.Addr.Device] = true
-			if c.Op == ReplaceDevice {
-				p.swapped[c.Addr.Device] = true
-			}
-			open(c.Addr.Device, desired.Devices[c.Addr.Device])
+		case ReplaceDevice:
+			p.replaced[c.Addr.Device] = true
+			p.swapped[c.Addr.Device] = true
 		case SetPortals:
 			portals = true
 		}
@@ -125,8 +123,21 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 		}
 	}
 	if err := p.parseAccess(); err != nil {
-		p.closeOpened()
 		return nil, err
+	}
+	if portals {
+		if err := e.srv.SetPortals(desired.ISCSI.Portals); err != nil {
+			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", desired.ISCSI.Portals, err)
+		}
+	}
+
+	open := func(name string, m Device) {
+		s := specOf(m)
+		b, err := vdisk.Open(s)
+		p.opened[name] = opened{spec: s, backend: b, err: err}
+	}
+	for name := range p.replaced {
+		open(name, desired.Devices[name])
 	}
 	// Devices kept: reopen when the backend's spec changed, an earlier
 	// reopen failed, or the device is offline.
@@ -137,12 +148,6 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 		}
 		if d.backend == nil || d.have != specOf(m) {
 			open(name, m)
-		}
-	}
-	if portals {
-		if err := e.srv.SetPortals(desired.ISCSI.Portals); err != nil {
-			p.closeOpened()
-			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", desired.ISCSI.Portals, err)
 		}
 	}
 	return p, nil
@@ -168,15 +173,6 @@ func (p *prepared) parseAccess() error {
 		p.access[name] = a
 	}
 	return nil
-}
-
-// closeOpened closes the backends prepare opened, when it fails.
-func (p *prepared) closeOpened() {
-	for _, o := range p.opened {
-		if o.backend != nil {
-			o.backend.Close()
-		}
-	}
 }
 
 // commit makes a prepared plan the running state. It cannot fail.
