@@ -387,3 +387,48 @@ func TestStatusOf(t *testing.T) {
 		}
 	}
 }
+
+// loginStream builds the bytes of a login request followed by more PDUs.
+func loginStream(req LoginRequest, kv Text, more ...[]byte) []byte {
+	var h BHS
+	req.Encode(&h)
+	b := AppendFrame(nil, &h, nil, AppendText(nil, kv), false, false)
+	for _, m := range more {
+		b = append(b, m...)
+	}
+	return b
+}
+
+func FuzzLogin(f *testing.F) {
+	s := wireServer(f, nil)
+	full := LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageFullFeature, ISID: [6]byte{0x80, 0, 0, 0, 0, 1}, CmdSN: 1}
+	var st BHS
+	(&TextRequest{Final: true, ITT: 2, TTT: ReservedTag, CmdSN: 1}).Encode(&st)
+	sendTargets := AppendFrame(nil, &st, nil, []byte("SendTargets=All\x00"), false, false)
+	var lo BHS
+	(&LogoutRequest{Immediate: true, ITT: 3, CmdSN: 2}).Encode(&lo)
+	logout := AppendFrame(nil, &lo, nil, nil, false, false)
+	f.Add(loginStream(full, discoveryKeys, sendTargets, logout))
+	f.Add(loginStream(full, Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"HeaderDigest", "CRC32C"}}))
+	f.Add(loginStream(LoginRequest{Continue: true, CSG: StageSecurity}, Text{{"InitiatorName", wireInitiator}}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		srv, cli := net.Pipe()
+		defer cli.Close()
+		go io.Copy(io.Discard, cli)
+		go func() {
+			cli.Write(in)
+			cli.Close()
+		}()
+		fr := NewFrameReader(srv)
+		r, err := s.login(srv, fr)
+		srv.Close()
+		if r != nil && (err != nil || r.TSIH == 0 || r.Target == nil) {
+			t.Fatalf("login returned %+v, %v", r, err)
+		}
+		if r != nil {
+			// End the admitted session, or the next login of the same
+			// initiator and ISID would wait to reinstate it.
+			s.runSession(srv, fr, r)
+		}
+	})
+}
