@@ -155,6 +155,53 @@ func TestLibiscsiReadOnlyLUN(t *testing.T) {
 	}
 }
 
+// digestTests are run again with header digests required: every iSCSI test
+// and the common SCSI reads and writes, so each PDU kind crosses the wire
+// with a CRC32C header digest.
+const digestTests = "iSCSI,SCSI.Inquiry,SCSI.Read10,SCSI.Read16,SCSI.Write10,SCSI.Write16,SCSI.WriteVerify10"
+
+func TestLibiscsiWithHeaderDigest(t *testing.T) {
+	requireTools(t, "iscsi-test-cu")
+	// iscsi-test-cu offers HeaderDigest=None,CRC32C; the target accepts
+	// only CRC32C, so every session of the run uses it.
+	tgt := testtarget.Start(t, digestsRequired)
+	list := selectTests(ParseCUList(mustRun(t, "iscsi-test-cu", "-l")), digestTests)
+	if len(list) == 0 {
+		t.Fatalf("iscsi-test-cu lists none of %s", digestTests)
+	}
+
+	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", digestTests,
+		"-i", initiatorFirst, "-I", initiatorSecond, tgt.LUNURL(iqnT1, 0))
+
+	results, sum := ParseCURun(list, out)
+	t.Logf("iscsi-test-cu -t %s with CRC32C header digests (exit: %v):\n%s", digestTests, err,
+		FormatReport(results, func(CUTest) bool { return true }))
+	if !sum.Found {
+		t.Errorf("iscsi-test-cu ended without its summary: the run was cut short")
+	}
+	for _, r := range results {
+		if r.Outcome == Failed || r.Outcome == NotRun {
+			t.Errorf("%s with header digests: %v", r, r.Outcome)
+		}
+	}
+}
+
+// selectTests returns the tests of list that a -t spec (comma-separated
+// FAMILY[.SUITE[.TEST]], no wildcards) selects.
+func selectTests(list []CUTest, spec string) []CUTest {
+	var out []CUTest
+	for _, c := range list {
+		for _, s := range strings.Split(spec, ",") {
+			f := strings.Split(s, ".")
+			if f[0] == c.Family && (len(f) < 2 || f[1] == c.Suite) && (len(f) < 3 || f[2] == c.Name) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // saveReport writes a conformance artefact to $SCSTD_E2E_REPORT_DIR (default
 // the system's temporary directory), where CI logs or a developer find it.
 func saveReport(t *testing.T, name, content string) {

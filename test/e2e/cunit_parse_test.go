@@ -128,3 +128,22 @@ func readTestdata(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+func TestSelectTests(t *testing.T) {
+	list := ParseCUList(readTestdata(t, "iscsi-test-cu-list.txt"))
+	tests := []struct {
+		spec string
+		want int
+	}{
+		{"SCSI.Read10", 6},
+		{"SCSI.Read10.Simple", 1},
+		{"SCSI.Read10,ALL.Read10", 12},
+		{"iSCSI", 15},
+		{"NoSuchFamily", 0},
+	}
+	for _, tc := range tests {
+		if got := len(selectTests(list, tc.spec)); got != tc.want {
+			t.Errorf("selectTests(%q) selected %d tests, want %d", tc.spec, got, tc.want)
+		}
+	}
+}
