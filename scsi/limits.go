@@ -19,8 +19,9 @@ const (
 	// maxCompareAndWriteBlocks is MAXIMUM COMPARE AND WRITE LENGTH.
 	maxCompareAndWriteBlocks = 255
 	// maxAtomicTransferBytes is MAXIMUM ATOMIC TRANSFER LENGTH, in bytes
-	// (WRITE ATOMIC(16)).
-	maxAtomicTransferBytes = 64 << 10
+	// (WRITE ATOMIC(16)): 256 blocks of 4096 bytes, what initiators
+	// (libiscsi's WriteAtomic16 tests) write at most.
+	maxAtomicTransferBytes = 1 << 20
 )
 
 // maxTransferBlocks returns MAXIMUM TRANSFER LENGTH for block size bs.
