@@ -17,7 +17,6 @@ const (
 	reasonMaxCmdSN        = "applied through MaxCmdSN"
 	reasonSecretChanged   = "secret changed"
 	reasonNeverShrunk     = "a file is never shrunk"
-	reasonBlockSize       = "a block device has its own size"
 	reasonReopened        = "backing file reopened"
 	reasonCapacityIfGrown = "capacity changed if the file is smaller"
 )
@@ -109,14 +108,13 @@ var deviceAttrs = []attr[Device]{
 	field("o_direct", func(d *Device) *bool { return &d.ODirect }, fixed[Device](SetDeviceAttr, Hot, reasonReopened)),
 }
 
-// resizeImpact: nullio takes any size; a file grows to a larger size and
-// is never shrunk; a block device has the size it has.
+// resizeImpact: nullio takes any size and a block device exports the size
+// asked for (the whole device for 0); a file grows to a larger size and is
+// never shrunk.
 func resizeImpact(b, a *Device) (Op, Impact, string) {
 	switch {
-	case a.Handler == vdisk.NullIO:
+	case a.Handler == vdisk.NullIO || a.Handler == vdisk.BlockIO:
 		return ResizeDevice, UnitAttention, reasonCapacity
-	case a.Handler == vdisk.BlockIO:
-		return ResizeDevice, Hot, reasonBlockSize
 	case a.Size == 0 || a.Size < b.Size:
 		return ResizeDevice, Hot, reasonNeverShrunk
 	case b.Size == 0:
@@ -158,7 +156,9 @@ func nextLogin(*Target, *Target) (Op, Impact, string) { return SetTargetParam, N
 
 var lunAttrs = []attr[LUN]{
 	field("device", func(l *LUN) *string { return &l.Device }, fixed[LUN](SetLUNAttr, UnitAttention, reasonLUNsChanged)),
-	field("read_only", func(l *LUN) *bool { return &l.ReadOnly }, fixed[LUN](SetLUNAttr, UnitAttention, reasonModeParams)),
+	// A LUN's own read_only changes its LUN map, and sessions are told
+	// as for any LUN map change.
+	field("read_only", func(l *LUN) *bool { return &l.ReadOnly }, fixed[LUN](SetLUNAttr, UnitAttention, reasonLUNsChanged)),
 }
 
 var groupAttrs = []attr[Group]{
