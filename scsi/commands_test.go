@@ -99,7 +99,7 @@ func TestCommandChecks(t *testing.T) {
 		want string
 	}{
 		{"unknown opcode", DeviceConfig{}, false, "02 00 00 00 00 00", 0, want(ErrInvalidOpcode)},
-		{"unknown service action", DeviceConfig{}, false, "9e 1f 0000000000000000 00000020 00 00", 0, want(ErrInvalidOpcode)},
+		{"unknown service action", DeviceConfig{}, false, "9e 1f 0000000000000000 00000020 00 00", 0, want(invalidField(1, 4))},
 		{"empty CDB", DeviceConfig{}, false, "", 0, want(ErrInvalidOpcode)},
 		{"NACA set: ACA not supported", DeviceConfig{}, false, "28 00 00000000 00 0001 04", 0, want(invalidField(9, 2))},
 		{"short READ(16)", DeviceConfig{}, false, "88 00 00", 0, want(ErrInvalidFieldInCDB)},

@@ -226,6 +226,11 @@ func (t *task) execute() Result {
 		}
 	}
 	if t.desc == nil || !t.desc.types.has(t.dev.cfg.Type) {
+		if t.desc == nil && commandIndex[cmd.CDB[0]].bySA != nil {
+			// A supported opcode with a service action it lacks
+			// is an invalid field, not an invalid opcode (SPC-4).
+			return checkCondition(invalidField(1, 4))
+		}
 		return checkCondition(ErrInvalidOpcode)
 	}
 	if e := t.checkCDB(); e != nil {
