@@ -40,7 +40,7 @@ func randomModel(r *rand.Rand) Model {
 			BlockSize: uint32([]int{512, 4096}[r.IntN(2)]),
 			ReadOnly:  r.IntN(2) == 0, NVCache: r.IntN(2) == 0, WriteThrough: r.IntN(2) == 0,
 			ODirect: r.IntN(2) == 0, Removable: r.IntN(5) == 0,
-			T10DevID: name, USN: pick("0001", "0002"),
+			T10DevID: name, USN: pick("0001", "0002"), FileID: pick("", "8:1", "8:2"),
 		}
 		if d.Handler != vdisk.NullIO {
 			d.Filename = pick("/a.img", "/b.img")

@@ -65,7 +65,7 @@ type Device struct {
 	// serves ("dev:inode", or "rdev:number" for a device node), so that a file replaced
 	// under the same name is a replaced device. FromConfig leaves it
 	// empty; the engine fills it in from the file system (see
-	// Engine.observe), and Diff compares it only when both sides know it.
+	// Engine.observe), keeping the running value when it cannot tell.
 	FileID string `json:"file_id,omitempty"`
 }
 
