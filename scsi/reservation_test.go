@@ -3,6 +3,7 @@ package scsi
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -495,4 +496,49 @@ func FuzzPersistentReservations(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReservationsConcurrent registers, reserves, preempts and releases
+// from three nexuses while each also reads and writes; run with -race.
+// Whatever the interleaving, every command must end in GOOD, RESERVATION
+// CONFLICT or a reservation unit attention.
+func TestReservationsConcurrent(t *testing.T) {
+	f := newPRFixture(t)
+	keys := []string{keyA, keyB, keyC}
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			me := keys[w]
+			steps := []struct{ cdb, out string }{
+				{cdbRegIgnore, zero + me + tail},
+				{cdbReserve("5"), me + zero + tail},
+				{cdbWrite10, block},
+				{cdbRead10, ""},
+				{cdbPreempt("1"), me + keys[(w+1)%3] + tail},
+				{cdbReleasePR("5"), me + zero + tail},
+				{cdbReleasePR("1"), me + zero + tail},
+				{cdbReadKeys, ""},
+				{cdbRegister, me + zero + tail},
+			}
+			for range 20 {
+				for _, s := range steps {
+					var out []byte
+					if s.out != "" {
+						out = hx(t, s.out)
+					}
+					r := f.as(f.nexus[w], hx(t, s.cdb), out)
+					switch {
+					case r.Status == Good, r.Status == ReservationConflict:
+					case r.Status == CheckCondition && SenseKey(r.Sense[2]) == UnitAttention && r.Sense[12] == 0x2a:
+					case r.Status == CheckCondition && r.Sense[12] == 0x26 && r.Sense[13] == 0x04:
+						// RELEASE naming the other type of a reservation held
+					default:
+						t.Errorf("nexus %d %s: %s", w, s.cdb, senseOf(r))
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
