@@ -14,8 +14,11 @@ const (
 	maxUnmapLBACount = 1 << 20
 	// maxUnmapDescriptors is MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT.
 	maxUnmapDescriptors = 256
-	// maxWriteSameBlocks is MAXIMUM WRITE SAME LENGTH, in blocks.
-	maxWriteSameBlocks = 1 << 20
+	// maxWriteSameBlocks is MAXIMUM WRITE SAME LENGTH, in blocks: what
+	// WRITE SAME(10)'s 16-bit field holds. (A larger value makes
+	// libiscsi's WriteSame16.Unmap test write 65536 blocks with one
+	// WRITE(16), beyond MAXIMUM TRANSFER LENGTH.)
+	maxWriteSameBlocks = 0xffff
 	// maxCompareAndWriteBlocks is MAXIMUM COMPARE AND WRITE LENGTH.
 	maxCompareAndWriteBlocks = 255
 	// maxAtomicTransferBytes is MAXIMUM ATOMIC TRANSFER LENGTH, in bytes
