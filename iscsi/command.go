@@ -173,20 +173,21 @@ type task struct {
 	extCDB []byte // the CDB when longer than 16 bytes
 
 	// Data-out collection; guarded by ss.mu.
-	out        []byte
-	outBuf     *[]byte
-	outPDU     *PDU // the command PDU when its immediate data is all the data-out
-	received   uint32
-	unsolEnd   uint32 // end of the unsolicited (immediate + Data-Out) data
-	unsolNext  uint32
-	unsolSN    uint32
-	unsolDone  bool
-	r2tNext    uint32 // offset of the next R2T to send
-	r2tSN      uint32
-	r2ts       []r2t
-	inBuf      *[]byte
-	state      taskState
-	aborted    bool
+	out       []byte
+	outBuf    *[]byte
+	outPDU    *PDU // the command PDU when its immediate data is all the data-out
+	received  uint32
+	unsolEnd  uint32 // end of the unsolicited (immediate + Data-Out) data
+	unsolNext uint32
+	unsolSN   uint32
+	unsolDone bool
+	r2tNext   uint32 // offset of the next R2T to send
+	r2tSN     uint32
+	r2ts      []r2t
+	inBuf     *[]byte
+	state     taskState
+	aborted   bool
+	// done, made when someone waits for the task, is closed when it ends.
 	done       chan struct{}
 	scmd       scsi.Command
 	sendingR2T [maxR2TBatch]r2t
@@ -232,10 +233,26 @@ func (t *task) wake() bool {
 	t.state = taskDone
 	delete(ss.tasks, t.itt)
 	ss.uncount(t)
-	close(t.done)
+	t.ended()
 	ss.taskWG.Done()
 	t.release()
 	return true
+}
+
+// waitChan returns a channel closed when the task ends; ss.mu must be
+// held and the task not yet ended.
+func (t *task) waitChan() chan struct{} {
+	if t.done == nil {
+		t.done = make(chan struct{})
+	}
+	return t.done
+}
+
+// ended wakes the waiters of a task; ss.mu must be held.
+func (t *task) ended() {
+	if t.done != nil {
+		close(t.done)
+	}
 }
 
 // Sense data the transport itself reports (RFC 7143 §11.4.7.2).
@@ -307,7 +324,6 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	t.edtl = cmd.ExpectedDataTransferLength
 	t.cdb = cmd.CDB
 	t.attr = scsi.TaskAttribute(cmd.Attr)
-	t.done = make(chan struct{})
 	t.state = taskData
 	if ext, ok := p.FindAHS(AHSExtendedCDB); ok && len(ext) > 1 {
 		t.extCDB = make([]byte, 16+len(ext)-1)
@@ -618,7 +634,7 @@ func (c *conn) complete(t *task, res scsi.Result) {
 	ss.uncount(t)
 	aborted := t.aborted
 	t.state = taskDone
-	close(t.done)
+	t.ended()
 	ss.mu.Unlock()
 	defer ss.taskWG.Done()
 	if aborted {

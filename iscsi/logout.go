@@ -44,7 +44,7 @@ func (c *conn) execLogout(p *PDU) {
 				continue
 			}
 			// Running: let it finish and answer.
-			waits = append(waits, t.done)
+			waits = append(waits, t.waitChan())
 		}
 		ss.mu.Unlock()
 	}

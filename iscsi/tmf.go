@@ -98,11 +98,10 @@ func (c *conn) abortTask(req *TaskMgmtRequest) (TMResponse, []chan struct{}) {
 	defer ss.mu.Unlock()
 	if t := ss.tasks[req.RTT]; t != nil {
 		t.aborted = true
-		done := t.done
 		if t.wake() {
 			return TMFunctionComplete, nil
 		}
-		return TMFunctionComplete, []chan struct{}{done}
+		return TMFunctionComplete, []chan struct{}{t.waitChan()}
 	}
 	ref := req.RefCmdSN
 	max := ss.updateMax()
@@ -131,11 +130,9 @@ func (c *conn) abortTasks(match func(*task) bool) []chan struct{} {
 			continue
 		}
 		t.aborted = true
-		done := t.done
-		if t.wake() {
-			continue
+		if !t.wake() {
+			waits = append(waits, t.waitChan())
 		}
-		waits = append(waits, done)
 	}
 	return waits
 }
