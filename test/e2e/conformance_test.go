@@ -18,9 +18,10 @@ const cuTimeout = 20 * time.Minute
 
 // passedFloor is the least number of tests (skipped ones not counted) the
 // full iscsi-test-cu run must pass: the count measured when the run first
-// worked (500 of 615 on 2026-11-25, with 86 skipped and 29 failed), to be
-// raised as the target grows. The goal is 560 of libiscsi 1.19's 615.
-const passedFloor = 500
+// worked (500 of 615 on 2026-11-25, with 86 skipped and 29 failed), raised
+// as the target grows (535, 72 skipped, 8 failed, the same day). The goal is
+// 560 of libiscsi 1.19's 615.
+const passedFloor = 535
 
 // gatedSuites are the SCSI suites whose every test must pass (or be skipped
 // for a feature scstd does not claim) in the SCSI and ALL families, which
