@@ -408,6 +408,9 @@ func TestPersistentReserveOutCDBChecks(t *testing.T) {
 		{0, "5f 01 02 0000 00000018 00", keyA + zero + tail, want(invalidField(2, 3)), ""}, // type 2
 		{0, "5f 04 00 0000 00000018 00", keyA + zero + tail, want(invalidField(2, 3)), ""}, // preempt type 0
 		{0, "5f 01 01 0000 00000000 00", "", want(ErrParamListLength), ""},
+		{0, "5f 07 00 0000 00000018 00", keyA + zero + tail, want(invalidField(1, 4)), ""}, // REGISTER AND MOVE
+		{0, "5e 04 00000000 00 1000 00", "", want(invalidField(1, 4)), ""},
+		{0, "5e 1f 00000000 00 1000 00", "", want(invalidField(1, 4)), ""},
 	})
 }
 
