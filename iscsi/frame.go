@@ -37,6 +37,7 @@ type DataDigestError struct {
 	Got, Want uint32
 }
 
+// Error implements error.
 func (e *DataDigestError) Error() string {
 	return fmt.Sprintf("iscsi: data digest mismatch: got %#08x, computed %#08x", e.Got, e.Want)
 }
@@ -315,6 +316,7 @@ type FrameWriter struct {
 	header bool
 	data   bool
 	dig    [DigestLen]byte
+	hdr    BHS // copy of the header being written, so callers' headers stay on their stacks
 }
 
 // NewFrameWriter writes PDUs to w with digests off.
@@ -336,11 +338,12 @@ func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
 	ahsPad := pad4(len(ahs))
 	h[4] = byte((len(ahs) + ahsPad) / 4)
 	h.SetDataSegmentLength(uint32(len(data)))
-	fw.w.Write(h[:])
+	fw.hdr = *h
+	fw.w.Write(fw.hdr[:])
 	fw.w.Write(ahs)
 	fw.w.Write(zeroPad[:ahsPad])
 	if fw.header {
-		putDigest(fw.dig[:], Digest(h[:], ahs, zeroPad[:ahsPad]))
+		putDigest(fw.dig[:], Digest(fw.hdr[:], ahs, zeroPad[:ahsPad]))
 		fw.w.Write(fw.dig[:])
 	}
 	if len(data) > 0 {

@@ -284,3 +284,20 @@ func FuzzReadPDU(f *testing.F) {
 		}
 	})
 }
+
+func TestWritePDUAllocationFree(t *testing.T) {
+	fw := NewFrameWriter(io.Discard)
+	fw.SetDigests(true, true)
+	data := bytes.Repeat([]byte{1}, 4096)
+	allocs := testing.AllocsPerRun(100, func() {
+		var h BHS
+		(&DataIn{Final: true, ITT: 1, TTT: ReservedTag, DataSN: 1}).Encode(&h)
+		if err := fw.WritePDU(&h, nil, data); err != nil {
+			t.Fatal(err)
+		}
+		fw.Flush()
+	})
+	if allocs > 0 {
+		t.Fatalf("WritePDU allocates %.1f times per PDU", allocs)
+	}
+}

@@ -29,6 +29,7 @@ const (
 	SessionDiscovery
 )
 
+// String returns the name of t as logs show it.
 func (t SessionType) String() string {
 	if t == SessionDiscovery {
 		return "Discovery"
@@ -66,6 +67,7 @@ type LoginError struct {
 	Keys Text
 }
 
+// Error implements error.
 func (e *LoginError) Error() string { return fmt.Sprintf("iscsi: login: %s: %s", e.Status, e.Msg) }
 
 func loginFail(st LoginStatus, format string, args ...any) *LoginError {

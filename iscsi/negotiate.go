@@ -102,6 +102,7 @@ type NegotiationError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *NegotiationError) Error() string {
 	return fmt.Sprintf("iscsi: negotiation of %.64s: %s", e.Key, e.Msg)
 }

@@ -43,6 +43,7 @@ var opcodeNames = map[Opcode]string{
 	OpLogoutResponse: "LOGOUT_RESPONSE", OpR2T: "R2T", OpAsyncMessage: "ASYNC_MESSAGE", OpReject: "REJECT",
 }
 
+// String returns the name of o as logs show it.
 func (o Opcode) String() string {
 	if n, ok := opcodeNames[o]; ok {
 		return n
@@ -117,6 +118,7 @@ type ProtocolError struct {
 	Msg    string
 }
 
+// Error implements error.
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("iscsi: protocol error (%s, %s): %s", e.Op, e.Reason, e.Msg)
 }
@@ -159,6 +161,7 @@ const (
 
 var taskAttrNames = [...]string{"UNTAGGED", "SIMPLE", "ORDERED", "HEAD_OF_QUEUE", "ACA"}
 
+// String returns the name of a as logs show it.
 func (a TaskAttr) String() string {
 	if int(a) < len(taskAttrNames) {
 		return taskAttrNames[a]
@@ -175,6 +178,7 @@ const (
 	AHSBidiReadDataLength AHSType = 2
 )
 
+// String returns the name of t as logs show it.
 func (t AHSType) String() string {
 	switch t {
 	case AHSExtendedCDB:
@@ -242,6 +246,7 @@ const (
 	TargetFailure    ServiceResponse = 0x01
 )
 
+// String returns the name of r as logs show it.
 func (r ServiceResponse) String() string {
 	switch r {
 	case CommandCompleted:
@@ -326,6 +331,7 @@ const (
 var tmFunctionNames = [...]string{"", "ABORT_TASK", "ABORT_TASK_SET", "CLEAR_ACA", "CLEAR_TASK_SET",
 	"LOGICAL_UNIT_RESET", "TARGET_WARM_RESET", "TARGET_COLD_RESET", "TASK_REASSIGN"}
 
+// String returns the name of f as logs show it.
 func (f TMFunction) String() string {
 	if f >= 1 && int(f) < len(tmFunctionNames) {
 		return tmFunctionNames[f]
@@ -392,6 +398,7 @@ const (
 var tmResponseNames = [...]string{"FUNCTION_COMPLETE", "TASK_DOES_NOT_EXIST", "LUN_DOES_NOT_EXIST",
 	"TASK_STILL_ALLEGIANT", "REASSIGNMENT_NOT_SUPPORTED", "FUNCTION_NOT_SUPPORTED", "AUTHORIZATION_FAILED"}
 
+// String returns the name of r as logs show it.
 func (r TMResponse) String() string {
 	if int(r) < len(tmResponseNames) {
 		return tmResponseNames[r]
@@ -578,6 +585,7 @@ const (
 var asyncEventNames = [...]string{"SCSI_EVENT", "LOGOUT_REQUEST", "CONNECTION_DROP", "SESSION_DROP",
 	"NEGOTIATION_REQUEST", "TASK_TERMINATION"}
 
+// String returns the name of e as logs show it.
 func (e AsyncEvent) String() string {
 	if int(e) < len(asyncEventNames) {
 		return asyncEventNames[e]
@@ -713,6 +721,7 @@ const (
 	StageFullFeature LoginStage = 3
 )
 
+// String returns the name of s as logs show it.
 func (s LoginStage) String() string {
 	switch s {
 	case StageSecurity:
@@ -815,6 +824,7 @@ var loginStatusNames = map[LoginStatus]string{
 	LoginServiceUnavailable: "SERVICE_UNAVAILABLE", LoginOutOfResources: "OUT_OF_RESOURCES",
 }
 
+// String returns the name of s as logs show it.
 func (s LoginStatus) String() string {
 	if n, ok := loginStatusNames[s]; ok {
 		return n
@@ -886,6 +896,7 @@ const (
 	LogoutRemoveForRecovery LogoutReason = 2
 )
 
+// String returns the name of r as logs show it.
 func (r LogoutReason) String() string {
 	switch r {
 	case LogoutCloseSession:
@@ -942,6 +953,7 @@ const (
 	LogoutCleanupFailed        LogoutResponseCode = 3
 )
 
+// String returns the name of c as logs show it.
 func (c LogoutResponseCode) String() string {
 	switch c {
 	case LogoutSuccess:
@@ -1003,6 +1015,7 @@ const (
 
 var snackTypeNames = [...]string{"DATA_R2T", "STATUS", "DATA_ACK", "R_DATA"}
 
+// String returns the name of t as logs show it.
 func (t SNACKType) String() string {
 	if int(t) < len(snackTypeNames) {
 		return snackTypeNames[t]
@@ -1073,6 +1086,7 @@ var rejectReasonNames = map[RejectReason]string{
 	RejectWaitingForLogout: "WAITING_FOR_LOGOUT",
 }
 
+// String returns the name of r as logs show it.
 func (r RejectReason) String() string {
 	if n, ok := rejectReasonNames[r]; ok {
 		return n

@@ -91,6 +91,7 @@ type TextError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *TextError) Error() string {
 	if e.Key == "" {
 		return "iscsi: text: " + e.Msg

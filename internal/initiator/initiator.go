@@ -50,6 +50,7 @@ type LoginError struct {
 	Keys   iscsi.Text
 }
 
+// Error implements error.
 func (e *LoginError) Error() string { return "initiator: login refused: " + e.Status.String() }
 
 // RejectError is a Reject the target answered a request with.
@@ -59,6 +60,7 @@ type RejectError struct {
 	Header []byte
 }
 
+// Error implements error.
 func (e *RejectError) Error() string { return "initiator: rejected: " + e.Reason.String() }
 
 // Params are the parameters a login agreed on, as this initiator uses them.
