@@ -125,4 +125,33 @@ func TestServerReloads(t *testing.T) {
 	if st := e.Status(); st.Generation == 0 || len(st.Devices) != 2 {
 		t.Errorf("status %+v", st)
 	}
+
+	// A device whose file is missing: its LUN answers NOT READY, the rest
+	// serves; once the file appears the retry brings it online.
+	missing := filepath.Join(dir, "later", "disk2.img")
+	res = apply(t, e, parse(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }
+  lun "2" { device = "disk2" }
+}
+handler "vdisk_fileio" {
+  device "disk2" { filename = "`+missing+`" }`)))
+	if len(res.Offline) != 1 || res.Offline[0].Name != "disk2" {
+		t.Fatalf("offline %+v", res.Offline)
+	}
+	url2 := "iscsi://" + portal + "/" + iqnA + "/2"
+	if out, err := runTool(t, readcap, url2); err == nil || !strings.Contains(out, "NOT READY") {
+		t.Fatalf("readcapacity16 on the offline LUN: %v\n%s", err, out)
+	}
+	if out, err := runTool(t, readcap, url); err != nil {
+		t.Fatalf("readcapacity16 on LUN 0 while LUN 2 is offline: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(filepath.Dir(missing), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(missing, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.retryOffline()
+	if out, err := runTool(t, readcap, url2); err != nil || !strings.Contains(out, "Total size:1048576") {
+		t.Fatalf("readcapacity16 once the file is there: %v\n%s", err, out)
+	}
 }
