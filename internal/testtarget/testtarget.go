@@ -66,11 +66,10 @@ type Target struct {
 
 // process is one run of the daemon binary.
 type process struct {
-	cmd      *exec.Cmd
-	stderr   *tailBuffer
-	exited   chan struct{} // closed when the process has exited
-	err      error         // the exit status; read after exited is closed
-	stopping bool          // Stop sent the signal: an exit is expected
+	cmd    *exec.Cmd
+	stderr *tailBuffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // the exit status; read after exited is closed
 }
 
 // Start renders config (a text/template over Params), writes it, starts the
@@ -172,8 +171,8 @@ func (tgt *Target) start() error {
 		case <-p.exited:
 			tgt.mu.Lock()
 			tgt.proc = nil
+			tgt.lastStderr = p.stderr.String()
 			tgt.mu.Unlock()
-			tgt.t.Logf("--- scstd stderr (exited: %v) ---\n%s", p.err, p.stderr.String())
 			if strings.Contains(p.stderr.String(), "address already in use") {
 				return errPortTaken
 			}
@@ -213,13 +212,15 @@ func (tgt *Target) Stop() {
 	tgt.mu.Lock()
 	p := tgt.proc
 	tgt.proc = nil
-	if p != nil {
-		p.stopping = true
-	}
 	tgt.mu.Unlock()
 	if p == nil {
 		return
 	}
+	defer func() {
+		tgt.mu.Lock()
+		tgt.lastStderr = p.stderr.String()
+		tgt.mu.Unlock()
+	}()
 	select {
 	case <-p.exited:
 		tgt.t.Errorf("testtarget: scstd had already exited: %v\n--- scstd stderr ---\n%s", p.err, tail(p.stderr.String()))
@@ -240,9 +241,6 @@ func (tgt *Target) Stop() {
 		tgt.t.Errorf("testtarget: scstd (pid %d) ignored SIGTERM for %v and was killed\n--- scstd stderr ---\n%s",
 			p.cmd.Process.Pid, StopTimeout, tail(p.stderr.String()))
 	}
-	tgt.mu.Lock()
-	tgt.lastStderr = p.stderr.String()
-	tgt.mu.Unlock()
 }
 
 // Restart stops the daemon and starts it again on the same configuration

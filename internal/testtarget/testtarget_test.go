@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,6 +166,28 @@ func (r *recorder) Failed() bool {
 }
 
 func (r *recorder) Logf(string, ...any) {}
+
+// Fatalf records and ends the calling goroutine, as testing.T's does.
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func TestStartFailureShowsTheDaemonsStderr(t *testing.T) {
+	rec := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Start(rec, "# no portal here\n")
+		t.Error("Start returned for a daemon that exited")
+	}()
+	<-done
+
+	if len(rec.errors) != 1 || !strings.Contains(rec.errors[0], "exited before its portal") ||
+		!strings.Contains(rec.errors[0], "fake scstd: no portal in") {
+		t.Errorf("errors = %q, want one with the exit and the daemon's stderr", rec.errors)
+	}
+}
 
 func TestDaemonDeathFailsTheTest(t *testing.T) {
 	rec := &recorder{TB: t}
