@@ -169,11 +169,12 @@ func nextDiscoveryTSIH() uint16 {
 
 // loginConn is the state of one login.
 type loginConn struct {
-	s    *Server
-	nc   net.Conn
-	fr   *FrameReader
-	fw   *FrameWriter
-	snap *Snapshot
+	s        *Server
+	nc       net.Conn
+	fr       *FrameReader
+	fw       *FrameWriter
+	snap     *Snapshot
+	throttle *LoginThrottle
 
 	first    LoginRequest // the leading request: ISID, TSIH, CID
 	tsih     uint16       // the TSIH responses carry
@@ -205,18 +206,35 @@ type loginConn struct {
 // (nil, nil). On failure the Login Response carrying the status has been
 // sent and the connection must be closed.
 func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
+	remote := nc.RemoteAddr()
+	throttle := s.loginThrottle()
+	if d := throttle.Wait(remote); d > 0 {
+		// An address that keeps failing authentication waits before
+		// being served at all, so parallel connections gain nothing.
+		time.Sleep(min(d, LoginTimeout))
+	}
 	nc.SetDeadline(time.Now().Add(LoginTimeout))
 	c := &loginConn{s: s, nc: nc, fr: fr, fw: NewFrameWriter(nc), snap: s.Snapshot(),
-		seenLoginKeys: make(map[string]bool)}
+		seenLoginKeys: make(map[string]bool), throttle: throttle}
 	fr.SetDigests(false, false)
 	fr.SetMaxRecvDSL(DefaultMaxRecvDSL)
 	r, err := c.run()
 	if err != nil {
 		if st, ok := statusOf(err); ok {
-			s.log.Info("login refused", "remote", nc.RemoteAddr().String(), "initiator", c.initiatorName,
-				"status", st.String(), "reason", err.Error())
+			args := []any{"remote", remote.String(), "initiator", c.initiatorName, "status", st.String(), "reason", err.Error()}
+			if st == LoginAuthFailed {
+				args = append(args, "failures", throttle.Failures(remote))
+				var ae *AuthError
+				if errors.As(err, &ae) && ae.User != "" {
+					args = append(args, "chap_user", ae.User)
+				}
+			}
+			s.log.Info("login refused", args...)
 		}
 		return nil, err
+	}
+	if c.authMethod != "" && c.authMethod != ValueNone {
+		throttle.Succeeded(remote)
 	}
 	nc.SetDeadline(time.Time{})
 	if c.sessionType == SessionDiscovery {
@@ -244,6 +262,10 @@ func (c *loginConn) run() (*LoginResult, error) {
 				var le *LoginError
 				if errors.As(err, &le) {
 					keys = le.Keys
+				}
+				if st == LoginAuthFailed {
+					// Slow down guessing: the answer waits.
+					time.Sleep(min(c.throttle.Failed(c.nc.RemoteAddr()), LoginTimeout))
 				}
 				c.sendStatus(st, keys)
 			}

@@ -432,3 +432,36 @@ func FuzzLogin(f *testing.F) {
 		}
 	})
 }
+
+func TestLoginThrottleCountsAuthFailures(t *testing.T) {
+	s := wireServer(t, func(snap *Snapshot) {
+		snap.Targets[wireTarget].Auth = Auth{Incoming: []CHAPUser{{Name: "joe", Secret: []byte("12charsecret")}}}
+	})
+	for i := 1; i <= 2; i++ {
+		c, done := startLogin(t, s)
+		c.login(LoginRequest{CSG: StageSecurity},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}})
+		start := time.Now()
+		if rsp, _ := c.loginResponse(); rsp.Status != LoginAuthFailed {
+			t.Fatalf("status %s", rsp.Status)
+		}
+		<-done
+		if n := s.loginThrottle().Failures(c.nc.LocalAddr()); n != i {
+			t.Fatalf("after failure %d the throttle counts %d", i, n)
+		}
+		if i == 2 && time.Since(start) < 900*time.Millisecond {
+			t.Fatalf("second failure answered after %v, want about 1s", time.Since(start))
+		}
+	}
+	// A login that needs no authentication does not reset the count.
+	c, done := startLogin(t, s)
+	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageFullFeature}, discoveryKeys)
+	if rsp, _ := c.loginResponse(); rsp.Status != LoginSuccess {
+		t.Fatalf("discovery status %s", rsp.Status)
+	}
+	c.nc.Close()
+	<-done
+	if n := s.loginThrottle().Failures(c.nc.LocalAddr()); n != 2 {
+		t.Fatalf("count %d after an unauthenticated login", n)
+	}
+}
