@@ -3,6 +3,7 @@ package scsi
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync"
 )
 
 // EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 §6.4, §6.18): the
@@ -14,7 +15,8 @@ import (
 // logical unit by the NAA or T10 vendor ID designator of its Device
 // Identification VPD page, and block device to block device segment
 // descriptors (02h). Copies complete before status (no held data, no
-// inline data); RECEIVE COPY RESULTS reports the operating parameters.
+// inline data); RECEIVE COPY RESULTS reports the operating parameters and
+// the status of copies whose LIST ID USAGE asked for it to be held.
 
 // Copy manager limits (RECEIVE COPY RESULTS, OPERATING PARAMETERS).
 const (
@@ -118,15 +120,87 @@ func extendedCopy(t *task) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	res := copyResult{status: copyCompleted}
 	for _, s := range segs {
 		if int(s.src) >= nTargets || int(s.dst) >= nTargets {
-			return nil, errUnreachableCopyTarget
+			err = errUnreachableCopyTarget
+		} else {
+			var n uint64
+			n, err = t.copyBlocks(targets[s.src].lu, targets[s.dst].lu, s)
+			res.bytes += n
 		}
-		if err := t.copyBlocks(targets[s.src].lu, targets[s.dst].lu, s); err != nil {
-			return nil, err
+		if err != nil {
+			res.status = copyFailed
+			break
 		}
+		res.segments++
 	}
-	return nil, nil
+	if p[1]>>3&0x3 == listIDHold {
+		copyResults.put(copyKey{t.dev, nexusOf(t.cmd.Nexus), p[0]}, res)
+	}
+	return nil, err
+}
+
+// LIST ID USAGE (parameter list byte 1, bits 4-3) asking the copy
+// manager to hold the copy status for RECEIVE COPY RESULTS.
+const listIDHold = 0
+
+// COPY MANAGER STATUS values (SPC-4 table 382).
+const (
+	copyCompleted = 0x01
+	copyFailed    = 0x02
+)
+
+// copyResult is what COPY STATUS reports about a finished EXTENDED COPY.
+type copyResult struct {
+	status   byte
+	segments uint16
+	bytes    uint64
+}
+
+// copyKey names a copy's results: the copy manager's device, the I_T
+// nexus that sent it and its LIST IDENTIFIER.
+type copyKey struct {
+	dev   *Device
+	nexus itNexus
+	list  byte
+}
+
+// maxCopyResults bounds the results held for RECEIVE COPY RESULTS; the
+// oldest are dropped first.
+const maxCopyResults = 256
+
+// copyStore holds the results of EXTENDED COPY commands that asked for
+// them to be held, until read or displaced.
+type copyStore struct {
+	mu    sync.Mutex
+	m     map[copyKey]copyResult
+	order []copyKey
+}
+
+var copyResults copyStore
+
+func (s *copyStore) put(k copyKey, r copyResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[copyKey]copyResult)
+	}
+	if _, ok := s.m[k]; !ok {
+		if len(s.order) == maxCopyResults {
+			delete(s.m, s.order[0])
+			s.order = s.order[1:]
+		}
+		s.order = append(s.order, k)
+	}
+	s.m[k] = r
+}
+
+func (s *copyStore) get(k copyKey) (copyResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.m[k]
+	return r, ok
 }
 
 // parseSegments decodes the segment descriptor list, which starts at byte
@@ -199,18 +273,19 @@ func (t *task) findCopyTarget(desig []byte) *LogicalUnit {
 	return nil
 }
 
-// copyBlocks carries out one block to block segment from src to dst.
-func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) error {
+// copyBlocks carries out one block to block segment from src to dst and
+// returns the bytes it copied.
+func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) (uint64, error) {
 	if src == nil || dst == nil {
-		return errCopyTargetNotReachable
+		return 0, errCopyTargetNotReachable
 	}
 	sd, dd := src.Device, dst.Device
 	sb, db := sd.Backend(), dd.Backend()
 	if sb == nil || db == nil {
-		return errCopyTargetNotReachable
+		return 0, errCopyTargetNotReachable
 	}
 	if dst.ReadOnly || dd.readOnly.Load() {
-		return ErrWriteProtected
+		return 0, ErrWriteProtected
 	}
 	sbs, dbs := uint64(sd.cfg.BlockSize), uint64(dd.cfg.BlockSize)
 	n := s.n * sbs
@@ -218,11 +293,11 @@ func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) error {
 		n = s.n * dbs
 	}
 	if n%sbs != 0 || n%dbs != 0 {
-		return errCopyAborted
+		return 0, errCopyAborted
 	}
 	srcEnd, dstEnd := uint64(sd.Size())/sbs, uint64(dd.Size())/dbs
 	if s.srcLBA > srcEnd || n/sbs > srcEnd-s.srcLBA || s.dstLBA > dstEnd || n/dbs > dstEnd-s.dstLBA {
-		return errCopyAborted
+		return 0, errCopyAborted
 	}
 	buf := getBuffer(int(min(n, xcopyChunk)))
 	defer putBuffer(buf)
@@ -231,19 +306,19 @@ func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) error {
 		c := buf[:min(n-done, uint64(len(buf)))]
 		if got, err := sb.ReadAt(c, int64(from+done)); got != len(c) {
 			if err == nil {
-				return ErrReadError
+				return done, ErrReadError
 			}
-			return senseFromError(err, false)
+			return done, senseFromError(err, false)
 		}
 		if _, err := db.WriteAt(c, int64(to+done)); err != nil {
-			return senseFromError(err, true)
+			return done, senseFromError(err, true)
 		}
 		done += uint64(len(c))
 	}
 	if !dd.nvCache.Load() && dd.writeThrough.Load() {
-		return BackendError(db.Sync(), true)
+		return n, BackendError(db.Sync(), true)
 	}
-	return nil
+	return n, nil
 }
 
 // receiveCopyOperatingParams handles RECEIVE COPY RESULTS with service
@@ -268,6 +343,34 @@ func receiveCopyOperatingParams(t *task) ([]byte, error) {
 	return allocLen(b, be32(cdb[10:14])), nil
 }
 
+// receiveCopyStatus handles RECEIVE COPY RESULTS with service action
+// COPY STATUS (SPC-4 §6.18.3): how the EXTENDED COPY with this LIST
+// IDENTIFIER, sent through this I_T nexus, ended. Copies finish before
+// their status, so none is ever in progress; a list identifier with no
+// held results is INVALID FIELD IN CDB.
+//
+//	byte 2     LIST IDENTIFIER
+//	byte 10-13 ALLOCATION LENGTH
+func receiveCopyStatus(t *task) ([]byte, error) {
+	cdb := t.cdb()
+	r, ok := copyResults.get(copyKey{t.dev, nexusOf(t.cmd.Nexus), cdb[2]})
+	if !ok {
+		return nil, invalidField(2, -1)
+	}
+	b := t.dataIn(12)
+	binary.BigEndian.PutUint32(b[0:4], 8)
+	b[4] = r.status
+	binary.BigEndian.PutUint16(b[5:7], r.segments)
+	// TRANSFER COUNT UNITS: bytes while they fit in four bytes, else KiB.
+	if r.bytes > 0xffffffff {
+		b[7] = 0x01
+		binary.BigEndian.PutUint32(b[8:12], uint32(min(r.bytes>>10, 0xffffffff)))
+	} else {
+		binary.BigEndian.PutUint32(b[8:12], uint32(r.bytes))
+	}
+	return allocLen(b, be32(cdb[10:14])), nil
+}
+
 // copyCommands are EXTENDED COPY(LID1) and RECEIVE COPY RESULTS.
 var copyCommands = []commandDesc{
 	{op: ExtendedCopy, sa: 0x00, hasSA: true, name: "EXTENDED_COPY_LID1",
@@ -275,6 +378,11 @@ var copyCommands = []commandDesc{
 		usage: []byte{0x83, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 			0xff, 0xff, 0xff, 0xff, 0x00, 0x07},
 		handler: extendedCopy},
+	{op: ReceiveCopyResults, sa: 0x00, hasSA: true, name: "RECEIVE_COPY_RESULTS/COPY_STATUS",
+		cdbLen: 16, types: typesDisk,
+		usage: []byte{0x84, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+			0xff, 0xff, 0xff, 0xff, 0x00, 0x07},
+		handler: receiveCopyStatus},
 	{op: ReceiveCopyResults, sa: 0x03, hasSA: true, name: "RECEIVE_COPY_RESULTS/OPERATING_PARAMETERS",
 		cdbLen: 16, types: typesDisk,
 		usage: []byte{0x84, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,

@@ -129,3 +129,43 @@ func TestReceiveCopyOperatingParameters(t *testing.T) {
 		t.Fatalf("ALLOCATION LENGTH ignored: %d bytes", len(r.Data))
 	}
 }
+
+func TestReceiveCopyStatus(t *testing.T) {
+	f := newFixture(t, 64, DeviceConfig{})
+	me := naaTarget(f.dev)
+	status := func(list string) Result {
+		return f.exec(0, hx(t, "84 00 "+list+" 00000000000000 00000100 00 00"), nil)
+	}
+	if got := senseOf(status("07")); got != want(invalidField(2, -1)) {
+		t.Fatalf("no copy yet: %s", got)
+	}
+	// LIST IDENTIFIER 07h, LIST ID USAGE 00b (hold): two segments of 4 and 2 blocks.
+	list := hx(t, "07"+xcopyList([]string{me}, []string{b2b(0, 0, 4, 0, 32), b2b(0, 0, 2, 8, 40)})[2:])
+	if r := f.exec(0, hx(t, xcopyCDB(len(list))), list); r.Status != Good {
+		t.Fatalf("EXTENDED COPY: %s", senseOf(r))
+	}
+	if r := status("07"); r.Status != Good || !bytes.Equal(r.Data, hx(t, "00000008 01 0002 00 00000c00")) {
+		t.Fatalf("COPY STATUS: %s %x", senseOf(r), r.Data)
+	}
+	// LIST ID USAGE 10b (discard): nothing held for list 08h.
+	list[0], list[1] = 0x08, 0x10
+	f.exec(0, hx(t, xcopyCDB(len(list))), list)
+	if got := senseOf(status("08")); got != want(invalidField(2, -1)) {
+		t.Fatalf("discarded results: %s", got)
+	}
+	// A failing second segment: one segment processed, completed with errors.
+	bad := hx(t, "09"+xcopyList([]string{me}, []string{b2b(0, 0, 1, 0, 32), b2b(0, 0, 2, 0, 63)})[2:])
+	if got := senseOf(f.exec(0, hx(t, xcopyCDB(len(bad))), bad)); got != want(errCopyAborted) {
+		t.Fatalf("failing copy: %s", got)
+	}
+	if r := status("09"); r.Status != Good || !bytes.Equal(r.Data, hx(t, "00000008 02 0001 00 00000200")) {
+		t.Fatalf("COPY STATUS after failure: %s %x", senseOf(r), r.Data)
+	}
+	// Another nexus does not see this nexus's results.
+	other := NewNexus("iqn.1994-05.com.redhat:other,i,0x1", "iqn.2026-11.org.example:t1", 1, 1)
+	cmd := &Command{Nexus: other, LUNs: f.lus, LUNValid: true, CDB: hx(t, "84 00 07 00000000000000 00000100 00 00")}
+	Execute(cmd) // power-on unit attention
+	if got := senseOf(Execute(cmd)); got != want(invalidField(2, -1)) {
+		t.Fatalf("other nexus: %s", got)
+	}
+}
