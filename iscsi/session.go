@@ -213,7 +213,8 @@ func (s *Server) runSession(nc net.Conn, fr *FrameReader, r *LoginResult) {
 		}
 	}()
 	s.log.Info("session started", "initiator", ss.key.initiator, "target", ss.key.target,
-		"tsih", ss.tsih, "remote", nc.RemoteAddr().String())
+		"tsih", ss.tsih, "remote", nc.RemoteAddr().String(), "header_digest", ss.params.HeaderDigest,
+		"data_digest", ss.params.DataDigest)
 	err := c.run()
 	ss.end()
 	s.log.Info("session ended", "initiator", ss.key.initiator, "target", ss.key.target,

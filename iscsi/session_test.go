@@ -75,6 +75,7 @@ type sessInit struct {
 	itt        uint32
 	done       chan struct{}
 	sessResult *LoginResult
+	hd, dd     bool // digests in use
 }
 
 func newSessTarget(t *testing.T) (*Server, *Target, *sessMem) {
@@ -112,6 +113,8 @@ func startSessInit(t *testing.T, srv *Server, tgt *Target, isid byte, p Negotiat
 	ti := &sessInit{t: t, srv: srv, nc: cli, fr: NewFrameReader(cli), cmdSN: 1, itt: 0x1000,
 		done: make(chan struct{}), sessResult: r}
 	ti.fr.SetMaxRecvDSL(p.MaxXmitDSL)
+	ti.hd, ti.dd = p.HeaderDigest, p.DataDigest
+	ti.fr.SetDigests(p.HeaderDigest, p.DataDigest)
 	go func() {
 		defer close(ti.done)
 		srv.runSession(sc, NewFrameReader(sc), r)
@@ -142,7 +145,7 @@ func startSessInit(t *testing.T, srv *Server, tgt *Target, isid byte, p Negotiat
 
 func (ti *sessInit) send(h *BHS, data []byte) {
 	ti.t.Helper()
-	if _, err := ti.nc.Write(AppendFrame(nil, h, nil, data, false, false)); err != nil {
+	if _, err := ti.nc.Write(AppendFrame(nil, h, nil, data, ti.hd, ti.dd)); err != nil {
 		ti.t.Fatal(err)
 	}
 }
@@ -696,5 +699,64 @@ func TestSessionAsyncEvents(t *testing.T) {
 	}
 	if _, err := srv.CloseSession(sessTargetName, sessInitiatorName); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("CloseSession after the end: %v", err)
+	}
+}
+
+func TestSessionDigests(t *testing.T) {
+	srv, tgt, mem := newSessTarget(t)
+	p := sessParams()
+	p.HeaderDigest, p.DataDigest = true, true
+	ti := startSessInit(t, srv, tgt, 1, p)
+	ti.clearUA()
+	data := bytes.Repeat([]byte("digest!!"), 3*512/8)
+	itt := ti.command(sessCDB10(sessOpWrite10, 4, 3), false, true, uint32(len(data)), data[:512], true)
+	if res := ti.await(itt, data); res.status != 0 {
+		t.Fatalf("WRITE10 with digests: status %#x sense % x", res.status, res.sense)
+	}
+	if !bytes.Equal(mem.b[4*512:7*512], data) {
+		t.Fatal("written data differs")
+	}
+	itt = ti.command(sessCDB10(sessOpRead10, 4, 3), true, false, uint32(len(data)), nil, true)
+	if res := ti.await(itt, nil); res.status != 0 || !bytes.Equal(res.data, data) {
+		t.Fatalf("READ10 with digests: status %#x, data equal %v", res.status, bytes.Equal(res.data, data))
+	}
+
+	// A Data-Out whose data digest is wrong: Reject (data digest error),
+	// then the write ends with CHECK CONDITION, PROTOCOL SERVICE CRC ERROR.
+	itt = ti.command(sessCDB10(sessOpWrite10, 0, 1), false, true, 512, nil, true)
+	q := ti.recv()
+	var r R2T
+	if err := r.Decode(&q.BHS); err != nil {
+		t.Fatalf("got %s, want R2T", q.BHS.Opcode())
+	}
+	q.Release()
+	var h BHS
+	(&DataOut{Final: true, ITT: itt, TTT: r.TTT}).Encode(&h)
+	frame := AppendFrame(nil, &h, nil, make([]byte, 512), true, true)
+	frame[len(frame)-1] ^= 0xff
+	if _, err := ti.nc.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	q = ti.recv()
+	var rj Reject
+	if err := rj.Decode(&q.BHS); err != nil || rj.Reason != RejectDataDigestError {
+		t.Fatalf("got %s %+v, want Reject DATA_DIGEST_ERROR", q.BHS.Opcode(), rj)
+	}
+	q.Release()
+	res := ti.await(itt, nil)
+	if res.status != uint8(scsi.CheckCondition) || len(res.sense) < 14 || res.sense[12] != 0x47 || res.sense[13] != 0x05 {
+		t.Fatalf("after a data digest error: status %#x sense % x", res.status, res.sense)
+	}
+
+	// A header digest error ends the connection.
+	h = BHS{}
+	(&NOPOut{Immediate: true, ITT: 9, TTT: ReservedTag, CmdSN: ti.cmdSN}).Encode(&h)
+	frame = AppendFrame(nil, &h, nil, nil, true, true)
+	frame[BHSLen] ^= 0xff
+	ti.nc.Write(frame)
+	select {
+	case <-ti.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection survived a header digest error")
 	}
 }
