@@ -1,0 +1,209 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/scstd/scstd/iscsi"
+)
+
+// initiator is the least of an iSCSI initiator that the reload effects
+// need: a login without authentication, TEST UNIT READY and REPORT LUNS,
+// and the PDUs the target sends on its own (asynchronous messages).
+type initiator struct {
+	t     *testing.T
+	nc    net.Conn
+	fr    *iscsi.FrameReader
+	cmdSN uint32
+	statN uint32
+	itt   uint32
+}
+
+func login(t *testing.T, portal, target string) *initiator {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", portal, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	in := &initiator{t: t, nc: nc, fr: iscsi.NewFrameReader(nc), cmdSN: 1}
+	req := iscsi.LoginRequest{Transit: true, CSG: iscsi.StageOperational, NSG: iscsi.StageFullFeature,
+		ISID: [6]byte{0x80, 0, 0, 0, 0, 1}, ITT: 1, CmdSN: 1}
+	var h iscsi.BHS
+	req.Encode(&h)
+	data := iscsi.AppendText(nil, iscsi.Text{
+		{Key: "InitiatorName", Value: "iqn.2026-11.org.example:initiator"},
+		{Key: "TargetName", Value: target},
+		{Key: "SessionType", Value: "Normal"},
+		{Key: "HeaderDigest", Value: "None"},
+		{Key: "DataDigest", Value: "None"},
+	})
+	in.write(&h, data)
+	p := in.read()
+	var resp iscsi.LoginResponse
+	if err := resp.Decode(&p.BHS); err != nil {
+		t.Fatalf("login response: %v", err)
+	}
+	if resp.Status != iscsi.LoginSuccess || !resp.Transit || resp.NSG != iscsi.StageFullFeature {
+		t.Fatalf("login: %+v", resp)
+	}
+	in.statN = resp.StatSN + 1
+	return in
+}
+
+func (in *initiator) write(h *iscsi.BHS, data []byte) {
+	in.t.Helper()
+	in.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := in.nc.Write(iscsi.AppendFrame(nil, h, nil, data, false, false)); err != nil {
+		in.t.Fatal(err)
+	}
+}
+
+func (in *initiator) read() *iscsi.PDU {
+	in.t.Helper()
+	in.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p, err := in.fr.Read()
+	if err != nil {
+		in.t.Fatalf("read: %v", err)
+	}
+	return p
+}
+
+// command sends a CDB to LUN 0..255 and returns the SCSI status and, for
+// CHECK CONDITION, the sense key, ASC and ASCQ. Data-In is skipped; async
+// messages that arrive first are returned in async.
+func (in *initiator) command(lun uint8, cdb []byte, expIn uint32) (status uint8, sense [3]byte, async []iscsi.AsyncMessage) {
+	in.t.Helper()
+	in.itt++
+	cmd := iscsi.SCSICommand{Final: true, Read: expIn > 0, Attr: 1, ITT: in.itt, ExpectedDataTransferLength: expIn,
+		CmdSN: in.cmdSN, ExpStatSN: in.statN}
+	cmd.LUN[1] = lun
+	copy(cmd.CDB[:], cdb)
+	in.cmdSN++
+	var h iscsi.BHS
+	cmd.Encode(&h)
+	in.write(&h, nil)
+	for {
+		p := in.read()
+		switch p.BHS.Opcode() {
+		case iscsi.OpAsyncMessage:
+			var m iscsi.AsyncMessage
+			m.Decode(&p.BHS)
+			async = append(async, m)
+		case iscsi.OpSCSIResponse:
+			var r iscsi.SCSIResponse
+			if err := r.Decode(&p.BHS); err != nil {
+				in.t.Fatal(err)
+			}
+			in.statN = r.StatSN + 1
+			if len(p.Data) >= 2+14 {
+				s := p.Data[2:]
+				sense = [3]byte{s[2] & 0x0f, s[12], s[13]}
+			}
+			return r.Status, sense, async
+		case iscsi.OpDataIn:
+			// REPORT LUNS data; the status follows (or rides on the
+			// last Data-In with the S bit).
+			var d iscsi.DataIn
+			if err := d.Decode(&p.BHS); err != nil {
+				in.t.Fatal(err)
+			}
+			if d.HasStatus {
+				in.statN = d.StatSN + 1
+				return d.Status, sense, async
+			}
+		default:
+			in.t.Fatalf("unexpected %v", p.BHS.Opcode())
+		}
+	}
+}
+
+// asyncEvent waits for an Asynchronous Message.
+func (in *initiator) asyncEvent() (iscsi.AsyncMessage, []byte) {
+	in.t.Helper()
+	for {
+		p := in.read()
+		if p.BHS.Opcode() != iscsi.OpAsyncMessage {
+			continue
+		}
+		var m iscsi.AsyncMessage
+		m.Decode(&p.BHS)
+		var sense []byte
+		if len(p.Data) >= 2 {
+			n := int(binary.BigEndian.Uint16(p.Data))
+			sense = append(sense, p.Data[2:2+n]...)
+		}
+		return m, sense
+	}
+}
+
+var (
+	cdbTUR        = []byte{0x00, 0, 0, 0, 0, 0}
+	cdbReportLUNs = []byte{0xa0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}
+)
+
+const (
+	statusGood  = 0x00
+	statusCheck = 0x02
+)
+
+func TestSessionSeesReloads(t *testing.T) {
+	portal := freePort(t)
+	srv := iscsi.NewServer(slog.New(slog.DiscardHandler))
+	defer srv.Shutdown(context.Background())
+	e := NewEngine(srv, nil, Options{RetryInterval: -1, SizePollInterval: -1, ReleaseDelay: time.Millisecond, LogoutGrace: 200 * time.Millisecond})
+	defer e.Close()
+	dir := t.TempDir()
+	apply(t, e, parse(t, serverConfig(portal, dir, "")))
+
+	in := login(t, portal, iqnA)
+	// The first command reports the power-on unit attention.
+	if st, sense, _ := in.command(0, cdbTUR, 0); st != statusCheck || sense != [3]byte{0x06, 0x29, 0x00} {
+		t.Fatalf("first TUR: status %#x sense %x", st, sense)
+	}
+	if st, _, _ := in.command(0, cdbTUR, 0); st != statusGood {
+		t.Fatalf("TUR: status %#x", st)
+	}
+
+	// A LUN added: an asynchronous SCSI event, then the unit attention.
+	apply(t, e, parse(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }`)))
+	m, sense := in.asyncEvent()
+	if m.Event != iscsi.AsyncSCSIEvent || len(sense) < 14 || sense[12] != 0x3f || sense[13] != 0x0e {
+		t.Fatalf("async message %+v sense %x", m, sense)
+	}
+	if st, sense, _ := in.command(0, cdbTUR, 0); st != statusCheck || sense != [3]byte{0x06, 0x3f, 0x0e} {
+		t.Fatalf("TUR after adding a LUN: status %#x sense %x", st, sense)
+	}
+	if st, _, _ := in.command(0, cdbReportLUNs, 16); st != statusGood {
+		t.Fatalf("REPORT LUNS: status %#x", st)
+	}
+
+	// A device grown: CAPACITY DATA HAS CHANGED on its LUN.
+	apply(t, e, parse(t, replaceOnce(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }`), `size = "64MiB"`, `size = "128MiB"`)))
+	if st, sense, _ := in.command(0, cdbTUR, 0); st != statusCheck || sense != [3]byte{0x06, 0x2a, 0x09} {
+		t.Fatalf("TUR after growing: status %#x sense %x", st, sense)
+	}
+
+	// An unrelated parameter: nothing for the session.
+	apply(t, e, parse(t, replaceOnce(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }
+  queued_commands = 16`), `size = "64MiB"`, `size = "128MiB"`)))
+	if st, sense, async := in.command(0, cdbTUR, 0); st != statusGood || len(async) != 0 {
+		t.Fatalf("TUR after a parameter change: status %#x sense %x async %+v", st, sense, async)
+	}
+
+	// The target removed: a logout request, then the connection closes.
+	apply(t, e, parse(t, fmt.Sprintf(`iscsi { portals = [%q] }`, portal)))
+	m, _ = in.asyncEvent()
+	if m.Event != iscsi.AsyncLogoutRequest {
+		t.Fatalf("async message %+v, want a logout request", m)
+	}
+	in.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := in.fr.Read(); err == nil {
+		t.Fatal("connection still open after the logout grace")
+	}
+}
