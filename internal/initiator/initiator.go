@@ -1,7 +1,7 @@
 // Package initiator is a small iSCSI initiator for tests: it logs in
 // (AuthMethod=None, digests optional), lists targets with SendTargets,
-// runs SCSI commands with Data-Out and Data-In, pings with NOP-Out, logs
-// out, and sends raw PDUs so that tests can produce the malformed and
+// runs SCSI commands with Data-Out and Data-In, task management functions,
+// pings with NOP-Out, logs out, and sends raw PDUs so that tests can produce the malformed and
 // out-of-order traffic libiscsi never sends. One command at a time; not
 // safe for concurrent use.
 package initiator
@@ -719,4 +719,31 @@ func (c *Conn) dataOut(lun [8]byte, itt, ttt uint32, out []byte, off, n int) err
 		dataSN++
 	}
 	return c.fw.Flush()
+}
+
+// TaskMgmt sends a Task Management Function Request (immediate) and
+// returns the target's response code. rtt and refCmdSN matter for
+// ABORT TASK only.
+func (c *Conn) TaskMgmt(fn iscsi.TMFunction, lun [8]byte, rtt, refCmdSN uint32) (iscsi.TMResponse, error) {
+	itt := c.NextITT()
+	req := iscsi.TaskMgmtRequest{Immediate: true, Function: fn, LUN: lun, ITT: itt, RTT: iscsi.ReservedTag,
+		CmdSN: c.cmdSN, ExpStatSN: c.expStatSN, RefCmdSN: refCmdSN}
+	if fn == iscsi.TMAbortTask {
+		req.RTT = rtt
+	}
+	var h iscsi.BHS
+	req.Encode(&h)
+	if err := c.SendPDU(&h, nil, nil); err != nil {
+		return 0, err
+	}
+	p, err := c.waitFor(itt)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Release()
+	var rsp iscsi.TaskMgmtResponse
+	if err := rsp.Decode(&p.BHS); err != nil {
+		return 0, err
+	}
+	return rsp.Response, nil
 }

@@ -146,6 +146,9 @@ func TestNormalSessionIO(t *testing.T) {
 			if _, err := c.NOP(nil); err != nil {
 				t.Fatal(err)
 			}
+			if r, err := c.TaskMgmt(iscsi.TMLogicalUnitReset, lun0, 0, 0); err != nil || r != iscsi.TMFunctionComplete {
+				t.Fatalf("LOGICAL UNIT RESET = %v, %v", r, err)
+			}
 			if code, err := c.Logout(); err != nil || code != iscsi.LogoutSuccess {
 				t.Fatalf("Logout = %v, %v", code, err)
 			}
