@@ -224,3 +224,25 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanSummaryAndImpact(t *testing.T) {
+	running := baseModel()
+	desired := cloneModel(running)
+	desired.Devices["disk2"] = Device{Handler: vdisk.NullIO, Size: 1 << 30, BlockSize: 512}
+	setDevice(&desired, "disk1", func(d *Device) { d.Filename = "/srv/other.img" })
+	setDevice(&desired, "null1", func(d *Device) { d.Size = 2 << 40 })
+	delete(desired.Targets, iqnB)
+	p := Diff(running, desired)
+	if got, want := p.Summary(), "1 to add, 1 to change, 1 to replace, 2 to remove"; got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+	if p.Impact() != SessionDrop {
+		t.Errorf("Impact() = %v", p.Impact())
+	}
+	if d := p.Disruptive(); len(d) != 1 || d[0].Op != RemoveTarget {
+		t.Errorf("Disruptive() = %+v", d)
+	}
+	if (Plan{}).Impact() != Hot || (Plan{}).String() != "" {
+		t.Error("empty plan")
+	}
+}
