@@ -28,6 +28,10 @@ var ErrNoSession = errors.New("iscsi: no such session")
 // it reinstates to finish its commands.
 const reinstateWait = 30 * time.Second
 
+// admitTimeout is how long an admitted session may wait for its
+// full-feature phase to start before it is dropped.
+const admitTimeout = 30 * time.Second
+
 // sessionKey identifies a session for reinstatement (RFC 7143 §4.4.3):
 // initiator name, ISID and target.
 type sessionKey struct {
@@ -150,6 +154,13 @@ func (s *Server) admitSession(r *LoginResult) (uint16, error) {
 	s.sessions[key] = ss
 	s.byTSIH[tsih] = ss
 	r.TSIH = tsih
+	// A login that fails after admission leaves no connection: drop the
+	// session if its full-feature phase never starts.
+	time.AfterFunc(admitTimeout, func() {
+		if ss.conn.Load() == nil {
+			ss.close()
+		}
+	})
 	return tsih, nil
 }
 
