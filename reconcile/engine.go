@@ -112,12 +112,13 @@ type DisruptiveError struct {
 	Changes []Change
 }
 
+// Error names the session-ending changes and how to apply them anyway.
 func (e *DisruptiveError) Error() string {
 	addrs := make([]string, len(e.Changes))
 	for i, c := range e.Changes {
 		addrs[i] = c.Addr.String()
 	}
-	return fmt.Sprintf("reconcile: the plan ends sessions (%s) and disruptive_changes = \"refuse\"; nothing was changed (force the reload to apply it)",
+	return fmt.Sprintf("reconcile: the plan ends sessions (%s) and disruptive_changes = \"refuse\"; nothing was changed (scstd reload -force applies it)",
 		strings.Join(addrs, ", "))
 }
 
