@@ -162,9 +162,12 @@ func (t *task) zeroBlocks(lba, n uint64) error {
 }
 
 // unsupported reports whether a backend error says the operation is not
-// available on this storage, so that a fallback should be used.
+// available on this storage, so that a fallback should be used: EINVAL is
+// what BLKDISCARD and BLKZEROOUT answer for a range that is not aligned to
+// the device's own logical blocks (512-byte blocks exported from a 4Kn
+// disk), which writing zeroes handles.
 func unsupported(err error) bool {
-	return errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOTTY)
+	return errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOTTY) || errors.Is(err, syscall.EINVAL)
 }
 
 // fill writes block (one logical block; nil for zeroes) to n blocks at

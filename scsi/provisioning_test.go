@@ -375,3 +375,14 @@ func TestProvisioningCommandsOnCDROM(t *testing.T) {
 		}
 	}
 }
+
+func TestUnsupported(t *testing.T) {
+	for err, want := range map[error]bool{
+		syscall.EOPNOTSUPP: true, syscall.ENOTTY: true, syscall.EINVAL: true,
+		syscall.EIO: false, syscall.ENOSPC: false, nil: false,
+	} {
+		if got := unsupported(err); got != want {
+			t.Errorf("unsupported(%v) = %v", err, got)
+		}
+	}
+}
