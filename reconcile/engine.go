@@ -66,7 +66,7 @@ func (o Options) withDefaults() Options {
 // (config.Config.Unsupported).
 func Supports(f config.Feature) bool {
 	switch f {
-	case config.FeatureFileIO, config.FeatureBlockIO, config.FeatureNullIO,
+	case config.FeatureFileIO, config.FeatureBlockIO, config.FeatureNullIO, config.FeatureVCDROM,
 		config.FeatureDigests, config.FeatureDisabledISCSI, config.FeatureDisabledTarget,
 		config.FeatureRelTgtID, config.FeatureRefuse,
 		config.FeatureCHAP, config.FeatureDiscoveryCHAP, config.FeatureCHAPSHA,

@@ -605,3 +605,12 @@ func TestFileReplacedOnDisk(t *testing.T) {
 		t.Fatalf("plan after removal:\n%s offline=%v", res.Plan, nd.Offline())
 	}
 }
+
+func TestSupports(t *testing.T) {
+	for _, f := range config.Features {
+		want := f != config.FeatureISNS
+		if got := Supports(f); got != want {
+			t.Errorf("Supports(%s) = %v, want %v", f, got, want)
+		}
+	}
+}

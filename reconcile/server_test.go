@@ -126,6 +126,20 @@ func TestServerReloads(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 
+	// A CD-ROM image.
+	iso := filepath.Join(dir, "install.iso")
+	if err := os.WriteFile(iso, make([]byte, 2048*100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, e, parse(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }
+  lun "3" { device = "cd1" }
+}
+handler "vcdrom" {
+  device "cd1" { filename = "`+iso+`" }`)))
+	if out, err := runTool(t, inq, "iscsi://"+portal+"/"+iqnA+"/3"); err != nil || !strings.Contains(out, "MMC") {
+		t.Fatalf("iscsi-inq on the CD-ROM: %v\n%s", err, out)
+	}
+
 	// A device whose file is missing: its LUN answers NOT READY, the rest
 	// serves; once the file appears the retry brings it online.
 	missing := filepath.Join(dir, "later", "disk2.img")
