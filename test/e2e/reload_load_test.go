@@ -84,6 +84,9 @@ type liveSession struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	finishOnce sync.Once
+	finishErr  error
 }
 
 // liveRegion is where the live session writes on LUN 0: 32 MiB on, 8 MiB
@@ -277,8 +280,14 @@ func (s *liveSession) ioErrors() []string {
 }
 
 // finish stops the load loop, pings, and logs out: the session must still
-// be the one that logged in at the start.
+// be the one that logged in at the start. Later calls return the first
+// call's outcome.
 func (s *liveSession) finish() error {
+	s.finishOnce.Do(func() { s.finishErr = s.end() })
+	return s.finishErr
+}
+
+func (s *liveSession) end() error {
 	close(s.stop)
 	<-s.done
 	if err := s.err(); err != nil {
