@@ -465,3 +465,49 @@ func TestLoginThrottleCountsAuthFailures(t *testing.T) {
 		t.Fatalf("count %d after an unauthenticated login", n)
 	}
 }
+
+func TestLoginLongResponseContinues(t *testing.T) {
+	s := wireServer(t, nil)
+	c, done := startLogin(t, s)
+	// 600 unknown keys: their NotUnderstood answers exceed the 8192 bytes
+	// a login PDU may carry, so the final response is sent in parts.
+	keys := Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}
+	for i := range 600 {
+		keys.Add(fmt.Sprintf("X-k%04d", i), "v")
+	}
+	req := LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature}
+	c.login(req, keys)
+	var all []byte
+	parts := 0
+	for {
+		p, _ := c.fr.Read()
+		var rsp LoginResponse
+		if err := rsp.Decode(&p.BHS); err != nil || rsp.Status != LoginSuccess {
+			t.Fatalf("part %d: %+v %v", parts, rsp, err)
+		}
+		if len(p.Data) > DefaultMaxRecvDSL {
+			t.Fatalf("part of %d bytes", len(p.Data))
+		}
+		all = append(all, p.Data...)
+		parts++
+		p.Release()
+		if !rsp.Continue {
+			if !rsp.Transit || rsp.NSG != StageFullFeature || rsp.TSIH == 0 {
+				t.Fatalf("last part %+v", rsp)
+			}
+			break
+		}
+		if rsp.Transit {
+			t.Fatal("T and C both set")
+		}
+		// An empty request asks for the next part.
+		c.login(LoginRequest{CSG: StageOperational}, nil)
+	}
+	kv, err := ParseText(all)
+	if err != nil || parts < 2 || len(kv) != 600+2 {
+		t.Fatalf("%d parts, %d keys, %v", parts, len(kv), err)
+	}
+	if out := <-done; out.err != nil || out.r == nil {
+		t.Fatalf("outcome %+v %v", out.r, out.err)
+	}
+}
