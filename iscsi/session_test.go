@@ -760,3 +760,82 @@ func TestSessionDigests(t *testing.T) {
 		t.Fatal("connection survived a header digest error")
 	}
 }
+
+// nopWindow pings and returns the window the NOP-In advertises.
+func (ti *sessInit) nopWindow() (exp, max uint32) {
+	ti.t.Helper()
+	ti.itt++
+	var h BHS
+	(&NOPOut{Immediate: true, ITT: ti.itt, TTT: ReservedTag, CmdSN: ti.cmdSN}).Encode(&h)
+	ti.send(&h, nil)
+	p := ti.recv()
+	defer p.Release()
+	var in NOPIn
+	if err := in.Decode(&p.BHS); err != nil {
+		ti.t.Fatalf("got %s, want NOP-In", p.BHS.Opcode())
+	}
+	return in.ExpCmdSN, in.MaxCmdSN
+}
+
+func TestSessionQueuedCommandsReload(t *testing.T) {
+	srv, tgt, _ := newSessTarget(t)
+	ti := startSessInit(t, srv, tgt, 1, sessParams())
+	if exp, max := ti.nopWindow(); exp != 1 || max != 8 {
+		t.Fatalf("window [%d, %d], want [1, 8]", exp, max)
+	}
+	// A reload raising queued_commands widens the window of the live
+	// session at once.
+	bigger := *tgt
+	bigger.QueuedCommands = 16
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &bigger}})
+	if exp, max := ti.nopWindow(); exp != 1 || max != 16 {
+		t.Fatalf("window after reload [%d, %d], want [1, 16]", exp, max)
+	}
+	// Lowering it never takes back what was advertised.
+	smaller := *tgt
+	smaller.QueuedCommands = 2
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &smaller}})
+	if _, max := ti.nopWindow(); max != 16 {
+		t.Fatalf("MaxCmdSN after lowering %d, want 16 kept", max)
+	}
+}
+
+func TestSessionColdResetAndClose(t *testing.T) {
+	srv, tgt, _ := newSessTarget(t)
+	a := startSessInit(t, srv, tgt, 1, sessParams())
+	b := startSessInit(t, srv, tgt, 2, sessParams())
+	a.clearUA()
+	infos := srv.Sessions()
+	if len(infos) != 2 || infos[0].Commands+infos[1].Commands != 1 {
+		t.Fatalf("sessions %+v", infos)
+	}
+	a.itt++
+	req := TaskMgmtRequest{Immediate: true, Function: TMTargetColdReset, ITT: a.itt, RTT: ReservedTag, CmdSN: a.cmdSN}
+	var h BHS
+	req.Encode(&h)
+	a.send(&h, nil)
+	p := a.recv()
+	var resp TaskMgmtResponse
+	if err := resp.Decode(&p.BHS); err != nil || resp.Response != TMFunctionComplete {
+		t.Fatalf("TARGET COLD RESET: %s %+v", p.BHS.Opcode(), resp)
+	}
+	p.Release()
+	// Every session of the target ends after the response.
+	for _, ti := range []*sessInit{a, b} {
+		select {
+		case <-ti.done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("session survived a cold reset")
+		}
+	}
+
+	c := startSessInit(t, srv, tgt, 3, sessParams())
+	if n, err := srv.CloseSession(sessTargetName, sessInitiatorName); n != 1 || err != nil {
+		t.Fatalf("CloseSession: %d, %v", n, err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseSession left the session running")
+	}
+}
