@@ -99,8 +99,8 @@ func TestServerReloads(t *testing.T) {
 		t.Fatalf("readcapacity16 LUN 1: %v\n%s", err, out)
 	}
 
-	// CHAP: the policy reaches the server, and a login without the
-	// secret fails.
+	// CHAP: the policy reaches the server; a login without the secret
+	// fails, one with it succeeds.
 	chap := `  lun "1" { device = "disk1" }
   incoming_user "joe" { secret = "xyzsecret123" }`
 	apply(t, e, parse(t, serverConfig(portal, dir, chap)))
@@ -109,6 +109,9 @@ func TestServerReloads(t *testing.T) {
 	}
 	if out, err := runTool(t, inq, url); err == nil {
 		t.Fatalf("login without CHAP succeeded:\n%s", out)
+	}
+	if out, err := runTool(t, inq, "iscsi://joe%xyzsecret123@"+portal+"/"+iqnA+"/0"); err != nil {
+		t.Fatalf("login with CHAP: %v\n%s", err, out)
 	}
 	// Back to no CHAP for the rest.
 	apply(t, e, parse(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }`)))
@@ -124,6 +127,21 @@ func TestServerReloads(t *testing.T) {
 	}
 	if st := e.Status(); st.Generation == 0 || len(st.Devices) != 2 {
 		t.Errorf("status %+v", st)
+	}
+
+	// An initiator group sees its own LUNs; everyone else the target's.
+	apply(t, e, parse(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }
+  group "special" {
+    initiators = ["iqn.2026-11.org.example:special*"]
+    lun "5" { device = "disk1" }
+  }`)))
+	out, err = runTool(t, ls, "-s", "-i", "iqn.2026-11.org.example:special1", "iscsi://"+portal)
+	if err != nil || !strings.Contains(out, "Lun:5") || strings.Contains(out, "Lun:0") {
+		t.Fatalf("iscsi-ls as a group member: %v\n%s", err, out)
+	}
+	out, err = runTool(t, ls, "-s", "iscsi://"+portal)
+	if err != nil || strings.Contains(out, "Lun:5") || !strings.Contains(out, "Lun:0") {
+		t.Fatalf("iscsi-ls as anyone else: %v\n%s", err, out)
 	}
 
 	// A CD-ROM image.
