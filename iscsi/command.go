@@ -158,7 +158,6 @@ type r2t struct {
 type task struct {
 	c       *conn
 	itt     uint32
-	cmdSN   uint32
 	lun     [8]byte
 	counted bool
 	read    bool
@@ -222,10 +221,10 @@ func (t *task) fullCDB() []byte {
 	return t.cdb[:]
 }
 
-// wake ends a task that waits for data-out on behalf of an abort, and
+// abortWaiting ends a task that waits for data-out on behalf of an abort, and
 // releases it; a running task notices t.aborted when it completes. ss.mu
 // must be held; it returns true when the task ended here.
-func (t *task) wake() bool {
+func (t *task) abortWaiting() bool {
 	if t.state != taskData {
 		return false
 	}
@@ -317,7 +316,6 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	t := taskPool.Get().(*task)
 	t.c = c
 	t.itt = cmd.ITT
-	t.cmdSN = cmd.CmdSN
 	t.lun = cmd.LUN
 	t.counted = counted
 	t.read, t.write = cmd.Read, cmd.Write

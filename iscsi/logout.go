@@ -40,7 +40,7 @@ func (c *conn) execLogout(p *PDU) {
 		for _, t := range ss.tasks {
 			if t.state == taskData {
 				t.aborted = true
-				t.wake()
+				t.abortWaiting()
 				continue
 			}
 			// Running: let it finish and answer.

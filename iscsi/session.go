@@ -253,7 +253,7 @@ func (ss *session) end() {
 	ss.closing = true
 	for _, t := range ss.tasks {
 		t.aborted = true
-		t.wake()
+		t.abortWaiting()
 	}
 	for sn, p := range ss.held {
 		p.Release()

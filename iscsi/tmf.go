@@ -98,7 +98,7 @@ func (c *conn) abortTask(req *TaskMgmtRequest) (TMResponse, []chan struct{}) {
 	defer ss.mu.Unlock()
 	if t := ss.tasks[req.RTT]; t != nil {
 		t.aborted = true
-		if t.wake() {
+		if t.abortWaiting() {
 			return TMFunctionComplete, nil
 		}
 		return TMFunctionComplete, []chan struct{}{t.waitChan()}
@@ -130,7 +130,7 @@ func (c *conn) abortTasks(match func(*task) bool) []chan struct{} {
 			continue
 		}
 		t.aborted = true
-		if !t.wake() {
+		if !t.abortWaiting() {
 			waits = append(waits, t.waitChan())
 		}
 	}
