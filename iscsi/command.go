@@ -583,8 +583,16 @@ func (c *conn) failDataOut(itt uint32, sense []byte) {
 	c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: sense})
 }
 
-// execute runs a task's SCSI command and answers it.
+// execute runs a task's SCSI command and answers it. A panic while
+// answering ends this connection only.
 func (c *conn) execute(t *task) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.ss.srv.log.Error("panic answering a SCSI command", "initiator", c.ss.key.initiator,
+				"panic", v, "stack", string(debug.Stack()))
+			c.close()
+		}
+	}()
 	c.complete(t, c.runSCSI(t))
 }
 
