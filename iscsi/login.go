@@ -197,7 +197,7 @@ type loginConn struct {
 	pending        [][]byte // response chunks not yet sent (C bit)
 	pendingTransit bool
 	pendingReq     LoginRequest // the request the pending chunks answer
-	final          *LoginResult // admitted, waiting for the last chunk
+	final          *LoginResult // admitted: the final response is being sent
 }
 
 // login runs the login phase on a new connection (RFC 7143 §6): security
@@ -250,30 +250,42 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 func (c *loginConn) run() (*LoginResult, error) {
 	for {
 		p, err := c.fr.Read()
-		if err != nil {
-			p.Release()
-			return nil, fmt.Errorf("iscsi: login: %w", err)
-		}
-		r, done, err := c.handle(p)
-		p.Release()
-		if err != nil {
-			if st, ok := statusOf(err); ok {
-				var keys Text
-				var le *LoginError
-				if errors.As(err, &le) {
-					keys = le.Keys
-				}
-				if st == LoginAuthFailed {
-					// Slow down guessing: the answer waits.
-					time.Sleep(min(c.throttle.Failed(c.nc.RemoteAddr()), LoginTimeout))
-				}
-				c.sendStatus(st, keys)
+		if err == nil {
+			var r *LoginResult
+			var done bool
+			r, done, err = c.handle(p)
+			if done {
+				p.Release()
+				return r, nil
 			}
-			return nil, err
 		}
-		if done {
-			return r, nil
+		p.Release()
+		if err == nil {
+			continue
 		}
+		if c.final != nil {
+			// The session was admitted but its final response could not
+			// be delivered: hand it over on a closed connection, so that
+			// the session ends as any other whose connection dropped.
+			c.s.log.Debug("login: connection lost after admission", "tsih", c.final.TSIH, "err", err)
+			c.nc.Close()
+			return c.final, nil
+		}
+		if st, ok := statusOf(err); ok {
+			var keys Text
+			var le *LoginError
+			if errors.As(err, &le) {
+				keys = le.Keys
+			}
+			if st == LoginAuthFailed {
+				// Slow down guessing: the answer waits.
+				time.Sleep(min(c.throttle.Failed(c.nc.RemoteAddr()), LoginTimeout))
+			}
+			c.sendStatus(st, keys)
+		} else if p == nil {
+			err = fmt.Errorf("iscsi: login: %w", err)
+		}
+		return nil, err
 	}
 }
 
@@ -342,13 +354,13 @@ func (c *loginConn) handle(p *PDU) (*LoginResult, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	c.final = r
 	if err := c.respondText(req, out, true); err != nil {
-		return r, false, err
+		return nil, false, err
 	}
 	if len(c.pending) > 0 {
 		// The final response continues: the login completes when its
 		// last chunk is sent.
-		c.final = r
 		return nil, false, nil
 	}
 	return c.finish(r)

@@ -511,3 +511,36 @@ func TestLoginLongResponseContinues(t *testing.T) {
 		t.Fatalf("outcome %+v %v", out.r, out.err)
 	}
 }
+
+func TestLoginConnectionLostAfterAdmission(t *testing.T) {
+	s := wireServer(t, nil)
+	srv, cli := net.Pipe()
+	done := make(chan loginOutcome, 1)
+	fr := NewFrameReader(srv)
+	go func() {
+		r, err := s.login(srv, fr)
+		done <- loginOutcome{r, err}
+	}()
+	var h BHS
+	(&LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature, ISID: [6]byte{0x80, 0, 0, 0, 0, 9}}).Encode(&h)
+	frame := AppendFrame(nil, &h, nil, AppendText(nil, Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}), false, false)
+	if _, err := cli.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	cli.Close() // before reading the final response
+	out := <-done
+	if out.err != nil || out.r == nil || out.r.TSIH == 0 {
+		t.Fatalf("login = %+v, %v; want the admitted session", out.r, out.err)
+	}
+	// The session runs on the dead connection and ends by itself.
+	ended := make(chan struct{})
+	go func() {
+		s.runSession(srv, fr, out.r)
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("session on a closed connection did not end")
+	}
+}
