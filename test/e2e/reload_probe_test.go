@@ -246,3 +246,28 @@ func (st daemonStatus) engineTree() string {
 	b, _ := json.Marshal([]any{st.Engine.Generation, st.Engine.Devices, st.Engine.Targets})
 	return string(b)
 }
+
+// readBlock logs in to target as a fresh initiator and reads one block of
+// lun with READ(16).
+func readBlock(portal, target string, lun int, lba uint64) ([]byte, error) {
+	c, err := initiator.Dial(portal)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := c.Login(initiator.Options{InitiatorName: probeInitiator, TargetName: target, MaxRecvDSL: 262144}); err != nil {
+		return nil, fmt.Errorf("login to %s: %w", target, err)
+	}
+	data, _, err := probeCommand(c, scsi.LUN(lun), rw16(0x88, lba, 1), blockSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) != blockSize {
+		return nil, fmt.Errorf("READ(16) returned %d bytes, want %d", len(data), blockSize)
+	}
+	if _, err := c.Logout(); err != nil {
+		return nil, err
+	}
+	return data, nil
+}

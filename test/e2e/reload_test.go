@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -31,6 +32,8 @@ const (
 	// triggerCLI writes the file by rename-over and runs `scstd reload`.
 	triggerCLI
 	numTriggers
+	// triggerNone is no reload at all: the engine's own retry acts.
+	triggerNone = numTriggers
 )
 
 func (tr trigger) String() string {
@@ -43,6 +46,8 @@ func (tr trigger) String() string {
 		return "symlink-swap+watch"
 	case triggerCLI:
 		return "rename+`scstd reload`"
+	case triggerNone:
+		return "no reload"
 	}
 	return fmt.Sprintf("trigger(%d)", int(tr))
 }
@@ -58,6 +63,9 @@ const (
 	// stepRestore puts flaky's backing file back and reloads with the
 	// configuration unchanged: the offline device comes back online.
 	stepRestore
+	// stepRestoreByRetry puts flaky's backing file back and triggers
+	// nothing: the engine's retry of offline devices brings it back.
+	stepRestoreByRetry
 )
 
 // step is one edit of the scenario.
@@ -109,14 +117,27 @@ func toggleReadOnly() step {
 	return valid("toggle read_only of rodev (B LUN 0)", func(s *reloadState) { s.roOn = !s.roOn })
 }
 
+// flakyGone removes B's LUN 1 and device flaky, then its backing file.
+func flakyGone() step {
+	return step{name: "B: remove LUN 1 and device flaky; its backing file is then removed", kind: stepValid,
+		edit: func(s *reloadState) { s.flaky = false }, removeFlaky: true}
+}
+
+// flakyMissing declares flaky again while its file is missing: the edit
+// applies, flaky alone is offline.
+func flakyMissing() step {
+	return step{name: "B: declare flaky again as LUN 1 while its backing file is missing (offline)", kind: stepValid,
+		edit: func(s *reloadState) { s.flaky = true }}
+}
+
 func invalid(d defect) step {
 	// Were the file applied in spite of its error, target C would appear
 	// or vanish.
 	return step{name: "invalid: " + d.name, kind: stepInvalid, bad: d, edit: func(s *reloadState) { s.c = !s.c }}
 }
 
-// reloadScript is the scenario: 56 edits, of which 14 are invalid files,
-// and one restore of a removed backing file.
+// reloadScript is the scenario: 58 edits, of which 14 are invalid files,
+// and two restores of a removed backing file (by reload, by the retry).
 func reloadScript() []step {
 	return []step{
 		addALUN(1, "x1"),
@@ -139,13 +160,11 @@ func reloadScript() []step {
 		growDisk0(128),
 		invalid(defectBadSize),
 		removeALUN(2),
-		{name: "B: remove LUN 1 and device flaky; its backing file is then removed", kind: stepValid,
-			edit: func(s *reloadState) { s.flaky = false }, removeFlaky: true},
+		flakyGone(),
 		invalid(defectUnknownAttr),
-		{name: "B: declare flaky again as LUN 1 while its backing file is missing (offline)", kind: stepValid,
-			edit: func(s *reloadState) { s.flaky = true }},
+		flakyMissing(),
 		addALUN(1, "x1"),
-		{name: "restore flaky's backing file and reload (back online)", kind: stepRestore},
+		{name: "restore flaky's backing file and `scstd reload` (back online)", kind: stepRestore},
 		setB(false),
 		invalid(defectSyntax),
 		setB(true),
@@ -172,6 +191,9 @@ func reloadScript() []step {
 		removeALUN(1),
 		invalid(defectDuplicateLUN),
 		paramsB(16384, 32768),
+		flakyGone(),
+		flakyMissing(),
+		{name: "restore flaky's backing file, no reload (the retry brings it back online)", kind: stepRestoreByRetry},
 		removeALUN(2),
 		growDisk0(192),
 		invalid(defectBadSize),
@@ -180,6 +202,11 @@ func reloadScript() []step {
 		addALUN(3, "x3"),
 	}
 }
+
+// flakyRetryWithin bounds how long an offline device whose backing file
+// is back may stay offline without a reload: reconcile.Options'
+// RetryInterval defaults to 10 s, and scstd run has no flag to change it.
+const flakyRetryWithin = 15 * time.Second
 
 // reloadRun is the scenario's running state.
 type reloadRun struct {
@@ -200,7 +227,7 @@ type reloadRun struct {
 	uas, asyncs                 map[string]int
 }
 
-// TestReloadUnderLoad is issue #3's end-to-end test: 56 edits (14 of them
+// TestReloadUnderLoad is issue #3's end-to-end test: 58 edits (14 of them
 // invalid) reach the daemon by SIGHUP, rename-over, symlink swap and
 // `scstd reload` in turn, while qemu-io and a Go initiator session keep
 // I/O running on LUN 0 of target A. Every valid edit must be visible to a
@@ -255,6 +282,8 @@ func TestReloadUnderLoad(t *testing.T) {
 			invalidN++
 		case stepRestore:
 			tr = triggerCLI
+		case stepRestoreByRetry:
+			tr = triggerNone
 		}
 		label := fmt.Sprintf("edit %d (%s) %s", i+1, tr, st.name)
 		t.Log(label)
@@ -263,8 +292,8 @@ func TestReloadUnderLoad(t *testing.T) {
 			r.applyValid(label, st, tr)
 		case stepInvalid:
 			r.applyInvalid(label, st, tr)
-		case stepRestore:
-			r.restoreFlaky(label)
+		case stepRestore, stepRestoreByRetry:
+			r.restoreFlaky(label, st.kind == stepRestore)
 		}
 		if t.Failed() && os.Getenv("SCSTD_RELOAD_KEEP_GOING") == "" {
 			// Later edits build on this one: stop at the first failure
@@ -310,7 +339,7 @@ func (r *reloadRun) applyValid(label string, st step, tr trigger) {
 		t.Errorf("%s: `scstd plan` before the edit exited %d, want 2 (changes)\n%s", label, code, out)
 	}
 	before := r.lastReload()
-	first := r.write(label, text, tr, before)
+	first := r.write(label, text, "", tr, before)
 	if t.Failed() {
 		return
 	}
@@ -381,7 +410,7 @@ func (r *reloadRun) applyInvalid(label string, st step, tr trigger) {
 	}
 	stBefore := r.status()
 	before := stBefore.LastReload
-	first := r.write(label, text, tr, before)
+	first := r.write(label, text, st.bad.mention, tr, before)
 	if t.Failed() {
 		return
 	}
@@ -411,21 +440,47 @@ func (r *reloadRun) applyInvalid(label string, st step, tr trigger) {
 	}
 }
 
-// restoreFlaky puts flaky's backing file back and reloads the unchanged
-// configuration: the device must come back online, the rest untouched.
-func (r *reloadRun) restoreFlaky(label string) {
+// restoreFlaky puts flaky's backing file back and, with reload, reloads
+// the unchanged configuration (else it waits for the engine's retry of
+// offline devices): the device must come back online, the rest untouched.
+func (r *reloadRun) restoreFlaky(label string, reload bool) {
 	t := r.t
 	t.Helper()
+	before := r.lastReload()
 	if err := os.Rename(r.tgt.Path("data/flaky.img.away"), r.tgt.Path("data/flaky.img")); err != nil {
 		t.Fatal(err)
 	}
-	out, code := testtarget.Run(t, "reload", "-admin-socket", r.tgt.AdminSocket())
-	if code != 0 {
-		t.Errorf("%s: `scstd reload` exited %d\n%s", label, code, out)
+	if reload {
+		out, code := testtarget.Run(t, "reload", "-admin-socket", r.tgt.AdminSocket())
+		if code != 0 {
+			t.Errorf("%s: `scstd reload` exited %d\n%s", label, code, out)
+		}
+		r.settle()
+	} else {
+		restored := time.Now()
+		for {
+			if d, ok := r.status().device("flaky"); ok && d.Online {
+				t.Logf("%s: online %v after the file was restored", label, time.Since(restored).Round(100*time.Millisecond))
+				break
+			}
+			if time.Since(restored) > flakyRetryWithin {
+				t.Errorf("%s: flaky still offline %v after its backing file was restored (the engine retries every 10s)",
+					label, flakyRetryWithin)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if now := r.lastReload(); !now.Time.Equal(before.Time) {
+			t.Errorf("%s: a reload happened (%+v) though nothing triggered one", label, now)
+		}
 	}
-	r.settle()
 	r.flakyOnline = true
 	r.checkFlaky(label, true)
+	if got, err := readBlock(r.tgt.Portal(), iqnB, 1, 0); err != nil {
+		t.Errorf("%s: reading B LUN 1: %v", label, err)
+	} else if !bytes.Equal(got, bytesOf(0x6b, blockSize)) {
+		t.Errorf("%s: B LUN 1 block 0 reads % x..., want the restored file's 6b bytes", label, got[:16])
+	}
 	r.restored++
 	r.eventIdx = r.checkEvents(label, nil, false)
 	if p := verifyView(r.tgt.URL(), r.tgt.Portal(), r.state, true); len(p) > 0 {
@@ -519,8 +574,8 @@ func (r *reloadRun) checkSameSession(st daemonStatus) {
 }
 
 // write puts text in place as tr does and triggers the reload; it returns
-// the first reload outcome reported after before.
-func (r *reloadRun) write(label, text string, tr trigger, before admin.ReloadReply) admin.ReloadReply {
+// the first reload outcome reported after before. mention is what the diagnostics of a rejected file must name.
+func (r *reloadRun) write(label, text, mention string, tr trigger, before admin.ReloadReply) admin.ReloadReply {
 	t := r.t
 	t.Helper()
 	cfg := r.tgt.ConfigPath()
@@ -544,8 +599,10 @@ func (r *reloadRun) write(label, text string, tr trigger, before admin.ReloadRep
 		switch {
 		case rep.OK && (code != 0 || !strings.Contains(out, "applied: generation")):
 			t.Errorf("%s: `scstd reload` exited %d for an applied file, want 0 and the plan\n%s", label, code, out)
-		case !rep.OK && (code != 1 || !strings.Contains(out, "reload rejected") || !strings.Contains(out, "scstd.hcl:")):
-			t.Errorf("%s: `scstd reload` exited %d for a rejected file, want 1 and file:line diagnostics\n%s", label, code, out)
+		case !rep.OK && (code != 1 || !strings.Contains(out, "reload rejected") || !strings.Contains(out, "scstd.hcl:") ||
+			!strings.Contains(out, mention)):
+			t.Errorf("%s: `scstd reload` exited %d for a rejected file, want 1 and file:line diagnostics naming %q\n%s",
+				label, code, mention, out)
 		}
 		return rep
 	}
@@ -602,7 +659,11 @@ func (r *reloadRun) swapSymlink(text string) {
 func (r *reloadRun) settle() admin.ReloadReply {
 	time.Sleep(450 * time.Millisecond)
 	last := r.lastReload()
+	deadline := time.Now().Add(testtarget.ReloadTimeout)
 	for {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the daemon kept reloading for %v after an edit (last: %+v)", testtarget.ReloadTimeout, last)
+		}
 		time.Sleep(200 * time.Millisecond)
 		now := r.lastReload()
 		if now.Time.Equal(last.Time) {
