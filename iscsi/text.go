@@ -266,19 +266,19 @@ func (tb *textBuffer) take() (Text, error) {
 }
 
 // textChunks splits an encoded response into data segments of at most
-// max bytes; a key=value pair may span segments (RFC 7143 §6.1). An empty
-// response is one empty chunk.
-func textChunks(b []byte, max int) [][]byte {
-	if max <= 0 {
-		max = DefaultMaxRecvDSL
+// limit bytes; a key=value pair may span segments (RFC 7143 §6.1). An
+// empty response is one empty chunk.
+func textChunks(b []byte, limit int) [][]byte {
+	if limit <= 0 {
+		limit = DefaultMaxRecvDSL
 	}
 	if len(b) == 0 {
 		return [][]byte{nil}
 	}
 	var out [][]byte
-	for len(b) > max {
-		out = append(out, b[:max])
-		b = b[max:]
+	for len(b) > limit {
+		out = append(out, b[:limit])
+		b = b[limit:]
 	}
 	return append(out, b)
 }
