@@ -50,13 +50,22 @@ func (s *Server) RequestLogout(target string, grace time.Duration) {
 	}
 }
 
-// NotifyLUNsChanged tells every session of target that its LUN inventory
-// changed: REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh) becomes pending as a
-// unit attention on every LUN of the nexus, and an Async Message SCSI
-// event carrying that sense makes initiators rescan. Call it after
-// publishing the snapshot with the new LUN maps.
+// NotifyLUNsChanged tells the sessions of target whose LUN map changed
+// since they were last told (a session in an initiator group the change
+// did not touch is left alone): REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh)
+// becomes pending as a unit attention on every LUN of the nexus, and an
+// Async Message SCSI event carrying that sense makes initiators rescan.
+// Call it after publishing the snapshot with the new LUN maps.
 func (s *Server) NotifyLUNsChanged(target string) {
 	for _, ss := range s.sessionsOf(target) {
+		now, _ := ss.lunMap()
+		ss.mu.Lock()
+		changed := now != ss.notified
+		ss.notified = now
+		ss.mu.Unlock()
+		if !changed {
+			continue
+		}
 		ss.nexus.ReportedLUNsChanged()
 		ss.sendAsync(&AsyncMessage{Event: AsyncSCSIEvent}, senseLUNsChanged)
 	}

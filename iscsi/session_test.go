@@ -674,6 +674,14 @@ func TestSessionReinstatement(t *testing.T) {
 func TestSessionAsyncEvents(t *testing.T) {
 	srv, tgt, _ := newSessTarget(t)
 	ti := startSessInit(t, srv, tgt, 1, sessParams())
+	// Nothing changed for this session: no event.
+	srv.NotifyLUNsChanged(sessTargetName)
+	ti.expectSilence(50 * time.Millisecond)
+	// A reload maps a second LUN.
+	lu := tgt.LUNs.Lookup(0)
+	next := *tgt
+	next.LUNs = scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: lu, 1: lu})
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &next}})
 	srv.NotifyLUNsChanged(sessTargetName)
 	p := ti.recv()
 	var m AsyncMessage
