@@ -847,3 +847,51 @@ func TestSessionColdResetAndClose(t *testing.T) {
 		t.Fatal("CloseSession left the session running")
 	}
 }
+
+func TestSessionUnsolicitedData(t *testing.T) {
+	srv, tgt, mem := newSessTarget(t)
+	p := sessParams()
+	p.InitialR2T = false
+	ti := startSessInit(t, srv, tgt, 1, p)
+	ti.clearUA()
+	data := make([]byte, 48*512)
+	for i := range data {
+		data[i] = byte(i*13 + 1)
+	}
+	unsolicited := func(itt uint32, off, end uint32) {
+		var sn uint32
+		for ; off < end; sn++ {
+			n := min(2048, end-off)
+			var h BHS
+			(&DataOut{Final: off+n == end, ITT: itt, TTT: ReservedTag, DataSN: sn, BufferOffset: off}).Encode(&h)
+			ti.send(&h, data[off:off+n])
+			off += n
+		}
+	}
+	// 2 KiB immediate, unsolicited Data-Out up to FirstBurstLength
+	// (8 KiB), the rest solicited from offset 8192.
+	itt := ti.command(sessCDB10(sessOpWrite10, 20, 48), false, true, uint32(len(data)), data[:2048], false)
+	unsolicited(itt, 2048, 8192)
+	res := ti.await(itt, data)
+	if res.status != 0 {
+		t.Fatalf("WRITE10: status %#x sense % x", res.status, res.sense)
+	}
+	if len(res.r2ts) == 0 || res.r2ts[0].BufferOffset != 8192 {
+		t.Fatalf("R2Ts %+v, want the first at 8192", res.r2ts)
+	}
+	if !bytes.Equal(mem.b[20*512:20*512+len(data)], data) {
+		t.Fatal("written data differs")
+	}
+
+	// A whole write inside the first burst needs no R2T.
+	small := data[:6144]
+	itt = ti.command(sessCDB10(sessOpWrite10, 100, 12), false, true, uint32(len(small)), small[:1024], false)
+	unsolicited(itt, 1024, 6144)
+	res = ti.await(itt, nil)
+	if res.status != 0 || len(res.r2ts) != 0 {
+		t.Fatalf("small WRITE10: status %#x, %d R2Ts", res.status, len(res.r2ts))
+	}
+	if !bytes.Equal(mem.b[100*512:100*512+len(small)], small) {
+		t.Fatal("small write: data differs")
+	}
+}
