@@ -8,13 +8,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
 )
 
-// serveForLibiscsi serves wireTarget on a loopback port with params and
-// returns the portal address.
+// serveForLibiscsi serves wireTarget, with params and a 4 MiB fileio LUN 0,
+// on a loopback port and returns the portal address.
 func serveForLibiscsi(t *testing.T, network, addr string, params Params) string {
 	t.Helper()
-	s := wireServer(t, func(snap *Snapshot) { snap.Targets[wireTarget].Params = params })
+	b, err := vdisk.Open(vdisk.Spec{Handler: vdisk.FileIO, Filename: t.TempDir() + "/disk.img", Size: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	luns := scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: scsi.NewDevice(scsi.DeviceConfig{Name: "file0"}, b)}})
+	s := wireServer(t, func(snap *Snapshot) {
+		tg := snap.Targets[wireTarget]
+		tg.Params, tg.LUNs, tg.Access.LUNs = params, luns, luns
+	})
 	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Skipf("listen %s: %v", addr, err)
@@ -77,6 +88,30 @@ func TestLibiscsiDiscoveryAndLogin(t *testing.T) {
 			out = runTool(t, "iscsi-inq", "-i", wireInitiator, "iscsi://"+addr+"/"+wireTarget+"/0")
 			if !strings.Contains(strings.ToLower(out), "peripheral") {
 				t.Fatalf("iscsi-inq output:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestQemuHeaderDigest(t *testing.T) {
+	crcOnly := wireParams
+	crcOnly.HeaderDigest = []string{"CRC32C"}
+	for _, tc := range []struct {
+		name   string
+		params Params
+		digest string // qemu's header-digest option
+	}{
+		{"initiator prefers CRC32C", wireParams, "crc32c-none"},
+		{"target requires CRC32C", crcOnly, "none-crc32c"},
+		{"no digest", wireParams, "none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serveForLibiscsi(t, "tcp", "127.0.0.1:0", tc.params)
+			opts := "driver=iscsi,transport=tcp,portal=" + addr + ",target=" + wireTarget + ",lun=0,header-digest=" + tc.digest
+			out := runTool(t, "qemu-io", "--image-opts", opts,
+				"-c", "write -P 0xa5 4096 65536", "-c", "read -P 0xa5 4096 65536")
+			if strings.Contains(out, "Pattern verification failed") || !strings.Contains(out, "read 65536/65536") {
+				t.Fatalf("qemu-io:\n%s", out)
 			}
 		})
 	}
