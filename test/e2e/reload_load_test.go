@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
 	"sync"
@@ -319,6 +320,9 @@ type qemuLoad struct {
 
 	mu   sync.Mutex
 	errs []string
+	// notes counts the other lines qemu-io printed, such as the unit
+	// attentions its iSCSI driver retried after.
+	notes map[string]int
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -332,7 +336,7 @@ const (
 
 func startQemuLoad(url string) *qemuLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &qemuLoad{url: url, cancel: cancel, done: make(chan struct{})}
+	q := &qemuLoad{url: url, cancel: cancel, done: make(chan struct{}), notes: map[string]int{}}
 	go func() {
 		defer close(q.done)
 		for run := 0; ctx.Err() == nil; run++ {
@@ -359,8 +363,14 @@ func (q *qemuLoad) once(ctx context.Context, pat byte) {
 	read := fmt.Sprintf("read %d/%d bytes", qemuIOSize, qemuIOSize)
 	var n int64
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, wrote) || strings.HasPrefix(line, read) {
+		switch {
+		case strings.HasPrefix(line, wrote) || strings.HasPrefix(line, read):
 			n++
+		case line == "" || strings.Contains(line, " ops; "):
+		default:
+			q.mu.Lock()
+			q.notes[line]++
+			q.mu.Unlock()
 		}
 	}
 	q.ops.Add(n)
@@ -384,4 +394,11 @@ func (q *qemuLoad) ioErrors() []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]string(nil), q.errs...)
+}
+
+// messages returns what else qemu-io printed, with counts.
+func (q *qemuLoad) messages() map[string]int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return maps.Clone(q.notes)
 }

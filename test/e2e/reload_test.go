@@ -324,6 +324,9 @@ func TestReloadUnderLoad(t *testing.T) {
 		liveOps, liveCycles, len(ioErrs), r.uas, r.asyncs)
 	fmt.Println(summary)
 	t.Log(summary)
+	for line, n := range qemu.messages() {
+		t.Logf("qemu-io also printed (%d times): %s", n, line)
+	}
 }
 
 // applyValid applies an edit that must be accepted and checks everything
@@ -343,8 +346,12 @@ func (r *reloadRun) applyValid(label string, st step, tr trigger) {
 	if t.Failed() {
 		return
 	}
-	if !first.OK || first.Changes == 0 || first.Generation <= before.Generation {
-		t.Errorf("%s: reload outcome ok=%t changes=%d generation %d (before %d), want an applied change: %s\n%s",
+	if tr == triggerCLI && first.OK && first.Changes == 0 && first.Generation == before.Generation+1 {
+		// The file watch (300 ms debounce) applied the edit before the
+		// `scstd reload` process got to ask: the same edit, applied once.
+		t.Logf("%s: the file watch applied the edit before `scstd reload` ran", label)
+	} else if !first.OK || first.Changes == 0 || first.Generation != before.Generation+1 {
+		t.Errorf("%s: reload outcome ok=%t changes=%d generation %d (before %d), want one applied change: %s\n%s",
 			label, first.OK, first.Changes, first.Generation, before.Generation, first.Error, first.Diagnostics)
 		return
 	}
