@@ -21,6 +21,7 @@ const (
 	ConnClosing                      // being torn down
 )
 
+// String returns the state's name ("FULL_FEATURE").
 func (s ConnState) String() string {
 	switch s {
 	case ConnFullFeature:

@@ -15,10 +15,11 @@ import (
 // AdmitError is why admitSession refused a normal session; the login
 // answers with Status.
 type AdmitError struct {
-	Status LoginStatus
-	Msg    string
+	Status LoginStatus // the Login Response status to send
+	Msg    string      // why, for the log
 }
 
+// Error describes the refusal.
 func (e *AdmitError) Error() string { return fmt.Sprintf("iscsi: %s: %s", e.Status, e.Msg) }
 
 // ErrNoSession is returned by CloseSession when no session matches.
