@@ -30,11 +30,20 @@ type Target struct {
 	RelTgtPortID uint16
 	// Params are the target's negotiation offers and limits.
 	Params Params
-	// QueuedCommands is the command window: MaxCmdSN = ExpCmdSN + QueuedCommands - 1.
+	// QueuedCommands is the command window: MaxCmdSN = ExpCmdSN +
+	// QueuedCommands - 1 - commands still executing. Live sessions read
+	// it from the current snapshot; the window never shrinks below what
+	// was advertised.
 	QueuedCommands uint32
-	NopInInterval  time.Duration // 0: no pings
-	NopInTimeout   time.Duration
-	RspTimeout     time.Duration
+	// NopInInterval is how long a connection may be idle before the
+	// target pings it with a NOP-In (0: no pings); NopInTimeout how long
+	// the answer may take before the connection is dropped (0: the
+	// interval). Live sessions follow changes.
+	NopInInterval time.Duration
+	NopInTimeout  time.Duration
+	// RspTimeout is SCST's response timeout; scstd records it for status
+	// and does not enforce it yet.
+	RspTimeout time.Duration
 	// LUNs is the default LUN map.
 	LUNs *scsi.LUNMap
 	// Auth holds the target's CHAP users (incoming_user, outgoing_user).
