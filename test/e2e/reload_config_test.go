@@ -3,8 +3,13 @@ package e2e
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"testing"
+
+	"github.com/scstd/scstd/internal/testtarget"
 )
 
 // The reload scenario's names: target A carries the load, B and C come and
@@ -48,6 +53,12 @@ type reloadState struct {
 	roOn bool
 	// flaky says whether device flaky (B's LUN 1) is declared.
 	flaky bool
+}
+
+// initialReloadState is where the scenario starts: A with LUN 0 only, B
+// and C absent, flaky declared.
+func initialReloadState() reloadState {
+	return reloadState{aLUNs: map[int]string{}, disk0MiB: 64, bMaxRecvDSL: 262144, bMaxBurst: 262144, flaky: true}
 }
 
 func (s reloadState) clone() reloadState {
@@ -175,3 +186,52 @@ var (
 	defectBlockSize = defect{name: "bad blocksize",
 		devices: "  device \"odd\" {\n    filename  = \"{{.Dir}}/data/odd.img\"\n    size      = \"1MiB\"\n    blocksize = 1000\n  }\n", mention: "blocksize"}
 )
+
+// TestReloadScriptFiles checks the scenario's files without a daemon:
+// `scstd validate` accepts every state the script moves through and
+// rejects every invalid file with diagnostics naming its defect, so that a
+// failure of TestReloadUnderLoad is the daemon's and not the script's.
+func TestReloadScriptFiles(t *testing.T) {
+	dir := t.TempDir()
+	params := testtarget.Params{Portal: "127.0.0.1:3260", Host: "127.0.0.1", Port: 3260, Dir: dir}
+	path := filepath.Join(dir, "scstd.hcl")
+	// validate also checks storage: flaky, which has no size, must exist.
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "flaky.img"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "data", "flaky.img"), flakySize); err != nil {
+		t.Fatal(err)
+	}
+	check := func(label, tpl string, wantCode int, mention string) {
+		t.Helper()
+		text, err := testtarget.Render(tpl, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, code := testtarget.Run(t, "validate", path)
+		if code != wantCode || !strings.Contains(out, mention) {
+			t.Errorf("%s: scstd validate exited %d, want %d with output naming %q\n%s\n--- file ---\n%s",
+				label, code, wantCode, mention, out, text)
+		}
+	}
+	s := initialReloadState()
+	check("initial state", s.hcl(defect{}), 0, "")
+	for i, st := range reloadScript() {
+		label := fmt.Sprintf("edit %d %s", i+1, st.name)
+		switch st.kind {
+		case stepValid:
+			st.edit(&s)
+			check(label, s.hcl(defect{}), 0, "")
+		case stepInvalid:
+			bad := s.clone()
+			st.edit(&bad)
+			check(label, bad.hcl(st.bad), 1, st.bad.mention)
+		}
+	}
+}

@@ -237,7 +237,7 @@ type reloadRun struct {
 func TestReloadUnderLoad(t *testing.T) {
 	requireTools(t, "qemu-io", "iscsi-ls")
 	start := time.Now()
-	initial := reloadState{aLUNs: map[int]string{}, disk0MiB: 64, bMaxRecvDSL: 262144, bMaxBurst: 262144, flaky: true}
+	initial := initialReloadState()
 	tgt := testtarget.New(t, initial.hcl(defect{}))
 	// Backing files live in a directory of their own, apart from the
 	// configuration whose directory the daemon watches (the watch with
