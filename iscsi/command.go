@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/scstd/scstd/scsi"
 )
@@ -165,6 +166,7 @@ type task struct {
 	edtl    uint32
 	expIn   uint32 // expected data-in length
 	attr    scsi.TaskAttribute
+	started int64 // UnixNano when the command was taken up, for RspTimeout
 	// spdtl is the data-out length a write's CDB asked for when it
 	// exceeded the EDTL and the CDB was truncated to fit (0 otherwise).
 	spdtl  uint32
@@ -315,6 +317,7 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 
 	t := taskPool.Get().(*task)
 	t.c = c
+	t.started = time.Now().UnixNano()
 	t.itt = cmd.ITT
 	t.lun = cmd.LUN
 	t.counted = counted

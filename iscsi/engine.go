@@ -41,8 +41,9 @@ type Target struct {
 	// interval). Live sessions follow changes.
 	NopInInterval time.Duration
 	NopInTimeout  time.Duration
-	// RspTimeout is SCST's response timeout; scstd records it for status
-	// and does not enforce it yet.
+	// RspTimeout bounds how long a command may take, from its arrival to
+	// its response; a connection with an older command is closed (0: no
+	// limit).
 	RspTimeout time.Duration
 	// LUNs is the default LUN map.
 	LUNs *scsi.LUNMap

@@ -43,8 +43,9 @@ func (c *conn) execNOPOut(p *PDU) {
 	c.send(o)
 }
 
-// nopTimes returns the target's current NopInInterval and NopInTimeout.
-func (c *conn) nopTimes() (interval, timeout time.Duration) {
+// nopTimes returns the target's current NopInInterval, NopInTimeout and
+// RspTimeout.
+func (c *conn) nopTimes() (interval, timeout, rsp time.Duration) {
 	_, t := c.ss.lunMap()
 	if t == nil {
 		t = c.ss.firstConn.Target
@@ -53,15 +54,32 @@ func (c *conn) nopTimes() (interval, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = interval
 	}
-	return interval, timeout
+	return interval, timeout, t.RspTimeout
+}
+
+// overdue reports whether a command of the session has waited longer than
+// rsp for its response.
+func (ss *session) overdue(rsp time.Duration, now time.Time) bool {
+	limit := now.Add(-rsp).UnixNano()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, t := range ss.tasks {
+		if t.started < limit {
+			return true
+		}
+	}
+	return false
 }
 
 // pingTick is how often pingLoop looks at the connection: often enough
 // for the intervals at hand, at most once a second.
-func pingTick(interval, timeout time.Duration) time.Duration {
+func pingTick(interval, timeout, rsp time.Duration) time.Duration {
 	d := time.Second
 	if interval > 0 {
 		d = min(d, interval/2, timeout/2)
+	}
+	if rsp > 0 {
+		d = min(d, rsp/2)
 	}
 	return max(d, 10*time.Millisecond)
 }
@@ -69,24 +87,31 @@ func pingTick(interval, timeout time.Duration) time.Duration {
 // pingLoop sends a NOP-In ping (ITT reserved, TTT set) when the
 // connection has been idle for NopInInterval, and closes it when the
 // ping goes unanswered for NopInTimeout, counting any PDU received
-// meanwhile as a sign of life. The times are read from the current
-// snapshot, so a reload changes them for live sessions.
+// meanwhile as a sign of life. It also closes the connection when a
+// command has waited longer than RspTimeout. The times are read from the
+// current snapshot, so a reload changes them for live sessions.
 func (c *conn) pingLoop() {
 	var sent time.Time
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
 	for {
-		interval, timeout := c.nopTimes()
-		timer.Reset(pingTick(interval, timeout))
+		interval, timeout, rsp := c.nopTimes()
+		timer.Reset(pingTick(interval, timeout, rsp))
 		select {
 		case <-c.closed:
 			return
 		case <-timer.C:
 		}
+		now := time.Now()
+		if rsp > 0 && c.ss.overdue(rsp, now) {
+			c.ss.srv.log.Warn("command exceeded RspTimeout, closing connection",
+				"initiator", c.ss.key.initiator, "remote", c.remote.String(), "rsp_timeout", rsp)
+			c.close()
+			return
+		}
 		if interval <= 0 {
 			continue
 		}
-		now := time.Now()
 		last := time.Unix(0, c.lastRecv.Load())
 		if ttt := c.pingTTT.Load(); ttt != ReservedTag {
 			if last.After(sent) {

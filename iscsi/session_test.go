@@ -19,9 +19,14 @@ import (
 type sessMem struct {
 	mu sync.Mutex
 	b  []byte
+	// gate, when set, holds every read until it is closed.
+	gate chan struct{}
 }
 
 func (m *sessMem) ReadAt(p []byte, off int64) (int, error) {
+	if m.gate != nil {
+		<-m.gate
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if off >= int64(len(m.b)) {
@@ -893,5 +898,19 @@ func TestSessionUnsolicitedData(t *testing.T) {
 	}
 	if !bytes.Equal(mem.b[100*512:100*512+len(small)], small) {
 		t.Fatal("small write: data differs")
+	}
+}
+
+func TestSessionRspTimeout(t *testing.T) {
+	srv, tgt, mem := newSessTarget(t)
+	tgt.RspTimeout = 100 * time.Millisecond
+	ti := startSessInit(t, srv, tgt, 1, sessParams())
+	ti.clearUA()
+	mem.gate = make(chan struct{})
+	defer close(mem.gate)
+	ti.command(sessCDB10(sessOpRead10, 0, 1), true, false, 512, nil, true)
+	ti.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if p, err := ti.fr.Read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("got %v, %v; want the connection closed", p, err)
 	}
 }
