@@ -81,6 +81,15 @@ func TestSessionLibiscsi(t *testing.T) {
 	if out := run("iscsi-ls", "-s", "iscsi://"+addr); !strings.Contains(out, sessTargetName) {
 		t.Errorf("iscsi-ls output:\n%s", out)
 	}
+	// Large transfers through qemu's libiscsi block driver: 4 MiB spans
+	// several bursts, R2Ts and Data-In sequences.
+	if _, err := exec.LookPath("qemu-io"); err == nil {
+		out := run("qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 4M", "-c", "read -P 0x5a 1M 4M",
+			"-c", "write -P 0xa5 7k 9k", "-c", "read -P 0xa5 7k 9k", url)
+		if strings.Count(out, "ops/sec") != 4 || strings.Contains(out, "Pattern verification failed") {
+			t.Errorf("qemu-io output:\n%s", out)
+		}
+	}
 	for _, suite := range strings.Split(*sessLibiscsiSuites, ",") {
 		t.Run(suite, func(t *testing.T) { runSessSuite(t, suite, url) })
 	}
