@@ -43,6 +43,9 @@ type reloadState struct {
 	// aLUNs maps A's LUNs beyond 0 to their device (x1..x4); LUN 0 is
 	// always disk0, the device under load.
 	aLUNs map[int]string
+	// aQueued and aMaxBurst are A's queued_commands (applied to live
+	// sessions through MaxCmdSN) and max_burst_length (new logins only).
+	aQueued, aMaxBurst int
 	// disk0MiB is disk0's size; it only grows.
 	disk0MiB int64
 	b, c     bool
@@ -58,7 +61,8 @@ type reloadState struct {
 // initialReloadState is where the scenario starts: A with LUN 0 only, B
 // and C absent, flaky declared.
 func initialReloadState() reloadState {
-	return reloadState{aLUNs: map[int]string{}, disk0MiB: 64, bMaxRecvDSL: 262144, bMaxBurst: 262144, flaky: true}
+	return reloadState{aLUNs: map[int]string{}, aQueued: 32, aMaxBurst: 262144, disk0MiB: 64,
+		bMaxRecvDSL: 262144, bMaxBurst: 262144, flaky: true}
 }
 
 func (s reloadState) clone() reloadState {
@@ -149,6 +153,10 @@ func (s reloadState) hcl(d defect) string {
 	fmt.Fprintf(&b, "  device \"cdev\" {\n    size = \"%dMiB\"\n  }\n}\n", cdevSize/mib)
 	for _, name := range s.targets() {
 		fmt.Fprintf(&b, "\ntarget %q {\n", name)
+		if name == iqnA {
+			fmt.Fprintf(&b, "  queued_commands = %d\n  max_burst_length = %d\n  first_burst_length = %d\n",
+				s.aQueued, s.aMaxBurst, min(s.aMaxBurst, 65536))
+		}
 		if name == iqnB {
 			fmt.Fprintf(&b, "  max_recv_data_segment_length = %d\n  max_burst_length = %d\n  first_burst_length = %d\n",
 				s.bMaxRecvDSL, s.bMaxBurst, min(s.bMaxBurst, 65536))

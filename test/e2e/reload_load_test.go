@@ -77,6 +77,9 @@ type liveSession struct {
 	// started and cycles count the load cycles begun and completed; ops
 	// the SCSI commands that completed with GOOD status.
 	started, cycles, ops atomic.Int64
+	// window is the command window (MaxCmdSN - CmdSN + 1) after the last
+	// response.
+	window atomic.Int64
 
 	mu     sync.Mutex
 	events []liveEvent
@@ -195,6 +198,7 @@ func (s *liveSession) command(cycle int64, cdb, out []byte, readLen int) (data [
 			s.ioError("cycle %d: %s: iSCSI response %v", cycle, scsiOp(cdb), rsp.Response)
 			return nil, true
 		}
+		s.window.Store(int64(int32(s.c.MaxCmdSN() - s.c.CmdSN() + 1)))
 		if rsp.Status == statusGood {
 			s.ops.Add(1)
 			return rsp.Data, true

@@ -190,6 +190,9 @@ func verifyView(url, portal string, s reloadState, flakyOnline bool) []string {
 				problems = append(problems, fmt.Sprintf("%s LUN %d (rodev): MODE SENSE WP=%t, want read_only=%t", name, l, lv.writeProtect, s.roOn))
 			}
 		}
+		if name == iqnA && v.maxBurst != uint32(min(s.aMaxBurst, 262144)) {
+			problems = append(problems, fmt.Sprintf("%s: MaxBurstLength=%d agreed, want %d", name, v.maxBurst, min(s.aMaxBurst, 262144)))
+		}
 		if name == iqnB {
 			if v.maxRecvDSL != uint32(s.bMaxRecvDSL) {
 				problems = append(problems, fmt.Sprintf("%s: declares MaxRecvDataSegmentLength=%d, want %d", name, v.maxRecvDSL, s.bMaxRecvDSL))

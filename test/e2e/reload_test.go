@@ -113,6 +113,11 @@ func growDisk0(sizeMiB int64) step {
 		func(s *reloadState) { s.disk0MiB = sizeMiB })
 }
 
+func paramsA(queued, burst int) step {
+	return valid(fmt.Sprintf("A: queued_commands=%d max_burst_length=%d", queued, burst),
+		func(s *reloadState) { s.aQueued, s.aMaxBurst = queued, burst })
+}
+
 func toggleReadOnly() step {
 	return valid("toggle read_only of rodev (B LUN 0)", func(s *reloadState) { s.roOn = !s.roOn })
 }
@@ -136,7 +141,7 @@ func invalid(d defect) step {
 	return step{name: "invalid: " + d.name, kind: stepInvalid, bad: d, edit: func(s *reloadState) { s.c = !s.c }}
 }
 
-// reloadScript is the scenario: 58 edits, of which 14 are invalid files,
+// reloadScript is the scenario: 61 edits, of which 14 are invalid files,
 // and two restores of a removed backing file (by reload, by the retry).
 func reloadScript() []step {
 	return []step{
@@ -146,6 +151,7 @@ func reloadScript() []step {
 		setC(true),
 		addALUN(2, "x2"),
 		paramsB(65536, 65536),
+		paramsA(16, 65536),
 		invalid(defectUnknownDevice),
 		growDisk0(96),
 		toggleReadOnly(),
@@ -179,6 +185,7 @@ func reloadScript() []step {
 		growDisk0(160),
 		invalid(defectUnknownDevice),
 		paramsB(32768, 262144),
+		paramsA(64, 131072),
 		removeALUN(4),
 		setB(false),
 		invalid(defectSyntax),
@@ -196,6 +203,7 @@ func reloadScript() []step {
 		{name: "restore flaky's backing file, no reload (the retry brings it back online)", kind: stepRestoreByRetry},
 		removeALUN(2),
 		growDisk0(192),
+		paramsA(8, 262144),
 		invalid(defectBadSize),
 		toggleReadOnly(),
 		setC(false),
@@ -227,7 +235,7 @@ type reloadRun struct {
 	uas, asyncs                 map[string]int
 }
 
-// TestReloadUnderLoad is issue #3's end-to-end test: 58 edits (14 of them
+// TestReloadUnderLoad is issue #3's end-to-end test: 61 edits (14 of them
 // invalid) reach the daemon by SIGHUP, rename-over, symlink swap and
 // `scstd reload` in turn, while qemu-io and a Go initiator session keep
 // I/O running on LUN 0 of target A. Every valid edit must be visible to a
@@ -383,6 +391,12 @@ func (r *reloadRun) applyValid(label string, st step, tr trigger) {
 		want = append(want, sense{senseKeyUnitAttention, ascCapacityChanged, ascqCapacityChanged})
 	}
 	r.eventIdx = r.checkEvents(label, want, lunsChanged)
+	// MaxCmdSN = ExpCmdSN + queued_commands - 1 - commands executing: the
+	// live session has at most one command executing.
+	if w := r.live.window.Load(); w != int64(next.aQueued) && w != int64(next.aQueued-1) {
+		t.Errorf("%s: the live session's command window is %d, want queued_commands = %d (less the command executing)",
+			label, w, next.aQueued)
+	}
 
 	if p := verifyView(r.tgt.URL(), r.tgt.Portal(), r.state, r.flakyOnline); len(p) > 0 {
 		t.Errorf("%s: a fresh initiator sees:\n  %s", label, strings.Join(p, "\n  "))
