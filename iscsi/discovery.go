@@ -256,7 +256,7 @@ func (d *discoverySession) sendTargets(value string) Text {
 	var out Text
 	for _, name := range names {
 		t := snap.Targets[name]
-		if t == nil || !t.Enabled {
+		if t == nil || !t.Enabled || !d.s.isnsAllowed(d.initiator, t.Name) {
 			continue
 		}
 		named := false

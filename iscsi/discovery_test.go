@@ -262,3 +262,47 @@ func TestDiscoveryOtherPDUs(t *testing.T) {
 		t.Fatal(out.err)
 	}
 }
+
+func TestISNSAccessControlFailsClosed(t *testing.T) {
+	s := wireServer(t, nil)
+	// An iSNS server that cannot be reached: access control refuses.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	ic, err := NewISNSClient(ISNSConfig{Server: dead, AccessControl: true, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetISNSAccess(ic)
+
+	c, done := startTCPLogin(t, s, "tcp", "127.0.0.1:0")
+	c.discoveryLogin()
+	c.text(TextRequest{Final: true, ITT: 1, TTT: ReservedTag, CmdSN: 1}, Text{{"SendTargets", "All"}})
+	if _, data := c.textResponse(); len(data) != 0 {
+		t.Fatalf("SendTargets listed %q without iSNS approval", data)
+	}
+	c.nc.Close()
+	<-done
+
+	c, done = startLogin(t, s)
+	c.login(LoginRequest{CSG: StageSecurity}, Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}})
+	if rsp, _ := c.loginResponse(); rsp.Status != LoginNotFound {
+		t.Fatalf("status %s, want NOT_FOUND", rsp.Status)
+	}
+	<-done
+
+	// Without the client everything is visible again.
+	s.SetISNSAccess(nil)
+	c, done = startLogin(t, s)
+	c.login(LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature},
+		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}})
+	if rsp, _ := c.loginResponse(); rsp.Status != LoginSuccess {
+		t.Fatalf("status %s", rsp.Status)
+	}
+	if out := <-done; out.err != nil {
+		t.Fatal(out.err)
+	}
+}

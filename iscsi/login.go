@@ -483,6 +483,8 @@ func (c *loginConn) leading(kvs Text) error {
 			return loginFail(LoginNotFound, "target %s is not available on portal %s", t.Name, portalIP)
 		case t.LUNsFor(name, portalIP).Len() == 0:
 			return loginFail(LoginNotFound, "target %s has no LUNs for %s on portal %s", t.Name, name, portalIP)
+		case !c.s.isnsAllowed(name, t.Name):
+			return loginFail(LoginNotFound, "iSNS access control: %s is not in a discovery domain with %s", name, t.Name)
 		}
 		c.target = t
 		c.neg = NewNegotiator(t.Params, false)
