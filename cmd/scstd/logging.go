@@ -14,7 +14,7 @@ import (
 // as logfmt-style text otherwise (journald, files, tests).
 func newLogger(w io.Writer) *slog.Logger {
 	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: slog.LevelInfo, TimeFormat: time.TimeOnly}))
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: slog.LevelInfo, TimeFormat: time.TimeOnly}))
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -40,6 +40,12 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	// Take SIGHUP before anything is served: its default action would end
+	// the daemon, and a reload request may come as soon as a portal is up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	d := &daemonState{log: log, path: o.config, eng: eng, srv: srv}
 	first := d.apply(ctx, ld, false, "start")
 	if !first.OK {
@@ -62,9 +68,6 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	log.Info("scstd running", "version", version, "config", o.config, "admin_socket", o.adminSocket,
 		"generation", first.Generation)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	changes, err := watchConfig(ctx, o.config, log)
 	if err != nil {
 		log.Warn("config file watch unavailable; reload with SIGHUP or `scstd reload`", "err", err)

@@ -35,6 +35,7 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan str
 	}
 	out := make(chan struct{}, 1)
 	last, _ := configHash(path)
+	relevant := configEventFilter(path, dir != path)
 	go func() {
 		defer w.Close()
 		var fire <-chan time.Time
@@ -42,11 +43,13 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan str
 			select {
 			case <-ctx.Done():
 				return
-			case _, ok := <-w.Events:
+			case ev, ok := <-w.Events:
 				if !ok {
 					return
 				}
-				fire = time.After(watchDebounce)
+				if relevant(ev) {
+					fire = time.After(watchDebounce)
+				}
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
@@ -67,4 +70,23 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan str
 		}
 	}()
 	return out, nil
+}
+
+// configEventFilter returns whether an event in the watched directory may
+// change the configuration. Writes to other files (a busy backing file
+// kept beside the config) must not keep restarting the debounce; renames,
+// creations and removals of any name may (an editor's temporary file, a
+// ConfigMap's ..data symlink), and so may writes to the config itself.
+func configEventFilter(path string, isFile bool) func(fsnotify.Event) bool {
+	base := filepath.Base(path)
+	return func(ev fsnotify.Event) bool {
+		if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
+			return true
+		}
+		name := filepath.Base(ev.Name)
+		if isFile {
+			return name == base
+		}
+		return filepath.Ext(name) == ".hcl"
+	}
 }
