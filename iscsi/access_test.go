@@ -392,7 +392,7 @@ func FuzzPatternMatch(f *testing.F) {
 		// A pattern without wildcards matches exactly its own text
 		// (case-insensitively).
 		body := strings.TrimPrefix(pattern, "!")
-		if !strings.ContainsAny(body, "*?") && utf8.ValidString(s) && m != (strings.ToLower(body) == strings.ToLower(s)) {
+		if !strings.ContainsAny(body, "*?") && utf8.ValidString(s) && m != strings.EqualFold(body, s) {
 			t.Fatalf("%q.Match(%q) = %v", pattern, s, m)
 		}
 		// "*" + body + "*" matches whenever body does.

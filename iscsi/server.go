@@ -325,13 +325,6 @@ func (s *Server) connHasSession(nc net.Conn) bool {
 	return false
 }
 
-// isClosed reports whether Shutdown has begun.
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
 // nextTTT returns a target transfer tag, never ReservedTag.
 func (s *Server) nextTTT() uint32 {
 	for {

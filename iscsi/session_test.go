@@ -73,7 +73,6 @@ func sessParams() Negotiated {
 type sessInit struct {
 	t          *testing.T
 	srv        *Server
-	mem        *sessMem
 	nc         net.Conn
 	fr         *FrameReader
 	cmdSN      uint32

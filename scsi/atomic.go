@@ -26,10 +26,6 @@ func (t *task) atomicLock() *sync.Mutex {
 	return &atomicLocks[maphash.Comparable(atomicLockSeed, t.dev)%uint64(len(atomicLocks))]
 }
 
-// Byte 1 bits of COMPARE AND WRITE, ORWRITE and WRITE ATOMIC besides
-// xxPROTECT, DPO and FUA.
-const bitFUANV = 0x02
-
 // compareAndWrite handles COMPARE AND WRITE (SBC-3 §5.2): the data-out
 // holds the verify data then the write data, NUMBER OF LOGICAL BLOCKS
 // each. When the medium equals the verify data the write data replaces

@@ -29,7 +29,9 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 		return 2, errUsage
 	}
 	log := newLogger(os.Stderr)
-	ld, ok := loadAndReport(o.config, o.stderr, true)
+	// Missing storage is not a config error at run time: that device
+	// starts offline and is retried, and the rest serves.
+	ld, ok := loadAndReport(o.config, o.stderr, false)
 	if !ok {
 		return 1, fmt.Errorf("%s: the configuration has errors; nothing was started", o.config)
 	}
