@@ -31,10 +31,15 @@ const (
 	triggerSymlink
 	// triggerCLI writes the file by rename-over and runs `scstd reload`.
 	triggerCLI
-	numTriggers
 	// triggerNone is no reload at all: the engine's own retry acts.
-	triggerNone = numTriggers
+	triggerNone
 )
+
+// triggerCycle is the order in which valid edits, and separately invalid
+// ones, use the triggers. The second symlink swap in a row only re-points
+// ..data, as a ConfigMap update does; the first also turns the
+// configuration path (a plain file after a rename-over) into the symlink.
+var triggerCycle = []trigger{triggerSIGHUP, triggerRename, triggerSymlink, triggerSymlink, triggerCLI}
 
 func (tr trigger) String() string {
 	switch tr {
@@ -283,10 +288,10 @@ func TestReloadUnderLoad(t *testing.T) {
 		var tr trigger
 		switch st.kind {
 		case stepValid:
-			tr = trigger(validN % int(numTriggers))
+			tr = triggerCycle[validN%len(triggerCycle)]
 			validN++
 		case stepInvalid:
-			tr = trigger(invalidN % int(numTriggers))
+			tr = triggerCycle[invalidN%len(triggerCycle)]
 			invalidN++
 		case stepRestore:
 			tr = triggerCLI
@@ -669,6 +674,12 @@ func (r *reloadRun) swapSymlink(text string) {
 			t.Fatal(err)
 		}
 		if err := os.Rename(cfg+".lnk", cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The kubelet then removes the previous version.
+	if r.symlinks > 1 {
+		if err := os.RemoveAll(filepath.Join(dir, fmt.Sprintf("..v%d", r.symlinks-1))); err != nil {
 			t.Fatal(err)
 		}
 	}
