@@ -235,6 +235,8 @@ type reloadRun struct {
 	// symlinks counts symlink swaps, naming their ..vN directories.
 	symlinks int
 	planDir  string
+	// lastWrite is when the configuration was last written.
+	lastWrite time.Time
 
 	applied, rejected, restored int
 	uas, asyncs                 map[string]int
@@ -368,7 +370,7 @@ func (r *reloadRun) applyValid(label string, st step, tr trigger) {
 			label, first.OK, first.Changes, first.Generation, before.Generation, first.Error, first.Diagnostics)
 		return
 	}
-	final := r.settle()
+	final := r.settle(true)
 	if !final.OK || final.Generation != first.Generation || final.ConfigHash != first.ConfigHash {
 		t.Errorf("%s: a later reload of the same file changed the outcome: ok=%t generation %d (applied %d) error %q",
 			label, final.OK, final.Generation, first.Generation, final.Error)
@@ -444,7 +446,7 @@ func (r *reloadRun) applyInvalid(label string, st step, tr trigger) {
 		t.Errorf("%s: the invalid file was applied (generation %d):\n%s", label, first.Generation, first.Plan)
 		return
 	}
-	r.settle()
+	r.settle(true)
 	after := r.status()
 	lr := after.LastReload
 	if lr.OK || lr.Error == "" || !strings.Contains(lr.Diagnostics, st.bad.mention) ||
@@ -481,7 +483,7 @@ func (r *reloadRun) restoreFlaky(label string, reload bool) {
 		if code != 0 {
 			t.Errorf("%s: `scstd reload` exited %d\n%s", label, code, out)
 		}
-		r.settle()
+		r.settle(false)
 	} else {
 		restored := time.Now()
 		for {
@@ -605,6 +607,7 @@ func (r *reloadRun) write(label, text, mention string, tr trigger, before admin.
 	t := r.t
 	t.Helper()
 	cfg := r.tgt.ConfigPath()
+	r.lastWrite = time.Now()
 	if tr == triggerSymlink {
 		r.swapSymlink(text)
 	} else {
@@ -685,21 +688,38 @@ func (r *reloadRun) swapSymlink(text string) {
 	}
 }
 
-// settle waits until the file watch has seen the last write (its
-// debounce is 300 ms) and no reload happened for 200 ms; it returns the
-// last reload's outcome.
-func (r *reloadRun) settle() admin.ReloadReply {
-	time.Sleep(450 * time.Millisecond)
-	last := r.lastReload()
+// watchDebounce is the file watch's debounce in cmd/scstd: its reload of
+// a write starts at least this long after the write.
+const watchDebounce = 300 * time.Millisecond
+
+// settle waits until the reloads an edit causes are over and returns the
+// last one's outcome. Every write of a new content is reloaded by the file
+// watch, besides any SIGHUP or `scstd reload`, so after a write
+// (afterWrite) it first waits for a reload that started a debounce after
+// the write; then for 200 ms without another reload.
+func (r *reloadRun) settle(afterWrite bool) admin.ReloadReply {
+	t := r.t
+	t.Helper()
 	deadline := time.Now().Add(testtarget.ReloadTimeout)
-	for {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the daemon kept reloading for %v after an edit (last: %+v)", testtarget.ReloadTimeout, last)
+	last := r.lastReload()
+	if afterWrite {
+		for last.Time.Before(r.lastWrite.Add(watchDebounce)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the file watch did not reload within %v of a write of %s (last reload: %+v)",
+					testtarget.ReloadTimeout, r.tgt.ConfigPath(), last)
+			}
+			time.Sleep(20 * time.Millisecond)
+			last = r.lastReload()
 		}
+	}
+	for {
 		time.Sleep(200 * time.Millisecond)
 		now := r.lastReload()
 		if now.Time.Equal(last.Time) {
 			return now
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon kept reloading for %v after an edit (last: %+v)", testtarget.ReloadTimeout, now)
 		}
 		last = now
 	}
