@@ -226,6 +226,9 @@ type reloadRun struct {
 	t    *testing.T
 	tgt  *testtarget.Target
 	live *liveSession
+	qemu *qemuLoad
+	// liveErrs and qemuErrs are how many I/O errors have been reported.
+	liveErrs, qemuErrs int
 	// state is what the daemon must run; flakyOnline whether flaky's
 	// backing file is in place.
 	state       reloadState
@@ -279,6 +282,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	r.live = live
 	qemu := startQemuLoad(tgt.LUNURL(iqnA, 0))
+	r.qemu = qemu
 	defer qemu.finish()
 	if err := live.sync(20 * time.Second); err != nil {
 		t.Fatalf("live session: %v", err)
@@ -325,10 +329,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	r.checkSameSession(st)
 
+	r.checkIOErrors("end of the scenario")
 	ioErrs := append(live.ioErrors(), qemu.ioErrors()...)
-	for _, e := range ioErrs {
-		t.Errorf("I/O error: %s", e)
-	}
 	if qemu.ops.Load() == 0 || liveCycles == 0 {
 		t.Errorf("the load did not run: %d qemu-io commands, %d live cycles", qemu.ops.Load(), liveCycles)
 	}
@@ -542,6 +544,7 @@ func (r *reloadRun) checkEvents(label string, want []sense, wantAsync bool) int 
 	if err := r.live.sync(20 * time.Second); err != nil {
 		t.Fatalf("%s: the live session broke: %v", label, err)
 	}
+	r.checkIOErrors(label)
 	events, next := r.live.eventsSince(r.eventIdx)
 	got := map[sense]int{}
 	asyncSCSI := 0
@@ -577,6 +580,26 @@ func (r *reloadRun) checkEvents(label string, want []sense, wantAsync bool) int 
 		t.Errorf("%s: the live session received %d SCSI Async Message(s) for an edit that does not change A's LUNs", label, asyncSCSI)
 	}
 	return next
+}
+
+// checkIOErrors reports the I/O errors of either load that happened since
+// the last check, naming the edit during which they were seen.
+func (r *reloadRun) checkIOErrors(label string) {
+	t := r.t
+	t.Helper()
+	live := r.live.ioErrors()
+	for _, e := range live[r.liveErrs:] {
+		t.Errorf("%s: I/O error of the live session: %s", label, e)
+	}
+	r.liveErrs = len(live)
+	if r.qemu == nil {
+		return
+	}
+	qemu := r.qemu.ioErrors()
+	for _, e := range qemu[r.qemuErrs:] {
+		t.Errorf("%s: I/O error of qemu-io: %s", label, e)
+	}
+	r.qemuErrs = len(qemu)
 }
 
 // checkSameSession checks that the live session is the one that logged in
