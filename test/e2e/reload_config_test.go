@@ -138,12 +138,12 @@ func (s reloadState) hcl(d defect) string {
 	var b strings.Builder
 	b.WriteString("iscsi { portals = [\"{{.Portal}}\"] }\n\n")
 	b.WriteString("handler \"vdisk_fileio\" {\n")
-	fmt.Fprintf(&b, "  device \"disk0\" {\n    filename = \"{{.Dir}}/data/disk0.img\"\n    size     = \"%dMiB\"\n  }\n", s.disk0MiB)
-	fmt.Fprintf(&b, "  device \"rodev\" {\n    filename  = \"{{.Dir}}/data/rodev.img\"\n    size      = \"%dMiB\"\n    read_only = %t\n  }\n",
+	fmt.Fprintf(&b, "  device \"disk0\" {\n    filename = \"{{.Dir}}/disk0.img\"\n    size     = \"%dMiB\"\n  }\n", s.disk0MiB)
+	fmt.Fprintf(&b, "  device \"rodev\" {\n    filename  = \"{{.Dir}}/rodev.img\"\n    size      = \"%dMiB\"\n    read_only = %t\n  }\n",
 		rodevSize/mib, s.roOn)
 	if s.flaky {
 		// No size: a missing file is not created, the device goes offline.
-		b.WriteString("  device \"flaky\" {\n    filename = \"{{.Dir}}/data/flaky.img\"\n  }\n")
+		b.WriteString("  device \"flaky\" {\n    filename = \"{{.Dir}}/flaky.img\"\n  }\n")
 	}
 	b.WriteString(d.devices)
 	b.WriteString("}\n\nhandler \"vdisk_nullio\" {\n")
@@ -186,13 +186,13 @@ var (
 	defectBadIQN = defect{name: "bad IQN",
 		top: "\ntarget \"iqn.bogus:reload-d\" {\n  lun \"0\" {\n    device = \"cdev\"\n  }\n}\n", mention: "iqn.bogus"}
 	defectBadSize = defect{name: "bad size",
-		devices: "  device \"bad\" {\n    filename = \"{{.Dir}}/data/bad.img\"\n    size     = \"12XB\"\n  }\n", mention: "12XB"}
+		devices: "  device \"bad\" {\n    filename = \"{{.Dir}}/bad.img\"\n    size     = \"12XB\"\n  }\n", mention: "12XB"}
 	defectUnknownAttr = defect{name: "unknown attribute",
 		inA: "  frobnicate = true\n", mention: "frobnicate"}
 	defectDuplicateDevice = defect{name: "duplicate device",
-		devices: "  device \"disk0\" {\n    filename = \"{{.Dir}}/data/other.img\"\n    size     = \"1MiB\"\n  }\n", mention: "disk0"}
+		devices: "  device \"disk0\" {\n    filename = \"{{.Dir}}/other.img\"\n    size     = \"1MiB\"\n  }\n", mention: "disk0"}
 	defectBlockSize = defect{name: "bad blocksize",
-		devices: "  device \"odd\" {\n    filename  = \"{{.Dir}}/data/odd.img\"\n    size      = \"1MiB\"\n    blocksize = 1000\n  }\n", mention: "blocksize"}
+		devices: "  device \"odd\" {\n    filename  = \"{{.Dir}}/odd.img\"\n    size      = \"1MiB\"\n    blocksize = 1000\n  }\n", mention: "blocksize"}
 )
 
 // TestReloadScriptFiles checks the scenario's files without a daemon:
@@ -203,14 +203,11 @@ func TestReloadScriptFiles(t *testing.T) {
 	dir := t.TempDir()
 	params := testtarget.Params{Portal: "127.0.0.1:3260", Host: "127.0.0.1", Port: 3260, Dir: dir}
 	path := filepath.Join(dir, "scstd.hcl")
-	// validate also checks storage: flaky, which has no size, must exist.
-	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+	// validate may check storage: flaky, which has no size, exists.
+	if err := os.WriteFile(filepath.Join(dir, "flaky.img"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "data", "flaky.img"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(filepath.Join(dir, "data", "flaky.img"), flakySize); err != nil {
+	if err := os.Truncate(filepath.Join(dir, "flaky.img"), flakySize); err != nil {
 		t.Fatal(err)
 	}
 	check := func(label, tpl string, wantCode int, mention string) {

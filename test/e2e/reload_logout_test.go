@@ -25,7 +25,7 @@ iscsi { portals = ["{{.Portal}}"] }
 
 handler "vdisk_fileio" {
   device "disk0" {
-    filename = "{{.Dir}}/data/disk0.img"
+    filename = "{{.Dir}}/disk0.img"
     size     = "64MiB"
   }
 }
@@ -102,11 +102,7 @@ func awaitLogoutRequest(c *initiator.Conn, within time.Duration) (uint16, error)
 // disruptive_changes = "refuse", the removal is refused (the session stays)
 // unless `scstd reload -force`. Target A's live session sees none of it.
 func TestReloadRemovingATargetLogsItsSessionsOut(t *testing.T) {
-	tgt := testtarget.New(t, fmt.Sprintf(logoutConfig, "allow", targetCBlock))
-	if err := os.Mkdir(tgt.Path("data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tgt.Start()
+	tgt := testtarget.Start(t, fmt.Sprintf(logoutConfig, "allow", targetCBlock))
 	live, err := startLiveSession(tgt.Portal(), iqnA)
 	if err != nil {
 		t.Fatal(err)

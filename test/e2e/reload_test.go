@@ -257,13 +257,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	start := time.Now()
 	initial := initialReloadState()
 	tgt := testtarget.New(t, initial.hcl(defect{}))
-	// Backing files live in a directory of their own, apart from the
-	// configuration whose directory the daemon watches (the watch with
-	// backing files beside the configuration is TestReloadWatchBesideBusyBackingFile).
-	if err := os.Mkdir(tgt.Path("data"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tgt.Path("data/flaky.img"), bytesOf(0x6b, flakySize), 0o644); err != nil {
+	// The backing files live beside the configuration, in the directory
+	// the daemon watches, and are written all along.
+	if err := os.WriteFile(tgt.Path("flaky.img"), bytesOf(0x6b, flakySize), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tgt.Start()
@@ -385,7 +381,7 @@ func (r *reloadRun) applyValid(label string, st step, tr trigger) {
 	r.state = next
 	r.applied++
 	if st.removeFlaky {
-		if err := os.Rename(r.tgt.Path("data/flaky.img"), r.tgt.Path("data/flaky.img.away")); err != nil {
+		if err := os.Rename(r.tgt.Path("flaky.img"), r.tgt.Path("flaky.img.away")); err != nil {
 			t.Fatal(err)
 		}
 		r.flakyOnline = false
@@ -419,7 +415,7 @@ func (r *reloadRun) applyValid(label string, st step, tr trigger) {
 		}
 	}
 	if next.disk0MiB != prev.disk0MiB {
-		fi, err := os.Stat(r.tgt.Path("data/disk0.img"))
+		fi, err := os.Stat(r.tgt.Path("disk0.img"))
 		if err != nil || fi.Size() != next.disk0MiB*mib {
 			t.Errorf("%s: disk0.img: %v, size %d, want %d", label, err, fi.Size(), next.disk0MiB*mib)
 		}
@@ -477,7 +473,7 @@ func (r *reloadRun) restoreFlaky(label string, reload bool) {
 	t := r.t
 	t.Helper()
 	before := r.lastReload()
-	if err := os.Rename(r.tgt.Path("data/flaky.img.away"), r.tgt.Path("data/flaky.img")); err != nil {
+	if err := os.Rename(r.tgt.Path("flaky.img.away"), r.tgt.Path("flaky.img")); err != nil {
 		t.Fatal(err)
 	}
 	if reload {
