@@ -500,7 +500,7 @@ type ISNSConfig struct {
 type ISNSClient struct {
 	server  string
 	entity  string
-	access  bool
+	access  atomic.Bool
 	pgt     uint16
 	log     *slog.Logger
 	timeout time.Duration
@@ -539,7 +539,6 @@ func NewISNSClient(cfg ISNSConfig) (*ISNSClient, error) {
 	c := &ISNSClient{
 		server:  addr,
 		entity:  cfg.EntityID,
-		access:  cfg.AccessControl,
 		pgt:     cfg.PortalGroupTag,
 		log:     cfg.Logger,
 		timeout: cfg.Timeout,
@@ -549,6 +548,7 @@ func NewISNSClient(cfg ISNSConfig) (*ISNSClient, error) {
 		kick:    make(chan struct{}, 1),
 		cache:   make(map[[2]string]isnsCacheEntry),
 	}
+	c.access.Store(cfg.AccessControl)
 	d := &net.Dialer{}
 	c.dial = d.DialContext
 	if c.entity == "" {
@@ -821,7 +821,7 @@ func (c *ISNSClient) Close() error {
 // are cached for CacheTTL; when the server cannot be asked, the answer is
 // no (access control fails closed) and the failure is logged.
 func (c *ISNSClient) Allowed(initiator, target string) bool {
-	if c == nil || !c.access {
+	if c == nil || !c.access.Load() {
 		return true
 	}
 	key := [2]string{initiator, target}
@@ -844,6 +844,13 @@ func (c *ISNSClient) Allowed(initiator, target string) bool {
 	c.cache[key] = isnsCacheEntry{allowed: ok, expires: now.Add(c.ttl)}
 	c.cmu.Unlock()
 	return ok
+}
+
+// SetAccessControl turns access control on or off (ISNSConfig's
+// AccessControl) and forgets the cached answers.
+func (c *ISNSClient) SetAccessControl(on bool) {
+	c.access.Store(on)
+	c.flushCache()
 }
 
 func (c *ISNSClient) flushCache() {

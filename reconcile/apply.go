@@ -84,6 +84,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		return nil, err
 	}
 	res := e.commit(p)
+	e.syncISNS()
 	return res, nil
 }
 

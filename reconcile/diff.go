@@ -88,7 +88,7 @@ var globalAttrs = []attr[Global]{
 	field("enabled", func(g *Global) *bool { return &g.Enabled }, fixed[Global](SetGlobal, NextLogin, "")),
 	listField("portals", func(g *Global) *[]string { return &g.Portals }, fixed[Global](SetPortals, NextLogin, "")),
 	listField("isns_server", func(g *Global) *[]string { return &g.ISNSServers }, fixed[Global](SetGlobal, Hot, "")),
-	field("isns_access_control", func(g *Global) *bool { return &g.ISNSAccessControl }, fixed[Global](SetGlobal, NextLogin, "")),
+	listField("isns_access_control", func(g *Global) *[]string { return &g.ISNSAccessControl }, fixed[Global](SetGlobal, NextLogin, "")),
 	usersField("incoming_user", func(g *Global) *[]User { return &g.IncomingUsers }),
 	usersField("outgoing_user", func(g *Global) *[]User { return &g.OutgoingUsers }),
 }

@@ -46,6 +46,9 @@ type Options struct {
 	// LogoutGrace is how long the sessions of a removed or disabled target
 	// have to log out before they are closed (default 5s).
 	LogoutGrace time.Duration
+	// ISNSEntityID is the entity identifier registered with iSNS servers;
+	// empty: "scstd:" and the host name.
+	ISNSEntityID string
 }
 
 func (o Options) withDefaults() Options {
@@ -71,7 +74,7 @@ func Supports(f config.Feature) bool {
 		config.FeatureRelTgtID, config.FeatureRefuse,
 		config.FeatureCHAP, config.FeatureDiscoveryCHAP, config.FeatureCHAPSHA,
 		config.FeatureGroups, config.FeatureAllowedPortals, config.FeaturePerPortalACL,
-		config.FeatureRedirect:
+		config.FeatureRedirect, config.FeatureISNS:
 		return true
 	}
 	return false
@@ -143,6 +146,8 @@ type Engine struct {
 	nextTID uint32
 	// releasing are backends waiting out ReleaseDelay before Close.
 	releasing map[vdisk.Backend]*time.Timer
+	// isns are the links to the iSNS servers, by "host:port".
+	isns map[string]*isnsLink
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -182,6 +187,7 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		devices:   map[string]*device{},
 		targets:   map[string]*runTarget{},
 		releasing: map[vdisk.Backend]*time.Timer{},
+		isns:      map[string]*isnsLink{},
 		stop:      make(chan struct{}),
 		running:   Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
 	}
@@ -223,8 +229,8 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 	return Diff(e.running, desired), nil
 }
 
-// Close stops the background loops and closes every backend. Sessions
-// still running get NOT READY from then on.
+// Close stops the background loops, deregisters from the iSNS servers and
+// closes every backend. Sessions still running get NOT READY from then on.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -245,7 +251,10 @@ func (e *Engine) Close() error {
 		}
 		d.backend = nil
 	}
+	links := e.isns
+	e.isns = map[string]*isnsLink{}
 	e.mu.Unlock()
+	errs = append(errs, closeISNS(links))
 	e.wg.Wait()
 	return errors.Join(errs...)
 }

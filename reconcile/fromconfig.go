@@ -39,9 +39,12 @@ func globalFromConfig(i *config.ISCSI) Global {
 	g.Portals = sortedUnique(g.Portals)
 	for _, s := range i.ISNSServers {
 		g.ISNSServers = append(g.ISNSServers, s.Addr)
-		g.ISNSAccessControl = g.ISNSAccessControl || s.AccessControl
+		if s.AccessControl {
+			g.ISNSAccessControl = append(g.ISNSAccessControl, s.Addr)
+		}
 	}
 	g.ISNSServers = sortedUnique(g.ISNSServers)
+	g.ISNSAccessControl = sortedUnique(g.ISNSAccessControl)
 	g.IncomingUsers = users(i.IncomingUsers, i.OutgoingUser, false)
 	g.OutgoingUsers = users(i.IncomingUsers, i.OutgoingUser, true)
 	return g

@@ -32,8 +32,9 @@ type Global struct {
 	Portals []string `json:"portals"`
 	// ISNSServers are "host:port" of the iSNS servers, sorted.
 	ISNSServers []string `json:"isns_servers,omitempty"`
-	// ISNSAccessControl is true when any iSNS server has access_control.
-	ISNSAccessControl bool `json:"isns_access_control,omitempty"`
+	// ISNSAccessControl are those of ISNSServers that have
+	// access_control = true, sorted.
+	ISNSAccessControl []string `json:"isns_access_control,omitempty"`
 	// IncomingUsers and OutgoingUsers are the discovery CHAP users, sorted
 	// by name (at most one outgoing user).
 	IncomingUsers []User `json:"incoming_users,omitempty"`

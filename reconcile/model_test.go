@@ -59,6 +59,7 @@ func cloneModel(m Model) Model {
 	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets))}
 	c.ISCSI.Portals = slices.Clone(m.ISCSI.Portals)
 	c.ISCSI.ISNSServers = slices.Clone(m.ISCSI.ISNSServers)
+	c.ISCSI.ISNSAccessControl = slices.Clone(m.ISCSI.ISNSAccessControl)
 	c.ISCSI.IncomingUsers = slices.Clone(m.ISCSI.IncomingUsers)
 	c.ISCSI.OutgoingUsers = slices.Clone(m.ISCSI.OutgoingUsers)
 	if c.Devices == nil {

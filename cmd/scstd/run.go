@@ -88,6 +88,10 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 			if err != nil && !errors.Is(err, iscsi.ErrServerClosed) {
 				log.Warn("shutdown", "err", err)
 			}
+			// Deregisters from the iSNS servers and closes the storage.
+			if err := eng.Close(); err != nil {
+				log.Warn("shutdown", "err", err)
+			}
 			return 0, nil
 		case <-hup:
 			d.Reload(ctx, false)

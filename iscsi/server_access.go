@@ -2,11 +2,11 @@ package iscsi
 
 import "sync"
 
-// loginThrottles holds each Server's LoginThrottle.
-//
-// iscsiwire needs: a `throttle *LoginThrottle` field in Server, set by
-// NewServer; until server.go has it, login.go reaches the throttle
-// through loginThrottle below (one per Server, made on first use).
+// This file keeps the per-Server state of login access control that the
+// Server struct does not carry: the failed-login throttle and the iSNS
+// client consulted for access control. Both are looked up by *Server.
+
+// loginThrottles holds each Server's LoginThrottle, made on first use.
 var loginThrottles sync.Map // *Server → *LoginThrottle
 
 // loginThrottle returns s's failed-login throttle.
@@ -20,9 +20,6 @@ func (s *Server) loginThrottle() *LoginThrottle {
 
 // isnsClients holds the iSNS client whose access control each Server's
 // logins and discoveries consult (set by SetISNSAccess).
-//
-// iscsiwire needs: an `isns atomic.Pointer[ISNSClient]` in Server or an
-// `ISNS *ISNSClient` in Snapshot; until then the client lives here.
 var isnsClients sync.Map // *Server → *ISNSClient
 
 // SetISNSAccess makes logins and SendTargets ask c whether an initiator

@@ -1,0 +1,168 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/scstd/scstd/iscsi"
+)
+
+// isnsAccessSetter is implemented by servers that consult an iSNS client
+// for access control (*iscsi.Server does).
+type isnsAccessSetter interface {
+	SetISNSAccess(c *iscsi.ISNSClient)
+}
+
+// isnsRegistration is what one iSNS server is told: the enabled targets
+// and the portals.
+type isnsRegistration struct {
+	targets, portals []string
+}
+
+func (r isnsRegistration) equal(o isnsRegistration) bool {
+	return slices.Equal(r.targets, o.targets) && slices.Equal(r.portals, o.portals)
+}
+
+// isnsLink is the engine's connection to one iSNS server: the client, its
+// refresh loop (ISNSClient.Run) and an updater that sends the latest
+// registration without holding up Apply, which only posts it.
+type isnsLink struct {
+	server string
+	client *iscsi.ISNSClient
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	pending *isnsRegistration // not yet sent; nil when there is none
+	last    isnsRegistration  // last posted
+	wake    chan struct{}     // capacity 1
+}
+
+// newISNSLink starts the client's goroutines for server.
+func (e *Engine) newISNSLink(server string) (*isnsLink, error) {
+	c, err := iscsi.NewISNSClient(iscsi.ISNSConfig{Server: server, EntityID: e.opts.ISNSEntityID, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &isnsLink{server: server, client: c, cancel: cancel, wake: make(chan struct{}, 1)}
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		c.Run(ctx)
+	}()
+	go func() {
+		defer l.wg.Done()
+		l.update(ctx, e)
+	}()
+	return l, nil
+}
+
+// post makes r the registration the updater sends next, unless it is the
+// one posted last.
+func (l *isnsLink) post(r isnsRegistration, force bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !force && l.last.equal(r) {
+		return
+	}
+	l.last, l.pending = r, &r
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// update sends posted registrations until ctx is done. A failed Update is
+// retried by the client's Run loop.
+func (l *isnsLink) update(ctx context.Context, e *Engine) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		}
+		l.mu.Lock()
+		r := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		if err := l.client.Update(r.targets, r.portals); err != nil && !errors.Is(err, iscsi.ErrISNSClosed) {
+			e.log.Warn("iSNS registration failed; retrying", "isns_server", l.server, "err", err)
+		}
+	}
+}
+
+// close stops the link's goroutines and deregisters the entity.
+func (l *isnsLink) close() error {
+	l.cancel()
+	l.wg.Wait()
+	return l.client.Close()
+}
+
+// syncISNS brings the iSNS links in line with the running model after an
+// Apply: it starts links to new servers, posts the enabled targets and
+// portals to every link, points access control at the first server with
+// access_control (nil: none), and closes links to removed servers in the
+// background (their deregistration must not hold up the reload). Called
+// with e.mu held.
+func (e *Engine) syncISNS() {
+	g := e.running.ISCSI
+	reg := isnsRegistration{portals: slices.Clone(g.Portals)}
+	if g.Enabled {
+		for _, name := range sortedKeys(e.running.Targets) {
+			if e.running.Targets[name].Enabled {
+				reg.targets = append(reg.targets, name)
+			}
+		}
+	}
+	for server, l := range e.isns {
+		if !slices.Contains(g.ISNSServers, server) {
+			delete(e.isns, server)
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				if err := l.close(); err != nil {
+					e.log.Warn("iSNS deregistration failed", "isns_server", server, "err", err)
+				}
+			}()
+		}
+	}
+	var access *iscsi.ISNSClient
+	for _, server := range g.ISNSServers {
+		l, ok := e.isns[server]
+		fresh := !ok
+		if !ok {
+			var err error
+			if l, err = e.newISNSLink(server); err != nil {
+				// The configuration checked the address; this is a bug.
+				e.log.Error("iSNS server not usable", "isns_server", server, "err", err)
+				continue
+			}
+			e.isns[server] = l
+		}
+		on := slices.Contains(g.ISNSAccessControl, server)
+		l.client.SetAccessControl(on)
+		if on && access == nil {
+			access = l.client
+		}
+		l.post(reg, fresh)
+	}
+	if s, ok := e.srv.(isnsAccessSetter); ok {
+		s.SetISNSAccess(access)
+	}
+}
+
+// closeISNS deregisters from every iSNS server. Called by Close without
+// e.mu held, after the links were taken out of e.isns.
+func closeISNS(links map[string]*isnsLink) error {
+	var errs []error
+	for _, l := range links {
+		errs = append(errs, l.close())
+	}
+	return errors.Join(errs...)
+}
