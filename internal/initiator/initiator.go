@@ -1,5 +1,5 @@
 // Package initiator is a small iSCSI initiator for tests: it logs in
-// (AuthMethod=None, digests optional), lists targets with SendTargets,
+// (AuthMethod=None or CHAP, digests optional), lists targets with SendTargets,
 // runs SCSI commands with Data-Out and Data-In, task management functions,
 // pings with NOP-Out, logs out, and sends raw PDUs so that tests can produce the malformed and
 // out-of-order traffic libiscsi never sends. One command at a time; not
@@ -42,6 +42,8 @@ type Options struct {
 	SkipSecurity bool
 	// ExtraKeys are appended to the first operational request.
 	ExtraKeys iscsi.Text
+	// CHAP, when set, authenticates with CHAP instead of AuthMethod=None.
+	CHAP *CHAP
 }
 
 // LoginError is a login the target refused.
@@ -86,6 +88,8 @@ type Conn struct {
 	// TSIH is the session's TSIH after Login.
 	TSIH uint16
 	ISID [6]byte
+	// CHAPAlgorithm is the algorithm the target chose for a CHAP login.
+	CHAPAlgorithm iscsi.CHAPAlgorithm
 
 	cmdSN     uint32
 	expStatSN uint32
@@ -225,10 +229,19 @@ func (c *Conn) Login(o Options) error {
 	itt := c.NextITT()
 	stage := iscsi.StageSecurity
 	var keys iscsi.Text
-	if o.SkipSecurity {
+	switch {
+	case o.SkipSecurity:
 		stage = iscsi.StageOperational
 		keys = append(leading, ops...)
-	} else {
+	case o.CHAP != nil:
+		alg, err := c.chapSecurity(o, leading, itt)
+		if err != nil {
+			return err
+		}
+		c.CHAPAlgorithm = alg
+		stage = iscsi.StageOperational
+		keys = ops
+	default:
 		keys = append(leading, iscsi.KV{Key: "AuthMethod", Value: "None"})
 	}
 	for range 16 {
