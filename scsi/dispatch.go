@@ -245,11 +245,17 @@ func (t *task) execute() Result {
 	if t.desc.flags&flagNoMedium == 0 && t.dev.ejected.Load() {
 		return checkCondition(ErrMediumNotPresent)
 	}
+	if e := t.sanitizeCheck(); e != nil {
+		return checkCondition(e)
+	}
 	if t.dev.reservationConflict(t) {
 		return Result{Status: ReservationConflict}
 	}
 	if t.desc.flags&flagWrite != 0 && t.readOnly() {
 		return checkCondition(ErrWriteProtected)
+	}
+	if t.desc.flags&flagWrite != 0 && t.dev.softWriteProtected() {
+		return checkCondition(ErrSoftwareWriteProtected)
 	}
 	return t.run()
 }

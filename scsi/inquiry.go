@@ -295,13 +295,13 @@ func (t *task) vpdBlockLimits() []byte {
 	if supported(CompareAndWrite, 0) {
 		b[5] = maxCompareAndWriteBlocks
 	}
-	binary.BigEndian.PutUint16(b[6:8], 1) // OPTIMAL TRANSFER LENGTH GRANULARITY
+	binary.BigEndian.PutUint16(b[6:8], uint16(t.physicalBlocks())) // OPTIMAL TRANSFER LENGTH GRANULARITY
 	binary.BigEndian.PutUint32(b[8:12], maxTransferBlocks(bs))
 	binary.BigEndian.PutUint32(b[12:16], optimalTransferBytes/bs)
 	if t.unmapper() != nil && supported(Unmap, 0) {
 		binary.BigEndian.PutUint32(b[20:24], maxUnmapLBACount)
 		binary.BigEndian.PutUint32(b[24:28], maxUnmapDescriptors)
-		binary.BigEndian.PutUint32(b[28:32], 1) // OPTIMAL UNMAP GRANULARITY
+		binary.BigEndian.PutUint32(b[28:32], t.physicalBlocks()) // OPTIMAL UNMAP GRANULARITY
 	}
 	if supported(WriteSame16, 0) {
 		binary.BigEndian.PutUint64(b[36:44], maxWriteSameBlocks)
@@ -315,10 +315,15 @@ func (t *task) vpdBlockLimits() []byte {
 }
 
 // vpdBlockDevChar builds the Block Device Characteristics page (SBC-3
-// §6.5.2): non-rotating medium, form factor not reported.
+// §6.5.2): non-rotating medium, form factor not reported, and WABEREQ 01b
+// when SANITIZE BLOCK ERASE is served: reads after it succeed (returning
+// zeroes). WACEREQ stays 0: CRYPTO ERASE is not offered.
 func (t *task) vpdBlockDevChar() []byte {
 	b := t.vpdHeader(vpdBlockDevChar, 0x3c)
 	binary.BigEndian.PutUint16(b[4:6], 1) // MEDIUM ROTATION RATE: non-rotating
+	if supported(Sanitize, uint8(SanitizeBlockErase)) {
+		b[7] = 0x40 // WABEREQ 01b
+	}
 	return b
 }
 

@@ -30,6 +30,11 @@ var modePages = [...]byte{pageCaching, pageControl, pageInfoExcept}
 // cachingWCE is the WCE bit in byte 2 of the caching page.
 const cachingWCE = 0x04
 
+// controlSWP is the SWP (software write protect) bit in byte 4 of the
+// control page: set, the logical unit refuses writes to the medium with
+// DATA PROTECT, LOGICAL UNIT SOFTWARE WRITE PROTECTED (SPC-4 §7.5.8).
+const controlSWP = 0x08
+
 // appendModePage appends page (one of modePages) as page control pc asks.
 func (t *task) appendModePage(b []byte, page byte, pc int) []byte {
 	switch page {
@@ -50,6 +55,12 @@ func (t *task) appendModePage(b []byte, page byte, pc int) []byte {
 		return append(b, p[:]...)
 	case pageControl:
 		p := [12]byte{pageControl, 0x0a}
+		switch {
+		case pc == pcChangeable:
+			p[4] = controlSWP
+		case pc == pcCurrent && t.dev.softWriteProtected():
+			p[4] = controlSWP
+		}
 		if pc != pcChangeable {
 			p[2] = 0x02                                 // GLTSD: no log parameters are saved
 			p[3] = 0x10                                 // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
@@ -105,7 +116,7 @@ func modeSense(t *task) ([]byte, error) {
 	}
 	b := make([]byte, hdrLen, 128)
 	devSpec := byte(modeDevSpecDPOFU)
-	if t.readOnly() {
+	if t.readOnly() || t.dev.softWriteProtected() {
 		devSpec |= modeDevSpecWP
 	}
 	if t.dev.cfg.Type != TypeDisk {
@@ -151,9 +162,9 @@ func modeSense(t *task) ([]byte, error) {
 }
 
 // modeSelect handles MODE SELECT(6) and MODE SELECT(10) (SPC-4
-// §6.9-6.10). The caching page's WCE is the one changeable field; every
-// other field of a page, header or block descriptor must hold its current
-// value. A change of WCE posts MODE PARAMETERS CHANGED to the other
+// §6.9-6.10). The caching page's WCE and the control page's SWP are the
+// changeable fields; every other field of a page, header or block
+// descriptor must hold its current value. A change of WCE or SWP posts MODE PARAMETERS CHANGED to the other
 // nexuses (SPC-4 §6.9).
 //
 //	byte 1 bit 4 PF (must be 1), bit 0 SP (must be 0: nothing is saved)
@@ -210,6 +221,8 @@ func modeSelect(t *task) ([]byte, error) {
 	off += bdLen
 	wce := !t.dev.writeThrough.Load()
 	newWCE := wce
+	swp := t.dev.softWriteProtected()
+	newSWP := swp
 	for off < len(p) {
 		if off+2 > len(p) {
 			return nil, ErrParamListLength
@@ -236,13 +249,22 @@ func modeSelect(t *task) ([]byte, error) {
 				return nil, invalidParam(off+i, -1)
 			}
 		}
-		if code == pageCaching {
+		switch code {
+		case pageCaching:
 			newWCE = got[2]&cachingWCE != 0
+		case pageControl:
+			newSWP = got[4]&controlSWP != 0
 		}
 		off += plen
 	}
-	if newWCE != wce {
+	changed := newWCE != wce
+	if changed {
 		t.dev.writeThrough.Store(!newWCE)
+	}
+	if newSWP != swp && t.dev.setSoftWriteProtect(newSWP) {
+		changed = true
+	}
+	if changed {
 		t.cmd.Nexus.modeChangedHere(t.cmd.LUN, t.dev)
 	}
 	return nil, nil

@@ -110,8 +110,8 @@ func TestModeSelect(t *testing.T) {
 		{"6: short data-out", "15 10 00 00 18 00", "00000000", want(ErrParamListLength), false},
 		{"6: length 0 is a no-op", "15 10 00 00 00 00", "", "GOOD", false},
 		{"6: control page as is", "15 10 00 00 10 00", "00000000 0a0a 02 10 00 00 0000 ffff 0000", "GOOD", false},
-		{"6: control page SWP not changeable", "15 10 00 00 10 00", "00000000 0a0a 02 10 08 00 0000 ffff 0000",
-			want(invalidParam(8, -1)), false},
+		{"6: control page QAM not changeable", "15 10 00 00 10 00", "00000000 0a0a 02 00 00 00 0000 ffff 0000",
+			want(invalidParam(7, -1)), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
