@@ -21,7 +21,36 @@ const cuTimeout = 20 * time.Minute
 // worked (500 of 615 on 2026-11-25, with 86 skipped and 29 failed), raised
 // as the target grows (535, 72 skipped, 8 failed, the same day). The goal is
 // 560 of libiscsi 1.19's 615.
-const passedFloor = 535
+//
+// With SANITIZE, the control page's SWP and a truthful LBPPB (2026-11-25,
+// 256 MiB fileio, two portals, --allow-sanitize) the run gave 583 passed,
+// 27 skipped (removable media 18, read-only 3, CRYPTO ERASE 6) and the 5
+// knownFailures. The issue's bar is 560 of 615.
+const passedFloor = 583
+
+// knownFailures are the tests that fail against scstd for reasons outside
+// it, each with the reason; they are reported, never counted as passed, and
+// any other failure fails the run. Each family (SCSI, ALL, LINUX) runs its
+// own copy.
+var knownFailures = map[string]string{
+	// libiscsi bug: the second loop unmaps LBAs [0, i) and asks GET LBA
+	// STATUS at i+1, but expects the first descriptor to start at
+	// i+LBPPB, which is i+1 only when LBPPB is 1. SBC-3 wants the
+	// descriptor to start at the requested LBA, as scstd answers; with a
+	// truthful LBPPB of 8 (4 KiB file system blocks) the check fails.
+	"GetLBAStatus.UnmapSingle": "libiscsi expects LBA i+LBPPB where it asked for i+1",
+	// The test sleeps 3 s after a SANITIZE OVERWRITE and expects it to be
+	// still running then, and again after ABORT TASK, resets and a new
+	// login; scstd overwrites 256 MiB (and flushes it) in less time, and
+	// its ABORT TASK waits for the running SANITIZE to end.
+	"Sanitize.Reset": "the SANITIZE finishes before the test looks for SANITIZE IN PROGRESS",
+}
+
+// knownFailure reports whether c is one of knownFailures.
+func knownFailure(c CUTest) bool {
+	_, ok := knownFailures[c.Suite+"."+c.Name]
+	return ok
+}
 
 // gatedSuites are the SCSI suites whose every test must pass (or be skipped
 // for a feature scstd does not claim) in the SCSI and ALL families, which
@@ -60,8 +89,28 @@ func gate(list []CUTest) func(CUTest) bool {
 	}
 }
 
-// conformanceTarget is one 64 MiB fileio disk, as the libiscsi suite wants.
-const conformanceTarget = oneDisk
+// conformanceTarget is one 256 MiB fileio disk behind two portals
+// (127.0.0.1 and 127.0.0.2, same port), so that iscsi-test-cu runs its
+// multipath tests over two paths.
+const conformanceTarget = `
+iscsi { portals = ["{{.Portal}}", "127.0.0.2:{{slice .Portal 10}}"] }
+
+handler "vdisk_fileio" {
+  device "disk0" {
+    filename = "{{.Dir}}/disk0.img"
+    size     = "256MiB"
+  }
+}
+
+target "iqn.2026-11.org.example:t1" {
+  lun "0" { device = "disk0" }
+}
+`
+
+// secondPath returns the URL of the same LUN through the second portal.
+func secondPath(url string) string {
+	return strings.Replace(url, "iscsi://127.0.0.1:", "iscsi://127.0.0.2:", 1)
+}
 
 func TestLibiscsiConformance(t *testing.T) {
 	requireTools(t, "iscsi-test-cu")
@@ -72,8 +121,9 @@ func TestLibiscsiConformance(t *testing.T) {
 	tgt := testtarget.Start(t, conformanceTarget)
 
 	start := time.Now()
-	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss",
-		"-i", initiatorFirst, "-I", initiatorSecond, tgt.LUNURL(iqnT1, 0))
+	url := tgt.LUNURL(iqnT1, 0)
+	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "--allow-sanitize",
+		"-i", initiatorFirst, "-I", initiatorSecond, url, secondPath(url))
 	t.Logf("iscsi-test-cu ran for %v (exit: %v)", time.Since(start).Round(time.Second), err)
 
 	inScope := gate(list)
@@ -91,14 +141,18 @@ func TestLibiscsiConformance(t *testing.T) {
 	if !sum.Found {
 		t.Errorf("iscsi-test-cu ended without its summary (%v): the run was cut short", err)
 	}
-	var gatedBad []string
+	t.Logf("main run: %d passed, %d skipped, %d failed, %d not run", n[Passed], n[Skipped], n[Failed], n[NotRun])
+	var bad []string
 	for _, r := range results {
-		if inScope(r.CUTest) && (r.Outcome == Failed || r.Outcome == NotRun) {
-			gatedBad = append(gatedBad, r.String()+" ("+r.Outcome.String()+")")
+		switch {
+		case r.Outcome == Failed && knownFailure(r.CUTest):
+			t.Logf("known failure %s: %s", r, knownFailures[r.Suite+"."+r.Name])
+		case r.Outcome == Failed || r.Outcome == NotRun:
+			bad = append(bad, r.String()+" ("+r.Outcome.String()+")")
 		}
 	}
-	if len(gatedBad) > 0 {
-		t.Errorf("%d gated iscsi-test-cu tests did not pass:\n  %s", len(gatedBad), strings.Join(gatedBad, "\n  "))
+	if len(bad) > 0 {
+		t.Errorf("%d iscsi-test-cu tests did not pass:\n  %s", len(bad), strings.Join(bad, "\n  "))
 	}
 	if n[Passed] < passedFloor {
 		t.Errorf("%d tests passed (skipped ones not counted), fewer than the floor of %d", n[Passed], passedFloor)
@@ -147,8 +201,13 @@ func TestLibiscsiReadOnlyLUN(t *testing.T) {
 	}
 	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", "SCSI.ReadOnly",
 		"-i", initiatorFirst, "-I", initiatorSecond, tgt.LUNURL(iqnT1, 0))
-	results, _ := ParseCURun(roList, out)
-	t.Logf("iscsi-test-cu -t SCSI.ReadOnly (exit: %v):\n%s", err, FormatReport(results, func(CUTest) bool { return true }))
+	results, sum := ParseCURun(roList, out)
+	n := Totals(results)
+	t.Logf("iscsi-test-cu -t SCSI.ReadOnly (exit: %v): %d passed, %d skipped, %d failed, %d not run\n%s", err,
+		n[Passed], n[Skipped], n[Failed], n[NotRun], FormatReport(results, func(CUTest) bool { return true }))
+	if !sum.Found {
+		t.Errorf("iscsi-test-cu ended without its summary (%v): the run was cut short", err)
+	}
 	for _, r := range results {
 		if r.Outcome != Passed {
 			t.Errorf("%s on a read-only LUN: %v %s", r, r.Outcome, r.Detail)
@@ -217,4 +276,50 @@ func saveReport(t *testing.T, name, content string) {
 		return
 	}
 	t.Logf("saved %s", path)
+}
+
+// removableTarget exports a removable fileio disk: iscsi-test-cu's
+// PreventAllow, StartStopUnit and NoMedia suites skip themselves unless
+// INQUIRY reports RMB.
+const removableTarget = `
+iscsi { portals = ["{{.Portal}}"] }
+
+handler "vdisk_fileio" {
+  device "rm0" {
+    filename  = "{{.Dir}}/rm0.img"
+    size      = "64MiB"
+    removable = true
+  }
+}
+
+target "iqn.2026-11.org.example:t1" {
+  lun "0" { device = "rm0" }
+}
+`
+
+// removableTests are the suites that need removable media.
+const removableTests = "SCSI.PreventAllow,SCSI.StartStopUnit,SCSI.NoMedia"
+
+func TestLibiscsiRemovableLUN(t *testing.T) {
+	requireTools(t, "iscsi-test-cu")
+	tgt := testtarget.Start(t, removableTarget)
+	list := selectTests(ParseCUList(mustRun(t, "iscsi-test-cu", "-l")), removableTests)
+	if len(list) == 0 {
+		t.Fatalf("iscsi-test-cu lists none of %s", removableTests)
+	}
+	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", removableTests,
+		"-i", initiatorFirst, "-I", initiatorSecond, tgt.LUNURL(iqnT1, 0))
+	results, sum := ParseCURun(list, out)
+	n := Totals(results)
+	t.Logf("iscsi-test-cu -t %s on a removable LUN (exit: %v): %d passed, %d skipped, %d failed, %d not run\n%s",
+		removableTests, err, n[Passed], n[Skipped], n[Failed], n[NotRun],
+		FormatReport(results, func(CUTest) bool { return true }))
+	if !sum.Found {
+		t.Errorf("iscsi-test-cu ended without its summary (%v): the run was cut short", err)
+	}
+	for _, r := range results {
+		if r.Outcome != Passed {
+			t.Errorf("%s on a removable LUN: %v %s", r, r.Outcome, r.Detail)
+		}
+	}
 }
