@@ -416,3 +416,63 @@ func TestAccessPortals(t *testing.T) {
 		}
 	}
 }
+
+// enabledConfig has target on and target off (enabled = false); the
+// iscsi block's enabled is ENABLED.
+const enabledConfig = `
+iscsi {
+  enabled = ENABLED
+  portals = ["{{.Portal}}"]
+}
+handler "vdisk_nullio" {
+  device "n1" { size = "16MiB" }
+  device "n2" { size = "16MiB" }
+}
+target "iqn.2026-11.org.example:on" {
+  lun "0" { device = "n1" }
+}
+target "iqn.2026-11.org.example:off" {
+  enabled = false
+  lun "0" { device = "n2" }
+}
+`
+
+// TestAccessEnabled: a disabled target is hidden from discovery and
+// refuses logins (0203h); with iscsi { enabled = false } (by reload) every
+// login is refused (0301h, discovery too), and enabling it again admits
+// logins.
+func TestAccessEnabled(t *testing.T) {
+	requireTools(t, "iscsi-ls")
+	tgt := testtarget.Start(t, strings.Replace(enabledConfig, "ENABLED", "true", 1))
+	on, off := org("on"), org("off")
+	out := mustRun(t, "iscsi-ls", tgt.URL())
+	if !strings.Contains(out, "Target:"+on+" ") || strings.Contains(out, off) {
+		t.Errorf("discovery must list on and not off:\n%s", out)
+	}
+	for _, c := range []struct {
+		target string
+		want   iscsi.LoginStatus
+	}{{on, iscsi.LoginSuccess}, {off, iscsi.LoginNotFound}} {
+		_, err := goLogin(t, "", tgt.Portal(), initiator.Options{TargetName: c.target})
+		if st := statusOf(t, err); st != c.want {
+			t.Errorf("login to %s: %v, want %v", c.target, st, c.want)
+		}
+	}
+
+	for _, enabled := range []bool{false, true} {
+		r := tgt.Reconfigure(strings.Replace(enabledConfig, "ENABLED", fmt.Sprint(enabled), 1))
+		if !r.OK {
+			t.Fatalf("reload with iscsi.enabled = %v: %s\n%s", enabled, r.Error, r.Diagnostics)
+		}
+		want := iscsi.LoginServiceUnavailable
+		if enabled {
+			want = iscsi.LoginSuccess
+		}
+		for _, target := range []string{on, ""} {
+			_, err := goLogin(t, "", tgt.Portal(), initiator.Options{TargetName: target})
+			if st := statusOf(t, err); st != want {
+				t.Errorf("iscsi.enabled = %v: login to %q: %v, want %v", enabled, target, st, want)
+			}
+		}
+	}
+}
