@@ -45,10 +45,13 @@ func hex2(b uint8) string {
 
 // SANITIZE CDB fields (SBC-3 §5.19.1).
 const (
-	sanitizeIMMED   = 0x80 // byte 1: return before the operation ends
-	sanitizeAUSE    = 0x20 // byte 1: EXIT FAILURE MODE may end a failure
-	sanitizeTimeout = 3600
+	sanitizeIMMED = 0x80 // byte 1: return before the operation ends
+	sanitizeAUSE  = 0x20 // byte 1: EXIT FAILURE MODE may end a failure
 )
+
+// sanitizeTimeout is the recommended timeout of SANITIZE, in seconds,
+// reported with RCTD: an overwrite of a large device takes a while.
+const sanitizeTimeout = 3600
 
 // Sense conditions of the sanitize operation.
 var (
