@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -13,6 +15,27 @@ import (
 // for access control (*iscsi.Server does).
 type isnsAccessSetter interface {
 	SetISNSAccess(c *iscsi.ISNSClient)
+}
+
+// isnsPortals returns the portals to register as "ip:port": the
+// configured ones, a host name resolved as net.Listen resolves it (one
+// address). A name that does not resolve is left out and logged.
+func (e *Engine) isnsPortals(configured []string) []string {
+	out := make([]string, 0, len(configured))
+	for _, p := range configured {
+		if ap, err := netip.ParseAddrPort(p); err == nil {
+			out = append(out, ap.String())
+			continue
+		}
+		ta, err := net.ResolveTCPAddr("tcp", p)
+		if err != nil {
+			e.log.Warn("iSNS: portal not registered", "portal", p, "err", err)
+			continue
+		}
+		out = append(out, ta.AddrPort().String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // isnsRegistration is what one iSNS server is told: the enabled targets
@@ -112,7 +135,7 @@ func (l *isnsLink) close() error {
 // with e.mu held.
 func (e *Engine) syncISNS() {
 	g := e.running.ISCSI
-	reg := isnsRegistration{portals: slices.Clone(g.Portals)}
+	reg := isnsRegistration{portals: e.isnsPortals(g.Portals)}
 	if g.Enabled {
 		for _, name := range sortedKeys(e.running.Targets) {
 			if e.running.Targets[name].Enabled {
