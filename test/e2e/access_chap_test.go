@@ -39,8 +39,14 @@ iscsi {
   outgoing_user "disco-out" { secret = "` + discoOutSecret + `" }
 }
 
+handler "vdisk_fileio" {
+  device "n1" {
+    filename = "{{.Dir}}/n1.img"
+    size     = "16MiB"
+  }
+}
+
 handler "vdisk_nullio" {
-  device "n1" { size = "16MiB" }
   device "n2" { size = "16MiB" }
   device "n3" { size = "16MiB" }
 }
@@ -281,4 +287,25 @@ func assertNoSecrets(t *testing.T, tgt *testtarget.Target) {
 		t.Errorf("the daemon logged no refused login:\n%s", logs)
 	}
 	leaks("the daemon's stderr", logs)
+}
+
+// TestAccessCHAPQemu: qemu's iSCSI block driver writes and reads through
+// a CHAP login with the right secret and cannot open the LUN with a wrong
+// one.
+func TestAccessCHAPQemu(t *testing.T) {
+	requireTools(t, "qemu-io")
+	tgt := startCHAPTarget(t)
+	c1 := "/" + org("c1") + "/0"
+	good := []string{"-f", "raw", chapURL(tgt.Portal(), "bob", bobSecret, c1, "", "")}
+	out, err := qemuIO(t, good, "write -P 0x6b 4096 65536", "read -P 0x6b 4096 65536")
+	if err != nil || !strings.Contains(out, "wrote 65536/65536 bytes") || !strings.Contains(out, "read 65536/65536 bytes") ||
+		strings.Contains(out, "Pattern verification failed") {
+		t.Errorf("qemu-io with bob's secret: %v\n%s", err, out)
+	}
+	bad := []string{"-f", "raw", chapURL(tgt.Portal(), "bob", wrongSecret, c1, "", "")}
+	out, err = qemuIO(t, bad, "read 0 4096")
+	if err == nil || strings.Contains(out, "read 4096/4096 bytes") {
+		t.Errorf("qemu-io with a wrong secret read the LUN: %v\n%s", err, out)
+	}
+	assertNoSecrets(t, tgt)
 }
