@@ -121,6 +121,13 @@ func TestLibiscsiConformance(t *testing.T) {
 	tgt := testtarget.Start(t, conformanceTarget)
 
 	start := time.Now()
+	// --allow-sanitize: libiscsi 1.19.0-3 (Debian) hangs at the second
+	// Sanitize.BlockEraseReserved of a run against a target without
+	// SANITIZE: the test swaps the transport's queue_pdu and restores it
+	// only on success, so the next swap saves its own hook as the
+	// original and spins forever (upstream fix cc3ddbf, 2019). scstd
+	// answers those CDBs, so the hook is restored; a hang here is caught
+	// by cuTimeout and fails the test as a cut-short run.
 	url := tgt.LUNURL(iqnT1, 0)
 	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "--allow-sanitize",
 		"-i", initiatorFirst, "-I", initiatorSecond, url, secondPath(url))
