@@ -513,6 +513,7 @@ type ISNSClient struct {
 	targets    []string
 	portals    []isnsPortal // as configured; unspecified IPs resolved per exchange
 	registered []string     // the targets the server holds for the entity
+	lastErr    error        // of the last registration or deregistration
 	refresh    time.Duration
 	closed     bool
 	kick       chan struct{}
@@ -594,6 +595,36 @@ func isnsServerAddr(s string) (string, error) {
 	return net.JoinHostPort(host, isnsDefaultPort), nil
 }
 
+// ISNSState is what an ISNSClient has achieved, for status displays.
+type ISNSState struct {
+	// Server is the iSNS server's "host:port".
+	Server string `json:"server"`
+	// Entity is the entity identifier registered.
+	Entity string `json:"entity"`
+	// AccessControl says whether Allowed consults the server.
+	AccessControl bool `json:"access_control"`
+	// Registered are the targets the server holds for the entity.
+	Registered []string `json:"registered"`
+	// Error is why the last registration failed ("" when it succeeded);
+	// Run retries it.
+	Error string `json:"error,omitempty"`
+}
+
+// State returns the client's registration state.
+func (c *ISNSClient) State() ISNSState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := ISNSState{Server: c.server, Entity: c.entity, AccessControl: c.access.Load(),
+		Registered: slices.Clone(c.registered)}
+	if st.Registered == nil {
+		st.Registered = []string{}
+	}
+	if c.lastErr != nil {
+		st.Error = c.lastErr.Error()
+	}
+	return st
+}
+
 // Entity returns the entity identifier the client registers.
 func (c *ISNSClient) Entity() string { return c.entity }
 
@@ -637,7 +668,8 @@ func (c *ISNSClient) Update(targets []string, portals []string) error {
 
 // syncLocked brings the server in line with c.targets/c.portals. c.mu is
 // held.
-func (c *ISNSClient) syncLocked(ctx context.Context) error {
+func (c *ISNSClient) syncLocked(ctx context.Context) (err error) {
+	defer func() { c.lastErr = err }()
 	if len(c.targets) == 0 {
 		if len(c.registered) == 0 {
 			return nil

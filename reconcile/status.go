@@ -17,6 +17,8 @@ type Status struct {
 	Portals    []string       `json:"portals"`
 	Devices    []DeviceStatus `json:"devices"`
 	Targets    []TargetStatus `json:"targets"`
+	// ISNS are the iSNS servers and what each one holds.
+	ISNS []iscsi.ISNSState `json:"isns,omitempty"`
 	// Sessions are the live sessions.
 	Sessions []iscsi.SessionInfo `json:"sessions"`
 }
@@ -107,7 +109,15 @@ func (e *Engine) Status() Status {
 		}
 		st.Targets = append(st.Targets, ts)
 	}
+	links := make([]*isnsLink, 0, len(e.isns))
+	for _, server := range sortedKeys(e.isns) {
+		links = append(links, e.isns[server])
+	}
 	e.mu.Unlock()
+	// A client's state waits for an exchange in progress: not under e.mu.
+	for _, l := range links {
+		st.ISNS = append(st.ISNS, l.client.State())
+	}
 	st.Sessions = e.srv.Sessions()
 	return st
 }

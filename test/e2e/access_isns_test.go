@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +173,21 @@ func TestAccessISNSRegistration(t *testing.T) {
 	}
 	if out := d.adm(t, "--list", "portals"); !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, port) {
 		t.Errorf("portal %s is not registered:\n%s", tgt.Portal(), out)
+	}
+
+	// scstd status -json shows the registration.
+	out, code := testtarget.Run(t, "status", "-json", "-admin-socket", tgt.AdminSocket())
+	var st struct {
+		Engine struct {
+			ISNS []iscsi.ISNSState `json:"isns"`
+		} `json:"engine"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("scstd status -json: exit %d, %v\n%s", code, err, out)
+	}
+	if got := st.Engine.ISNS; len(got) != 1 || got[0].Server != d.addr || !got[0].AccessControl ||
+		!slices.Equal(got[0].Registered, []string{iqnT1, iqnT2}) || got[0].Error != "" {
+		t.Errorf("status shows iSNS %+v, want %s with access control holding t1 and t2", got, d.addr)
 	}
 
 	// A reload that replaces t2 by t3 updates the registration.
