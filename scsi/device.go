@@ -44,6 +44,10 @@ type Device struct {
 	nprevent   atomic.Int32
 
 	res reservations
+
+	// extras holds the rarely used SANITIZE and software write protect
+	// state, nil until a command needs it (see sanitize.go).
+	extras atomic.Pointer[devExtra]
 }
 
 // devState is the backend a device serves from, swapped atomically as the

@@ -68,9 +68,9 @@ var (
 )
 
 // devExtra is the state of a device that most devices never use: the
-// control mode page's SWP and the sanitize operation. It lives beside the
-// Device, found through devExtras, so that the per-command checks cost one
-// atomic load until some device first uses it (extrasUsed).
+// control mode page's SWP and the sanitize operation. Device.extras
+// points to it once a command needs it, so that until then the
+// per-command checks cost one atomic load.
 type devExtra struct {
 	// swp is SOFTWARE WRITE PROTECT of the control mode page.
 	swp atomic.Bool
@@ -86,31 +86,16 @@ type devExtra struct {
 	ause   atomic.Bool
 }
 
-var (
-	devExtras  sync.Map // *Device → *devExtra
-	extrasUsed atomic.Bool
-)
-
 // extra returns the device's devExtra, nil when it has none.
-func (d *Device) extra() *devExtra {
-	if !extrasUsed.Load() {
-		return nil
-	}
-	x, ok := devExtras.Load(d)
-	if !ok {
-		return nil
-	}
-	return x.(*devExtra)
-}
+func (d *Device) extra() *devExtra { return d.extras.Load() }
 
 // extraOrNew returns the device's devExtra, creating it.
 func (d *Device) extraOrNew() *devExtra {
-	if x := d.extra(); x != nil {
+	if x := d.extras.Load(); x != nil {
 		return x
 	}
-	x, _ := devExtras.LoadOrStore(d, new(devExtra))
-	extrasUsed.Store(true)
-	return x.(*devExtra)
+	d.extras.CompareAndSwap(nil, new(devExtra))
+	return d.extras.Load()
 }
 
 // softWriteProtected reports whether SWP is set in the device's control

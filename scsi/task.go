@@ -108,3 +108,15 @@ func allocLen(b []byte, n uint32) []byte {
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// statusError is a handler outcome that is neither GOOD nor CHECK
+// CONDITION but a bare status: RESERVATION CONFLICT from PERSISTENT
+// RESERVE OUT and RESERVE/RELEASE. The dispatcher (task.run) answers it
+// with that status and no sense data.
+type statusError struct{ status Status }
+
+// Error names the status.
+func (e *statusError) Error() string { return "scsi: status " + e.status.String() }
+
+// errReservationConflict answers RESERVATION CONFLICT.
+var errReservationConflict = &statusError{ReservationConflict}
