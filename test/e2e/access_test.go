@@ -226,9 +226,9 @@ target "iqn.2026-11.org.example:gb" {
 // TestAccessGroupMatrix checks, for several initiator names, which
 // targets discovery shows and which LUNs each one gets (iscsi-ls -s with
 // REPORT LUNS and READ CAPACITY), and that a hidden target refuses the
-// login (0203h).
+// login (0203h, Go initiator) and cannot be opened (iscsi-inq -i).
 func TestAccessGroupMatrix(t *testing.T) {
-	requireTools(t, "iscsi-ls")
+	requireTools(t, "iscsi-ls", "iscsi-inq")
 	tgt := testtarget.Start(t, groupsConfig)
 	ga, gb := org("ga"), org("gb")
 	for _, c := range []struct {
@@ -263,6 +263,10 @@ func TestAccessGroupMatrix(t *testing.T) {
 				_, err := goLogin(t, "", tgt.Portal(), initiator.Options{InitiatorName: c.initiator, TargetName: target})
 				if st := statusOf(t, err); (st == iscsi.LoginSuccess) != visible || (!visible && st != iscsi.LoginNotFound) {
 					t.Errorf("login to %s: %v, want success %v (else %v)", target, st, visible, iscsi.LoginNotFound)
+				}
+				out, err := run(t, toolTimeout, "iscsi-inq", "-i", c.initiator, tgt.LUNURL(target, 0))
+				if (err == nil) != visible {
+					t.Errorf("iscsi-inq -i %s on %s LUN 0 succeeded: %v, want %v\n%s", c.initiator, target, err == nil, visible, out)
 				}
 			}
 		})
