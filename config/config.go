@@ -266,10 +266,9 @@ type Target struct {
 	IncomingUsers []*User
 	// OutgoingUser is the mutual-CHAP user (target → initiator), or nil.
 	OutgoingUser *User
-	// CHAPAlgorithms are the CHAP algorithms accepted, in order of
-	// preference (default SHA3-256, SHA-256, SHA-1, MD5). When the
-	// attribute is unset (not in Attrs), an engine uses the defaults it
-	// implements; when it is set, Unsupported reports those it lacks.
+	// CHAPAlgorithms are the CHAP algorithms the target accepts (default
+	// SHA3-256, SHA-256, SHA-1, MD5); the strongest one the initiator
+	// also offers is used, whatever the order here.
 	CHAPAlgorithms []CHAPAlgorithm
 
 	// LUNs is the default LUN map (initiators matching no group), in file order.

@@ -181,9 +181,6 @@ func TestQuickstart(t *testing.T) {
 	if tg == nil || len(tg.LUNs) != 1 || tg.LUNs[0].Number != 0 || tg.LUNs[0].Device != "disk0" {
 		t.Fatalf("target = %+v", tg)
 	}
-	if diags := cfg.Unsupported(func(f Feature) bool { return f == FeatureFileIO }); len(diags) > 0 {
-		t.Errorf("quickstart needs more than fileio: %v", diags)
-	}
 }
 
 // TestDefaults checks that what a file leaves out is filled in.
@@ -274,8 +271,8 @@ func TestLoadMissing(t *testing.T) {
 	}
 }
 
-// FuzzLoad checks that no input makes Parse, the diagnostic printer,
-// Unsupported or Format panic, and that Format is idempotent. Seeds: the
+// FuzzLoad checks that no input makes Parse, the diagnostic printer or
+// Format panic, and that Format is idempotent. Seeds: the
 // fixtures, the examples and testdata/fuzz/FuzzLoad. Each input is costly
 // (a full decode), so limit minimisation when fuzzing:
 //
@@ -299,9 +296,6 @@ func FuzzLoad(f *testing.F) {
 		}
 		var b bytes.Buffer
 		_ = l.WriteDiagnostics(&b, diags)
-		if cfg != nil {
-			_ = cfg.Unsupported(func(Feature) bool { return false })
-		}
 		if out, fd := Format(src, "fuzz.hcl"); !fd.HasErrors() {
 			if again, _ := Format(out, "fuzz.hcl"); !bytes.Equal(again, out) {
 				t.Fatalf("Format is not idempotent:\n%s\n---\n%s", out, again)

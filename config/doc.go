@@ -47,9 +47,7 @@
 // (unique names, LUN references, CHAP secrets). It never touches storage:
 // at run time a missing backing file is not a configuration error, the
 // device just goes offline. CheckStorage is the separate, file-system
-// checking step that `scstd validate` adds. Unsupported reports the
-// features the engine does not implement yet, so that nothing in a file is
-// ever silently ignored.
+// checking step that `scstd validate` adds.
 //
 // # Defaults
 //

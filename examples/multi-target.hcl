@@ -1,10 +1,7 @@
 # Several targets, CHAP and initiator groups.
 #
-# The schema is complete; this version of scstd still rejects some of what
-# is used here (CHAP, groups, allowed_portals, blockio, vcdrom) with a "not
-# supported yet" error, so that nothing is silently ignored. `scstd validate`
-# shows which. Secrets come from the environment (env) or from files
-# (file, relative to this directory), so that this file can live in git:
+# Secrets come from the environment (env) or from files (file, relative to
+# this directory), so that this file can live in git:
 #
 #   export DB_CHAP_SECRET=... DB_MUTUAL_SECRET=... BACKUP_CHAP_SECRET=...
 

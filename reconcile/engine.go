@@ -64,22 +64,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Supports reports whether the engine implements a configuration feature;
-// the CLI rejects configurations that use one it does not
-// (config.Config.Unsupported).
-func Supports(f config.Feature) bool {
-	switch f {
-	case config.FeatureFileIO, config.FeatureBlockIO, config.FeatureNullIO, config.FeatureVCDROM,
-		config.FeatureDigests, config.FeatureDisabledISCSI, config.FeatureDisabledTarget,
-		config.FeatureRelTgtID, config.FeatureRefuse,
-		config.FeatureCHAP, config.FeatureDiscoveryCHAP, config.FeatureCHAPSHA,
-		config.FeatureGroups, config.FeatureAllowedPortals, config.FeaturePerPortalACL,
-		config.FeatureRedirect, config.FeatureISNS:
-		return true
-	}
-	return false
-}
-
 // ApplyOptions modify one Apply.
 type ApplyOptions struct {
 	// Force applies a plan that ends sessions even when the configuration

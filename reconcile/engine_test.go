@@ -605,11 +605,3 @@ func TestFileReplacedOnDisk(t *testing.T) {
 		t.Fatalf("plan after removal:\n%s offline=%v", res.Plan, nd.Offline())
 	}
 }
-
-func TestSupports(t *testing.T) {
-	for _, f := range config.Features {
-		if !Supports(f) {
-			t.Errorf("Supports(%s) = false; every configuration feature is implemented", f)
-		}
-	}
-}

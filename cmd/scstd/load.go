@@ -27,16 +27,11 @@ type loaded struct {
 	loader *config.Loader
 }
 
-// loadConfig loads path, hashes its content, and adds a "not supported
-// yet" error for every configured feature the engine lacks, so that no
-// setting is silently ignored.
+// loadConfig loads path and hashes its content.
 func loadConfig(path string) *loaded {
 	ld := &loaded{loader: config.NewLoader()}
 	ld.hash, _ = configHash(path)
 	ld.cfg, ld.diags = ld.loader.Load(path)
-	if ld.cfg != nil {
-		ld.diags = append(ld.diags, ld.cfg.Unsupported(reconcile.Supports)...)
-	}
 	if ld.diags.HasErrors() {
 		ld.cfg = nil
 	}
