@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scstd/scstd/scsi"
@@ -390,13 +391,13 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	if early != nil {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: early})
+		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: early}, false)
 		return
 	}
 	if t.received == t.edtl || !t.write {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		go c.execute(t)
+		startExec(t)
 		return
 	}
 	n := c.planR2TsLocked(t)
@@ -543,13 +544,13 @@ func (c *conn) rxDataOut(p *PDU) error {
 	if fail != nil {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: fail})
+		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: fail}, false)
 		return nil
 	}
 	if t.received == t.edtl && t.unsolDone && len(t.r2ts) == 0 && t.r2tNext >= t.edtl {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		go c.execute(t)
+		startExec(t)
 		return nil
 	}
 	nr := c.planR2TsLocked(t)
@@ -583,7 +584,44 @@ func (c *conn) failDataOut(itt uint32, sense []byte) {
 	}
 	t.state = taskRunning
 	ss.mu.Unlock()
-	c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: sense})
+	c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: sense}, false)
+}
+
+// Commands run on pooled executor goroutines rather than on one new
+// goroutine each: a new goroutine starts on a small stack that the SCSI
+// path grows (and copies) every time, a measurable part of the CPU spent
+// per command. A command is handed to an idle executor when one waits,
+// else to a new one, so commands never queue behind each other; at most
+// maxIdleExecutors stay parked once a burst is over.
+var (
+	execQueue     = make(chan *task)
+	idleExecutors atomic.Int32
+)
+
+// maxIdleExecutors bounds the executors kept waiting for work.
+const maxIdleExecutors = 512
+
+// startExec runs t's command on an executor goroutine.
+func startExec(t *task) {
+	select {
+	case execQueue <- t:
+	default:
+		go executor(t)
+	}
+}
+
+// executor runs t, then the commands handed to it while it is idle,
+// until too many executors are idle.
+func executor(t *task) {
+	for {
+		t.c.execute(t)
+		if idleExecutors.Add(1) > maxIdleExecutors {
+			idleExecutors.Add(-1)
+			return
+		}
+		t = <-execQueue
+		idleExecutors.Add(-1)
+	}
 }
 
 // execute runs a task's SCSI command and answers it. A panic while
@@ -596,7 +634,7 @@ func (c *conn) execute(t *task) {
 			c.close()
 		}
 	}()
-	c.complete(t, c.runSCSI(t))
+	c.complete(t, c.runSCSI(t), true)
 }
 
 // runSCSI calls scsi.Execute for t. A panic is logged with the CDB and
@@ -635,8 +673,10 @@ func (c *conn) runSCSI(t *task) (res scsi.Result) {
 	return scsi.Execute(cmd)
 }
 
-// complete answers a task (unless it was aborted) and ends it.
-func (c *conn) complete(t *task, res scsi.Result) {
+// complete answers a task (unless it was aborted) and ends it. direct
+// says the caller is the task's own goroutine, which may write the answer
+// to the socket itself (sendDirect); the reader passes false.
+func (c *conn) complete(t *task, res scsi.Result, direct bool) {
 	ss := c.ss
 	ss.mu.Lock()
 	delete(ss.tasks, t.itt)
@@ -650,7 +690,7 @@ func (c *conn) complete(t *task, res scsi.Result) {
 		t.release()
 		return
 	}
-	c.respond(t, res)
+	c.respond(t, res, direct)
 }
 
 // truncateWrite handles a WRITE or WRITE AND VERIFY whose CDB transfers
@@ -731,9 +771,13 @@ func dataInSegment(off, total, maxXmit, maxBurst uint32) (n uint32, final bool) 
 
 // respond sends a task's Data-In PDUs and status: in the last Data-In
 // (phase collapse) when the command succeeded without sense, else in a
-// SCSI Response.
-func (c *conn) respond(t *task, res scsi.Result) {
+// SCSI Response. direct selects sendDirect over send.
+func (c *conn) respond(t *task, res scsi.Result, direct bool) {
 	ss := c.ss
+	send := c.send
+	if direct {
+		send = c.sendDirect
+	}
 	data := res.Data
 	sent := min(uint32(len(data)), t.expIn)
 	if !t.read {
@@ -774,7 +818,7 @@ func (c *conn) respond(t *task, res scsi.Result) {
 		o.data = data[off : off+n]
 		dataSN++
 		off += n
-		if !c.send(o) {
+		if !send(o) {
 			if !(last && collapse) {
 				t.release()
 			}
@@ -797,5 +841,5 @@ func (c *conn) respond(t *task, res scsi.Result) {
 		o.data, o.buf = *buf, buf
 	}
 	o.task = t
-	c.send(o)
+	send(o)
 }

@@ -34,12 +34,17 @@ func (s ConnState) String() string {
 	return fmt.Sprintf("CONN_STATE_%d", uint8(s))
 }
 
-// outQueueLen is the depth of a connection's send queue.
-const outQueueLen = 256
-
 // conn is one full-feature connection: a reader goroutine (run) that
-// decodes PDUs and dispatches them, a writer goroutine that owns the
-// socket for writing, and command goroutines in between.
+// decodes PDUs and dispatches them, command goroutines, and a send queue
+// that one goroutine at a time drains to the socket.
+//
+// Whoever drains the queue owns the socket for writing. A command
+// goroutine answering its command drains it itself when nobody else is
+// (sendDirect), which saves a wake-up of another goroutine per command;
+// everything else (the reader, pings, async events) queues and kicks the
+// writer goroutine (send), so that the reader never blocks on a socket
+// write: an initiator that stops reading while it still sends Data-Out
+// must not stall the reader.
 type conn struct {
 	ss     *session
 	nc     net.Conn
@@ -49,16 +54,33 @@ type conn struct {
 	portal net.Addr
 	remote net.Addr
 
-	out       chan *outPDU
+	// wmu guards outq, writing and wdead.
+	wmu sync.Mutex
+	// outq holds the PDUs queued for the socket, in send order.
+	outq []*outPDU
+	// spare is the drained batch's slice, reused for the next queue.
+	spare []*outPDU
+	// writing is set while a goroutine drains outq.
+	writing bool
+	// wdead is set once the connection has ended and nothing more is written.
+	wdead bool
+	// kick wakes the writer goroutine to drain outq.
+	kick chan struct{}
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	state     atomic.Uint32 // ConnState
 
-	// statSN is the next StatSN; only the writer touches it.
+	// statSN is the next StatSN; only the goroutine draining the send
+	// queue touches it.
 	statSN uint32
 
 	// lastRecv is when the last PDU arrived (UnixNano), for NOP-In pings.
 	lastRecv atomic.Int64
+	// afters holds the after funcs of the batch being written; only the
+	// goroutine draining the queue touches it.
+	afters []func()
+
 	// pingTTT is the TTT of the outstanding target ping, ReservedTag if none.
 	pingTTT atomic.Uint32
 }
@@ -124,7 +146,7 @@ func newConn(ss *session, nc net.Conn, fr *FrameReader, r *LoginResult) *conn {
 		cid:    r.CID,
 		portal: r.Portal,
 		remote: nc.RemoteAddr(),
-		out:    make(chan *outPDU, outQueueLen),
+		kick:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		statSN: r.StatSN,
 	}
@@ -149,16 +171,78 @@ func (c *conn) close() {
 	})
 }
 
-// send queues o for the writer. It returns false (and frees o) when the
-// connection is closing. It must not be called with ss.mu held.
+// send queues o for the writer goroutine. It returns false (and frees o)
+// when the connection is closing. It must not be called with ss.mu held.
 func (c *conn) send(o *outPDU) bool {
-	select {
-	case c.out <- o:
-		return true
-	case <-c.closed:
+	return c.enqueue(o, false)
+}
+
+// sendDirect queues o like send and, when no other goroutine is writing,
+// writes the queue on the calling goroutine. Only command goroutines use
+// it: a socket write may block for as long as the initiator does not read.
+func (c *conn) sendDirect(o *outPDU) bool {
+	return c.enqueue(o, true)
+}
+
+func (c *conn) enqueue(o *outPDU, direct bool) bool {
+	c.wmu.Lock()
+	if c.wdead || c.state.Load() == uint32(ConnClosing) {
+		c.wmu.Unlock()
 		o.free()
 		return false
 	}
+	c.outq = append(c.outq, o)
+	if c.writing {
+		c.wmu.Unlock()
+		return true
+	}
+	if !direct {
+		c.wmu.Unlock()
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	c.writing = true
+	c.drainLocked()
+	c.wmu.Unlock()
+	return true
+}
+
+// drainLocked writes outq in batches, one Flush per batch, until it is
+// empty, then clears c.writing. c.wmu is held on entry and on return
+// (released while writing); c.writing must be set.
+func (c *conn) drainLocked() {
+	for len(c.outq) > 0 {
+		batch := c.outq
+		c.outq = c.spare[:0]
+		c.spare = nil
+		c.wmu.Unlock()
+		var err error
+		for _, o := range batch {
+			if err == nil {
+				err = c.write(o, &c.afters)
+			} else {
+				o.free()
+			}
+		}
+		if err == nil {
+			err = c.fw.Flush()
+		}
+		for _, f := range c.afters {
+			f()
+		}
+		clear(c.afters)
+		c.afters = c.afters[:0]
+		if err != nil {
+			c.close()
+		}
+		clear(batch)
+		c.wmu.Lock()
+		c.spare = batch[:0]
+	}
+	c.writing = false
 }
 
 // run serves the connection until it ends and returns why.
@@ -185,15 +269,17 @@ func (c *conn) run() error {
 	c.close()
 	<-writerDone
 	<-pingDone
-	// Free what the writer left behind.
-	for {
-		select {
-		case o := <-c.out:
-			o.free()
-		default:
-			return err
-		}
+	// Free what the writers left behind; a write in progress ends on the
+	// closed socket.
+	c.wmu.Lock()
+	c.wdead = true
+	q := c.outq
+	c.outq = nil
+	c.wmu.Unlock()
+	for _, o := range q {
+		o.free()
 	}
+	return err
 }
 
 // readLoop reads and dispatches PDUs until the connection fails.
@@ -331,39 +417,21 @@ func (c *conn) dataDigestError(p *PDU) {
 	}
 }
 
-// writeLoop owns the socket for writing: it sends queued PDUs in batches,
-// one Flush per batch.
+// writeLoop drains the send queue whenever send kicks it and no command
+// goroutine is draining it already.
 func (c *conn) writeLoop() {
-	var afters []func()
 	for {
-		var o *outPDU
 		select {
-		case o = <-c.out:
+		case <-c.kick:
 		case <-c.closed:
 			return
 		}
-		err := c.write(o, &afters)
-	drain:
-		for err == nil {
-			select {
-			case o = <-c.out:
-				err = c.write(o, &afters)
-			default:
-				break drain
-			}
+		c.wmu.Lock()
+		if !c.writing {
+			c.writing = true
+			c.drainLocked()
 		}
-		if err == nil {
-			err = c.fw.Flush()
-		}
-		for _, f := range afters {
-			f()
-		}
-		clear(afters)
-		afters = afters[:0]
-		if err != nil {
-			c.close()
-			return
-		}
+		c.wmu.Unlock()
 	}
 }
 
