@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"net"
 	"sync"
 
 	"github.com/klauspost/crc32"
@@ -308,61 +309,104 @@ func AppendFrame(dst []byte, h *BHS, ahs, data []byte, hd, dd bool) []byte {
 	return dst
 }
 
-// FrameWriter writes PDUs to a buffered writer without copying data
-// segments. It is not safe for concurrent use: one writer goroutine owns
-// it and calls Flush once per batch.
+// FrameWriter writes PDUs to w through a buffer, without copying large
+// data segments. It is not safe for concurrent use: one goroutine at a
+// time writes and calls Flush once per batch.
+//
+// Headers and small data segments collect in the buffer. A data segment
+// of directDataMin bytes or more is sent at once with what is buffered
+// before it, in one vectored write (writev on a TCP connection), straight
+// from the caller's slice: the bytes are copied once, into the socket.
 type FrameWriter struct {
-	w      *bufio.Writer
+	w      io.Writer
+	buf    []byte
+	err    error
 	header bool
 	data   bool
-	dig    [DigestLen]byte
-	hdr    BHS // copy of the header being written, so callers' headers stay on their stacks
+	// tail holds a direct segment's padding and data digest.
+	tail [3 + DigestLen]byte
+	vec  [3][]byte
 }
+
+// writeBufSize is the FrameWriter's buffer size.
+const writeBufSize = 64 << 10
+
+// directDataMin is the smallest data segment written without copying it
+// into the buffer.
+const directDataMin = 16 << 10
 
 // NewFrameWriter writes PDUs to w with digests off.
 func NewFrameWriter(w io.Writer) *FrameWriter {
-	bw, ok := w.(*bufio.Writer)
-	if !ok {
-		bw = bufio.NewWriterSize(w, 64<<10)
-	}
-	return &FrameWriter{w: bw}
+	return &FrameWriter{w: w, buf: make([]byte, 0, writeBufSize)}
 }
 
 // SetDigests turns CRC32C header and data digests on or off for the PDUs
 // written from now on.
 func (fw *FrameWriter) SetDigests(header, data bool) { fw.header, fw.data = header, data }
 
-// WritePDU writes one PDU like AppendFrame (setting h's length fields)
-// into the buffer; Flush sends it.
+// WritePDU writes one PDU like AppendFrame (setting h's length fields).
+// Flush sends what is still buffered. After a write error every call
+// returns that error.
 func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
+	if fw.err != nil {
+		return fw.err
+	}
 	ahsPad := pad4(len(ahs))
 	h[4] = byte((len(ahs) + ahsPad) / 4)
 	h.SetDataSegmentLength(uint32(len(data)))
-	fw.hdr = *h
-	fw.w.Write(fw.hdr[:])
-	fw.w.Write(ahs)
-	fw.w.Write(zeroPad[:ahsPad])
-	if fw.header {
-		putDigest(fw.dig[:], Digest(fw.hdr[:], ahs, zeroPad[:ahsPad]))
-		fw.w.Write(fw.dig[:])
-	}
-	if len(data) > 0 {
-		dp := zeroPad[:pad4(len(data))]
-		fw.w.Write(data)
-		fw.w.Write(dp)
-		if fw.data {
-			putDigest(fw.dig[:], Digest(data, dp))
-			fw.w.Write(fw.dig[:])
+	hdrLen := BHSLen + len(ahs) + ahsPad + DigestLen
+	if len(fw.buf)+hdrLen > cap(fw.buf) {
+		if err := fw.Flush(); err != nil {
+			return err
 		}
 	}
-	// bufio.Writer keeps the first error and returns it from every later
-	// call, so checking once here covers all writes above.
-	_, err := fw.w.Write(nil)
-	return err
+	start := len(fw.buf)
+	fw.buf = append(fw.buf, h[:]...)
+	fw.buf = append(fw.buf, ahs...)
+	fw.buf = append(fw.buf, zeroPad[:ahsPad]...)
+	if fw.header {
+		fw.buf = binary.LittleEndian.AppendUint32(fw.buf, Digest(fw.buf[start:]))
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	dp := zeroPad[:pad4(len(data))]
+	if len(data) >= directDataMin {
+		tail := append(fw.tail[:0], dp...)
+		if fw.data {
+			tail = binary.LittleEndian.AppendUint32(tail, Digest(data, dp))
+		}
+		fw.vec = [3][]byte{fw.buf, data, tail}
+		v := net.Buffers(fw.vec[:])
+		_, fw.err = v.WriteTo(fw.w)
+		fw.vec = [3][]byte{}
+		fw.buf = fw.buf[:0]
+		return fw.err
+	}
+	if len(fw.buf)+len(data)+len(dp)+DigestLen > cap(fw.buf) {
+		if err := fw.Flush(); err != nil {
+			return err
+		}
+	}
+	fw.buf = append(fw.buf, data...)
+	fw.buf = append(fw.buf, dp...)
+	if fw.data {
+		fw.buf = binary.LittleEndian.AppendUint32(fw.buf, Digest(data, dp))
+	}
+	return nil
 }
 
 // Flush sends the buffered PDUs.
-func (fw *FrameWriter) Flush() error { return fw.w.Flush() }
+func (fw *FrameWriter) Flush() error {
+	if fw.err != nil {
+		return fw.err
+	}
+	if len(fw.buf) > 0 {
+		_, fw.err = fw.w.Write(fw.buf)
+		fw.buf = fw.buf[:0]
+	}
+	return fw.err
+}
 
 // Buffered is the number of bytes waiting for Flush.
-func (fw *FrameWriter) Buffered() int { return fw.w.Buffered() }
+func (fw *FrameWriter) Buffered() int { return len(fw.buf) }

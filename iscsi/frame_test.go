@@ -129,12 +129,19 @@ func TestFrameReaderRoundTrip(t *testing.T) {
 }
 
 func TestFrameWriterMatchesAppendFrame(t *testing.T) {
-	for _, dig := range []struct{ hd, dd bool }{{false, false}, {true, true}} {
+	// Sizes on both sides of directDataMin (buffered vs written directly),
+	// padded and not, and enough small PDUs to overflow the buffer.
+	sizes := []int{0, 3, 100000, directDataMin - 1, directDataMin, directDataMin + 1, 5, writeBufSize - 100, 7, writeBufSize + 3}
+	for _, dig := range []struct{ hd, dd bool }{{false, false}, {true, true}, {true, false}, {false, true}} {
 		var buf bytes.Buffer
 		fw := NewFrameWriter(&buf)
 		fw.SetDigests(dig.hd, dig.dd)
 		var want []byte
-		for _, d := range [][]byte{nil, []byte("xyz"), bytes.Repeat([]byte{1}, 100000)} {
+		for i, n := range sizes {
+			var d []byte
+			if n > 0 {
+				d = bytes.Repeat([]byte{byte(i + 1)}, n)
+			}
 			h1, h2 := bhsOf(t, nopInHex), bhsOf(t, nopInHex)
 			want = AppendFrame(want, &h1, []byte{0, 1, 2, 0}, d, dig.hd, dig.dd)
 			if err := fw.WritePDU(&h2, []byte{0, 1, 2, 0}, d); err != nil {
@@ -299,5 +306,31 @@ func TestWritePDUAllocationFree(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("WritePDU allocates %.1f times per PDU", allocs)
+	}
+}
+
+// failWriter fails every write.
+type failWriter struct{ err error }
+
+func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestFrameWriterKeepsFirstError(t *testing.T) {
+	for _, n := range []int{10, directDataMin} {
+		boom := errors.New("boom")
+		fw := NewFrameWriter(failWriter{boom})
+		h := bhsOf(t, nopInHex)
+		err := fw.WritePDU(&h, nil, make([]byte, n))
+		if err == nil {
+			err = fw.Flush()
+		}
+		if !errors.Is(err, boom) {
+			t.Fatalf("%d-byte segment: %v, want %v", n, err, boom)
+		}
+		if err := fw.WritePDU(&h, nil, nil); !errors.Is(err, boom) {
+			t.Fatalf("%d-byte segment: next WritePDU: %v, want %v", n, err, boom)
+		}
+		if err := fw.Flush(); !errors.Is(err, boom) {
+			t.Fatalf("%d-byte segment: next Flush: %v, want %v", n, err, boom)
+		}
 	}
 }
