@@ -29,9 +29,10 @@
 # per I/O. On a paravirtualised guest each wake-up is costly (perf shows
 # >50% of tgtd's CPU in pvm_irq_enable under the scheduler), and the
 # initiator shares the same two cores. Its null store completes commands on
-# the event-loop thread and runs ~2.7x faster than rdwr here, the same
-# ratio as the reference figures (148k vs 56k): the machine is uniformly
-# slower, tgtd is not misconfigured. Measure on an idle machine: other load
+# the event-loop thread and runs 2-3x faster than rdwr here, about the
+# ratio of the reference figures (148k vs 56k): the machine is uniformly
+# slower (scstd's figures are lower by a similar factor), tgtd is not
+# misconfigured. Measure on an idle machine: other load
 # on the two cores moves every figure by tens of percent.
 #
 # Each case is first run briefly to calibrate the request count so that the
