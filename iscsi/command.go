@@ -168,11 +168,8 @@ type task struct {
 	expIn   uint32 // expected data-in length
 	attr    scsi.TaskAttribute
 	started int64 // UnixNano when the command was taken up, for RspTimeout
-	// spdtl is the data-out length a write's CDB asked for when it
-	// exceeded the EDTL and the CDB was truncated to fit (0 otherwise).
-	spdtl  uint32
-	cdb    [16]byte
-	extCDB []byte // the CDB when longer than 16 bytes
+	cdb     [16]byte
+	extCDB  []byte // the CDB when longer than 16 bytes
 
 	// Data-out collection; guarded by ss.mu.
 	out       []byte
@@ -661,11 +658,6 @@ func (c *conn) runSCSI(t *task) (res scsi.Result) {
 		DataOut:    t.out,
 		ExpectedIn: t.expIn,
 	}
-	if t.write && t.extCDB == nil {
-		if lu := luns.Lookup(lun); ok && lu != nil && lu.Device != nil {
-			t.spdtl = truncateWrite(t.cdb[:], t.edtl, lu.Device.Config().BlockSize)
-		}
-	}
 	if t.expIn > 0 && t.expIn <= 1<<maxBufShift {
 		t.inBuf = getBuf(int(t.expIn))
 		cmd.DataIn = *t.inBuf
@@ -691,55 +683,6 @@ func (c *conn) complete(t *task, res scsi.Result, direct bool) {
 		return
 	}
 	c.respond(t, res, direct)
-}
-
-// truncateWrite handles a WRITE or WRITE AND VERIFY whose CDB transfers
-// more than the initiator's expected data transfer length: as FCP-4 lets
-// a device server do (and libiscsi's iSCSIResiduals expects), the command
-// is processed normally except that data beyond the EDTL is neither
-// requested nor written. The CDB's TRANSFER LENGTH is lowered in place to
-// the whole blocks the EDTL holds, and the length the CDB asked for
-// returned, for the overflow residual; 0 when nothing was changed. A
-// WRITE(6) cannot express zero blocks and is left to fail.
-func truncateWrite(cdb []byte, edtl, blockSize uint32) uint32 {
-	if blockSize == 0 || len(cdb) < 6 {
-		return 0
-	}
-	var field []byte
-	switch cdb[0] {
-	case 0x0a: // WRITE(6)
-		n := uint32(cdb[4])
-		if n == 0 {
-			n = 256
-		}
-		if uint64(n)*uint64(blockSize) <= uint64(edtl) || edtl < blockSize {
-			return 0
-		}
-		cdb[4] = byte(edtl / blockSize)
-		return n * blockSize
-	case 0x2a, 0x2e: // WRITE(10), WRITE AND VERIFY(10)
-		field = cdb[7:9]
-	case 0xaa, 0xae: // WRITE(12), WRITE AND VERIFY(12)
-		field = cdb[6:10]
-	case 0x8a, 0x8e: // WRITE(16), WRITE AND VERIFY(16)
-		field = cdb[10:14]
-	default:
-		return 0
-	}
-	var n uint64
-	for _, b := range field {
-		n = n<<8 | uint64(b)
-	}
-	want := n * uint64(blockSize)
-	if want <= uint64(edtl) || want > 0xffffffff {
-		return 0
-	}
-	m := uint64(edtl / blockSize)
-	for i := len(field) - 1; i >= 0; i-- {
-		field[i] = byte(m)
-		m >>= 8
-	}
-	return uint32(want)
 }
 
 // residual compares what a command moved with what the initiator
@@ -786,8 +729,6 @@ func (c *conn) respond(t *task, res scsi.Result, direct bool) {
 	var over, under bool
 	var count uint32
 	switch {
-	case t.write && t.spdtl > 0:
-		over, under, count = residual(t.edtl, t.spdtl)
 	case t.write:
 		over, under, count = residual(t.edtl, res.DataOutLen)
 	case t.read:

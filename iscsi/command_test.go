@@ -221,35 +221,6 @@ func TestLogoutResponse(t *testing.T) {
 	}
 }
 
-func TestTruncateWrite(t *testing.T) {
-	tests := []struct {
-		name    string
-		cdb     string
-		edtl    uint32
-		spdtl   uint32
-		wantCDB string
-	}{
-		{"WRITE10 fits", "2a00000000000000010000", 512, 0, "2a00000000000000010000"},
-		{"WRITE10 2 blocks, EDTL 1 block", "2a00000000000000020000", 512, 1024, "2a00000000000000010000"},
-		{"WRITE10 1 block, EDTL 200", "2a00000000000000010000", 200, 512, "2a00000000000000000000"},
-		{"WRITE12 3 blocks, EDTL 1024", "aa000000000000000003000000", 1024, 1536, "aa000000000000000002000000"},
-		{"WRITE16 2 blocks, EDTL 0", "8a00000000000000000000000002000000", 0, 1024, "8a00000000000000000000000000000000"},
-		{"WRITE AND VERIFY10", "2e02000000000000010000", 100, 512, "2e02000000000000000000"},
-		{"WRITE6 256 blocks, EDTL 1 block", "0a0000000000", 512, 256 * 512, "0a0000000100"},
-		{"WRITE6 EDTL below a block: left to fail", "0a0000000100", 100, 0, "0a0000000100"},
-		{"READ10 untouched", "2800000000000000020000", 512, 0, "2800000000000000020000"},
-	}
-	for _, tc := range tests {
-		cdb := unhexSess(t, tc.cdb)
-		if got := truncateWrite(cdb, tc.edtl, 512); got != tc.spdtl {
-			t.Errorf("%s: SPDTL %d, want %d", tc.name, got, tc.spdtl)
-		}
-		if got := fmt.Sprintf("%x", cdb); got != tc.wantCDB {
-			t.Errorf("%s: CDB %s, want %s", tc.name, got, tc.wantCDB)
-		}
-	}
-}
-
 func unhexSess(t *testing.T, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)

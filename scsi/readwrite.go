@@ -115,17 +115,17 @@ func read(t *task) ([]byte, error) {
 
 // write handles WRITE(6/10/12/16) (SBC-3 §5.32-5.35). With FUA (or a
 // write-through cache) the data is durable before GOOD, unless nv_cache.
-// Data-out shorter than the transfer length writes nothing and fails with
-// INVALID FIELD IN INFORMATION UNIT.
+// Data-out shorter than the transfer length writes the whole blocks that
+// arrived (blockDataOut).
 func write(t *task) ([]byte, error) {
 	rw := decodeRW(t.cdb())
 	if err := t.checkRW(rw); err != nil {
 		return nil, err
 	}
 	bs := uint64(t.blockSize())
-	data, err := t.dataOut(rw.n*bs, false)
-	if err != nil || rw.n == 0 {
-		return nil, err
+	data, n := t.blockDataOut(rw.n, bs)
+	if n == 0 {
+		return nil, nil
 	}
 	return nil, t.writeAt(data, rw.lba*bs, rw.flags&bitFUA != 0)
 }
@@ -207,9 +207,9 @@ func writeAndVerify(t *task) ([]byte, error) {
 		return nil, invalidField(1, 2)
 	}
 	bs := uint64(t.blockSize())
-	data, err := t.dataOut(rw.n*bs, false)
-	if err != nil || rw.n == 0 {
-		return nil, err
+	data, n := t.blockDataOut(rw.n, bs)
+	if n == 0 {
+		return nil, nil
 	}
 	if err := t.writeAt(data, rw.lba*bs, true); err != nil {
 		return nil, err

@@ -75,6 +75,21 @@ func (t *task) dataOut(n uint64, param bool) ([]byte, error) {
 	return t.cmd.DataOut[:n], nil
 }
 
+// blockDataOut returns the data-out of a write of n blocks of bs bytes,
+// and records n*bs as the length the command called for. When the
+// initiator's expected transfer length was shorter, the command is
+// processed normally except that data beyond it is not transferred
+// (FCP-4 §9.4.2 a), which libiscsi's iSCSIResiduals expects): only the
+// whole blocks that arrived are returned, with their count; the transport
+// reports the rest as an overflow residual.
+func (t *task) blockDataOut(n, bs uint64) ([]byte, uint64) {
+	t.outLen = n * bs
+	if have := uint64(len(t.cmd.DataOut)); have < n*bs {
+		n = have / bs
+	}
+	return t.cmd.DataOut[:n*bs], n
+}
+
 // dataIn returns a zeroed buffer of n bytes for data-in, reusing the
 // transport's buffer when it is large enough. Call it (or dataInNoClear)
 // at most once per command: a second call may return the same memory.
