@@ -1,7 +1,6 @@
 package iscsi
 
 import (
-	"encoding/hex"
 	"fmt"
 	"testing"
 )
@@ -219,13 +218,4 @@ func TestLogoutResponse(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
-}
-
-func unhexSess(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
