@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
+	"github.com/scstd/scstd/iscsi"
 )
 
 const sessionConfig = `
