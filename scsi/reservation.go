@@ -440,13 +440,8 @@ func (d *Device) reservationConflict(t *task) bool {
 //	RESERVE(6):  byte 1 bit 0 EXTENT (obsolete, must be 0)
 //	RESERVE(10): byte 1 bit 4 3RDPTY, bit 1 LONGID (must be 0)
 func reserve6(t *task) ([]byte, error) {
-	cdb := t.cdb()
-	if Opcode(cdb[0]) == Reserve6 {
-		if cdb[1]&0x01 != 0 {
-			return nil, invalidField(1, 0)
-		}
-	} else if cdb[1]&0x12 != 0 {
-		return nil, invalidField(1, 4)
+	if err := checkSPC2CDB(t.cdb()); err != nil {
+		return nil, err
 	}
 	r := &t.dev.res
 	n := nexusOf(t.cmd.Nexus)
@@ -461,17 +456,26 @@ func reserve6(t *task) ([]byte, error) {
 	return nil, nil
 }
 
+// checkSPC2CDB refuses the unsupported options of RESERVE and RELEASE:
+// EXTENT in the 6-byte CDBs, 3RDPTY and LONGID in the 10-byte ones.
+func checkSPC2CDB(cdb []byte) error {
+	switch op := Opcode(cdb[0]); {
+	case op == Reserve6 || op == Release6:
+		if cdb[1]&0x01 != 0 {
+			return invalidField(1, 0)
+		}
+	case cdb[1]&0x12 != 0:
+		return invalidField(1, 4)
+	}
+	return nil
+}
+
 // release6 handles RELEASE(6) and RELEASE(10) (SPC-2 §7.17, §7.18): the
 // holder's reservation is released; from another nexus it does nothing
 // and succeeds.
 func release6(t *task) ([]byte, error) {
-	cdb := t.cdb()
-	if Opcode(cdb[0]) == Release6 {
-		if cdb[1]&0x01 != 0 {
-			return nil, invalidField(1, 0)
-		}
-	} else if cdb[1]&0x12 != 0 {
-		return nil, invalidField(1, 4)
+	if err := checkSPC2CDB(t.cdb()); err != nil {
+		return nil, err
 	}
 	r := &t.dev.res
 	n := nexusOf(t.cmd.Nexus)
