@@ -7,18 +7,17 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scstd/scstd/internal/isnsd"
 )
 
 // unhex decodes hex words written with spaces and line breaks; on each
@@ -468,99 +467,20 @@ func TestISNSRunRefreshes(t *testing.T) {
 	}
 }
 
-// isnsd runs Debian's open-isns server on a loopback port for a test.
-type isnsd struct {
-	dir, addr string
-	adminConf string
-}
-
-func startISNSD(t *testing.T) *isnsd {
-	t.Helper()
-	bin, err := exec.LookPath("isnsd")
-	if err != nil {
-		t.Skip("isnsd (open-isns-server) not installed")
-	}
-	if _, err := exec.LookPath("isnsadm"); err != nil {
-		t.Skip("isnsadm (open-isns-utils) not installed")
-	}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := filepath.Join(dir, "isnsd.conf")
-	os.Mkdir(filepath.Join(dir, "db"), 0o700)
-	isnsWriteFile(t, conf, fmt.Sprintf(`BindAddress = %s
-ControlSocket = %s/isnsctl
-PIDFile = %s/isnsd.pid
-Database = %s/db
-Security = 0
-SLPRegister = 0
-DefaultDiscoveryDomain = 1
-RegistrationPeriod = 10m
-`, addr, dir, dir, dir))
-	admin := filepath.Join(dir, "isnsadm.conf")
-	isnsWriteFile(t, admin, fmt.Sprintf("ServerAddress = %s\nSourceName = iqn.2026-11.org.example:admin\nSecurity = 0\n", addr))
-	log, err := os.Create(filepath.Join(dir, "isnsd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", "-c", conf)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Skipf("isnsd cannot start: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("isnsd log:\n%s", b)
-		}
-	})
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			t.Fatalf("isnsd does not listen on %s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return &isnsd{dir: dir, addr: addr, adminConf: admin}
-}
-
-func isnsWriteFile(t *testing.T, name, s string) {
-	t.Helper()
-	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// adm runs isnsadm against the server and returns its output.
-func (d *isnsd) adm(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("isnsadm", append([]string{"-c", d.adminConf}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("isnsadm %q: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
-
 func TestISNSWithOpenISNS(t *testing.T) {
-	d := startISNSD(t)
+	for _, tool := range []string{"isnsd", "isnsadm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s (open-isns) not installed", tool)
+		}
+	}
+	d := isnsd.Start(t)
 	const (
 		t1   = "iqn.2026-11.org.example:storage.t1"
 		t2   = "iqn.2026-11.org.example:storage.t2"
 		ini1 = "iqn.2026-11.org.example:host1"
 		ini2 = "iqn.2026-11.org.example:host2"
 	)
-	c, err := NewISNSClient(ISNSConfig{Server: d.addr, EntityID: "scstd:isnstest", AccessControl: true,
+	c, err := NewISNSClient(ISNSConfig{Server: d.Addr, EntityID: "scstd:isnstest", AccessControl: true,
 		Logger: isnsQuietLogger(), CacheTTL: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -571,19 +491,19 @@ func TestISNSWithOpenISNS(t *testing.T) {
 	if c.refresh != 5*time.Minute {
 		t.Errorf("refresh %v, want half of isnsd's 10m registration period", c.refresh)
 	}
-	out := d.adm(t, "--query", "iscsi-name="+t1)
+	out := d.Adm(t, "--query", "iscsi-name="+t1)
 	if !strings.Contains(out, t1) || !strings.Contains(out, "Target") {
 		t.Fatalf("isnsadm does not see %s:\n%s", t1, out)
 	}
-	out = d.adm(t, "--list", "portals")
+	out = d.Adm(t, "--list", "portals")
 	if !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, "3260") {
 		t.Fatalf("portal not registered:\n%s", out)
 	}
-	out = d.adm(t, "--list", "portal-groups")
+	out = d.Adm(t, "--list", "portal-groups")
 	if strings.Count(out, "Portal group tag = 1") != 2 || !strings.Contains(out, t1) || !strings.Contains(out, t2) {
 		t.Fatalf("portal groups (one per target and portal, tag 1):\n%s", out)
 	}
-	out = d.adm(t, "--list", "entities")
+	out = d.Adm(t, "--list", "entities")
 	if !strings.Contains(out, "scstd:isnstest") {
 		t.Fatalf("entity not registered:\n%s", out)
 	}
@@ -592,18 +512,18 @@ func TestISNSWithOpenISNS(t *testing.T) {
 	if err := c.Update([]string{t2}, []string{"127.0.0.1:3260"}); err != nil {
 		t.Fatal(err)
 	}
-	out = d.adm(t, "--list", "nodes")
+	out = d.Adm(t, "--list", "nodes")
 	if strings.Contains(out, t1) || !strings.Contains(out, t2) {
 		t.Fatalf("after update:\n%s", out)
 	}
 
 	// Access control: host1 shares a discovery domain with t2; host2 is in
 	// none, so only the (empty of t2) default domain.
-	d.adm(t, "--register", "entity=hosts", "initiator,iscsi-name="+ini1, "initiator,iscsi-name="+ini2)
+	d.Adm(t, "--register", "entity=hosts", "initiator,iscsi-name="+ini1, "initiator,iscsi-name="+ini2)
 	if !c.Allowed(ini1, t2) || !c.Allowed(ini2, t2) {
 		t.Fatal("default discovery domain: both initiators must be allowed")
 	}
-	d.adm(t, "--dd-register", "dd-name=storage", "dd-member-name="+t2, "dd-member-name="+ini1)
+	d.Adm(t, "--dd-register", "dd-name=storage", "dd-member-name="+t2, "dd-member-name="+ini1)
 	time.Sleep(5 * time.Millisecond) // past CacheTTL
 	if !c.Allowed(ini1, t2) {
 		t.Fatal("host1 shares a discovery domain with t2 but is refused")
@@ -619,7 +539,7 @@ func TestISNSWithOpenISNS(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	out = d.adm(t, "--list", "nodes")
+	out = d.Adm(t, "--list", "nodes")
 	if strings.Contains(out, t2) {
 		t.Fatalf("t2 still registered after Close:\n%s", out)
 	}

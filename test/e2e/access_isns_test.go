@@ -3,112 +3,34 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scstd/scstd/internal/initiator"
+	"github.com/scstd/scstd/internal/isnsd"
 	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/iscsi"
 )
 
-// isnsd is Debian's open-isns server (isnsd) run on a loopback port for
-// one test, with isnsadm configured to talk to it.
-type isnsd struct {
-	addr      string
-	adminConf string
-}
-
-// startISNSD starts isnsd with security off (isnsadm then needs no keys)
-// and the default discovery domain on: a node in no discovery domain is
-// in the default one.
-func startISNSD(t *testing.T) *isnsd {
+// startISNSD starts an isnsd for one test (see internal/isnsd).
+func startISNSD(t *testing.T) *isnsd.Server {
 	t.Helper()
 	requireTools(t, "isnsd", "isnsadm")
-	dir := t.TempDir()
-	port, err := testtarget.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
-	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "isnsd.conf")
-	writeFile(t, conf, fmt.Sprintf(`BindAddress = %s
-ControlSocket = %s/isnsctl
-PIDFile = %s/isnsd.pid
-Database = %s/db
-Security = 0
-SLPRegister = 0
-DefaultDiscoveryDomain = 1
-RegistrationPeriod = 10m
-`, addr, dir, dir, dir))
-	adminConf := filepath.Join(dir, "isnsadm.conf")
-	writeFile(t, adminConf, fmt.Sprintf("ServerAddress = %s\nSourceName = iqn.2026-11.org.example:isnsadm\nSecurity = 0\n", addr))
-	logPath := filepath.Join(dir, "isnsd.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("isnsd", "-f", "-c", conf)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting isnsd: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("--- isnsd log ---\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("isnsd does not listen on %s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return &isnsd{addr: addr, adminConf: adminConf}
+	return isnsd.Start(t)
 }
 
-func writeFile(t *testing.T, name, s string) {
-	t.Helper()
-	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// adm runs isnsadm against the server and fails the test unless it
-// succeeds.
-func (d *isnsd) adm(t *testing.T, args ...string) string {
-	t.Helper()
-	return mustRun(t, "isnsadm", append([]string{"-c", d.adminConf}, args...)...)
-}
-
-// waitFor polls `isnsadm --list what` until ok accepts its output and
+// waitForISNS polls `isnsadm --list what` until ok accepts its output and
 // returns how long that took.
-func (d *isnsd) waitFor(t *testing.T, what, desc string, ok func(out string) bool) time.Duration {
+func waitForISNS(t *testing.T, d *isnsd.Server, what, desc string, ok func(out string) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var out string
 	for time.Since(start) < 15*time.Second {
-		o, err := exec.Command("isnsadm", "-c", d.adminConf, "--list", what).CombinedOutput()
-		out = string(o)
+		var err error
+		out, err = d.TryAdm("--list", what)
 		if err == nil && ok(out) {
 			return time.Since(start)
 		}
@@ -161,17 +83,17 @@ target "` + second + `" {
 // discovery domains, the default one here.)
 func TestAccessISNSRegistration(t *testing.T) {
 	d := startISNSD(t)
-	tgt := testtarget.Start(t, isnsConfig(d.addr, false))
+	tgt := testtarget.Start(t, isnsConfig(d.Addr, false))
 	_, port, _ := net.SplitHostPort(tgt.Portal())
 
-	took := d.waitFor(t, "nodes", "t1 and t2 registered", func(out string) bool {
+	took := waitForISNS(t, d, "nodes", "t1 and t2 registered", func(out string) bool {
 		return strings.Contains(out, iqnT1) && strings.Contains(out, iqnT2)
 	})
 	t.Logf("registration seen %v after the daemon accepted connections", took)
-	if out := d.adm(t, "--list", "entities"); !strings.Contains(out, "scstd:") {
+	if out := d.Adm(t, "--list", "entities"); !strings.Contains(out, "scstd:") {
 		t.Errorf("the daemon's entity (scstd:<host>) is not registered:\n%s", out)
 	}
-	if out := d.adm(t, "--list", "portals"); !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, port) {
+	if out := d.Adm(t, "--list", "portals"); !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, port) {
 		t.Errorf("portal %s is not registered:\n%s", tgt.Portal(), out)
 	}
 
@@ -185,26 +107,26 @@ func TestAccessISNSRegistration(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
 		t.Fatalf("scstd status -json: exit %d, %v\n%s", code, err, out)
 	}
-	if got := st.Engine.ISNS; len(got) != 1 || got[0].Server != d.addr || !got[0].AccessControl ||
+	if got := st.Engine.ISNS; len(got) != 1 || got[0].Server != d.Addr || !got[0].AccessControl ||
 		!slices.Equal(got[0].Registered, []string{iqnT1, iqnT2}) || got[0].Error != "" {
-		t.Errorf("status shows iSNS %+v, want %s with access control holding t1 and t2", got, d.addr)
+		t.Errorf("status shows iSNS %+v, want %s with access control holding t1 and t2", got, d.Addr)
 	}
 
 	// A reload that replaces t2 by t3 updates the registration.
-	if r := tgt.Reconfigure(isnsConfig(d.addr, true)); !r.OK {
+	if r := tgt.Reconfigure(isnsConfig(d.Addr, true)); !r.OK {
 		t.Fatalf("reload: %s\n%s", r.Error, r.Diagnostics)
 	}
-	took = d.waitFor(t, "nodes", "t3 registered and t2 gone after the reload", func(out string) bool {
+	took = waitForISNS(t, d, "nodes", "t3 registered and t2 gone after the reload", func(out string) bool {
 		return strings.Contains(out, iqnT1) && strings.Contains(out, iqnT3) && !strings.Contains(out, iqnT2)
 	})
 	t.Logf("reload seen by the iSNS server after %v", took)
 
 	// Stopping the daemon deregisters its entity and targets.
 	tgt.Stop()
-	d.waitFor(t, "nodes", "the daemon's targets deregistered after it stopped", func(out string) bool {
+	waitForISNS(t, d, "nodes", "the daemon's targets deregistered after it stopped", func(out string) bool {
 		return !strings.Contains(out, iqnT1) && !strings.Contains(out, iqnT3)
 	})
-	if out := d.adm(t, "--list", "entities"); strings.Contains(out, "scstd:") {
+	if out := d.Adm(t, "--list", "entities"); strings.Contains(out, "scstd:") {
 		t.Errorf("the daemon's entity is still registered after it stopped:\n%s", out)
 	}
 }
@@ -215,18 +137,18 @@ func TestAccessISNSRegistration(t *testing.T) {
 func TestAccessISNSAccessControl(t *testing.T) {
 	requireTools(t, "iscsi-ls", "iscsi-inq")
 	d := startISNSD(t)
-	tgt := testtarget.Start(t, isnsConfig(d.addr, false))
-	d.waitFor(t, "nodes", "t1 and t2 registered", func(out string) bool {
+	tgt := testtarget.Start(t, isnsConfig(d.Addr, false))
+	waitForISNS(t, d, "nodes", "t1 and t2 registered", func(out string) bool {
 		return strings.Contains(out, iqnT1) && strings.Contains(out, iqnT2)
 	})
 
 	// Discovery domains: host1 with t1, host2 with t2; host3 is
 	// registered but in none (so only in the default domain, which holds
 	// neither target); an unregistered initiator is in no domain at all.
-	d.adm(t, "--register", "entity=hosts", "initiator,iscsi-name="+isnsHost1,
+	d.Adm(t, "--register", "entity=hosts", "initiator,iscsi-name="+isnsHost1,
 		"initiator,iscsi-name="+isnsHost2, "initiator,iscsi-name="+isnsHost3)
-	d.adm(t, "--dd-register", "dd-name=dd1", "dd-member-name="+iqnT1, "dd-member-name="+isnsHost1)
-	d.adm(t, "--dd-register", "dd-name=dd2", "dd-member-name="+iqnT2, "dd-member-name="+isnsHost2)
+	d.Adm(t, "--dd-register", "dd-name=dd1", "dd-member-name="+iqnT1, "dd-member-name="+isnsHost1)
+	d.Adm(t, "--dd-register", "dd-name=dd2", "dd-member-name="+iqnT2, "dd-member-name="+isnsHost2)
 
 	const unregistered = "iqn.2026-11.org.example:isns-stranger"
 	for _, c := range []struct {

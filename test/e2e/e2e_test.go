@@ -68,6 +68,14 @@ func requireTools(t *testing.T, names ...string) {
 	}
 }
 
+// writeFile writes s to name, readable by the owner only.
+func writeFile(t *testing.T, name, s string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // toolTimeout bounds one run of a short tool (iscsi-ls, iscsi-inq, qemu-io).
 const toolTimeout = 2 * time.Minute
 
