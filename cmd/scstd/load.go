@@ -77,20 +77,30 @@ func loadAndReport(path string, w io.Writer, storage bool) (*loaded, bool) {
 	return ld, !ld.diags.HasErrors()
 }
 
-// configHash is the SHA-256 of the configuration's files: the file itself,
-// or each *.hcl file of a directory with its name, in name order.
+// configHash identifies the configuration's content, so that tooling can
+// tell whether the running daemon matches the file (drift). For a file it
+// is the SHA-256 of the file, what `sha256sum FILE` prints; for a
+// directory, the SHA-256 of each *.hcl file's name, length and content, in
+// name order.
 func configHash(path string) (string, error) {
-	names := []string{path}
-	if st, err := os.Stat(path); err != nil {
+	st, err := os.Stat(path)
+	if err != nil {
 		return "", err
-	} else if st.IsDir() {
-		names, err = filepath.Glob(filepath.Join(path, "*.hcl"))
+	}
+	h := sha256.New()
+	if !st.IsDir() {
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return "", err
 		}
-		sort.Strings(names)
+		h.Write(b)
+		return hex.EncodeToString(h.Sum(nil)), nil
 	}
-	h := sha256.New()
+	names, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(names)
 	for _, n := range names {
 		b, err := os.ReadFile(n)
 		if err != nil {

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +104,31 @@ func TestStatusShowsSessionAndSessionCloseEndsIt(t *testing.T) {
 	out, code = testtarget.Run(t, "session", "-admin-socket", tgt.AdminSocket(), "close", iqnT1, who)
 	if code != 1 {
 		t.Errorf("closing a session that is gone: exit %d, want 1\n%s", code, out)
+	}
+}
+
+// TestConfigHashMatchesFile: the hash the daemon reports for the running
+// configuration is the file's SHA-256, so tooling can detect drift with
+// sha256sum; it follows a reload.
+func TestConfigHashMatchesFile(t *testing.T) {
+	tgt := testtarget.Start(t, sessionConfig)
+	fileHash := func() string {
+		b, err := os.ReadFile(tgt.ConfigPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		return hex.EncodeToString(sum[:])
+	}
+	last, err := tgt.Admin().LastReload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.ConfigHash != fileHash() {
+		t.Errorf("running config hash %s, file's SHA-256 %s", last.ConfigHash, fileHash())
+	}
+	r := tgt.Reconfigure(strings.Replace(sessionConfig, `size = "64MiB"`, `size = "128MiB"`, 1))
+	if !r.OK || r.ConfigHash != fileHash() {
+		t.Errorf("after reload: ok=%v hash %s, file's SHA-256 %s", r.OK, r.ConfigHash, fileHash())
 	}
 }
