@@ -1,0 +1,110 @@
+package iscsi
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/scstd/scstd/scsi"
+)
+
+// Commands run on pooled executor goroutines rather than on one new
+// goroutine each: a new goroutine starts on a small stack that the SCSI
+// path grows (and copies) every time, a measurable part of the CPU spent
+// per command. A command is handed to an idle executor when one waits,
+// else to a new one, so commands never queue behind each other; at most
+// maxIdleExecutors stay parked once a burst is over.
+var (
+	execQueue     = make(chan *task)
+	idleExecutors atomic.Int32
+)
+
+// maxIdleExecutors bounds the executors kept waiting for work.
+const maxIdleExecutors = 512
+
+// startExec runs t's command on an executor goroutine.
+func startExec(t *task) {
+	select {
+	case execQueue <- t:
+	default:
+		go executor(t)
+	}
+}
+
+// executor runs t, then the commands handed to it while it is idle,
+// until too many executors are idle.
+func executor(t *task) {
+	for {
+		t.c.execute(t)
+		if idleExecutors.Add(1) > maxIdleExecutors {
+			idleExecutors.Add(-1)
+			return
+		}
+		t = <-execQueue
+		idleExecutors.Add(-1)
+	}
+}
+
+// execute runs a task's SCSI command and answers it. A panic while
+// answering ends this connection only.
+func (c *conn) execute(t *task) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.ss.srv.log.Error("panic answering a SCSI command", "initiator", c.ss.key.initiator,
+				"panic", v, "stack", string(debug.Stack()))
+			c.close()
+		}
+	}()
+	c.complete(t, c.runSCSI(t), true)
+}
+
+// runSCSI calls scsi.Execute for t. A panic is logged with the CDB and
+// answered with CHECK CONDITION, INTERNAL TARGET FAILURE.
+func (c *conn) runSCSI(t *task) (res scsi.Result) {
+	ss := c.ss
+	defer func() {
+		if v := recover(); v != nil {
+			ss.srv.log.Error("panic in SCSI command", "cdb", fmt.Sprintf("% x", t.fullCDB()),
+				"initiator", ss.key.initiator, "panic", v, "stack", string(debug.Stack()))
+			res = scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}
+		}
+	}()
+	luns, _ := ss.lunMap()
+	lun, ok := scsi.DecodeLUN(t.lun)
+	cmd := &t.scmd
+	*cmd = scsi.Command{
+		Nexus:      ss.nexus,
+		LUNs:       luns,
+		LUN:        lun,
+		LUNValid:   ok,
+		CDB:        t.fullCDB(),
+		Attr:       t.attr,
+		DataOut:    t.out,
+		ExpectedIn: t.expIn,
+	}
+	if t.expIn > 0 && t.expIn <= 1<<maxBufShift {
+		t.inBuf = getBuf(int(t.expIn))
+		cmd.DataIn = *t.inBuf
+	}
+	return scsi.Execute(cmd)
+}
+
+// complete answers a task (unless it was aborted) and ends it. direct
+// says the caller is the task's own goroutine, which may write the answer
+// to the socket itself (sendDirect); the reader passes false.
+func (c *conn) complete(t *task, res scsi.Result, direct bool) {
+	ss := c.ss
+	ss.mu.Lock()
+	delete(ss.tasks, t.itt)
+	ss.uncount(t)
+	aborted := t.aborted
+	t.state = taskDone
+	t.ended()
+	ss.mu.Unlock()
+	defer ss.taskWG.Done()
+	if aborted {
+		t.release()
+		return
+	}
+	c.respond(t, res, direct)
+}
