@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,11 @@ func (s ConnState) String() string {
 // writer goroutine (send), so that the reader never blocks on a socket
 // write: an initiator that stops reading while it still sends Data-Out
 // must not stall the reader.
+//
+// What the connection holds is bounded by its budget (budget.go).
+//
+// Lock order: ss.mu before wmu. send may be called with ss.mu held;
+// sendDirect, which may write, must not.
 type conn struct {
 	ss     *session
 	nc     net.Conn
@@ -54,7 +60,7 @@ type conn struct {
 	portal net.Addr
 	remote net.Addr
 
-	// wmu guards outq, writing and wdead.
+	// wmu guards outq, writing, grave and wdead.
 	wmu sync.Mutex
 	// outq holds the PDUs queued for the socket, in send order.
 	outq []*outPDU
@@ -62,10 +68,26 @@ type conn struct {
 	spare []*outPDU
 	// writing is set while a goroutine drains outq.
 	writing bool
+	// grave holds PDUs refused or abandoned while a batch was being
+	// written, whose buffers that batch may still be writing from; the
+	// drainer frees them when it is done.
+	grave []*outPDU
 	// wdead is set once the connection has ended and nothing more is written.
 	wdead bool
 	// kick wakes the writer goroutine to drain outq.
 	kick chan struct{}
+	// refresh is when the write deadline is next moved forward; only
+	// the goroutine draining the queue touches it.
+	refresh time.Time
+
+	// sendq counts the bytes queued for the socket.
+	sendq sendBudget
+	// outHeld is the data-out budget reserved by tasks through R2Ts,
+	// outLimit its limit, and outWaiting the tasks waiting for it, in
+	// arrival order; guarded by ss.mu.
+	outHeld    int64
+	outLimit   int64
+	outWaiting []*task
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -75,8 +97,6 @@ type conn struct {
 	// queue touches it.
 	statSN uint32
 
-	// lastRecv is when the last PDU arrived (UnixNano), for NOP-In pings.
-	lastRecv atomic.Int64
 	// afters holds the after funcs of the batch being written; only the
 	// goroutine draining the queue touches it.
 	afters []func()
@@ -106,12 +126,17 @@ type outPDU struct {
 	data []byte
 	mode sendMode
 	// Released after the PDU is written: a pooled buffer, a received PDU
-	// whose data is echoed, a task whose data-in buffer is in use.
+	// whose data is echoed, a task whose data-in buffer is in use. The
+	// PDU that carries a task is its last: writing it gives back the
+	// task's command window slot.
 	buf  *[]byte
 	pdu  *PDU
 	task *task
 	// after runs once the batch holding this PDU is flushed.
 	after func()
+	// cost is what the PDU counts against q, paid back when it is freed.
+	cost int64
+	q    *sendBudget
 }
 
 var outPool = sync.Pool{New: func() any { return new(outPDU) }}
@@ -122,8 +147,12 @@ func newOut(mode sendMode) *outPDU {
 	return o
 }
 
-// free releases what o holds and returns it to the pool.
+// free releases what o holds, pays back its cost and returns it to the
+// pool.
 func (o *outPDU) free() {
+	if o.q != nil {
+		o.q.pay(o.cost)
+	}
 	if o.buf != nil {
 		putBuf(o.buf)
 	}
@@ -139,17 +168,19 @@ func (o *outPDU) free() {
 
 func newConn(ss *session, nc net.Conn, fr *FrameReader, r *LoginResult) *conn {
 	c := &conn{
-		ss:     ss,
-		nc:     nc,
-		fr:     fr,
-		fw:     NewFrameWriter(nc),
-		cid:    r.CID,
-		portal: r.Portal,
-		remote: nc.RemoteAddr(),
-		kick:   make(chan struct{}, 1),
-		closed: make(chan struct{}),
-		statSN: r.StatSN,
+		ss:       ss,
+		nc:       nc,
+		fr:       fr,
+		fw:       NewFrameWriter(nc),
+		cid:      r.CID,
+		portal:   r.Portal,
+		remote:   nc.RemoteAddr(),
+		kick:     make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+		statSN:   r.StatSN,
+		outLimit: ss.srv.limits.outLimit,
 	}
+	c.sendq.limit, c.sendq.timeout = ss.srv.limits.sendLimit, ss.srv.limits.writeTimeout
 	if c.portal == nil {
 		c.portal = nc.LocalAddr()
 	}
@@ -158,7 +189,6 @@ func newConn(ss *session, nc net.Conn, fr *FrameReader, r *LoginResult) *conn {
 	fr.SetMaxRecvDSL(p.MaxRecvDSL)
 	c.fw.SetDigests(p.HeaderDigest, p.DataDigest)
 	c.pingTTT.Store(ReservedTag)
-	c.lastRecv.Store(time.Now().UnixNano())
 	return c
 }
 
@@ -172,14 +202,15 @@ func (c *conn) close() {
 }
 
 // send queues o for the writer goroutine. It returns false (and frees o)
-// when the connection is closing. It must not be called with ss.mu held.
+// when the connection is closing. It may be called with ss.mu held.
 func (c *conn) send(o *outPDU) bool {
 	return c.enqueue(o, false)
 }
 
 // sendDirect queues o like send and, when no other goroutine is writing,
 // writes the queue on the calling goroutine. Only command goroutines use
-// it: a socket write may block for as long as the initiator does not read.
+// it: a socket write may block for as long as the initiator does not read
+// (at most writeTimeout). It must not be called with ss.mu held.
 func (c *conn) sendDirect(o *outPDU) bool {
 	return c.enqueue(o, true)
 }
@@ -187,10 +218,11 @@ func (c *conn) sendDirect(o *outPDU) bool {
 func (c *conn) enqueue(o *outPDU, direct bool) bool {
 	c.wmu.Lock()
 	if c.wdead || c.state.Load() == uint32(ConnClosing) {
-		c.wmu.Unlock()
-		o.free()
+		c.buryLocked(o)
 		return false
 	}
+	o.cost, o.q = pduCost(o.data), &c.sendq
+	c.sendq.charge(o.cost)
 	c.outq = append(c.outq, o)
 	if c.writing {
 		c.wmu.Unlock()
@@ -206,19 +238,37 @@ func (c *conn) enqueue(o *outPDU, direct bool) bool {
 	}
 	c.writing = true
 	c.drainLocked()
-	c.wmu.Unlock()
 	return true
 }
 
+// bury frees o, a PDU that will not be written, once no batch in
+// progress may still be writing from the buffers it releases.
+func (c *conn) bury(o *outPDU) {
+	c.wmu.Lock()
+	c.buryLocked(o)
+}
+
+// buryLocked is bury with c.wmu held; it releases c.wmu.
+func (c *conn) buryLocked(o *outPDU) {
+	if c.writing {
+		c.grave = append(c.grave, o)
+		c.wmu.Unlock()
+		return
+	}
+	c.wmu.Unlock()
+	o.free()
+}
+
 // drainLocked writes outq in batches, one Flush per batch, until it is
-// empty, then clears c.writing. c.wmu is held on entry and on return
-// (released while writing); c.writing must be set.
+// empty, then clears c.writing and frees the grave. c.wmu is held on
+// entry and released on return; c.writing must be set.
 func (c *conn) drainLocked() {
 	for len(c.outq) > 0 {
 		batch := c.outq
 		c.outq = c.spare[:0]
 		c.spare = nil
 		c.wmu.Unlock()
+		c.armWriteDeadline()
 		var err error
 		for _, o := range batch {
 			if err == nil {
@@ -236,13 +286,42 @@ func (c *conn) drainLocked() {
 		clear(c.afters)
 		c.afters = c.afters[:0]
 		if err != nil {
-			c.close()
+			c.writeFailed(err)
 		}
 		clear(batch)
 		c.wmu.Lock()
 		c.spare = batch[:0]
 	}
 	c.writing = false
+	grave := c.grave
+	c.grave = nil
+	c.wmu.Unlock()
+	for _, o := range grave {
+		o.free()
+	}
+}
+
+// armWriteDeadline moves the socket's write deadline to writeTimeout
+// from now, at most every quarter of it: no write may block longer
+// than the budget's timeout.
+func (c *conn) armWriteDeadline() {
+	now := time.Now()
+	if now.Before(c.refresh) {
+		return
+	}
+	c.nc.SetWriteDeadline(now.Add(c.sendq.timeout))
+	c.refresh = now.Add(c.sendq.timeout / 4)
+}
+
+// writeFailed closes the connection after a socket write failed, saying
+// why when the initiator stopped reading.
+func (c *conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() != uint32(ConnClosing) {
+		c.ss.srv.log.Warn("closing connection: the initiator does not read",
+			"initiator", c.ss.key.initiator, "remote", c.remote.String(),
+			"queued_bytes", c.sendq.queued.Load(), "write_timeout", c.sendq.timeout)
+	}
+	c.close()
 }
 
 // run serves the connection until it ends and returns why.
@@ -275,6 +354,15 @@ func (c *conn) run() error {
 	c.wdead = true
 	q := c.outq
 	c.outq = nil
+	if c.writing {
+		// A command goroutine is still writing a batch, maybe from the
+		// buffers these PDUs release: it frees them when done.
+		c.grave = append(c.grave, q...)
+		q = nil
+	} else {
+		q = append(q, c.grave...)
+		c.grave = nil
+	}
 	c.wmu.Unlock()
 	for _, o := range q {
 		o.free()
@@ -282,14 +370,24 @@ func (c *conn) run() error {
 	return err
 }
 
-// readLoop reads and dispatches PDUs until the connection fails.
+// readLoop reads and dispatches PDUs until the connection fails. While
+// the send queue is full it reads nothing: an initiator that does not
+// read its answers cannot make the target queue more.
 func (c *conn) readLoop() error {
 	for {
+		if c.sendq.full() {
+			if err := c.sendq.reserve(0, c.closed); err != nil {
+				if errors.Is(err, errNotReading) {
+					c.ss.srv.log.Warn("closing connection", "initiator", c.ss.key.initiator,
+						"remote", c.remote.String(), "reason", err)
+				}
+				return err
+			}
+		}
 		p, err := c.fr.Read()
 		if err != nil {
 			var dde *DataDigestError
 			if errors.As(err, &dde) && p != nil {
-				c.lastRecv.Store(time.Now().UnixNano())
 				c.dataDigestError(p)
 				continue
 			}
@@ -303,7 +401,6 @@ func (c *conn) readLoop() error {
 			}
 			return err
 		}
-		c.lastRecv.Store(time.Now().UnixNano())
 		if err := c.dispatch(p); err != nil {
 			return err
 		}
@@ -427,15 +524,18 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.wmu.Lock()
-		if !c.writing {
-			c.writing = true
-			c.drainLocked()
+		if c.writing {
+			c.wmu.Unlock()
+			continue
 		}
-		c.wmu.Unlock()
+		c.writing = true
+		c.drainLocked()
 	}
 }
 
-// write fills o's sequence numbers and buffers it.
+// write fills o's sequence numbers and buffers it. The last PDU of a
+// command gives back its window slot as it goes out, so that its MaxCmdSN
+// already counts the slot free.
 func (c *conn) write(o *outPDU, afters *[]func()) error {
 	switch o.mode {
 	case statPeek:
@@ -444,7 +544,11 @@ func (c *conn) write(o *outPDU, afters *[]func()) error {
 		put32(o.bhs[24:], c.statSN)
 		c.statSN++
 	}
-	exp, max := c.ss.window()
+	slot := o.task != nil && o.task.counted
+	if slot {
+		o.task.counted = false
+	}
+	exp, max := c.ss.stamp(slot)
 	put32(o.bhs[28:], exp)
 	put32(o.bhs[32:], max)
 	err := c.fw.WritePDU(&o.bhs, nil, o.data)

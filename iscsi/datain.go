@@ -42,6 +42,9 @@ func (c *conn) respond(t *task, res scsi.Result, direct bool) {
 	if direct {
 		send = c.sendDirect
 	}
+	// The data-in reservation becomes the PDUs' own cost.
+	c.sendq.pay(t.reserved)
+	t.reserved = 0
 	data := res.Data
 	sent := min(uint32(len(data)), t.expIn)
 	if !t.read {
@@ -82,7 +85,11 @@ func (c *conn) respond(t *task, res scsi.Result, direct bool) {
 		off += n
 		if !send(o) {
 			if !(last && collapse) {
-				t.release()
+				// Earlier Data-In PDUs may still be being written
+				// from the task's buffer.
+				o := newOut(statNone)
+				o.task = t
+				c.bury(o)
 			}
 			return
 		}

@@ -15,39 +15,69 @@ type r2t struct {
 // transfer the SCSI layer accepts is well below it.
 const maxDataOut = 1 << maxBufShift
 
-// planR2TsLocked moves the R2Ts that may be outstanding now into
-// t.sendingR2T and returns how many. ss.mu must be held.
-func (c *conn) planR2TsLocked(t *task) int {
+// maxR2TBatch bounds the R2Ts sent in one go; more follow as data arrives.
+const maxR2TBatch = 16
+
+// dataOutNeed is the size of t's data-out buffer: the bytes its CDB
+// calls for on the addressed logical unit, at most the expected data
+// transfer length; the latter alone when the CDB does not say (package
+// scsi refuses such commands or reads a parameter list from them).
+func (c *conn) dataOutNeed(t *task) uint32 {
+	luns, _ := c.ss.lunMap()
+	lun, ok := scsi.DecodeLUN(t.lun)
+	if !ok || luns == nil {
+		return t.edtl
+	}
+	if n, ok := scsi.DataOutLength(luns.Lookup(lun), t.fullCDB()); ok {
+		return min(n, t.edtl)
+	}
+	return t.edtl
+}
+
+// growOut makes t's data-out buffer cover the first end bytes (at most
+// t.need): a burst's buffer is taken when its data starts to arrive,
+// never for the whole transfer up front. ss.mu must be held, or t not
+// yet shared.
+func (t *task) growOut(end uint32) {
+	end = min(end, t.need)
+	if uint32(len(t.out)) >= end {
+		return
+	}
+	b := getBuf(int(end))
+	*b = (*b)[:min(cap(*b), int(t.need))]
+	copy(*b, t.out)
+	if t.outBuf != nil {
+		putBuf(t.outBuf)
+	}
+	t.outBuf, t.out = b, *b
+}
+
+// takeOut stores data-out bytes at off; those beyond the buffer (past
+// what the CDB calls for) are dropped.
+func (t *task) takeOut(off uint32, data []byte) {
+	if off < uint32(len(t.out)) {
+		copy(t.out[off:], data)
+	}
+}
+
+// solicitLocked sends the R2Ts that may be outstanding now for t, once
+// t holds its data-out budget (reserveOutLocked); R2Ts go out in R2TSN
+// order under ss.mu, which must be held.
+func (c *conn) solicitLocked(t *task) {
+	if t.state != taskData || t.r2tNext >= t.edtl || !c.reserveOutLocked(t) {
+		return
+	}
 	np := &c.ss.params
 	maxOut := int(max(np.MaxOutstandingR2T, 1))
-	n := 0
-	for len(t.r2ts) < maxOut && t.r2tNext < t.edtl && n < maxR2TBatch {
+	for n := 0; len(t.r2ts) < maxOut && t.r2tNext < t.edtl && n < maxR2TBatch; n++ {
 		l := r2tLength(t.r2tNext, t.edtl, np.MaxBurstLength)
 		r := r2t{ttt: c.ss.srv.nextTTT(), off: t.r2tNext, length: l}
 		t.r2ts = append(t.r2ts, r)
-		t.sendingR2T[n] = r
-		n++
 		t.r2tNext += l
-	}
-	return n
-}
-
-// sendR2Ts sends the first n R2Ts planned for t.
-func (c *conn) sendR2Ts(t *task, n int) {
-	ss := c.ss
-	for i := range n {
-		ss.mu.Lock()
-		if t.state != taskData {
-			ss.mu.Unlock()
-			return
-		}
-		r := t.sendingR2T[i]
-		sn := t.r2tSN
-		t.r2tSN++
-		ss.mu.Unlock()
 		o := newOut(statPeek)
-		(&R2T{LUN: t.lun, ITT: t.itt, TTT: r.ttt, R2TSN: sn, BufferOffset: r.off,
-			DesiredDataTransferLength: r.length}).Encode(&o.bhs)
+		(&R2T{LUN: t.lun, ITT: t.itt, TTT: r.ttt, R2TSN: t.r2tSN, BufferOffset: r.off,
+			DesiredDataTransferLength: l}).Encode(&o.bhs)
+		t.r2tSN++
 		if !c.send(o) {
 			return
 		}
@@ -104,7 +134,8 @@ func (c *conn) rxDataOut(p *PDU) error {
 		case off != t.unsolNext || n > t.unsolEnd-off:
 			fail = senseDataOffsetError
 		default:
-			copy(t.out[off:], p.Data)
+			t.growOut(t.unsolEnd)
+			t.takeOut(off, p.Data)
 			t.unsolNext += n
 			t.unsolSN++
 			t.received += n
@@ -133,7 +164,8 @@ func (c *conn) rxDataOut(p *PDU) error {
 			fail = senseIncorrectAmount
 		default:
 			r := &t.r2ts[i]
-			copy(t.out[off:], p.Data)
+			t.growOut(r.off + r.length)
+			t.takeOut(off, p.Data)
 			r.got += n
 			r.dataSN++
 			t.received += n
@@ -155,9 +187,8 @@ func (c *conn) rxDataOut(p *PDU) error {
 		startExec(t)
 		return nil
 	}
-	nr := c.planR2TsLocked(t)
+	c.solicitLocked(t)
 	ss.mu.Unlock()
-	c.sendR2Ts(t, nr)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
@@ -45,27 +46,47 @@ func executor(t *task) {
 	}
 }
 
-// execute runs a task's SCSI command and answers it. A panic while
-// answering ends this connection only.
+// execute runs a task's SCSI command and answers it. A command that may
+// return much data-in first reserves it from the send budget, waiting
+// while the initiator has not read what is queued; when the connection
+// ends meanwhile the command is not run. A panic while answering (a bug
+// of this package) ends this connection only.
 func (c *conn) execute(t *task) {
 	defer func() {
 		if v := recover(); v != nil {
+			c.ss.panicked()
 			c.ss.srv.log.Error("panic answering a SCSI command", "initiator", c.ss.key.initiator,
 				"panic", v, "stack", string(debug.Stack()))
 			c.close()
 		}
 	}()
+	if t.expIn > reserveMin {
+		n := int64(min(t.expIn, maxDataIn))
+		if err := c.sendq.reserve(n, c.closed); err != nil {
+			if errors.Is(err, errNotReading) {
+				c.ss.srv.log.Warn("closing connection", "initiator", c.ss.key.initiator,
+					"remote", c.remote.String(), "reason", err)
+				c.close()
+			}
+			c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}, true)
+			return
+		}
+		t.reserved = n
+	}
 	c.complete(t, c.runSCSI(t), true)
 }
 
-// runSCSI calls scsi.Execute for t. A panic is logged with the CDB and
-// answered with CHECK CONDITION, INTERNAL TARGET FAILURE.
+// runSCSI calls scsi.Execute for t. A panic is logged with its stack and
+// the CDB, counted, and answered with CHECK CONDITION, HARDWARE ERROR,
+// INTERNAL TARGET FAILURE (44h/00h); the session goes on.
 func (c *conn) runSCSI(t *task) (res scsi.Result) {
 	ss := c.ss
 	defer func() {
 		if v := recover(); v != nil {
-			ss.srv.log.Error("panic in SCSI command", "cdb", fmt.Sprintf("% x", t.fullCDB()),
-				"initiator", ss.key.initiator, "panic", v, "stack", string(debug.Stack()))
+			ss.panicked()
+			ss.srv.log.Error("panic in SCSI command", "command", scsi.CommandName(t.fullCDB()),
+				"cdb", fmt.Sprintf("% x", t.fullCDB()), "initiator", ss.key.initiator,
+				"target", ss.key.target, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			res = scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}
 		}
 	}()
@@ -81,28 +102,31 @@ func (c *conn) runSCSI(t *task) (res scsi.Result) {
 		Attr:       t.attr,
 		DataOut:    t.out,
 		ExpectedIn: t.expIn,
-	}
-	if t.expIn > 0 && t.expIn <= 1<<maxBufShift {
-		t.inBuf = getBuf(int(t.expIn))
-		cmd.DataIn = *t.inBuf
+		Buffers:    t,
 	}
 	return scsi.Execute(cmd)
 }
 
-// complete answers a task (unless it was aborted) and ends it. direct
-// says the caller is the task's own goroutine, which may write the answer
-// to the socket itself (sendDirect); the reader passes false.
+// complete answers a task (unless it was aborted) and ends it: its
+// data-out buffer and budget go back at once, its window slot when its
+// last PDU is written (or at once when aborted). direct says the caller
+// is the task's own goroutine, which may write the answer to the socket
+// itself (sendDirect); the reader passes false.
 func (c *conn) complete(t *task, res scsi.Result, direct bool) {
 	ss := c.ss
 	ss.mu.Lock()
 	delete(ss.tasks, t.itt)
-	ss.uncount(t)
 	aborted := t.aborted
+	if aborted {
+		ss.uncount(t)
+	}
 	t.state = taskDone
 	t.ended()
+	c.releaseOutLocked(t)
 	ss.mu.Unlock()
 	defer ss.taskWG.Done()
 	if aborted {
+		c.sendq.pay(t.reserved)
 		t.release()
 		return
 	}

@@ -84,14 +84,15 @@ func pingTick(interval, timeout, rsp time.Duration) time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
-// pingLoop sends a NOP-In ping (ITT reserved, TTT set) when the
-// connection has been idle for NopInInterval, and closes it when the
-// ping goes unanswered for NopInTimeout, counting any PDU received
-// meanwhile as a sign of life. It also closes the connection when a
-// command has waited longer than RspTimeout. The times are read from the
-// current snapshot, so a reload changes them for live sessions.
+// pingLoop sends a NOP-In ping (ITT reserved, TTT set) every
+// NopInInterval and closes the connection when the initiator has not
+// answered it within NopInTimeout. Only the answer counts, a NOP-Out
+// carrying the ping's TTT: an initiator that keeps sending but no longer
+// reads is not alive. It also closes the connection when a command has
+// waited longer than RspTimeout. The times are read from the current
+// snapshot, so a reload changes them for live sessions.
 func (c *conn) pingLoop() {
-	var sent time.Time
+	sent := time.Now()
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
 	for {
@@ -112,13 +113,7 @@ func (c *conn) pingLoop() {
 		if interval <= 0 {
 			continue
 		}
-		last := time.Unix(0, c.lastRecv.Load())
-		if ttt := c.pingTTT.Load(); ttt != ReservedTag {
-			if last.After(sent) {
-				// Traffic since the ping: the initiator is alive.
-				c.pingTTT.CompareAndSwap(ttt, ReservedTag)
-				continue
-			}
+		if c.pingTTT.Load() != ReservedTag {
 			if now.Sub(sent) >= timeout {
 				c.ss.srv.log.Warn("NOP-In ping unanswered, closing connection",
 					"initiator", c.ss.key.initiator, "remote", c.remote.String(), "timeout", timeout)
@@ -127,7 +122,7 @@ func (c *conn) pingLoop() {
 			}
 			continue
 		}
-		if now.Sub(last) < interval {
+		if now.Sub(sent) < interval {
 			continue
 		}
 		ttt := c.ss.srv.nextTTT()

@@ -34,6 +34,10 @@ type Server struct {
 	// ttt hands out target transfer tags (R2T, NOP-In pings); unique
 	// server-wide so that a tag never matches another connection's.
 	ttt atomic.Uint32
+	// limits is the budget of every full-feature connection (budget.go).
+	limits connLimits
+	// panics counts the panics recovered while serving commands.
+	panics atomic.Uint64
 }
 
 // portal is one listening address.
@@ -56,6 +60,7 @@ func NewServer(log *slog.Logger) *Server {
 		conns:    make(map[net.Conn]struct{}),
 		sessions: make(map[sessionKey]*session),
 		byTSIH:   make(map[uint16]*session),
+		limits:   defaultConnLimits,
 	}
 	s.snap.Store(&Snapshot{Targets: map[string]*Target{}})
 	return s

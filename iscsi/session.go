@@ -72,6 +72,7 @@ type session struct {
 	closing  bool
 
 	commands atomic.Uint64 // SCSI commands received, for status
+	panics   atomic.Uint64 // panics recovered while serving its commands
 	done     chan struct{} // closed when the session has ended
 	endOnce  sync.Once
 	// taskWG counts running tasks; the session ends after they finish.
@@ -222,6 +223,7 @@ func (s *Server) runSession(nc net.Conn, fr *FrameReader, r *LoginResult) {
 	defer func() {
 		// A bug in the connection's own code ends this session only.
 		if v := recover(); v != nil {
+			ss.panicked()
 			s.log.Error("panic in session", "initiator", ss.key.initiator, "target", ss.key.target,
 				"panic", v, "stack", string(debug.Stack()))
 			c.close()
@@ -273,6 +275,12 @@ func (ss *session) end() {
 		ss.nexus.Close()
 		close(ss.done)
 	})
+}
+
+// panicked counts a panic recovered while serving the session.
+func (ss *session) panicked() {
+	ss.panics.Add(1)
+	ss.srv.panics.Add(1)
 }
 
 // lunMap returns the LUN map the session's initiator sees in the current

@@ -413,7 +413,7 @@ func TestSessionCmdSNOrdering(t *testing.T) {
 
 	// Beyond MaxCmdSN and below ExpCmdSN: dropped without an answer
 	// (libiscsi iSCSIcmdsn).
-	_, max := srv.sessionsOf(sessTargetName)[0].window()
+	_, max := srv.sessionsOf(sessTargetName)[0].stamp(false)
 	for _, bad := range []uint32{max + 1, ti.cmdSN - 1} {
 		saved := ti.cmdSN
 		ti.cmdSN = bad

@@ -22,7 +22,7 @@ type task struct {
 	c       *conn
 	itt     uint32
 	lun     [8]byte
-	counted bool
+	counted bool // holds a command window slot
 	read    bool
 	write   bool
 	edtl    uint32
@@ -32,33 +32,39 @@ type task struct {
 	cdb     [16]byte
 	extCDB  []byte // the CDB when longer than 16 bytes
 
-	// Data-out collection; guarded by ss.mu.
-	out       []byte
-	outBuf    *[]byte
-	outPDU    *PDU // the command PDU when its immediate data is all the data-out
-	received  uint32
-	unsolEnd  uint32 // end of the unsolicited (immediate + Data-Out) data
-	unsolNext uint32
-	unsolSN   uint32
-	unsolDone bool
-	r2tNext   uint32 // offset of the next R2T to send
-	r2tSN     uint32
-	r2ts      []r2t
-	inBuf     *[]byte
-	state     taskState
-	aborted   bool
+	// Data-out collection; guarded by ss.mu. out is the buffer so far
+	// (it grows per burst up to need, the bytes the CDB calls for, at
+	// most edtl); what arrives beyond need is dropped.
+	out         []byte
+	outBuf      *[]byte
+	outPDU      *PDU // the command PDU when its immediate data is all the data-out
+	need        uint32
+	outReserved uint32 // data-out budget reserved (budget.go)
+	outQueued   bool   // waiting in conn.outWaiting for data-out budget
+	received    uint32
+	unsolEnd    uint32 // end of the unsolicited (immediate + Data-Out) data
+	unsolNext   uint32
+	unsolSN     uint32
+	unsolDone   bool
+	r2tNext     uint32 // offset of the next R2T to send
+	r2tSN       uint32
+	r2ts        []r2t
+	state       taskState
+	aborted     bool
 	// done, made when someone waits for the task, is closed when it ends.
-	done       chan struct{}
-	scmd       scsi.Command
-	sendingR2T [maxR2TBatch]r2t
-}
+	done chan struct{}
 
-// maxR2TBatch bounds the R2Ts sent in one go; more follow as data arrives.
-const maxR2TBatch = 16
+	// Execution: the data-in buffer handed to scsi (DataInBuffer) and
+	// the send budget reserved for the data-in.
+	inBuf    *[]byte
+	reserved int64
+	scmd     scsi.Command
+}
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
 
 // release returns a finished task's buffers and the task to their pools.
+// Its data-out budget must have been given back (releaseOutLocked).
 func (t *task) release() {
 	if t.outBuf != nil {
 		putBuf(t.outBuf)
@@ -72,6 +78,25 @@ func (t *task) release() {
 	r2ts := t.r2ts[:0]
 	*t = task{r2ts: r2ts}
 	taskPool.Put(t)
+}
+
+// DataInBuffer gives scsi.Execute a pooled buffer of exactly the data-in
+// the command returns (scsi.DataInBuffers); nil beyond the largest pool
+// class lets Execute allocate.
+func (t *task) DataInBuffer(n int) []byte {
+	if n > 1<<maxBufShift {
+		return nil
+	}
+	if t.inBuf != nil {
+		if cap(*t.inBuf) >= n {
+			*t.inBuf = (*t.inBuf)[:n]
+			return *t.inBuf
+		}
+		putBuf(t.inBuf)
+	}
+	t.inBuf = getBuf(max(n, 1))
+	*t.inBuf = (*t.inBuf)[:n]
+	return *t.inBuf
 }
 
 // fullCDB returns the command's CDB, including an extended CDB AHS.
@@ -93,6 +118,7 @@ func (t *task) abortWaiting() bool {
 	t.state = taskDone
 	delete(ss.tasks, t.itt)
 	ss.uncount(t)
+	t.c.releaseOutLocked(t)
 	t.ended()
 	ss.taskWG.Done()
 	t.release()
@@ -188,22 +214,25 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	}
 	var early []byte // sense to answer with before any data-out
 	if cmd.Write && t.edtl > 0 {
-		switch {
-		case t.edtl > maxDataOut:
-			early = senseInvalidFieldInCDB
-		case imm == t.edtl:
-			t.out, t.outPDU = p.Data, p
-			p = nil
-		default:
-			t.outBuf = getBuf(int(t.edtl))
-			t.out = *t.outBuf
-			copy(t.out, p.Data)
-		}
 		t.received = imm
 		t.unsolEnd = unsolicitedEnd(t.edtl, imm, np.FirstBurstLength, np.InitialR2T, cmd.Final)
 		t.unsolNext = imm
 		t.unsolDone = t.unsolEnd == imm
 		t.r2tNext = t.unsolEnd
+		switch {
+		case t.edtl > maxDataOut:
+			early = senseInvalidFieldInCDB
+		case imm == t.edtl:
+			t.out, t.outPDU, t.need = p.Data, p, imm
+			p = nil
+		default:
+			t.need = c.dataOutNeed(t)
+			if imm > 0 {
+				// The immediate data opens the unsolicited burst.
+				t.growOut(t.unsolEnd)
+				copy(t.out, p.Data)
+			}
+		}
 	}
 	if p != nil {
 		p.Release()
@@ -246,9 +275,8 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 		startExec(t)
 		return
 	}
-	n := c.planR2TsLocked(t)
+	c.solicitLocked(t)
 	ss.mu.Unlock()
-	c.sendR2Ts(t, n)
 }
 
 // rejectCommand answers a SCSI command whose PDU is already released

@@ -31,10 +31,15 @@ func (ss *session) updateMax() uint32 {
 	return ss.maxCmdSN
 }
 
-// window returns the ExpCmdSN and MaxCmdSN to send now.
-func (ss *session) window() (exp, max uint32) {
+// stamp returns the ExpCmdSN and MaxCmdSN of a PDU being written; slot
+// says the PDU is a command's last, whose window slot it gives back
+// first.
+func (ss *session) stamp(slot bool) (exp, max uint32) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if slot {
+		ss.inFlight--
+	}
 	return ss.expCmdSN, ss.updateMax()
 }
 
@@ -43,9 +48,11 @@ func (ss *session) window() (exp, max uint32) {
 var skipPDU = new(PDU)
 
 // ordered delivers p, a PDU carrying cmdSN, in CmdSN order. An immediate
-// PDU is delivered at once. A CmdSN ahead of ExpCmdSN but within the
-// window waits for the gap to fill; one outside the window is silently
-// dropped (RFC 7143 §4.2.2.1).
+// PDU is delivered at once. A non-immediate one must lie in the window
+// [ExpCmdSN, MaxCmdSN] or is silently dropped (RFC 7143 §4.2.2.1), even
+// at ExpCmdSN when the window is closed (MaxCmdSN = ExpCmdSN - 1); one
+// ahead of ExpCmdSN waits for the gap to fill. A SCSI command takes a
+// window slot, given back when its last PDU is written.
 func (c *conn) ordered(p *PDU, cmdSN uint32, immediate bool) error {
 	if immediate {
 		c.deliver(p, false)
@@ -55,6 +62,12 @@ func (c *conn) ordered(p *PDU, cmdSN uint32, immediate bool) error {
 	ss.mu.Lock()
 	max := ss.updateMax()
 	switch {
+	case !inWindow(cmdSN, ss.expCmdSN, max) || ss.held[cmdSN] != nil:
+		exp := ss.expCmdSN
+		ss.mu.Unlock()
+		ss.srv.log.Debug("dropping PDU outside the command window", "op", p.BHS.Opcode(),
+			"cmdsn", cmdSN, "expcmdsn", exp, "maxcmdsn", max)
+		p.Release()
 	case cmdSN == ss.expCmdSN:
 		ss.expCmdSN++
 		counted := p.BHS.Opcode() == OpSCSICommand
@@ -64,15 +77,9 @@ func (c *conn) ordered(p *PDU, cmdSN uint32, immediate bool) error {
 		ss.mu.Unlock()
 		c.deliver(p, counted)
 		c.deliverHeld()
-	case inWindow(cmdSN, ss.expCmdSN, max) && ss.held[cmdSN] == nil:
+	default:
 		ss.held[cmdSN] = p
 		ss.mu.Unlock()
-	default:
-		exp := ss.expCmdSN
-		ss.mu.Unlock()
-		ss.srv.log.Debug("dropping PDU outside the command window", "op", p.BHS.Opcode(),
-			"cmdsn", cmdSN, "expcmdsn", exp, "maxcmdsn", max)
-		p.Release()
 	}
 	return nil
 }

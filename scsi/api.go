@@ -81,6 +81,18 @@ type Command struct {
 	// DataIn, when non-nil, is a buffer of capacity >= ExpectedIn that
 	// Execute may fill and return as Result.Data, to avoid allocating.
 	DataIn []byte
+	// Buffers, when set and DataIn is too small, supplies the data-in
+	// buffer, sized by what the command returns rather than by
+	// ExpectedIn.
+	Buffers DataInBuffers
+}
+
+// DataInBuffers supplies the buffer a command fills with data-in, so
+// that the transport can pool it.
+type DataInBuffers interface {
+	// DataInBuffer returns a buffer of length n, or nil to let Execute
+	// allocate one. Execute asks at most once per command.
+	DataInBuffer(n int) []byte
 }
 
 // TaskAttribute is the SAM task attribute of a command.

@@ -282,13 +282,19 @@ func TestDispatchTable(t *testing.T) {
 	buildIndex(&idx, coreCommands, coreCommands[:1])
 }
 
-func TestHandlerPanicIsHardwareError(t *testing.T) {
+// TestHandlerPanicReachesTransport: Execute does not hide a panic; the
+// transport logs it with the CDB and answers INTERNAL TARGET FAILURE
+// (iscsi TestSessionPanicIsHardwareError).
+func TestHandlerPanicReachesTransport(t *testing.T) {
 	f := newFixture(t, 64, DeviceConfig{})
 	f.dev.SetBackend(panicBackend{f.mem})
-	r := f.exec(0, hx(t, "28 00 00000000 00 0001 00"), nil)
-	if senseOf(r) != want(ErrInternalTarget) {
-		t.Fatalf("panicking backend: %s", senseOf(r))
-	}
+	defer func() {
+		if v := recover(); v != "boom" {
+			t.Fatalf("recovered %v, want the backend's panic", v)
+		}
+	}()
+	f.exec(0, hx(t, "28 00 00000000 00 0001 00"), nil)
+	t.Fatal("Execute returned after its handler panicked")
 }
 
 type panicBackend struct{ *memBackend }

@@ -6,8 +6,8 @@ import (
 
 // FuzzExecute runs arbitrary CDBs and data-out against a small thin
 // device seen through two LUNs (one read-only). Execute must never panic
-// (a recovered panic shows as HARDWARE ERROR, INTERNAL TARGET FAILURE),
-// must answer a valid status, and CHECK CONDITION must carry sense data.
+// (it recovers nothing, so a panic fails the target), must answer a valid
+// status, and CHECK CONDITION must carry sense data.
 func FuzzExecute(f *testing.F) {
 	f.Add([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, []byte{}, uint8(0))
 	f.Add([]byte{0x2a, 0x08, 0, 0, 0, 1, 0, 0, 1, 0}, make([]byte, 512), uint8(0))

@@ -91,11 +91,11 @@ func (t *task) blockDataOut(n, bs uint64) ([]byte, uint64) {
 }
 
 // dataIn returns a zeroed buffer of n bytes for data-in, reusing the
-// transport's buffer when it is large enough. Call it (or dataInNoClear)
-// at most once per command: a second call may return the same memory.
+// transport's buffer when it is large enough or taking one from its
+// Buffers. Call it (or dataInNoClear) at most once per command: a second
+// call may return the same memory.
 func (t *task) dataIn(n int) []byte {
-	if b := t.cmd.DataIn; cap(b) >= n {
-		b = b[:n]
+	if b := t.transportBuffer(n); b != nil {
 		clear(b)
 		return b
 	}
@@ -105,10 +105,24 @@ func (t *task) dataIn(n int) []byte {
 // dataInNoClear is dataIn for a buffer the caller overwrites completely
 // (READ): it skips zeroing.
 func (t *task) dataInNoClear(n int) []byte {
-	if b := t.cmd.DataIn; cap(b) >= n {
-		return b[:n]
+	if b := t.transportBuffer(n); b != nil {
+		return b
 	}
 	return make([]byte, n)
+}
+
+// transportBuffer returns n bytes of the transport's data-in buffer, or
+// nil when it offers none that large.
+func (t *task) transportBuffer(n int) []byte {
+	if b := t.cmd.DataIn; cap(b) >= n && b != nil {
+		return b[:n]
+	}
+	if t.cmd.Buffers != nil {
+		if b := t.cmd.Buffers.DataInBuffer(n); len(b) >= n {
+			return b[:n]
+		}
+	}
+	return nil
 }
 
 // allocLen truncates data-in to the allocation length of the CDB.

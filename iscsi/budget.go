@@ -1,0 +1,214 @@
+package iscsi
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The budget of one full-feature connection: every byte the target
+// holds on behalf of one initiator is counted here, so that an initiator
+// that stops reading, or sends commands it never completes, costs a
+// bounded amount of memory.
+//
+//   - Send side: every PDU queued for the socket counts its header and
+//     data segment until it is written (Data-In, responses, R2Ts, NOP-In,
+//     Reject, Text). A command that may return more than reserveMin bytes
+//     of data-in reserves its expected size before it executes and waits
+//     while the queue is full. At sendLimit the connection stops reading
+//     new PDUs; a peer that does not drain the queue within writeTimeout
+//     is closed, and every socket write has that deadline.
+//   - Receive side: a write command's data-out buffer is sized from its
+//     CDB (clamped by ExpectedDataTransferLength) and grows per burst as
+//     data arrives; before the first R2T the task reserves that size from
+//     outLimit, and R2Ts wait while the reserved total is at the limit, so
+//     at most outLimit bytes of solicited data are ever held.
+//   - The CmdSN window (window.go) bounds the commands: a slot is given
+//     back when the command's last PDU is written, not when it completes.
+const (
+	// sendLimit is the most bytes a connection may have queued (or
+	// reserved) for sending before it stops reading.
+	sendLimit = 16 << 20
+	// outLimit is the most data-out bytes the tasks of a connection may
+	// have reserved through R2Ts.
+	outLimit = 32 << 20
+	// reserveMin is the expected data-in length above which a command
+	// reserves send budget before it executes.
+	reserveMin = 64 << 10
+	// maxDataIn is the most data-in a command reserves: the largest
+	// transfer package scsi performs.
+	maxDataIn = 8 << 20
+	// writeTimeout bounds every socket write of the full-feature phase
+	// and the time the queue may stay full.
+	writeTimeout = 30 * time.Second
+)
+
+// errNotReading ends a connection whose peer stopped reading.
+var errNotReading = errors.New("iscsi: initiator does not read its responses")
+
+// sendBudget counts the bytes queued for one connection's socket.
+type sendBudget struct {
+	limit   int64
+	timeout time.Duration
+	queued  atomic.Int64
+	// waiters counts goroutines waiting for room; signal only locks mu
+	// when there are some.
+	waiters atomic.Int32
+	mu      sync.Mutex
+	room    chan struct{} // closed when bytes are written, if waited on
+}
+
+// connLimits are the budget of every connection of a server; tests
+// lower them.
+type connLimits struct {
+	sendLimit    int64
+	outLimit     int64
+	writeTimeout time.Duration
+}
+
+var defaultConnLimits = connLimits{sendLimit: sendLimit, outLimit: outLimit, writeTimeout: writeTimeout}
+
+// charge counts n more bytes.
+func (b *sendBudget) charge(n int64) { b.queued.Add(n) }
+
+// pay gives back n bytes (written, dropped or unreserved) and wakes the
+// goroutines waiting for room.
+func (b *sendBudget) pay(n int64) {
+	if n == 0 {
+		return
+	}
+	b.queued.Add(-n)
+	if b.waiters.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	if b.room != nil {
+		close(b.room)
+		b.room = nil
+	}
+	b.mu.Unlock()
+}
+
+// full reports whether the queue has reached its limit.
+func (b *sendBudget) full() bool { return b.queued.Load() >= b.limit }
+
+// tryReserve charges n bytes if they fit; anything fits an empty queue.
+func (b *sendBudget) tryReserve(n int64) bool {
+	for {
+		q := b.queued.Load()
+		if q != 0 && q+n > b.limit {
+			return false
+		}
+		if b.queued.CompareAndSwap(q, q+n) {
+			return true
+		}
+	}
+}
+
+// reserve charges n bytes, waiting until they fit; n = 0 waits until the
+// queue is below its limit and charges nothing. It fails with
+// errNotReading when nothing was written for the budget's timeout, and
+// with errConnClosed when closed is closed first.
+func (b *sendBudget) reserve(n int64, closed <-chan struct{}) error {
+	ok := func() bool {
+		if n == 0 {
+			return !b.full()
+		}
+		return b.tryReserve(n)
+	}
+	if ok() {
+		return nil
+	}
+	b.waiters.Add(1)
+	defer b.waiters.Add(-1)
+	timer := time.NewTimer(b.timeout)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		if b.room == nil {
+			b.room = make(chan struct{})
+		}
+		room := b.room
+		b.mu.Unlock()
+		if ok() {
+			return nil
+		}
+		select {
+		case <-room:
+			// Progress: the peer reads.
+			timer.Reset(b.timeout)
+		case <-timer.C:
+			return fmt.Errorf("%w: %d bytes queued, none written for %s", errNotReading, b.queued.Load(), b.timeout)
+		case <-closed:
+			return errConnClosed
+		}
+	}
+}
+
+// errConnClosed is returned by waits that end because the connection did.
+var errConnClosed = errors.New("iscsi: connection closed")
+
+// pduCost is what a PDU counts against the send budget.
+func pduCost(data []byte) int64 { return int64(BHSLen + len(data)) }
+
+// reserveOutLocked reserves t's data-out buffer size before its first
+// R2T. It returns false, queueing t, when the connection's tasks hold
+// too much already; releaseOutLocked plans its R2Ts later. ss.mu must be
+// held.
+func (c *conn) reserveOutLocked(t *task) bool {
+	if t.outReserved > 0 || t.need == 0 {
+		return true
+	}
+	if c.outHeld > 0 && c.outHeld+int64(t.need) > c.outLimit {
+		if !t.outQueued {
+			t.outQueued = true
+			c.outWaiting = append(c.outWaiting, t)
+		}
+		return false
+	}
+	t.outReserved = t.need
+	c.outHeld += int64(t.need)
+	return true
+}
+
+// releaseOutLocked returns t's data-out buffer and reservation, and
+// solicits the data of the tasks that waited for budget. ss.mu must be
+// held.
+func (c *conn) releaseOutLocked(t *task) {
+	c.dropWaitingLocked(t)
+	if t.outBuf != nil {
+		putBuf(t.outBuf)
+		t.outBuf, t.out = nil, nil
+	}
+	if t.outReserved == 0 {
+		return
+	}
+	c.outHeld -= int64(t.outReserved)
+	t.outReserved = 0
+	for len(c.outWaiting) > 0 {
+		w := c.outWaiting[0]
+		if c.outHeld > 0 && c.outHeld+int64(w.need) > c.outLimit {
+			return
+		}
+		c.outWaiting = c.outWaiting[1:]
+		w.outQueued = false
+		c.solicitLocked(w)
+	}
+}
+
+// dropWaitingLocked takes t off the list of tasks waiting for data-out
+// budget. ss.mu must be held.
+func (c *conn) dropWaitingLocked(t *task) {
+	if !t.outQueued {
+		return
+	}
+	t.outQueued = false
+	for i, w := range c.outWaiting {
+		if w == t {
+			c.outWaiting = append(c.outWaiting[:i], c.outWaiting[i+1:]...)
+			return
+		}
+	}
+}
