@@ -19,7 +19,11 @@ type SessionInfo struct {
 	Params         Negotiated `json:"negotiated"`
 	ActiveCommands int        `json:"active_commands"`
 	Commands       uint64     `json:"commands"`
-	Connections    []ConnInfo `json:"connections"`
+	// Panics counts the panics recovered while serving the session's
+	// commands (each logged with its stack and answered INTERNAL TARGET
+	// FAILURE).
+	Panics      uint64     `json:"panics"`
+	Connections []ConnInfo `json:"connections"`
 }
 
 // ConnInfo describes one connection of a session.
@@ -50,6 +54,7 @@ func (s *Server) Sessions() []SessionInfo {
 			Params:         ss.params,
 			ActiveCommands: active,
 			Commands:       ss.commands.Load(),
+			Panics:         ss.panics.Load(),
 			Connections:    []ConnInfo{},
 		}
 		if c := ss.conn.Load(); c != nil {
