@@ -88,6 +88,18 @@ type ISCSI struct {
 	IncomingUsers []*User
 	// OutgoingUser is the discovery mutual-CHAP user (target → initiator), or nil.
 	OutgoingUser *User
+	// MaxConnections caps the iSCSI connections in all, logins and
+	// discovery sessions included (default 4096).
+	MaxConnections int
+	// MaxConnectionsPerAddress caps the connections from one initiator
+	// address, an IPv4 address or an IPv6 /64 (default 256).
+	MaxConnectionsPerAddress int
+	// LoginTimeout bounds a login, from the connection to its last Login
+	// Response (default 15s).
+	LoginTimeout time.Duration
+	// DiscoveryIdleTimeout closes a discovery session that sends nothing
+	// for this long (default 30s).
+	DiscoveryIdleTimeout time.Duration
 
 	// DeclRange is the range of the block header; zero when there is no block.
 	DeclRange hcl.Range
@@ -251,6 +263,9 @@ type Target struct {
 	// RspTimeout is how long a command may wait for the initiator before the
 	// connection is closed (default 90s).
 	RspTimeout time.Duration
+	// MaxSessions caps the sessions of the target; 0 (the default) sets
+	// no cap beyond the connection caps of the iscsi block.
+	MaxSessions int
 
 	// AllowedPortals are portal address patterns ("*", "?", "!" negation);
 	// empty allows every portal.

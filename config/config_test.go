@@ -207,6 +207,13 @@ target "iqn.2026-11.org.example:t" {
 	if cfg.DisruptiveChanges != DisruptiveAllow || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr != DefaultPortal {
 		t.Errorf("globals: %+v %+v", cfg, cfg.ISCSI)
 	}
+	if i := cfg.ISCSI; i.MaxConnections != DefaultMaxConnections || i.MaxConnectionsPerAddress != DefaultMaxConnectionsPerAddress ||
+		i.LoginTimeout != DefaultLoginTimeout || i.DiscoveryIdleTimeout != DefaultDiscoveryIdleTimeout {
+		t.Errorf("connection caps and timeouts: %+v", i)
+	}
+	if tg := cfg.Target("iqn.2026-11.org.example:t"); tg.MaxSessions != DefaultMaxSessions {
+		t.Errorf("max_sessions %d", tg.MaxSessions)
+	}
 	n := cfg.Device("n")
 	if n.BlockSize != 512 || n.T10DevID != "n" || len(n.USN) != 8 || n.ReadOnly || n.Filename != "" {
 		t.Errorf("nullio device: %+v", n)

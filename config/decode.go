@@ -24,7 +24,10 @@ var rootSchema = &hcl.BodySchema{
 }
 
 var iscsiSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "enabled"}, {Name: "portals"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "enabled"}, {Name: "portals"}, {Name: "max_connections"},
+		{Name: "max_connections_per_address"}, {Name: "login_timeout"}, {Name: "discovery_idle_timeout"},
+	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "isns_server", LabelNames: []string{"address"}},
 		{Type: "incoming_user", LabelNames: []string{"name"}},
@@ -69,7 +72,7 @@ var targetSchema = &hcl.BodySchema{
 		{Name: "max_burst_length"}, {Name: "first_burst_length"}, {Name: "max_outstanding_r2t"},
 		{Name: "queued_commands"}, {Name: "nop_in_interval"}, {Name: "nop_in_timeout"},
 		{Name: "rsp_timeout"}, {Name: "allowed_portals"}, {Name: "per_portal_acl"},
-		{Name: "redirect"}, {Name: "rel_tgt_id"}, {Name: "chap_algorithms"},
+		{Name: "redirect"}, {Name: "rel_tgt_id"}, {Name: "chap_algorithms"}, {Name: "max_sessions"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "incoming_user", LabelNames: []string{"name"}},
@@ -152,7 +155,7 @@ func (d *decoder) file(f *hcl.File, dir string) {
 // finish fills the defaults of what no file set and returns the Config.
 func (d *decoder) finish() *Config {
 	if d.cfg.ISCSI == nil {
-		d.cfg.ISCSI = &ISCSI{Enabled: true, Attrs: map[string]hcl.Range{}}
+		d.cfg.ISCSI = newISCSI(hcl.Range{})
 	}
 	if len(d.cfg.ISCSI.Portals) == 0 {
 		d.cfg.ISCSI.Portals = []Portal{{Addr: DefaultPortal, Range: d.cfg.ISCSI.DeclRange}}
@@ -174,7 +177,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 		d.duplicate(b.DefRange, "Duplicate iscsi block", fmt.Sprintf("Only one iscsi block is allowed; it is also declared at %s.", at(prev.DeclRange)))
 		return
 	}
-	i := &ISCSI{Enabled: true, DeclRange: b.DefRange, Attrs: map[string]hcl.Range{}}
+	i := newISCSI(b.DefRange)
 	d.cfg.ISCSI = i
 	c := d.content(b.Body, iscsiSchema)
 	for name, a := range c.Attributes {
@@ -195,6 +198,26 @@ func (d *decoder) iscsi(b *hcl.Block) {
 				continue
 			}
 			i.Portals = append(i.Portals, Portal{Addr: addr, Range: ranges[k]})
+		}
+	}
+	for _, a := range sortedAttrs(c.Attributes) {
+		spec, ok := iscsiInts[a.Name]
+		if !ok {
+			continue
+		}
+		n, ok := d.intIn(a, spec.min, spec.max)
+		if !ok {
+			continue
+		}
+		switch a.Name {
+		case "max_connections":
+			i.MaxConnections = int(n)
+		case "max_connections_per_address":
+			i.MaxConnectionsPerAddress = int(n)
+		case "login_timeout":
+			i.LoginTimeout = time.Duration(n) * time.Second
+		case "discovery_idle_timeout":
+			i.DiscoveryIdleTimeout = time.Duration(n) * time.Second
 		}
 	}
 	for _, cb := range c.Blocks {
@@ -224,6 +247,27 @@ func (d *decoder) iscsi(b *hcl.Block) {
 			i.OutgoingUser = d.user(cb)
 		}
 	}
+}
+
+// newISCSI returns an iscsi block declared at r with every default.
+func newISCSI(r hcl.Range) *ISCSI {
+	return &ISCSI{
+		Enabled:                  true,
+		MaxConnections:           DefaultMaxConnections,
+		MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
+		LoginTimeout:             DefaultLoginTimeout,
+		DiscoveryIdleTimeout:     DefaultDiscoveryIdleTimeout,
+		DeclRange:                r,
+		Attrs:                    map[string]hcl.Range{},
+	}
+}
+
+// iscsiInts are the integer attributes of the iscsi block.
+var iscsiInts = map[string]intAttr{
+	"max_connections":             {min: 1, max: 1 << 20},
+	"max_connections_per_address": {min: 1, max: 1 << 20},
+	"login_timeout":               {min: 1, max: 3600},
+	"discovery_idle_timeout":      {min: 1, max: 86400},
 }
 
 func (d *decoder) user(b *hcl.Block) *User {
@@ -356,6 +400,7 @@ var targetInts = map[string]intAttr{
 	"nop_in_timeout":               {min: 1, max: 65535},
 	"rsp_timeout":                  {min: 1, max: 65535},
 	"rel_tgt_id":                   {min: 0, max: 65535},
+	"max_sessions":                 {min: 0, max: 65535},
 }
 
 func (d *decoder) target(b *hcl.Block) {
@@ -443,6 +488,7 @@ func NewTarget(name string) *Target {
 		NopInInterval:            DefaultNopInInterval,
 		NopInTimeout:             DefaultNopInTimeout,
 		RspTimeout:               DefaultRspTimeout,
+		MaxSessions:              DefaultMaxSessions,
 		CHAPAlgorithms:           []CHAPAlgorithm{CHAPSHA3256, CHAPSHA256, CHAPSHA1, CHAPMD5},
 		Attrs:                    map[string]hcl.Range{},
 	}
@@ -470,6 +516,8 @@ func (d *decoder) setTargetInt(t *Target, name string, n int64) {
 		t.RspTimeout = time.Duration(n) * time.Second
 	case "rel_tgt_id":
 		t.RelTgtID = int(n)
+	case "max_sessions":
+		t.MaxSessions = int(n)
 	}
 }
 

@@ -18,6 +18,11 @@ const (
 	DefaultNopInInterval            = 30 * time.Second
 	DefaultNopInTimeout             = 30 * time.Second
 	DefaultRspTimeout               = 90 * time.Second
+	DefaultMaxSessions              = 0
+	DefaultMaxConnections           = 4096
+	DefaultMaxConnectionsPerAddress = 256
+	DefaultLoginTimeout             = 15 * time.Second
+	DefaultDiscoveryIdleTimeout     = 30 * time.Second
 
 	// MaxLUN is the highest LUN number (flat space addressing, SAM-5).
 	MaxLUN = 16383

@@ -57,6 +57,10 @@
 //	disruptive_changes             "allow"        "allow", "refuse"
 //	iscsi.enabled                  true
 //	iscsi.portals                  ["0.0.0.0:3260"] host[:port], port 3260 if omitted
+//	iscsi.max_connections          4096           1..1048576: connections in all (logins, discovery, sessions)
+//	iscsi.max_connections_per_address 256         1..1048576, <= max_connections: per IPv4 address / IPv6 /64
+//	iscsi.login_timeout            15 (seconds)   1..3600: from the connection to the last Login Response
+//	iscsi.discovery_idle_timeout   30 (seconds)   1..86400: an idle discovery session is closed
 //	isns_server label port         3205
 //	isns_server.access_control     false
 //	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096
@@ -81,6 +85,7 @@
 //	per_portal_acl                 false
 //	redirect                       none           "addr[:port] temp|perm", port 3260 if omitted
 //	rel_tgt_id                     0: assigned by the engine   0..65535, unique when set
+//	max_sessions                   0: no cap      0..65535: sessions of the target (istgt's MaxSessions)
 //	chap_algorithms                ["SHA3-256", "SHA-256", "SHA-1", "MD5"]
 //	lun label                                     0..16383
 //	lun.read_only                  false

@@ -84,6 +84,11 @@ func (v *validator) iscsi(i *ISCSI) {
 		isns[s.Addr] = s.DeclRange
 	}
 	v.chap(i.IncomingUsers, i.OutgoingUser, "discovery")
+	if i.MaxConnectionsPerAddress > i.MaxConnections {
+		v.errorf(i.Range("max_connections_per_address"), "Per-address cap above the total",
+			"max_connections_per_address (%d) exceeds max_connections (%d); expected at most max_connections.",
+			i.MaxConnectionsPerAddress, i.MaxConnections)
+	}
 }
 
 // chap checks one scope's CHAP users: unique incoming names, secrets of at

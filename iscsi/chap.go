@@ -371,6 +371,10 @@ type chapServer struct {
 	challenge []byte
 	user      string // authenticated CHAP name
 	mutual    bool
+	// gate, when set, is asked before a response is checked: it waits
+	// for the throttle (throttle.go) and returns the function that
+	// records the outcome, or an error to answer instead.
+	gate func(user string) (done func(ok bool), err error)
 }
 
 // newCHAPServer returns the CHAP exchange for a login against a, which must
@@ -454,7 +458,15 @@ func (c *chapServer) finish(keys map[string]string) ([]string, error) {
 		}
 	}
 
-	if !c.auth.verify(c.alg, name, c.id, c.challenge, r) {
+	ok := false
+	if c.gate != nil {
+		done, err := c.gate(name)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { done(ok) }()
+	}
+	if ok = c.auth.verify(c.alg, name, c.id, c.challenge, r); !ok {
 		return nil, authFailed(name, "wrong CHAP response or unknown user (%v)", c.alg)
 	}
 	c.user = name

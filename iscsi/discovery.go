@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// DiscoveryIdleTimeout closes a discovery session that sends nothing for
-// this long.
-const DiscoveryIdleTimeout = 5 * time.Minute
-
 // discoveryWindow is the command window of discovery sessions.
 const discoveryWindow = 4
 
@@ -49,7 +45,7 @@ func (s *Server) serveDiscovery(nc net.Conn, fr *FrameReader, fw *FrameWriter, r
 	d := &discoverySession{s: s, nc: nc, fw: fw, initiator: r.InitiatorName, portal: r.Portal,
 		maxXmit: int(r.Params.MaxXmitDSL), statSN: r.StatSN, expCmdSN: r.ExpCmdSN}
 	for {
-		nc.SetReadDeadline(time.Now().Add(DiscoveryIdleTimeout))
+		nc.SetReadDeadline(time.Now().Add(s.Snapshot().Limits.withDefaults().DiscoveryIdleTimeout))
 		p, err := fr.Read()
 		if err != nil {
 			var de *DataDigestError

@@ -20,6 +20,8 @@ type Snapshot struct {
 	// Auth is the discovery CHAP configuration (iscsi { incoming_user,
 	// outgoing_user }).
 	Auth Auth
+	// Limits are the connection caps and login timeouts (caps.go).
+	Limits Limits
 }
 
 // Target is one iSCSI target as the engine runs it.
@@ -45,6 +47,9 @@ type Target struct {
 	// its response; a connection with an older command is closed (0: no
 	// limit).
 	RspTimeout time.Duration
+	// MaxSessions caps the target's sessions (0: no cap); a login beyond
+	// it is refused with OUT OF RESOURCES.
+	MaxSessions int
 	// LUNs is the default LUN map.
 	LUNs *scsi.LUNMap
 	// Auth holds the target's CHAP users (incoming_user, outgoing_user).

@@ -178,21 +178,39 @@ func putBuf(b *[]byte) {
 // data segment, padding and data digest (RFC 7143 §11.2). It is not safe
 // for concurrent use; one reader goroutine owns it.
 type FrameReader struct {
-	r          *bufio.Reader
+	r          io.Reader
+	src        io.Reader // r without buffering
 	header     bool
 	data       bool
 	maxRecvDSL uint32
 	dig        [DigestLen]byte
 }
 
+// readBufSize is the read buffer of a full-feature connection.
+const readBufSize = 64 << 10
+
 // NewFrameReader reads PDUs from r with digests off and MaxRecvDSL at
 // DefaultMaxRecvDSL, as at the start of a login.
 func NewFrameReader(r io.Reader) *FrameReader {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
+	if _, ok := r.(*bufio.Reader); ok {
+		return &FrameReader{r: r, src: r, maxRecvDSL: DefaultMaxRecvDSL}
 	}
-	return &FrameReader{r: br, maxRecvDSL: DefaultMaxRecvDSL}
+	return &FrameReader{r: bufio.NewReaderSize(r, readBufSize), src: r, maxRecvDSL: DefaultMaxRecvDSL}
+}
+
+// newUnbufferedFrameReader is NewFrameReader without a read buffer, for
+// logins: a connection that has not logged in holds no buffer, and
+// nothing is read ahead of the PDU asked for.
+func newUnbufferedFrameReader(r io.Reader) *FrameReader {
+	return &FrameReader{r: r, src: r, maxRecvDSL: DefaultMaxRecvDSL}
+}
+
+// buffer gives an unbuffered reader its read buffer, once the login has
+// completed; nothing was read ahead, so no byte is lost.
+func (fr *FrameReader) buffer() {
+	if fr.r == fr.src {
+		fr.r = bufio.NewReaderSize(fr.src, readBufSize)
+	}
 }
 
 // SetDigests turns CRC32C header and data digests on or off; takes effect
@@ -337,7 +355,17 @@ const directDataMin = 16 << 10
 
 // NewFrameWriter writes PDUs to w with digests off.
 func NewFrameWriter(w io.Writer) *FrameWriter {
-	return &FrameWriter{w: w, buf: make([]byte, 0, writeBufSize)}
+	return newFrameWriterSize(w, writeBufSize)
+}
+
+// loginWriteBufSize is the FrameWriter buffer of logins and discovery
+// sessions: a Login Response header fits, and a larger data segment
+// grows it only while it is sent.
+const loginWriteBufSize = 512
+
+// newFrameWriterSize is NewFrameWriter with a buffer of size bytes.
+func newFrameWriterSize(w io.Writer, size int) *FrameWriter {
+	return &FrameWriter{w: w, buf: make([]byte, 0, size)}
 }
 
 // SetDigests turns CRC32C header and data digests on or off for the PDUs
@@ -371,13 +399,19 @@ func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
 		return nil
 	}
 	dp := zeroPad[:pad4(len(data))]
-	if len(data) >= directDataMin {
+	if len(data) >= directDataMin || len(data)+len(dp)+DigestLen > cap(fw.buf)-hdrLen {
+		// Large, or larger than a small buffer could ever hold: straight
+		// from the caller's slice.
 		tail := append(fw.tail[:0], dp...)
 		if fw.data {
 			tail = binary.LittleEndian.AppendUint32(tail, Digest(data, dp))
 		}
 		fw.vec = [3][]byte{fw.buf, data, tail}
 		v := net.Buffers(fw.vec[:])
+		if len(tail) == 0 {
+			// No empty write: on a pipe it waits for a reader.
+			v = v[:2]
+		}
 		_, fw.err = v.WriteTo(fw.w)
 		fw.vec = [3][]byte{}
 		fw.buf = fw.buf[:0]

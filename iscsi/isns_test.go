@@ -22,6 +22,12 @@ import (
 
 // unhex decodes hex words written with spaces and line breaks; on each
 // line, the first word that is not hex starts a comment.
+// manualClock is a clock the test moves forward.
+type manualClock struct{ t time.Time }
+
+func (c *manualClock) now() time.Time          { return c.t }
+func (c *manualClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
 func isnsHex(t testing.TB, s string) []byte {
 	t.Helper()
 	var out []byte
@@ -324,7 +330,7 @@ func TestISNSClientAgainstFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &throttleClock{t: time.Unix(1_000_000, 0)}
+	clk := &manualClock{t: time.Unix(1_000_000, 0)}
 	c.now = clk.now
 
 	if err := c.Update([]string{"iqn.a:t2", "iqn.a:t1", "iqn.a:t1"}, []string{"0.0.0.0:3260", "[::ffff:192.0.2.1]:3260"}); err != nil {

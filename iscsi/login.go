@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// LoginTimeout bounds a whole login, from the first Login Request to the
-// final Login Response.
-const LoginTimeout = 15 * time.Second
-
 // DefaultTPGT is the target portal group tag of every portal: scstd has a
 // single portal group.
 const DefaultTPGT = 1
@@ -54,8 +50,9 @@ type LoginResult struct {
 	ExpCmdSN uint32
 	// StatSN is the next StatSN the target will use.
 	StatSN uint32
-	// Portal is the connection's local address.
+	// Portal is the connection's local address, Remote the initiator's.
 	Portal net.Addr
+	Remote net.Addr
 }
 
 // LoginError is a failed login: the status sent in the last Login
@@ -89,16 +86,19 @@ type authenticator interface {
 }
 
 // policyAuth is the security stage for an Auth policy: AuthMethod=None
-// without incoming users, CHAP (chap.go) with them.
+// without incoming users, CHAP (chap.go) with them. gate is the
+// throttle's, for the CHAP exchange.
 type policyAuth struct {
 	a    *Auth
 	chap *chapServer
+	gate func(user string) (func(ok bool), error)
 }
 
 func (p *policyAuth) selectMethod(offered string) (string, error) {
 	m, err := p.a.SelectAuthMethod(offered)
 	if err == nil && m == "CHAP" && p.chap == nil {
 		p.chap = newCHAPServer(p.a)
+		p.chap.gate = p.gate
 	}
 	return m, err
 }
@@ -134,12 +134,12 @@ func (p *policyAuth) satisfied() bool {
 }
 
 // authenticatorFor returns the security stage for a login to t, or to a
-// discovery session when t is nil.
-func (s *Server) authenticatorFor(snap *Snapshot, t *Target) authenticator {
+// discovery session when t is nil; its CHAP checks wait for gate.
+func (s *Server) authenticatorFor(snap *Snapshot, t *Target, gate func(string) (func(bool), error)) authenticator {
 	if t == nil {
-		return &policyAuth{a: &snap.Auth}
+		return &policyAuth{a: &snap.Auth, gate: gate}
 	}
-	return &policyAuth{a: &t.Auth}
+	return &policyAuth{a: &t.Auth, gate: gate}
 }
 
 // statusOf returns the Login Response status an error calls for, if any.
@@ -174,7 +174,7 @@ type loginConn struct {
 	fr       *FrameReader
 	fw       *FrameWriter
 	snap     *Snapshot
-	throttle *LoginThrottle
+	deadline time.Time // the login's end (Limits.LoginTimeout)
 
 	first    LoginRequest // the leading request: ISID, TSIH, CID
 	tsih     uint16       // the TSIH responses carry
@@ -207,43 +207,51 @@ type loginConn struct {
 // sent and the connection must be closed.
 func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 	remote := nc.RemoteAddr()
-	throttle := s.loginThrottle()
-	if d := throttle.Wait(remote); d > 0 {
-		// An address that keeps failing authentication waits before
-		// being served at all, so parallel connections gain nothing.
-		time.Sleep(min(d, LoginTimeout))
-	}
-	nc.SetDeadline(time.Now().Add(LoginTimeout))
-	c := &loginConn{s: s, nc: nc, fr: fr, fw: NewFrameWriter(nc), snap: s.Snapshot(),
-		seenLoginKeys: make(map[string]bool), throttle: throttle}
+	snap := s.Snapshot()
+	deadline := time.Now().Add(snap.Limits.withDefaults().LoginTimeout)
+	nc.SetDeadline(deadline)
+	c := &loginConn{s: s, nc: nc, fr: fr, fw: newFrameWriterSize(nc, loginWriteBufSize), snap: snap,
+		deadline: deadline, seenLoginKeys: make(map[string]bool)}
 	fr.SetDigests(false, false)
 	fr.SetMaxRecvDSL(DefaultMaxRecvDSL)
 	r, err := c.run()
 	if err != nil {
 		if st, ok := statusOf(err); ok {
 			args := []any{"remote", remote.String(), "initiator", c.initiatorName, "status", st.String(), "reason", err.Error()}
-			if st == LoginAuthFailed {
-				args = append(args, "failures", throttle.Failures(remote))
-				var ae *AuthError
-				if errors.As(err, &ae) && ae.User != "" {
-					args = append(args, "chap_user", ae.User)
-				}
+			var ae *AuthError
+			if errors.As(err, &ae) && ae.User != "" {
+				byUser, byPrefix := s.throttle.Failures(ae.User, remote)
+				args = append(args, "chap_user", ae.User, "failures_of_user", byUser, "failures_from_address", byPrefix)
 			}
-			s.log.Info("login refused", args...)
+			if errors.Is(err, ErrThrottled) {
+				if ok, suppressed := s.logAllowed("chap throttle"); ok {
+					s.log.Warn("CHAP response refused unchecked: too many failed attempts", append(args,
+						"refused_since_last_line", suppressed)...)
+				}
+			} else {
+				s.log.Info("login refused", args...)
+			}
 		}
 		return nil, err
-	}
-	if c.authMethod != "" && c.authMethod != ValueNone {
-		throttle.Succeeded(remote)
 	}
 	nc.SetDeadline(time.Time{})
 	if c.sessionType == SessionDiscovery {
 		s.log.Debug("discovery session", "remote", nc.RemoteAddr().String(), "initiator", c.initiatorName)
 		return nil, s.serveDiscovery(nc, fr, c.fw, r)
 	}
+	s.noteKnown(remote)
 	s.log.Info("login", "remote", nc.RemoteAddr().String(), "initiator", r.InitiatorName,
 		"target", r.Target.Name, "tsih", r.TSIH)
 	return r, nil
+}
+
+// chapGate is the throttle's gate for this login's CHAP checks.
+func (c *loginConn) chapGate(user string) (func(ok bool), error) {
+	chk, err := c.s.throttle.Begin(user, c.nc.RemoteAddr(), c.deadline)
+	if err != nil {
+		return nil, err
+	}
+	return chk.Done, nil
 }
 
 // run reads Login Requests until the login completes or fails.
@@ -276,10 +284,6 @@ func (c *loginConn) run() (*LoginResult, error) {
 			var le *LoginError
 			if errors.As(err, &le) {
 				keys = le.Keys
-			}
-			if st == LoginAuthFailed {
-				// Slow down guessing: the answer waits.
-				time.Sleep(min(c.throttle.Failed(c.nc.RemoteAddr()), LoginTimeout))
 			}
 			c.sendStatus(st, keys)
 		} else if p == nil {
@@ -443,8 +447,8 @@ func (c *loginConn) leading(kvs Text) error {
 	if !ok || name == "" {
 		return loginFail(LoginMissingParameter, "no InitiatorName")
 	}
-	if len(name) > MaxNameLength {
-		return loginFail(LoginInitiatorError, "InitiatorName longer than %d bytes", MaxNameLength)
+	if err := CheckName(name); err != nil {
+		return loginFail(LoginInitiatorError, "InitiatorName %q: %v", name, err)
 	}
 	c.initiatorName = name
 	c.initiatorAlias = m["InitiatorAlias"]
@@ -460,6 +464,9 @@ func (c *loginConn) leading(kvs Text) error {
 		tn, ok := m["TargetName"]
 		if !ok || tn == "" {
 			return loginFail(LoginMissingParameter, "no TargetName in a normal session")
+		}
+		if err := CheckName(tn); err != nil {
+			return loginFail(LoginInitiatorError, "TargetName %q: %v", tn, err)
 		}
 		t := c.snap.Targets[tn]
 		if t == nil {
@@ -491,7 +498,7 @@ func (c *loginConn) leading(kvs Text) error {
 	} else {
 		c.neg = NewNegotiator(DiscoveryParams, true)
 	}
-	c.auth = c.s.authenticatorFor(c.snap, c.target)
+	c.auth = c.s.authenticatorFor(c.snap, c.target, c.chapGate)
 	if c.first.CSG != StageSecurity && !c.auth.satisfied() {
 		return loginFail(LoginAuthFailed, "authentication required, the login skips the security stage")
 	}
@@ -525,6 +532,7 @@ func (c *loginConn) complete(req LoginRequest) (*LoginResult, error) {
 		Params:         params,
 		ExpCmdSN:       c.expCmdSN,
 		Portal:         c.nc.LocalAddr(),
+		Remote:         c.nc.RemoteAddr(),
 	}
 	if c.sessionType == SessionDiscovery {
 		r.TSIH = nextDiscoveryTSIH()

@@ -433,38 +433,95 @@ func FuzzLogin(f *testing.F) {
 	})
 }
 
-func TestLoginThrottleCountsAuthFailures(t *testing.T) {
-	s := wireServer(t, func(snap *Snapshot) {
-		snap.Targets[wireTarget].Auth = Auth{Incoming: []CHAPUser{{Name: "joe", Secret: []byte("12charsecret")}}}
-	})
-	for i := 1; i <= 2; i++ {
-		c, done := startLogin(t, s)
-		c.login(LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}})
-		start := time.Now()
-		if rsp, _ := c.loginResponse(); rsp.Status != LoginAuthFailed {
-			t.Fatalf("status %s", rsp.Status)
-		}
-		<-done
-		if n := s.loginThrottle().Failures(c.nc.LocalAddr()); n != i {
-			t.Fatalf("after failure %d the throttle counts %d", i, n)
-		}
-		if i == 2 && time.Since(start) < 900*time.Millisecond {
-			t.Fatalf("second failure answered after %v, want about 1s", time.Since(start))
-		}
-	}
-	// A login that needs no authentication does not reset the count.
+// chapLogin runs the security stage of a CHAP login as user with secret
+// and returns the status of the response to CHAP_R.
+func chapLogin(t *testing.T, s *Server, user, secret string) LoginStatus {
+	t.Helper()
 	c, done := startLogin(t, s)
-	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageFullFeature}, discoveryKeys)
+	defer func() { c.nc.Close(); <-done }()
+	c.login(LoginRequest{CSG: StageSecurity},
+		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "CHAP"}})
 	if rsp, _ := c.loginResponse(); rsp.Status != LoginSuccess {
-		t.Fatalf("discovery status %s", rsp.Status)
+		t.Fatalf("AuthMethod=CHAP: status %s", rsp.Status)
 	}
-	c.nc.Close()
+	c.login(LoginRequest{CSG: StageSecurity}, Text{{"CHAP_A", "5"}})
+	rsp, kv := c.loginResponse()
+	if rsp.Status != LoginSuccess {
+		t.Fatalf("CHAP_A: status %s", rsp.Status)
+	}
+	m := kv.Map()
+	id, _ := parseCHAPIdentifier(m["CHAP_I"])
+	ch, err := decodeCHAPBinary(m["CHAP_C"])
+	if err != nil {
+		t.Fatalf("CHAP_C %q: %v", m["CHAP_C"], err)
+	}
+	r := chapResponse(CHAPMD5, id, []byte(secret), ch)
+	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageOperational},
+		Text{{"CHAP_N", user}, {"CHAP_R", encodeCHAPBinary(r)}})
+	rsp, _ = c.loginResponse()
+	return rsp.Status
+}
+
+// TestLoginCHAPThrottled: wrong CHAP responses beyond the burst wait for
+// the throttle; one that cannot be checked before the login's deadline
+// is refused unchecked with SERVICE UNAVAILABLE; the right secret from
+// the address that guessed wrong still logs in once its turn comes, and
+// failures that are no guess (no CHAP offered) are not charged.
+func TestLoginCHAPThrottled(t *testing.T) {
+	s := wireServer(t, func(snap *Snapshot) {
+		snap.Targets[wireTarget].Auth = Auth{Incoming: []CHAPUser{{Name: "joe", Secret: []byte("12charsecret")}},
+			Algorithms: []CHAPAlgorithm{CHAPMD5}}
+		snap.Limits.LoginTimeout = 2 * time.Second
+	})
+	s.throttle = newLoginThrottle(time.Now, throttlePolicy{burst: 2, every: 300 * time.Millisecond},
+		throttlePolicy{burst: 2, every: 300 * time.Millisecond}, throttlePolicy{burst: 100, every: time.Millisecond})
+	for i := range 2 {
+		start := time.Now()
+		if st := chapLogin(t, s, "joe", "wrong-secret"); st != LoginAuthFailed {
+			t.Fatalf("guess %d: status %s", i+1, st)
+		}
+		if d := time.Since(start); d > 200*time.Millisecond {
+			t.Fatalf("guess %d of the burst waited %s", i+1, d)
+		}
+	}
+	start := time.Now()
+	if st := chapLogin(t, s, "joe", "wrong-secret"); st != LoginAuthFailed {
+		t.Fatalf("third guess: status %s", st)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("third guess answered after %s, before the throttle's interval", d)
+	}
+	if u, p := s.throttle.Failures("joe", pipeAddr{}); u != 3 || p != 3 {
+		t.Fatalf("failures: user %d, address %d; want 3", u, p)
+	}
+	s.throttle = newLoginThrottle(time.Now, throttlePolicy{burst: 1, every: time.Hour},
+		throttlePolicy{burst: 1, every: time.Hour}, globalPolicy)
+	chapLogin(t, s, "joe", "wrong-secret")
+	start = time.Now()
+	if st := chapLogin(t, s, "joe", "12charsecret"); st != LoginServiceUnavailable {
+		t.Fatalf("a check that cannot start before the deadline: status %s, want SERVICE UNAVAILABLE", st)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the refusal took %s", d)
+	}
+	// No CHAP offered: refused, but no guess was checked.
+	c, done := startLogin(t, s)
+	c.login(LoginRequest{CSG: StageSecurity},
+		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}})
+	if rsp, _ := c.loginResponse(); rsp.Status != LoginAuthFailed {
+		t.Fatalf("AuthMethod=None: status %s", rsp.Status)
+	}
 	<-done
-	if n := s.loginThrottle().Failures(c.nc.LocalAddr()); n != 2 {
-		t.Fatalf("count %d after an unauthenticated login", n)
+	if u, _ := s.throttle.Failures("joe", pipeAddr{}); u != 1 {
+		t.Fatalf("a login without CHAP was charged: %d failures", u)
 	}
 }
+
+// pipeAddr is the address net.Pipe reports.
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
 
 func TestLoginLongResponseContinues(t *testing.T) {
 	s := wireServer(t, nil)

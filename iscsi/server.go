@@ -38,6 +38,11 @@ type Server struct {
 	limits connLimits
 	// panics counts the panics recovered while serving commands.
 	panics atomic.Uint64
+	// caps counts connections against the snapshot's Limits; guarded
+	// by mu.
+	caps connCaps
+	// throttle slows down CHAP guessing (throttle.go).
+	throttle *LoginThrottle
 }
 
 // portal is one listening address.
@@ -61,6 +66,9 @@ func NewServer(log *slog.Logger) *Server {
 		sessions: make(map[sessionKey]*session),
 		byTSIH:   make(map[uint16]*session),
 		limits:   defaultConnLimits,
+		caps: connCaps{byPeer: make(map[string]int), known: make(map[string]time.Time),
+			refusals: make(map[string]*refusalLog)},
+		throttle: NewLoginThrottle(),
 	}
 	s.snap.Store(&Snapshot{Targets: map[string]*Target{}})
 	return s
@@ -181,7 +189,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.acceptLoop(ln)
 }
 
-// acceptLoop runs one listener, starting a goroutine per connection.
+// acceptLoop runs one listener, starting a goroutine per connection. A
+// connection over a cap (Limits) is closed at once.
 func (s *Server) acceptLoop(ln net.Listener) error {
 	defer func() {
 		s.mu.Lock()
@@ -208,39 +217,46 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 				return err
 			}
 			// EMFILE and friends: back off and keep the portal up.
-			s.log.Warn("accept failed", "addr", ln.Addr().String(), "err", err)
+			if ok, suppressed := s.logAllowed("accept"); ok {
+				s.log.Warn("accept failed", "addr", ln.Addr().String(), "err", err,
+					"failures_since_last_line", suppressed)
+			}
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			time.Sleep(delay)
 			continue
 		}
 		delay = 0
-		if !s.trackConn(nc) {
+		peer := peerKey(nc.RemoteAddr())
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
 		}
-		go s.handleConn(nc)
+		cap, limit := s.admitConnLocked(peer, time.Now())
+		if cap != "" {
+			s.mu.Unlock()
+			nc.Close()
+			s.refused(cap, limit, nc.RemoteAddr())
+			continue
+		}
+		s.conns[nc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handleConn(nc, peer)
 	}
-}
-
-// trackConn registers nc for Shutdown; false once the server is closed.
-func (s *Server) trackConn(nc net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[nc] = struct{}{}
-	s.wg.Add(1)
-	return true
 }
 
 // handleConn runs one TCP connection: login, then the full-feature phase
-// of a normal session. Discovery sessions end inside login.
-func (s *Server) handleConn(nc net.Conn) {
+// of a normal session. Discovery sessions end inside login. Until the
+// login completes the connection holds no buffer beyond the PDU being
+// read: the reader reads straight from the socket.
+func (s *Server) handleConn(nc net.Conn, peer string) {
 	defer func() {
 		nc.Close()
 		s.mu.Lock()
 		delete(s.conns, nc)
+		s.releaseConnLocked(peer)
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
@@ -248,7 +264,7 @@ func (s *Server) handleConn(nc net.Conn) {
 		tc.SetNoDelay(true)
 		tc.SetKeepAlive(true)
 	}
-	fr := NewFrameReader(nc)
+	fr := newUnbufferedFrameReader(nc)
 	r, err := s.login(nc, fr)
 	if err != nil {
 		s.log.Debug("login failed", "remote", nc.RemoteAddr().String(), "err", err)
@@ -257,6 +273,7 @@ func (s *Server) handleConn(nc net.Conn) {
 	if r == nil {
 		return
 	}
+	fr.buffer()
 	s.runSession(nc, fr, r)
 }
 

@@ -3,20 +3,8 @@ package iscsi
 import "sync"
 
 // This file keeps the per-Server state of login access control that the
-// Server struct does not carry: the failed-login throttle and the iSNS
-// client consulted for access control. Both are looked up by *Server.
-
-// loginThrottles holds each Server's LoginThrottle, made on first use.
-var loginThrottles sync.Map // *Server → *LoginThrottle
-
-// loginThrottle returns s's failed-login throttle.
-func (s *Server) loginThrottle() *LoginThrottle {
-	if v, ok := loginThrottles.Load(s); ok {
-		return v.(*LoginThrottle)
-	}
-	v, _ := loginThrottles.LoadOrStore(s, NewLoginThrottle())
-	return v.(*LoginThrottle)
-}
+// Server struct does not carry: the iSNS client consulted for access
+// control, looked up by *Server.
 
 // isnsClients holds the iSNS client whose access control each Server's
 // logins and discoveries consult (set by SetISNSAccess).

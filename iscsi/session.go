@@ -132,6 +132,11 @@ func (s *Server) admitSession(r *LoginResult) (uint16, error) {
 		// Another login reinstated the same session meanwhile.
 		return 0, &AdmitError{Status: LoginServiceUnavailable, Msg: "concurrent reinstatement"}
 	}
+	if m := r.Target.MaxSessions; m > 0 && s.sessionCountLocked(key.target) >= m {
+		s.refused("max_sessions", m, r.Remote)
+		return 0, &AdmitError{Status: LoginOutOfResources,
+			Msg: fmt.Sprintf("target %s has max_sessions (%d) sessions", key.target, m)}
+	}
 	tsih := s.allocTSIH()
 	if tsih == 0 {
 		return 0, &AdmitError{Status: LoginOutOfResources, Msg: "no TSIH left"}
@@ -168,6 +173,18 @@ func (s *Server) admitSession(r *LoginResult) (uint16, error) {
 		}
 	})
 	return tsih, nil
+}
+
+// sessionCountLocked returns how many sessions target has. s.mu must be
+// held.
+func (s *Server) sessionCountLocked(target string) int {
+	n := 0
+	for _, ss := range s.byTSIH {
+		if ss.key.target == target {
+			n++
+		}
+	}
+	return n
 }
 
 // allocTSIH returns an unused non-zero TSIH, or 0. s.mu must be held.

@@ -1,161 +1,329 @@
 package iscsi
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"time"
 )
 
-// The failed-login throttle's policy.
-const (
-	// throttleBase is the delay after the second consecutive failure; it
-	// doubles with each further one.
-	throttleBase = time.Second
-	// throttleMax caps the delay.
-	throttleMax = 30 * time.Second
-	// throttleForget is the quiet period after which an address's failures
-	// are forgotten.
-	throttleForget = 10 * time.Minute
-	// throttleMaxEntries bounds the table: addresses beyond it evict the
-	// one that failed longest ago.
-	throttleMaxEntries = 4096
+// The CHAP guessing throttle. Every check of a CHAP response is charged
+// to three keys: the CHAP user name the initiator gave (across addresses),
+// its source prefix (an IPv4 address or an IPv6 /64, peerKey) and one key
+// for all. Each key is a bucket of wrong guesses: a burst, then one more
+// per interval. A check needs a token in each of its keys and runs alone
+// on them (at most one check per key in flight); a wrong guess spends
+// the tokens, a right one spends nothing. So a CHAP user gets at most
+// userPolicy's burst and rate of wrong guesses checked, whatever the
+// number of connections or addresses, and an address or the whole target
+// theirs.
+//
+// The throttle must not lock out the user under attack: a prefix that
+// authenticated as a user before skips that user's key and the global one
+// (a correct secret from an address the user logs in from is not delayed
+// by an attack from elsewhere; a wrong guess from it ends that), and a
+// waiting check from a prefix with no failures goes before those from
+// prefixes that failed. A check that could not start before its login's
+// deadline is refused unchecked (0301h, SERVICE UNAVAILABLE: try later).
+
+// throttlePolicy is the bucket of one kind of key.
+type throttlePolicy struct {
+	burst int           // wrong guesses checked at once
+	every time.Duration // one more after each such interval
+}
+
+// The policies: after 5 wrong guesses, 10 a minute per user and per
+// prefix; after 20, 60 a minute in all.
+var (
+	userPolicy   = throttlePolicy{burst: 5, every: 6 * time.Second}
+	prefixPolicy = throttlePolicy{burst: 5, every: 6 * time.Second}
+	globalPolicy = throttlePolicy{burst: 20, every: time.Second}
 )
 
-// LoginThrottle slows down an initiator address that keeps failing to
-// authenticate: the first failure costs nothing, the next ones 1s, 2s, 4s
-// ... up to 30s, and the count is forgotten after 10 quiet minutes or at a
-// successful login. Addresses are keyed by IP alone (not port), each IPv6
-// address on its own. The table holds at most 4096 addresses, so a flood
-// from many addresses costs bounded memory. Safe for concurrent use; the
-// zero value is not usable, use NewLoginThrottle.
-//
-// Seam for login.go: a login answered with 0201h calls Failed and waits
-// the returned delay before sending that response and closing; a new
-// connection calls Wait first and waits that long before reading its first
-// Login Request (so that parallel connections gain nothing); a successful
-// login calls Succeeded. The log line for a failure names the address, the
-// CHAP user (AuthError.User) and Failures, never the secret.
+const (
+	// knownGoodFor is how long a prefix that authenticated as a user
+	// skips that user's key.
+	knownGoodFor = 30 * 24 * time.Hour
+	// maxThrottleEntries bounds the buckets (users and prefixes) and,
+	// separately, the known-good pairs.
+	maxThrottleEntries = 4096
+)
+
+// ErrThrottled refuses a CHAP check that would have waited past the
+// login's deadline.
+var ErrThrottled = errors.New("iscsi: too many failed CHAP attempts; try again later")
+
+// throttleErr is ErrThrottled as a login failure: 0301h, the target is
+// busy, so that initiators retry instead of taking it for a wrong secret.
+type throttleErr struct{}
+
+func (throttleErr) Error() string       { return ErrThrottled.Error() }
+func (throttleErr) Unwrap() error       { return ErrThrottled }
+func (throttleErr) LoginStatus() uint16 { return uint16(LoginServiceUnavailable) }
+
+// bucket is the state of one key.
+type bucket struct {
+	policy *throttlePolicy
+	tokens float64   // wrong guesses that may be checked now; may be negative
+	at     time.Time // when tokens was last brought up to date
+	busy   bool      // a check holds the key
+	// waiting and cleanWaiting count the checks waiting for the key, all
+	// and those from prefixes with no failures.
+	waiting, cleanWaiting int
+	failures              int // wrong guesses recorded
+}
+
+// refill brings b's tokens up to now.
+func (b *bucket) refill(now time.Time) {
+	if b.tokens < float64(b.policy.burst) {
+		b.tokens = min(float64(b.policy.burst), b.tokens+float64(now.Sub(b.at))/float64(b.policy.every))
+	}
+	b.at = now
+}
+
+// idle reports whether b carries nothing a fresh bucket would not.
+func (b *bucket) idle() bool {
+	return !b.busy && b.waiting == 0 && b.tokens >= float64(b.policy.burst)
+}
+
+// wait is how long a check that has waiters ahead of it waits for a
+// token.
+func (b *bucket) wait(ahead int) time.Duration {
+	lack := float64(ahead+1) - b.tokens
+	if lack <= 0 {
+		return 0
+	}
+	return time.Duration(lack * float64(b.policy.every))
+}
+
+// LoginThrottle limits the CHAP responses checked per user, per source
+// prefix and in all. Safe for concurrent use; use NewLoginThrottle.
 type LoginThrottle struct {
+	now func() time.Time
+
 	mu      sync.Mutex
-	now     func() time.Time
-	entries map[string]*throttleEntry
-	max     int
+	users   map[string]*bucket
+	prefix  map[string]*bucket
+	global  bucket
+	good    map[goodKey]time.Time
+	changed chan struct{} // closed and replaced when a key is released
+	users0  *throttlePolicy
+	prefix0 *throttlePolicy
 }
 
-type throttleEntry struct {
-	failures int       // consecutive failures
-	last     time.Time // time of the last failure
-	until    time.Time // no new attempt is served before this
+// goodKey is a prefix that authenticated as a user.
+type goodKey struct{ user, prefix string }
+
+// NewLoginThrottle returns an empty throttle with the default policies.
+func NewLoginThrottle() *LoginThrottle {
+	return newLoginThrottle(time.Now, userPolicy, prefixPolicy, globalPolicy)
 }
 
-// NewLoginThrottle returns an empty throttle on the real clock.
-func NewLoginThrottle() *LoginThrottle { return newLoginThrottle(time.Now, throttleMaxEntries) }
-
-func newLoginThrottle(now func() time.Time, maxEntries int) *LoginThrottle {
-	return &LoginThrottle{now: now, entries: make(map[string]*throttleEntry), max: maxEntries}
-}
-
-// throttleKey returns the IP of addr (PortalIP form), or its string for a
-// non-IP address.
-func throttleKey(addr net.Addr) string { return PortalIP(addr) }
-
-// throttleDelay is the delay after the n-th consecutive failure.
-func throttleDelay(n int) time.Duration {
-	if n <= 1 {
-		return 0
+func newLoginThrottle(now func() time.Time, user, prefix, global throttlePolicy) *LoginThrottle {
+	t := &LoginThrottle{
+		now:     now,
+		users:   make(map[string]*bucket),
+		prefix:  make(map[string]*bucket),
+		good:    make(map[goodKey]time.Time),
+		changed: make(chan struct{}),
+		users0:  &user,
+		prefix0: &prefix,
 	}
-	if n-2 >= 5 { // 1s << 5 = 32s is past the cap; larger shifts overflow
-		return throttleMax
-	}
-	return min(throttleBase<<(n-2), throttleMax)
+	g := global
+	t.global = bucket{policy: &g, tokens: float64(g.burst), at: now()}
+	return t
 }
 
-// Failed records a failed login from addr and returns how long to wait
-// before answering it.
-func (t *LoginThrottle) Failed(addr net.Addr) time.Duration {
-	k := throttleKey(addr)
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.entries[k]
-	if e != nil && now.Sub(e.last) >= throttleForget {
-		e.failures = 0
-	}
-	if e == nil {
-		t.makeRoom(now)
-		e = &throttleEntry{}
-		t.entries[k] = e
-	}
-	e.failures++
-	e.last = now
-	d := throttleDelay(e.failures)
-	e.until = now.Add(d)
-	return d
+// checkKeys are the buckets one check is charged to.
+type checkKeys struct {
+	b     [3]*bucket
+	n     int
+	clean bool // the prefix has no failures
 }
 
-// Wait returns how long a new login attempt from addr must wait before it
-// is served: what is left of the delay of its last failure.
-func (t *LoginThrottle) Wait(addr net.Addr) time.Duration {
-	k := throttleKey(addr)
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.entries[k]
-	if e == nil || !now.Before(e.until) {
-		return 0
+// keysLocked returns the buckets of a check by user from prefix, made if
+// need be. t.mu must be held.
+func (t *LoginThrottle) keysLocked(user, prefix string, now time.Time) checkKeys {
+	var k checkKeys
+	p := t.bucketLocked(t.prefix, prefix, t.prefix0, now)
+	k.clean = p.failures == 0
+	k.b[0], k.n = p, 1
+	if until, ok := t.good[goodKey{user, prefix}]; ok && now.Before(until) {
+		return k
 	}
-	return e.until.Sub(now)
+	k.b[1] = t.bucketLocked(t.users, user, t.users0, now)
+	k.b[2] = &t.global
+	k.n = 3
+	return k
 }
 
-// Failures returns the number of consecutive failures recorded for addr
-// (0 once forgotten).
-func (t *LoginThrottle) Failures(addr net.Addr) int {
-	k := throttleKey(addr)
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.entries[k]
-	if e == nil || now.Sub(e.last) >= throttleForget {
-		return 0
+// bucketLocked returns m[name], made with policy p if missing; a full
+// table first drops its idle buckets (they hold no state), else its
+// oldest. t.mu must be held.
+func (t *LoginThrottle) bucketLocked(m map[string]*bucket, name string, p *throttlePolicy, now time.Time) *bucket {
+	if b := m[name]; b != nil {
+		b.refill(now)
+		return b
 	}
-	return e.failures
-}
-
-// Succeeded forgets addr's failures.
-func (t *LoginThrottle) Succeeded(addr net.Addr) {
-	k := throttleKey(addr)
-	t.mu.Lock()
-	delete(t.entries, k)
-	t.mu.Unlock()
-}
-
-// Len returns the number of addresses in the table.
-func (t *LoginThrottle) Len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.entries)
-}
-
-// makeRoom makes space for one more entry when the table is full: it drops
-// every forgotten entry and, if none was, the one whose last failure is the
-// oldest. The caller holds t.mu.
-func (t *LoginThrottle) makeRoom(now time.Time) {
-	if len(t.entries) < t.max {
-		return
-	}
-	var oldestKey string
-	var oldest time.Time
-	found := false
-	for k, e := range t.entries {
-		if now.Sub(e.last) >= throttleForget {
-			delete(t.entries, k)
-			continue
+	if len(m) >= maxThrottleEntries {
+		var oldest string
+		var at time.Time
+		for k, b := range m {
+			b.refill(now)
+			if b.idle() {
+				delete(m, k)
+			} else if !b.busy && b.waiting == 0 && (oldest == "" || b.at.Before(at)) {
+				oldest, at = k, b.at
+			}
 		}
-		if !found || e.last.Before(oldest) {
-			oldestKey, oldest, found = k, e.last, true
+		if len(m) >= maxThrottleEntries && oldest != "" {
+			delete(m, oldest)
 		}
 	}
-	if len(t.entries) >= t.max {
-		delete(t.entries, oldestKey)
+	b := &bucket{policy: p, tokens: float64(p.burst), at: now}
+	m[name] = b
+	return b
+}
+
+// Check is one CHAP check that holds its keys; Done releases them.
+type Check struct {
+	t      *LoginThrottle
+	keys   checkKeys
+	user   string
+	prefix string
+}
+
+// Begin waits until a CHAP response of user from remote may be checked
+// and holds the check's keys until Done. It fails with an error wrapping
+// ErrThrottled, without waiting, when the check could not start before
+// deadline.
+func (t *LoginThrottle) Begin(user string, remote net.Addr, deadline time.Time) (*Check, error) {
+	prefix := peerKey(remote)
+	t.mu.Lock()
+	// The keys are fixed at the start; while registered as a waiter on
+	// them they are never dropped from the table.
+	k := t.keysLocked(user, prefix, t.now())
+	registered := false
+	for {
+		now := t.now()
+		var wait time.Duration
+		free := true
+		for _, b := range k.b[:k.n] {
+			b.refill(now)
+			ahead := b.waiting
+			if k.clean {
+				ahead = b.cleanWaiting
+			}
+			if registered {
+				ahead--
+			}
+			if b.busy || b.tokens < 1 || (!k.clean && b.cleanWaiting > 0) {
+				free = false
+			}
+			wait = max(wait, b.wait(ahead))
+		}
+		if free {
+			if registered {
+				k.unwait()
+			}
+			for _, b := range k.b[:k.n] {
+				b.busy = true
+			}
+			t.mu.Unlock()
+			return &Check{t: t, keys: k, user: user, prefix: prefix}, nil
+		}
+		if now.Add(wait).After(deadline) {
+			if registered {
+				k.unwait()
+			}
+			t.mu.Unlock()
+			return nil, throttleErr{}
+		}
+		if !registered {
+			registered = true
+			for _, b := range k.b[:k.n] {
+				b.waiting++
+				if k.clean {
+					b.cleanWaiting++
+				}
+			}
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		if wait == 0 {
+			// Tokens are there but a key is busy: its release wakes us.
+			wait = deadline.Sub(now)
+		}
+		timer := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+		t.mu.Lock()
 	}
+}
+
+// unwait takes a waiter off the keys. The throttle's mu must be held.
+func (k *checkKeys) unwait() {
+	for _, b := range k.b[:k.n] {
+		b.waiting--
+		if k.clean {
+			b.cleanWaiting--
+		}
+	}
+}
+
+// Done records the outcome of the check and releases its keys: a wrong
+// guess spends a token of each key (a prefix that was known good for the
+// user no longer is); a right one makes the prefix known good.
+func (c *Check) Done(ok bool) {
+	t := c.t
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range c.keys.b[:c.keys.n] {
+		b.busy = false
+		if !ok {
+			b.refill(now)
+			b.tokens--
+			b.failures++
+		}
+	}
+	g := goodKey{c.user, c.prefix}
+	if ok {
+		if _, known := t.good[g]; !known && len(t.good) >= maxThrottleEntries {
+			for k, until := range t.good {
+				if !now.Before(until) || len(t.good) >= maxThrottleEntries {
+					delete(t.good, k)
+				}
+				if len(t.good) < maxThrottleEntries {
+					break
+				}
+			}
+		}
+		t.good[g] = now.Add(knownGoodFor)
+	} else if _, known := t.good[g]; known {
+		delete(t.good, g)
+		// The wrong guess skipped the user's key: charge it there too.
+		u := t.bucketLocked(t.users, c.user, t.users0, now)
+		u.tokens--
+		u.failures++
+	}
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// Failures returns the wrong guesses recorded for user and for the prefix
+// of remote, for logs.
+func (t *LoginThrottle) Failures(user string, remote net.Addr) (byUser, byPrefix int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b := t.users[user]; b != nil {
+		byUser = b.failures
+	}
+	if b := t.prefix[peerKey(remote)]; b != nil {
+		byPrefix = b.failures
+	}
+	return byUser, byPrefix
 }

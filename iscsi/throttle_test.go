@@ -1,131 +1,208 @@
 package iscsi
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// throttleClock is a manually advanced clock.
-type throttleClock struct{ t time.Time }
-
-func (c *throttleClock) now() time.Time          { return c.t }
-func (c *throttleClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
 func throttleAddr(ip string, port int) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
 
-func TestThrottleDelays(t *testing.T) {
-	clk := &throttleClock{t: time.Unix(1_000_000, 0)}
-	th := newLoginThrottle(clk.now, 16)
-	a := throttleAddr("192.0.2.7", 40000)
-	want := []time.Duration{0, 1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
-		16 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}
-	for i, w := range want {
-		if got := th.Failed(a); got != w {
-			t.Fatalf("failure %d: delay %v, want %v", i+1, got, w)
-		}
-		if got := th.Wait(a); got != w {
-			t.Fatalf("failure %d: Wait %v, want %v", i+1, got, w)
-		}
-		if th.Failures(a) != i+1 {
-			t.Fatalf("Failures = %d, want %d", th.Failures(a), i+1)
-		}
-	}
-	// Another port of the same host is the same address.
-	if th.Wait(throttleAddr("192.0.2.7", 40001)) != 30*time.Second {
-		t.Fatal("the port is part of the key")
-	}
-	// An IPv4-mapped IPv6 address is the IPv4 address.
-	if th.Wait(throttleAddr("::ffff:192.0.2.7", 1)) != 30*time.Second {
-		t.Fatal("IPv4-mapped address not folded")
-	}
-	// Other hosts are not affected.
-	if th.Wait(throttleAddr("192.0.2.8", 40000)) != 0 {
-		t.Fatal("another address is throttled")
-	}
-	clk.advance(10 * time.Second)
-	if got := th.Wait(a); got != 20*time.Second {
-		t.Fatalf("Wait after 10s = %v, want 20s", got)
-	}
-	clk.advance(20 * time.Second)
-	if got := th.Wait(a); got != 0 {
-		t.Fatalf("Wait after the delay = %v", got)
-	}
+// fastThrottle has the default policies' shape on a compressed clock:
+// bursts of 5 (20 in all), then one per every (every/6 in all).
+func fastThrottle(every time.Duration) *LoginThrottle {
+	return newLoginThrottle(time.Now, throttlePolicy{burst: 5, every: every},
+		throttlePolicy{burst: 5, every: every}, throttlePolicy{burst: 20, every: every / 6})
 }
 
-func TestThrottleForgetAndSuccess(t *testing.T) {
-	clk := &throttleClock{t: time.Unix(1_000_000, 0)}
-	th := newLoginThrottle(clk.now, 16)
-	a := throttleAddr("2001:db8::5", 3260)
-	th.Failed(a)
-	th.Failed(a)
-	if d := th.Failed(a); d != 2*time.Second {
-		t.Fatalf("third failure: %v", d)
+// guess runs one wrong (or right) CHAP check through th and reports
+// whether it was checked.
+func guess(th *LoginThrottle, user string, from net.Addr, right bool, within time.Duration, inFlight *atomic.Int32, most *atomic.Int32) bool {
+	chk, err := th.Begin(user, from, time.Now().Add(within))
+	if err != nil {
+		if !errors.Is(err, ErrThrottled) {
+			panic(err)
+		}
+		return false
 	}
-	clk.advance(throttleForget)
-	if th.Failures(a) != 0 {
-		t.Fatal("failures not forgotten after the quiet period")
+	if inFlight != nil {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		inFlight.Add(-1)
 	}
-	if d := th.Failed(a); d != 0 {
-		t.Fatalf("first failure after the quiet period: %v, want 0", d)
-	}
-	th.Failed(a)
-	th.Succeeded(a)
-	if th.Failures(a) != 0 || th.Wait(a) != 0 || th.Len() != 0 {
-		t.Fatal("success does not reset")
-	}
+	chk.Done(right)
+	return true
 }
 
-func TestThrottleBoundedTable(t *testing.T) {
-	clk := &throttleClock{t: time.Unix(1_000_000, 0)}
-	th := newLoginThrottle(clk.now, 4)
-	addrs := []net.Addr{throttleAddr("10.0.0.1", 1), throttleAddr("10.0.0.2", 1), throttleAddr("10.0.0.3", 1), throttleAddr("10.0.0.4", 1)}
-	for _, a := range addrs {
-		th.Failed(a)
-		th.Failed(a)
-		clk.advance(time.Second)
-	}
-	if th.Len() != 4 {
-		t.Fatalf("Len = %d", th.Len())
-	}
-	// A fifth address evicts the one that failed longest ago.
-	th.Failed(throttleAddr("10.0.0.5", 1))
-	if th.Len() != 4 || th.Failures(addrs[0]) != 0 || th.Failures(addrs[1]) != 2 {
-		t.Fatalf("Len=%d, failures of the oldest %d, of the next %d", th.Len(), th.Failures(addrs[0]), th.Failures(addrs[1]))
-	}
-	// Once everything is forgotten, a new address clears the whole table.
-	clk.advance(throttleForget)
-	th.Failed(throttleAddr("10.0.0.6", 1))
-	if th.Len() != 1 {
-		t.Fatalf("Len after expiry = %d, want 1", th.Len())
-	}
-	// Many addresses never grow the table past its bound.
-	for i := 0; i < 1000; i++ {
-		th.Failed(throttleAddr(net.IPv4(10, 1, byte(i>>8), byte(i)).String(), 1))
-	}
-	if th.Len() != 4 {
-		t.Fatalf("Len after a flood = %d", th.Len())
-	}
-}
-
-func TestThrottleConcurrent(t *testing.T) {
-	th := NewLoginThrottle()
-	done := make(chan struct{})
-	for g := 0; g < 4; g++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			a := throttleAddr("198.51.100.1", 1)
-			for i := 0; i < 200; i++ {
-				th.Failed(a)
-				th.Wait(a)
-				th.Failures(a)
+// TestThrottleParallelAndRotating: however many connections or
+// addresses guess one user's secret at once, the user's wrong guesses
+// are checked one at a time, at most the burst and then one per
+// interval; and the throttle answers quickly "not now" to those that
+// would wait past their deadline.
+func TestThrottleParallelAndRotating(t *testing.T) {
+	const every = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		addresses int
+	}{
+		{"300 connections from one address", 1},
+		{"300 connections from 64 addresses", 64},
+		{"300 connections from 300 IPv6 /64s", 300},
+	} {
+		th := fastThrottle(every)
+		var checked, inFlight, most atomic.Int32
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range 300 {
+			from := throttleAddr(fmt.Sprintf("127.0.%d.%d", i%tc.addresses/250, 1+i%tc.addresses%250), 40000+i)
+			if tc.addresses == 300 {
+				from = throttleAddr(fmt.Sprintf("2001:db8:0:%x::1", i), 40000)
 			}
-		}()
+			wg.Go(func() {
+				if guess(th, "joe", from, false, time.Second, &inFlight, &most) {
+					checked.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		limit := int32(5 + elapsed/every + 1)
+		if n := checked.Load(); n > limit || n < 5 {
+			t.Errorf("%s: %d wrong guesses checked in %s, want 5 to %d", tc.name, n, elapsed.Round(time.Millisecond), limit)
+		}
+		if most.Load() != 1 {
+			t.Errorf("%s: %d checks of one user at once", tc.name, most.Load())
+		}
+		if elapsed > 3*time.Second {
+			t.Errorf("%s: the refused guesses took %s to answer", tc.name, elapsed)
+		}
 	}
-	for g := 0; g < 4; g++ {
-		<-done
+}
+
+// TestThrottleKnownGoodNotDelayed: while one user's guesses are
+// throttled, a correct secret from an address that authenticated as that
+// user before is checked at once; a wrong one from there ends that.
+func TestThrottleKnownGoodNotDelayed(t *testing.T) {
+	th := fastThrottle(time.Second)
+	home := throttleAddr("192.0.2.10", 1)
+	if !guess(th, "joe", home, true, time.Second, nil, nil) {
+		t.Fatal("first login not checked")
 	}
-	if n := th.Failures(throttleAddr("198.51.100.1", 2)); n != 800 {
-		t.Fatalf("Failures = %d, want 800", n)
+	attacker := throttleAddr("198.51.100.7", 1)
+	for range 5 {
+		guess(th, "joe", attacker, false, time.Second, nil, nil)
+	}
+	start := time.Now()
+	if !guess(th, "joe", home, true, 50*time.Millisecond, nil, nil) {
+		t.Fatal("a correct secret from the user's own address was throttled")
+	}
+	if d := time.Since(start); d > 20*time.Millisecond {
+		t.Errorf("a correct secret from the user's own address waited %s", d)
+	}
+	// A wrong guess from there: the address is known good no more.
+	guess(th, "joe", home, false, 50*time.Millisecond, nil, nil)
+	if guess(th, "joe", home, false, 50*time.Millisecond, nil, nil) {
+		t.Error("a known-good address keeps skipping the user's throttle after a wrong guess")
+	}
+	if u, p := th.Failures("joe", home); u != 6 || p != 1 {
+		t.Errorf("failures: user %d, address %d; want 6 and 1", u, p)
+	}
+}
+
+// TestThrottleCleanFirst: a check from an address with no failures goes
+// before the waiting checks of addresses that failed.
+func TestThrottleCleanFirst(t *testing.T) {
+	th := fastThrottle(200 * time.Millisecond)
+	attacker := throttleAddr("198.51.100.7", 1)
+	for range 5 {
+		guess(th, "joe", attacker, false, time.Second, nil, nil)
+	}
+	var order []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			guess(th, "joe", attacker, false, 2*time.Second, nil, nil)
+			mu.Lock()
+			order = append(order, "dirty")
+			mu.Unlock()
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	wg.Go(func() {
+		guess(th, "joe", throttleAddr("203.0.113.5", 1), true, 2*time.Second, nil, nil)
+		mu.Lock()
+		order = append(order, "clean")
+		mu.Unlock()
+	})
+	wg.Wait()
+	if len(order) != 4 || order[0] != "clean" {
+		t.Errorf("order %v: the clean address waited behind the others", order)
+	}
+}
+
+// TestThrottlePerPrefixAndGlobal: one address spraying many user names
+// is held by its prefix's key; many addresses spraying many names by the
+// global key.
+func TestThrottlePerPrefixAndGlobal(t *testing.T) {
+	th := fastThrottle(time.Second)
+	from := throttleAddr("198.51.100.7", 1)
+	n := 0
+	for i := range 20 {
+		if guess(th, fmt.Sprintf("user%d", i), from, false, 10*time.Millisecond, nil, nil) {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Errorf("one address, 20 names: %d guesses checked, want the burst of 5", n)
+	}
+	n = 0
+	for i := range 100 {
+		if guess(th, fmt.Sprintf("name%d", i), throttleAddr(fmt.Sprintf("10.1.%d.1", i), 1), false, 10*time.Millisecond, nil, nil) {
+			n++
+		}
+	}
+	if n > 20 {
+		t.Errorf("100 addresses, 100 names: %d guesses checked, want at most the global burst of 20 less what was spent", n)
+	}
+}
+
+// TestThrottleBoundedTable: a flood of addresses never grows the table
+// past its bound, and buckets that refilled hold no state.
+func TestThrottleBoundedTable(t *testing.T) {
+	th := newLoginThrottle(time.Now, throttlePolicy{burst: 1 << 30, every: time.Nanosecond},
+		throttlePolicy{burst: 1, every: time.Millisecond}, throttlePolicy{burst: 1 << 30, every: time.Nanosecond})
+	for i := range 3 * maxThrottleEntries {
+		guess(th, "joe", throttleAddr(fmt.Sprintf("2001:db8:%x:%x::1", i>>16, i&0xffff), 1), false, time.Second, nil, nil)
+	}
+	th.mu.Lock()
+	n := len(th.prefix)
+	th.mu.Unlock()
+	if n > maxThrottleEntries {
+		t.Fatalf("%d prefixes kept, bound %d", n, maxThrottleEntries)
+	}
+}
+
+// TestPeerKey: IPv4 addresses count alone, IPv6 ones by /64, IPv4-mapped
+// ones as IPv4.
+func TestPeerKey(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{throttleAddr("192.0.2.7", 1), "192.0.2.7"},
+		{throttleAddr("::ffff:192.0.2.7", 2), "192.0.2.7"},
+		{throttleAddr("2001:db8:1:2:3:4:5:6", 3), "2001:db8:1:2::/64"},
+		{throttleAddr("2001:db8:1:2:ffff::1", 3), "2001:db8:1:2::/64"},
+	} {
+		if got := peerKey(tc.addr); got != tc.want {
+			t.Errorf("peerKey(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
 	}
 }

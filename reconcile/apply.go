@@ -287,10 +287,13 @@ func (e *Engine) serve(d *device, o opened) {
 // maps and groups came out unchanged.
 func (e *Engine) buildSnapshot(p *prepared) *iscsi.Snapshot {
 	old := e.snap
+	g := p.desired.ISCSI
 	next := &iscsi.Snapshot{
-		Enabled: p.desired.ISCSI.Enabled,
+		Enabled: g.Enabled,
 		Targets: make(map[string]*iscsi.Target, len(p.desired.Targets)),
 		Auth:    p.discovery,
+		Limits: iscsi.Limits{MaxConnections: int(g.MaxConnections), MaxConnectionsPerAddress: int(g.MaxConnectionsPerAddress),
+			LoginTimeout: seconds2d(g.LoginTimeout), DiscoveryIdleTimeout: seconds2d(g.DiscoveryIdleTimeout)},
 	}
 	for name, t := range p.desired.Targets {
 		var ot *iscsi.Target
@@ -374,6 +377,7 @@ func (e *Engine) buildTarget(p *prepared, name string, t *Target, ot *iscsi.Targ
 		NopInInterval:  seconds2d(t.NopInInterval),
 		NopInTimeout:   seconds2d(t.NopInTimeout),
 		RspTimeout:     seconds2d(t.RspTimeout),
+		MaxSessions:    int(t.MaxSessions),
 		Auth:           acc.auth,
 		Access:         iscsi.Access{Portals: acc.portals, Redirect: acc.redirect},
 	}

@@ -91,6 +91,10 @@ var globalAttrs = []attr[Global]{
 	listField("isns_access_control", func(g *Global) *[]string { return &g.ISNSAccessControl }, fixed[Global](SetGlobal, NextLogin, "")),
 	usersField("incoming_user", func(g *Global) *[]User { return &g.IncomingUsers }),
 	usersField("outgoing_user", func(g *Global) *[]User { return &g.OutgoingUsers }),
+	field("max_connections", func(g *Global) *uint32 { return &g.MaxConnections }, fixed[Global](SetGlobal, NextLogin, "")),
+	field("max_connections_per_address", func(g *Global) *uint32 { return &g.MaxConnectionsPerAddress }, fixed[Global](SetGlobal, NextLogin, "")),
+	field("login_timeout", func(g *Global) *uint32 { return &g.LoginTimeout }, fixed[Global](SetGlobal, NextLogin, "")),
+	field("discovery_idle_timeout", func(g *Global) *uint32 { return &g.DiscoveryIdleTimeout }, fixed[Global](SetGlobal, NextLogin, "")),
 }
 
 var deviceAttrs = []attr[Device]{
@@ -144,6 +148,7 @@ var targetAttrs = []attr[Target]{
 	field("nop_in_interval", func(t *Target) *uint32 { return &t.NopInInterval }, nextLogin),
 	field("nop_in_timeout", func(t *Target) *uint32 { return &t.NopInTimeout }, nextLogin),
 	field("rsp_timeout", func(t *Target) *uint32 { return &t.RspTimeout }, nextLogin),
+	field("max_sessions", func(t *Target) *uint32 { return &t.MaxSessions }, nextLogin),
 	listField("allowed_portals", func(t *Target) *[]string { return &t.AllowedPortals }, nextLogin),
 	field("per_portal_acl", func(t *Target) *bool { return &t.PerPortalACL }, nextLogin),
 	field("redirect", func(t *Target) *string { return &t.Redirect }, nextLogin),

@@ -32,7 +32,9 @@ func FromConfig(c *config.Config) Model {
 }
 
 func globalFromConfig(i *config.ISCSI) Global {
-	g := Global{Enabled: i.Enabled}
+	g := Global{Enabled: i.Enabled, MaxConnections: uint32(i.MaxConnections),
+		MaxConnectionsPerAddress: uint32(i.MaxConnectionsPerAddress),
+		LoginTimeout:             seconds(i.LoginTimeout), DiscoveryIdleTimeout: seconds(i.DiscoveryIdleTimeout)}
 	for _, p := range i.Portals {
 		g.Portals = append(g.Portals, p.Addr)
 	}
@@ -82,6 +84,7 @@ func targetFromConfig(t *config.Target) *Target {
 		QueuedCommands:           uint32(t.QueuedCommands),
 		NopInInterval:            seconds(t.NopInInterval),
 		NopInTimeout:             seconds(t.NopInTimeout),
+		MaxSessions:              uint32(t.MaxSessions),
 		RspTimeout:               seconds(t.RspTimeout),
 		AllowedPortals:           slices.Clone(t.AllowedPortals),
 		PerPortalACL:             t.PerPortalACL,

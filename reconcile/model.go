@@ -39,6 +39,11 @@ type Global struct {
 	// by name (at most one outgoing user).
 	IncomingUsers []User `json:"incoming_users,omitempty"`
 	OutgoingUsers []User `json:"outgoing_users,omitempty"`
+	// Connection caps and login timeouts (timeouts in seconds).
+	MaxConnections           uint32 `json:"max_connections"`
+	MaxConnectionsPerAddress uint32 `json:"max_connections_per_address"`
+	LoginTimeout             uint32 `json:"login_timeout"`
+	DiscoveryIdleTimeout     uint32 `json:"discovery_idle_timeout"`
 }
 
 // User is a CHAP user. Its secret prints as "(redacted)" everywhere.
@@ -89,6 +94,8 @@ type Target struct {
 	NopInInterval uint32 `json:"nop_in_interval"`
 	NopInTimeout  uint32 `json:"nop_in_timeout"`
 	RspTimeout    uint32 `json:"rsp_timeout"`
+	// MaxSessions caps the target's sessions (0: no cap).
+	MaxSessions uint32 `json:"max_sessions,omitempty"`
 
 	AllowedPortals []string `json:"allowed_portals,omitempty"`
 	PerPortalACL   bool     `json:"per_portal_acl,omitempty"`

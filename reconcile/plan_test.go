@@ -73,6 +73,13 @@ var goldenCases = []struct {
 		m.ISCSI.Portals = []string{"127.0.0.1:3260", "[::1]:3260"}
 		m.ISCSI.Enabled = false
 	}},
+	{"connection_caps", nil, func(m *Model) {
+		m.ISCSI.MaxConnections = 1024
+		m.ISCSI.MaxConnectionsPerAddress = 16
+		m.ISCSI.LoginTimeout = 5
+		m.ISCSI.DiscoveryIdleTimeout = 10
+		m.Targets[iqnA].MaxSessions = 8
+	}},
 	{"chap_users", nil, func(m *Model) {
 		m.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("12charsecret")}}
 		m.ISCSI.OutgoingUsers = []User{{Name: "jack", Secret: secret("othersecret12")}}

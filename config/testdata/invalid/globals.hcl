@@ -1,7 +1,10 @@
 disruptive_changes = "maybe"
 
 iscsi {
-  portals = []
+  portals                     = []
+  max_connections             = 100
+  max_connections_per_address = 200
+  login_timeout               = 0
 }
 
 iscsi {

@@ -6,6 +6,10 @@ iscsi {
   isns_server "192.0.2.10:3205" { access_control = true }
   incoming_user "joeD" { secret = "12charsecret" }       # discovery CHAP, repeatable
   outgoing_user "jackD" { secret = env("JACKD_SECRET") } # discovery mutual CHAP
+  max_connections             = 4096 # in all; over it a connection is closed at once
+  max_connections_per_address = 256  # per IPv4 address or IPv6 /64
+  login_timeout               = 15   # seconds to finish a login
+  discovery_idle_timeout      = 30   # seconds a discovery session may stay idle
 }
 
 handler "vdisk_fileio" {
@@ -42,6 +46,7 @@ target "iqn.2026-11.org.example:storage" {
   first_burst_length           = 65536
   max_outstanding_r2t          = 1
   queued_commands              = 32
+  max_sessions                 = 0 # sessions of the target; 0: no cap
   nop_in_interval              = 30
   nop_in_timeout               = 30
   rsp_timeout                  = 90
