@@ -43,6 +43,8 @@ type Server struct {
 	caps connCaps
 	// throttle slows down CHAP guessing (throttle.go).
 	throttle *LoginThrottle
+	// reclaim gives memory back after connections end (reclaim.go).
+	reclaim reclaimer
 }
 
 // portal is one listening address.
@@ -258,6 +260,7 @@ func (s *Server) handleConn(nc net.Conn, peer string) {
 		delete(s.conns, nc)
 		s.releaseConnLocked(peer)
 		s.mu.Unlock()
+		s.reclaimSoon()
 		s.wg.Done()
 	}()
 	if tc, ok := nc.(*net.TCPConn); ok {

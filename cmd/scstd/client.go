@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/scstd/scstd/admin"
 )
@@ -71,7 +73,12 @@ func printPlan(w io.Writer, changes int, plan string) {
 		fmt.Fprintln(w, "No changes: the running engine matches the configuration.")
 		return
 	}
-	fmt.Fprint(w, plan)
+	for _, line := range strings.SplitAfter(plan, "\n") {
+		fmt.Fprint(w, printable(strings.TrimSuffix(line, "\n")))
+		if strings.HasSuffix(line, "\n") {
+			fmt.Fprintln(w)
+		}
+	}
 	if !strings.HasSuffix(plan, "\n") {
 		fmt.Fprintln(w)
 	}
@@ -123,20 +130,20 @@ func printTree(w io.Writer, v any, depth int) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			if s, ok := t[k].(string); ok && strings.Contains(strings.TrimRight(s, "\n"), "\n") {
-				fmt.Fprintf(w, "%s%s: |\n", indent, k)
+				fmt.Fprintf(w, "%s%s: |\n", indent, printable(k))
 				for _, line := range splitLines(s) {
-					fmt.Fprintf(w, "%s  %s\n", indent, line)
+					fmt.Fprintf(w, "%s  %s\n", indent, printable(line))
 				}
 				continue
 			}
 			if isScalar(t[k]) {
-				fmt.Fprintf(w, "%s%s: %s\n", indent, k, scalar(t[k]))
+				fmt.Fprintf(w, "%s%s: %s\n", indent, printable(k), scalar(t[k]))
 				continue
 			}
 			if isEmpty(t[k]) {
 				continue
 			}
-			fmt.Fprintf(w, "%s%s:\n", indent, k)
+			fmt.Fprintf(w, "%s%s:\n", indent, printable(k))
 			printTree(w, t[k], depth+1)
 		}
 	case []any:
@@ -178,7 +185,45 @@ func scalar(v any) string {
 	if f, ok := v.(float64); ok && f == float64(int64(f)) {
 		return fmt.Sprintf("%d", int64(f))
 	}
-	return fmt.Sprint(v)
+	return printable(fmt.Sprint(v))
+}
+
+// printable escapes what a terminal would act on instead of showing: C0
+// and C1 control characters, DEL, bidirectional overrides and invalid
+// UTF-8, as \xNN or \uNNNN. Names come from initiators; a crafted one
+// must not clear the screen or forge a line.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unprintable(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unprintable(r) && r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case unprintable(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// unprintable reports whether printable escapes r.
+func unprintable(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 func cmdSession(o *options, fs *flag.FlagSet) (int, error) {

@@ -37,6 +37,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	}
 
 	srv := iscsi.NewServer(log)
+	srv.SetDescriptorLimit(raiseNoFile(log))
 	eng := reconcile.NewEngine(srv, log, reconcile.Options{})
 	defer eng.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
