@@ -473,7 +473,8 @@ func TestLoginCHAPThrottled(t *testing.T) {
 			Algorithms: []CHAPAlgorithm{CHAPMD5}}
 		snap.Limits.LoginTimeout = 2 * time.Second
 	})
-	s.throttle = newLoginThrottle(time.Now, throttlePolicy{burst: 2, every: 300 * time.Millisecond},
+	s.throttle = newLoginThrottle(time.Now, throttlePolicy{burst: 1, every: 300 * time.Millisecond},
+		throttlePolicy{burst: 1, every: time.Hour},
 		throttlePolicy{burst: 2, every: 300 * time.Millisecond}, throttlePolicy{burst: 100, every: time.Millisecond})
 	for i := range 2 {
 		start := time.Now()
@@ -495,7 +496,7 @@ func TestLoginCHAPThrottled(t *testing.T) {
 		t.Fatalf("failures: user %d, address %d; want 3", u, p)
 	}
 	s.throttle = newLoginThrottle(time.Now, throttlePolicy{burst: 1, every: time.Hour},
-		throttlePolicy{burst: 1, every: time.Hour}, globalPolicy)
+		throttlePolicy{burst: 0, every: time.Hour}, throttlePolicy{burst: 1, every: time.Hour}, globalPolicy)
 	chapLogin(t, s, "joe", "wrong-secret")
 	start = time.Now()
 	if st := chapLogin(t, s, "joe", "12charsecret"); st != LoginServiceUnavailable {

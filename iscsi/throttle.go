@@ -21,10 +21,13 @@ import (
 // The throttle must not lock out the user under attack: a prefix that
 // authenticated as a user before skips that user's key and the global one
 // (a correct secret from an address the user logs in from is not delayed
-// by an attack from elsewhere; a wrong guess from it ends that), and a
-// waiting check from a prefix with no failures goes before those from
-// prefixes that failed. A check that could not start before its login's
-// deadline is refused unchecked (0301h, SERVICE UNAVAILABLE: try later).
+// by an attack from elsewhere; a wrong guess from it ends that); a check
+// from a prefix with no failures may take the user's second, smaller
+// bucket kept for such prefixes, and when it must wait it goes before
+// the checks of prefixes that failed. The two user buckets together
+// allow userPolicy's figures. A check that could not start before its
+// login's deadline is refused unchecked (0301h, SERVICE UNAVAILABLE: try
+// later).
 
 // throttlePolicy is the bucket of one kind of key.
 type throttlePolicy struct {
@@ -32,10 +35,12 @@ type throttlePolicy struct {
 	every time.Duration // one more after each such interval
 }
 
-// The policies: after 5 wrong guesses, 10 a minute per user and per
-// prefix; after 20, 60 a minute in all.
+// The policies: after 5 wrong guesses, 10 a minute per user (3 and 8 a
+// minute in userPolicy, 2 and 2 a minute for prefixes with no failures
+// in cleanPolicy) and per prefix; after 20, 60 a minute in all.
 var (
-	userPolicy   = throttlePolicy{burst: 5, every: 6 * time.Second}
+	userPolicy   = throttlePolicy{burst: 3, every: 7500 * time.Millisecond}
+	cleanPolicy  = throttlePolicy{burst: 2, every: 30 * time.Second}
 	prefixPolicy = throttlePolicy{burst: 5, every: 6 * time.Second}
 	globalPolicy = throttlePolicy{burst: 20, every: time.Second}
 )
@@ -103,11 +108,13 @@ type LoginThrottle struct {
 
 	mu      sync.Mutex
 	users   map[string]*bucket
+	clean   map[string]*bucket // the users' buckets for prefixes with no failures
 	prefix  map[string]*bucket
 	global  bucket
 	good    map[goodKey]time.Time
 	changed chan struct{} // closed and replaced when a key is released
 	users0  *throttlePolicy
+	clean0  *throttlePolicy
 	prefix0 *throttlePolicy
 }
 
@@ -116,17 +123,19 @@ type goodKey struct{ user, prefix string }
 
 // NewLoginThrottle returns an empty throttle with the default policies.
 func NewLoginThrottle() *LoginThrottle {
-	return newLoginThrottle(time.Now, userPolicy, prefixPolicy, globalPolicy)
+	return newLoginThrottle(time.Now, userPolicy, cleanPolicy, prefixPolicy, globalPolicy)
 }
 
-func newLoginThrottle(now func() time.Time, user, prefix, global throttlePolicy) *LoginThrottle {
+func newLoginThrottle(now func() time.Time, user, clean, prefix, global throttlePolicy) *LoginThrottle {
 	t := &LoginThrottle{
 		now:     now,
 		users:   make(map[string]*bucket),
+		clean:   make(map[string]*bucket),
 		prefix:  make(map[string]*bucket),
 		good:    make(map[goodKey]time.Time),
 		changed: make(chan struct{}),
 		users0:  &user,
+		clean0:  &clean,
 		prefix0: &prefix,
 	}
 	g := global
@@ -152,6 +161,11 @@ func (t *LoginThrottle) keysLocked(user, prefix string, now time.Time) checkKeys
 		return k
 	}
 	k.b[1] = t.bucketLocked(t.users, user, t.users0, now)
+	if k.clean {
+		if c := t.bucketLocked(t.clean, user, t.clean0, now); !c.busy && c.tokens >= 1 {
+			k.b[1] = c
+		}
+	}
 	k.b[2] = &t.global
 	k.n = 3
 	return k
@@ -321,6 +335,9 @@ func (t *LoginThrottle) Failures(user string, remote net.Addr) (byUser, byPrefix
 	defer t.mu.Unlock()
 	if b := t.users[user]; b != nil {
 		byUser = b.failures
+	}
+	if b := t.clean[user]; b != nil {
+		byUser += b.failures
 	}
 	if b := t.prefix[peerKey(remote)]; b != nil {
 		byPrefix = b.failures

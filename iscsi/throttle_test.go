@@ -12,11 +12,12 @@ import (
 
 func throttleAddr(ip string, port int) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
 
-// fastThrottle has the default policies' shape on a compressed clock:
-// bursts of 5 (20 in all), then one per every (every/6 in all).
+// fastThrottle has the default policies' shape on a clock compressed so
+// that every stands for 6 seconds.
 func fastThrottle(every time.Duration) *LoginThrottle {
-	return newLoginThrottle(time.Now, throttlePolicy{burst: 5, every: every},
-		throttlePolicy{burst: 5, every: every}, throttlePolicy{burst: 20, every: every / 6})
+	return newLoginThrottle(time.Now, throttlePolicy{burst: 3, every: every * 5 / 4},
+		throttlePolicy{burst: 2, every: every * 5}, throttlePolicy{burst: 5, every: every},
+		throttlePolicy{burst: 20, every: every / 6})
 }
 
 // guess runs one wrong (or right) CHAP check through th and reports
@@ -95,8 +96,11 @@ func TestThrottleKnownGoodNotDelayed(t *testing.T) {
 		t.Fatal("first login not checked")
 	}
 	attacker := throttleAddr("198.51.100.7", 1)
+	checked := 0
 	for range 5 {
-		guess(th, "joe", attacker, false, time.Second, nil, nil)
+		if guess(th, "joe", attacker, false, 100*time.Millisecond, nil, nil) {
+			checked++
+		}
 	}
 	start := time.Now()
 	if !guess(th, "joe", home, true, 50*time.Millisecond, nil, nil) {
@@ -105,13 +109,22 @@ func TestThrottleKnownGoodNotDelayed(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Millisecond {
 		t.Errorf("a correct secret from the user's own address waited %s", d)
 	}
+	// A correct secret from an address that never failed: the bucket
+	// kept for clean addresses, not drained by one attacking address.
+	start = time.Now()
+	if !guess(th, "joe", throttleAddr("203.0.113.9", 1), true, 50*time.Millisecond, nil, nil) {
+		t.Fatal("a correct secret from a clean address was throttled")
+	}
+	if d := time.Since(start); d > 20*time.Millisecond {
+		t.Errorf("a correct secret from a clean address waited %s", d)
+	}
 	// A wrong guess from there: the address is known good no more.
 	guess(th, "joe", home, false, 50*time.Millisecond, nil, nil)
 	if guess(th, "joe", home, false, 50*time.Millisecond, nil, nil) {
 		t.Error("a known-good address keeps skipping the user's throttle after a wrong guess")
 	}
-	if u, p := th.Failures("joe", home); u != 6 || p != 1 {
-		t.Errorf("failures: user %d, address %d; want 6 and 1", u, p)
+	if u, p := th.Failures("joe", home); u != checked+1 || p != 1 {
+		t.Errorf("failures: user %d, address %d; want %d and 1", u, p, checked+1)
 	}
 }
 
@@ -177,6 +190,7 @@ func TestThrottlePerPrefixAndGlobal(t *testing.T) {
 // past its bound, and buckets that refilled hold no state.
 func TestThrottleBoundedTable(t *testing.T) {
 	th := newLoginThrottle(time.Now, throttlePolicy{burst: 1 << 30, every: time.Nanosecond},
+		throttlePolicy{burst: 1 << 30, every: time.Nanosecond},
 		throttlePolicy{burst: 1, every: time.Millisecond}, throttlePolicy{burst: 1 << 30, every: time.Nanosecond})
 	for i := range 3 * maxThrottleEntries {
 		guess(th, "joe", throttleAddr(fmt.Sprintf("2001:db8:%x:%x::1", i>>16, i&0xffff), 1), false, time.Second, nil, nil)
