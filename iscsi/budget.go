@@ -150,8 +150,42 @@ func (b *sendBudget) reserve(n int64, closed <-chan struct{}) error {
 // errConnClosed is returned by waits that end because the connection did.
 var errConnClosed = errors.New("iscsi: connection closed")
 
-// pduCost is what a PDU counts against the send budget.
-func pduCost(data []byte) int64 { return int64(BHSLen + len(data)) }
+// What a queued PDU holds beyond its data: the outPDU and its queue slot,
+// and for a command's last PDU the task (of about 350 bytes), rounded up
+// to the allocator's classes.
+const (
+	pduOverhead  = 160
+	taskOverhead = 384
+)
+
+// footprint is the memory a queued PDU holds, as the send budget counts
+// it: the buffers it keeps whole (a pooled buffer, a received PDU whose
+// data it echoes), else its data, plus what the task it ends holds
+// beyond the data of its Data-In PDUs (counted by each of them).
+func (o *outPDU) footprint() int64 {
+	n := int64(pduOverhead)
+	switch {
+	case o.buf != nil:
+		n += int64(cap(*o.buf))
+	case o.pdu != nil:
+		n += int64(pduSize) + int64(len(o.pdu.Data))
+		if o.pdu.buf != nil {
+			n += int64(cap(*o.pdu.buf) - len(o.pdu.Data))
+		}
+	default:
+		n += int64(len(o.data))
+	}
+	if t := o.task; t != nil {
+		n += taskOverhead
+		if t.inBuf != nil {
+			n += max(int64(cap(*t.inBuf))-t.sent, 0)
+		}
+	}
+	return n
+}
+
+// pduSize is the size of a received PDU's struct.
+const pduSize = 168
 
 // reserveOutLocked reserves t's data-out buffer size before its first
 // R2T. It returns false, queueing t, when the connection's tasks hold

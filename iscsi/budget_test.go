@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/scstd/scstd/scsi"
 )
@@ -129,7 +130,7 @@ func TestSessionUnreadNOPFlood(t *testing.T) {
 	}
 	close(stop)
 	n := <-sent
-	if peak > srv.limits.sendLimit+pduCost(data) {
+	if peak > srv.limits.sendLimit+int64(2*len(data)+pduOverhead+pduSize) {
 		t.Errorf("queued %d bytes for the socket, limit %d", peak, srv.limits.sendLimit)
 	}
 	if n < 100 {
@@ -322,4 +323,25 @@ func TestSessionPingNeedsAnswer(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("dropped after %s, before NopInTimeout", d)
 	}
+}
+
+// TestFootprintCountsStructs: the budget counts the structures a PDU
+// keeps alive, not just its bytes on the wire: pduSize is the received
+// PDU's size, and the task fits in taskOverhead.
+func TestFootprintCountsStructs(t *testing.T) {
+	if n := unsafe.Sizeof(PDU{}); n != pduSize {
+		t.Errorf("PDU is %d bytes, pduSize says %d", n, pduSize)
+	}
+	if n := unsafe.Sizeof(task{}); n > taskOverhead {
+		t.Errorf("task is %d bytes, taskOverhead %d", n, taskOverhead)
+	}
+	if n := unsafe.Sizeof(outPDU{}); n+8 > pduOverhead {
+		t.Errorf("outPDU is %d bytes, pduOverhead %d", n, pduOverhead)
+	}
+	buf := getBuf(BHSLen)
+	o := &outPDU{data: *buf, buf: buf}
+	if got := o.footprint(); got != pduOverhead+512 {
+		t.Errorf("a Reject's footprint is %d, want its whole pooled buffer and overhead", got)
+	}
+	putBuf(buf)
 }

@@ -221,7 +221,7 @@ func (c *conn) enqueue(o *outPDU, direct bool) bool {
 		c.buryLocked(o)
 		return false
 	}
-	o.cost, o.q = pduCost(o.data), &c.sendq
+	o.cost, o.q = o.footprint(), &c.sendq
 	c.sendq.charge(o.cost)
 	c.outq = append(c.outq, o)
 	if c.writing {

@@ -67,6 +67,7 @@ func (c *conn) respond(t *task, res scsi.Result, direct bool) {
 	}
 	collapse := res.Status == scsi.Good && len(res.Sense) == 0 && sent > 0 && !(t.read && t.write)
 	var dataSN uint32
+	t.sent = int64(sent)
 	for off := uint32(0); off < sent; {
 		n, final := dataInSegment(off, sent, ss.params.MaxXmitDSL, ss.params.MaxBurstLength)
 		last := off+n == sent

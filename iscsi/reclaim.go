@@ -27,36 +27,34 @@ const (
 	reclaimAbove = 64 << 20
 )
 
-// reclaimer debounces the reclaims of one server.
+// reclaimer schedules the reclaims of one server.
 type reclaimer struct {
 	mu      sync.Mutex
-	timer   *time.Timer
+	pending bool // a look is scheduled
 	last    time.Time
 	samples []metrics.Sample
 }
 
-// reclaimSoon schedules a look at the memory once connections have
-// stopped ending for reclaimAfter.
+// reclaimSoon schedules a look at the memory reclaimAfter from now, or
+// at most reclaimEvery after the last reclaim; a look already scheduled
+// is not postponed, so that connections ending all the time (an
+// innocent initiator that logs in and out) do not keep it from running.
 func (s *Server) reclaimSoon() {
 	r := &s.reclaim
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.timer == nil {
-		r.timer = time.AfterFunc(reclaimAfter, r.run)
+	if r.pending {
 		return
 	}
-	r.timer.Reset(reclaimAfter)
+	r.pending = true
+	wait := max(reclaimAfter, reclaimEvery-time.Since(r.last))
+	time.AfterFunc(wait, r.run)
 }
 
-// run reclaims when the runtime holds more than reclaimAbove, at most
-// every reclaimEvery (else it looks again then).
+// run reclaims when the runtime holds more than reclaimAbove.
 func (r *reclaimer) run() {
 	r.mu.Lock()
-	if wait := reclaimEvery - time.Since(r.last); wait > 0 {
-		r.timer.Reset(wait)
-		r.mu.Unlock()
-		return
-	}
+	r.pending = false
 	r.mu.Unlock()
 	if r.held() < reclaimAbove {
 		return

@@ -58,6 +58,7 @@ type task struct {
 	// the send budget reserved for the data-in.
 	inBuf    *[]byte
 	reserved int64
+	sent     int64 // data-in bytes in the Data-In PDUs queued
 	scmd     scsi.Command
 }
 

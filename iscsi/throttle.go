@@ -22,7 +22,7 @@ import (
 // authenticated as a user before skips that user's key and the global one
 // (a correct secret from an address the user logs in from is not delayed
 // by an attack from elsewhere; a wrong guess from it ends that); a check
-// from a prefix with no failures may take the user's second, smaller
+// from a prefix with no recent failures may take the user's second, smaller
 // bucket kept for such prefixes, and when it must wait it goes before
 // the checks of prefixes that failed. The two user buckets together
 // allow userPolicy's figures. A check that could not start before its
@@ -75,13 +75,20 @@ type bucket struct {
 	// waiting and cleanWaiting count the checks waiting for the key, all
 	// and those from prefixes with no failures.
 	waiting, cleanWaiting int
-	failures              int // wrong guesses recorded
+	failures              int // wrong guesses recorded, for logs
+	// recent counts the wrong guesses and the checks refused unchecked
+	// since the bucket was last full: a prefix with none is clean.
+	recent int
 }
 
-// refill brings b's tokens up to now.
+// refill brings b's tokens up to now; a full bucket forgets its recent
+// failures.
 func (b *bucket) refill(now time.Time) {
 	if b.tokens < float64(b.policy.burst) {
 		b.tokens = min(float64(b.policy.burst), b.tokens+float64(now.Sub(b.at))/float64(b.policy.every))
+		if b.tokens >= float64(b.policy.burst) {
+			b.recent = 0
+		}
 	}
 	b.at = now
 }
@@ -147,7 +154,7 @@ func newLoginThrottle(now func() time.Time, user, clean, prefix, global throttle
 type checkKeys struct {
 	b     [3]*bucket
 	n     int
-	clean bool // the prefix has no failures
+	clean bool // the prefix has no recent failures nor refusals
 }
 
 // keysLocked returns the buckets of a check by user from prefix, made if
@@ -155,7 +162,8 @@ type checkKeys struct {
 func (t *LoginThrottle) keysLocked(user, prefix string, now time.Time) checkKeys {
 	var k checkKeys
 	p := t.bucketLocked(t.prefix, prefix, t.prefix0, now)
-	k.clean = p.failures == 0
+	// A prefix that failed, or kept trying while refused, is not clean.
+	k.clean = p.recent == 0
 	k.b[0], k.n = p, 1
 	if until, ok := t.good[goodKey{user, prefix}]; ok && now.Before(until) {
 		return k
@@ -250,6 +258,9 @@ func (t *LoginThrottle) Begin(user string, remote net.Addr, deadline time.Time) 
 			if registered {
 				k.unwait()
 			}
+			// Trying while refused costs the prefix like a failure.
+			k.b[0].tokens--
+			k.b[0].recent++
 			t.mu.Unlock()
 			return nil, throttleErr{}
 		}
@@ -302,6 +313,7 @@ func (c *Check) Done(ok bool) {
 			b.refill(now)
 			b.tokens--
 			b.failures++
+			b.recent++
 		}
 	}
 	g := goodKey{c.user, c.prefix}
@@ -323,6 +335,7 @@ func (c *Check) Done(ok bool) {
 		u := t.bucketLocked(t.users, c.user, t.users0, now)
 		u.tokens--
 		u.failures++
+		u.recent++
 	}
 	close(t.changed)
 	t.changed = make(chan struct{})

@@ -45,7 +45,8 @@ func guess(th *LoginThrottle, user string, from net.Addr, right bool, within tim
 // addresses guess one user's secret at once, the user's wrong guesses
 // are checked one at a time, at most the burst and then one per
 // interval; and the throttle answers quickly "not now" to those that
-// would wait past their deadline.
+// would wait past their deadline (which costs their address a token:
+// hammering slows the hammering address further).
 func TestThrottleParallelAndRotating(t *testing.T) {
 	const every = 100 * time.Millisecond
 	for _, tc := range []struct {
@@ -74,8 +75,8 @@ func TestThrottleParallelAndRotating(t *testing.T) {
 		wg.Wait()
 		elapsed := time.Since(start)
 		limit := int32(5 + elapsed/every + 1)
-		if n := checked.Load(); n > limit || n < 5 {
-			t.Errorf("%s: %d wrong guesses checked in %s, want 5 to %d", tc.name, n, elapsed.Round(time.Millisecond), limit)
+		if n := checked.Load(); n > limit || n < 1 {
+			t.Errorf("%s: %d wrong guesses checked in %s, want 1 to %d", tc.name, n, elapsed.Round(time.Millisecond), limit)
 		}
 		if most.Load() != 1 {
 			t.Errorf("%s: %d checks of one user at once", tc.name, most.Load())

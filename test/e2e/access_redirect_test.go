@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,10 +11,12 @@ import (
 	"github.com/scstd/scstd/iscsi"
 )
 
-// TestAccessCHAPThrottle: failed logins from one address are answered
-// later and later (0, then 1 s, then 2 s), other addresses are not
-// slowed down, a successful login clears the count, and each failure is
-// logged with the user and count but without the secret.
+// TestAccessCHAPThrottle: the wrong guesses of a CHAP user's secret are
+// checked at once up to a burst, then wait for the throttle (one per
+// 7.5 s for addresses that failed); another address that never failed
+// is not slowed down; each refusal is logged with the user and the
+// counts but without the secret. (The hostile suite measures the
+// throttle against parallel and rotating attackers.)
 func TestAccessCHAPThrottle(t *testing.T) {
 	tgt := startCHAPTarget(t)
 	bad := &initiator.CHAP{Name: "alice", Secret: wrongSecret}
@@ -25,35 +28,26 @@ func TestAccessCHAPThrottle(t *testing.T) {
 	}
 	const from, other = "127.0.0.5", "127.0.0.6"
 	var took []time.Duration
-	for i := range 3 {
+	for i := range 5 {
 		st, d := login(from, bad)
 		if st != iscsi.LoginAuthFailed {
 			t.Fatalf("bad login %d: %v, want %v", i+1, st, iscsi.LoginAuthFailed)
 		}
 		took = append(took, d)
 	}
-	t.Logf("three failed logins from %s answered after %v", from, took)
-	if took[0] > 500*time.Millisecond {
-		t.Errorf("the first failure took %v; it should cost nothing", took[0])
+	t.Logf("five failed logins from %s answered after %v", from, took)
+	for i, d := range took[:4] {
+		if d > time.Second {
+			t.Errorf("failure %d took %v; the burst should cost nothing", i+1, d)
+		}
 	}
-	if took[1] < took[0]+800*time.Millisecond {
-		t.Errorf("the second failure took %v, not measurably (≥0.8 s) longer than the first (%v)", took[1], took[0])
-	}
-	if took[2] < took[1]+800*time.Millisecond {
-		t.Errorf("the third failure took %v, not measurably longer than the second (%v): the delay must grow", took[2], took[1])
+	if took[4] < 3*time.Second {
+		t.Errorf("the fifth failure took %v: past the burst a guess must wait for the throttle", took[4])
 	}
 
-	// Another address is not slowed down.
+	// Another address that never failed is not slowed down.
 	if st, d := login(other, good); st != iscsi.LoginSuccess || d > 500*time.Millisecond {
 		t.Errorf("good login from %s: %v after %v, want success at once", other, st, d)
-	}
-	// A good login from the throttled address succeeds and clears its
-	// count: the next failure costs nothing again.
-	if st, d := login(from, good); st != iscsi.LoginSuccess {
-		t.Errorf("good login from %s: %v after %v", from, st, d)
-	}
-	if st, d := login(from, bad); st != iscsi.LoginAuthFailed || d > 500*time.Millisecond {
-		t.Errorf("a failure after a successful login: %v after %v, want %v at once", st, d, iscsi.LoginAuthFailed)
 	}
 
 	time.Sleep(100 * time.Millisecond)
@@ -64,11 +58,11 @@ func TestAccessCHAPThrottle(t *testing.T) {
 			refused = append(refused, l)
 		}
 	}
-	if len(refused) != 4 {
-		t.Fatalf("%d refused logins from %s logged, want 4:\n%s", len(refused), from, logs)
+	if len(refused) != 5 {
+		t.Fatalf("%d refused logins from %s logged, want 5:\n%s", len(refused), from, logs)
 	}
-	for i, want := range []string{"failures=1", "failures=2", "failures=3", "failures=1"} {
-		l := refused[i]
+	for i, l := range refused {
+		want := fmt.Sprintf("failures_of_user=%d", i+1)
 		if !strings.Contains(l, want) || !strings.Contains(l, "chap_user=alice") {
 			t.Errorf("log line %d lacks %s or chap_user=alice: %s", i+1, want, l)
 		}
