@@ -295,7 +295,9 @@ func flood(c *initiator.Conn, d time.Duration, next func(i int) []byte) int {
 }
 
 // frame encodes one PDU for flood.
-func frame(h *iscsi.BHS, data []byte) []byte { return iscsi.AppendFrame(nil, h, nil, data, false, false) }
+func frame(h *iscsi.BHS, data []byte) []byte {
+	return iscsi.AppendFrame(nil, h, nil, data, false, false)
+}
 
 func TestHostileUnreadNOPOutFlood(t *testing.T) {
 	h := startHostile(t)
