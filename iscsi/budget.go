@@ -27,6 +27,14 @@ import (
 //     at most outLimit bytes of solicited data are ever held.
 //   - The CmdSN window (window.go) bounds the commands: a slot is given
 //     back when the command's last PDU is written, not when it completes.
+//     PDUs held for a missing CmdSN count too: past outLimit the
+//     connection is closed.
+//   - In all: the connections' send queues and data-out reservations are
+//     also counted server-wide. Past sendTotal (outTotal), a connection
+//     that holds more than its share stops reading (sending R2Ts) until
+//     it holds less: many connections cannot add up to what one may not
+//     hold. The server-wide count is kept in steps of totalGrain per
+//     connection, so that it costs no shared write per PDU.
 const (
 	// sendLimit is the most bytes a connection may have queued (or
 	// reserved) for sending before it stops reading.
@@ -43,6 +51,14 @@ const (
 	// writeTimeout bounds every socket write of the full-feature phase
 	// and the time the queue may stay full.
 	writeTimeout = 30 * time.Second
+	// sendTotal and outTotal are the server-wide limits, and share what
+	// a connection may hold of each when they are reached.
+	sendTotal = 256 << 20
+	outTotal  = 256 << 20
+	share     = 256 << 10
+	// totalGrain is the step in which a connection's send queue is
+	// reported to the server-wide count.
+	totalGrain = 64 << 10
 )
 
 // errNotReading ends a connection whose peer stopped reading.
@@ -53,6 +69,13 @@ type sendBudget struct {
 	limit   int64
 	timeout time.Duration
 	queued  atomic.Int64
+	// total is the server-wide count, totalLimit its limit, share what
+	// the connection may hold once it is reached; reported is what the
+	// connection last added to total.
+	total      *atomic.Int64
+	totalLimit int64
+	share      int64
+	reported   atomic.Int64
 	// waiters counts goroutines waiting for room; signal only locks mu
 	// when there are some.
 	waiters atomic.Int32
@@ -66,12 +89,35 @@ type connLimits struct {
 	sendLimit    int64
 	outLimit     int64
 	writeTimeout time.Duration
+	sendTotal    int64
+	outTotal     int64
+	share        int64
 }
 
-var defaultConnLimits = connLimits{sendLimit: sendLimit, outLimit: outLimit, writeTimeout: writeTimeout}
+var defaultConnLimits = connLimits{sendLimit: sendLimit, outLimit: outLimit, writeTimeout: writeTimeout,
+	sendTotal: sendTotal, outTotal: outTotal, share: share}
 
 // charge counts n more bytes.
-func (b *sendBudget) charge(n int64) { b.queued.Add(n) }
+func (b *sendBudget) charge(n int64) { b.report(b.queued.Add(n)) }
+
+// report brings the server-wide count up to q, the queue now, when it is
+// a step or more away from what was reported.
+func (b *sendBudget) report(q int64) {
+	if b.total == nil {
+		return
+	}
+	r := b.reported.Load()
+	if d := q - r; (d >= totalGrain || d <= -totalGrain || q == 0 && r != 0) && b.reported.CompareAndSwap(r, q) {
+		b.total.Add(d)
+	}
+}
+
+// overTotal reports whether, with n more bytes, the server-wide queue
+// would be at its limit and the connection (holding q) hold more than
+// its share of it.
+func (b *sendBudget) overTotal(q, n int64) bool {
+	return b.total != nil && q+n > b.share && b.total.Load()+n >= b.totalLimit
+}
 
 // pay gives back n bytes (written, dropped or unreserved) and wakes the
 // goroutines waiting for room.
@@ -79,7 +125,7 @@ func (b *sendBudget) pay(n int64) {
 	if n == 0 {
 		return
 	}
-	b.queued.Add(-n)
+	b.report(b.queued.Add(-n))
 	if b.waiters.Load() == 0 {
 		return
 	}
@@ -91,17 +137,22 @@ func (b *sendBudget) pay(n int64) {
 	b.mu.Unlock()
 }
 
-// full reports whether the queue has reached its limit.
-func (b *sendBudget) full() bool { return b.queued.Load() >= b.limit }
+// full reports whether the queue has reached its limit, or holds more
+// than its share of a server-wide queue at its limit.
+func (b *sendBudget) full() bool {
+	q := b.queued.Load()
+	return q >= b.limit || b.overTotal(q, 0)
+}
 
 // tryReserve charges n bytes if they fit; anything fits an empty queue.
 func (b *sendBudget) tryReserve(n int64) bool {
 	for {
 		q := b.queued.Load()
-		if q != 0 && q+n > b.limit {
+		if q != 0 && (q+n > b.limit || b.overTotal(q, n)) {
 			return false
 		}
 		if b.queued.CompareAndSwap(q, q+n) {
+			b.report(q + n)
 			return true
 		}
 	}
@@ -195,7 +246,7 @@ func (c *conn) reserveOutLocked(t *task) bool {
 	if t.outReserved > 0 || t.need == 0 {
 		return true
 	}
-	if c.outHeld > 0 && c.outHeld+int64(t.need) > c.outLimit {
+	if c.outHeld > 0 && (c.outHeld+int64(t.need) > c.outLimit || c.overOutTotal(t.need)) {
 		if !t.outQueued {
 			t.outQueued = true
 			c.outWaiting = append(c.outWaiting, t)
@@ -204,7 +255,16 @@ func (c *conn) reserveOutLocked(t *task) bool {
 	}
 	t.outReserved = t.need
 	c.outHeld += int64(t.need)
+	c.ss.srv.outHeld.Add(int64(t.need))
 	return true
+}
+
+// overOutTotal reports whether reserving need more data-out bytes would
+// pass the server-wide limit while the connection holds more than its
+// share. ss.mu must be held.
+func (c *conn) overOutTotal(need uint32) bool {
+	l := &c.ss.srv.limits
+	return l.outTotal > 0 && c.outHeld >= l.share && c.ss.srv.outHeld.Load()+int64(need) > l.outTotal
 }
 
 // releaseOutLocked returns t's data-out buffer and reservation, and
@@ -220,10 +280,11 @@ func (c *conn) releaseOutLocked(t *task) {
 		return
 	}
 	c.outHeld -= int64(t.outReserved)
+	c.ss.srv.outHeld.Add(-int64(t.outReserved))
 	t.outReserved = 0
 	for len(c.outWaiting) > 0 {
 		w := c.outWaiting[0]
-		if c.outHeld > 0 && c.outHeld+int64(w.need) > c.outLimit {
+		if c.outHeld > 0 && (c.outHeld+int64(w.need) > c.outLimit || c.overOutTotal(w.need)) {
 			return
 		}
 		c.outWaiting = c.outWaiting[1:]

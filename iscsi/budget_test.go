@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -344,4 +345,55 @@ func TestFootprintCountsStructs(t *testing.T) {
 		t.Errorf("a Reject's footprint is %d, want its whole pooled buffer and overhead", got)
 	}
 	putBuf(buf)
+}
+
+// TestSendBudgetServerWide: once the connections together hold the
+// server-wide limit, one that holds more than its share stops (and one
+// below its share goes on); the count follows the queues back to zero.
+func TestSendBudgetServerWide(t *testing.T) {
+	var total atomic.Int64
+	mk := func() *sendBudget {
+		return &sendBudget{limit: 4 << 20, timeout: time.Second, total: &total, totalLimit: 1 << 20, share: 256 << 10}
+	}
+	a, b := mk(), mk()
+	a.charge(900 << 10)
+	b.charge(100 << 10)
+	if a.full() || b.full() {
+		t.Fatalf("below the server-wide limit: full %v %v", a.full(), b.full())
+	}
+	a.charge(100 << 10)
+	if !a.full() || b.full() {
+		t.Fatalf("at the server-wide limit: a (1000 KiB) full %v, b (100 KiB) full %v; want true, false", a.full(), b.full())
+	}
+	if b.tryReserve(512 << 10) {
+		t.Fatal("b reserved beyond its share with the server-wide queue full")
+	}
+	a.pay(1000 << 10)
+	if a.full() || !b.tryReserve(512<<10) {
+		t.Fatal("a drained, and still full")
+	}
+	b.pay(612 << 10)
+	if n := total.Load(); n != 0 {
+		t.Fatalf("server-wide count %d with every queue empty", n)
+	}
+}
+
+// TestSessionHeldBytesBounded: an initiator that skips a CmdSN and sends
+// the commands after it with data makes the target hold them only up to
+// the data-out limit; then the connection is closed.
+func TestSessionHeldBytesBounded(t *testing.T) {
+	srv, tgt, _ := newSessTarget(t)
+	srv.limits.outLimit = 64 << 10
+	tgt.QueuedCommands = 64
+	ti := startSessInit(t, srv, tgt, 1, sessParams())
+	data := make([]byte, 8192)
+	for i := uint32(1); i < 32; i++ {
+		out := NOPOut{ITT: i, TTT: ReservedTag, CmdSN: ti.cmdSN + i}
+		var h BHS
+		out.Encode(&h)
+		if _, err := ti.nc.Write(AppendFrame(nil, &h, nil, data, false, false)); err != nil {
+			break
+		}
+	}
+	ti.waitEnded(5 * time.Second)
 }

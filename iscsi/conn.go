@@ -180,7 +180,11 @@ func newConn(ss *session, nc net.Conn, fr *FrameReader, r *LoginResult) *conn {
 		statSN:   r.StatSN,
 		outLimit: ss.srv.limits.outLimit,
 	}
-	c.sendq.limit, c.sendq.timeout = ss.srv.limits.sendLimit, ss.srv.limits.writeTimeout
+	l := &ss.srv.limits
+	c.sendq.limit, c.sendq.timeout = l.sendLimit, l.writeTimeout
+	if l.sendTotal > 0 {
+		c.sendq.total, c.sendq.totalLimit, c.sendq.share = &ss.srv.sendHeld, l.sendTotal, l.share
+	}
 	if c.portal == nil {
 		c.portal = nc.LocalAddr()
 	}

@@ -34,8 +34,11 @@ type Server struct {
 	// ttt hands out target transfer tags (R2T, NOP-In pings); unique
 	// server-wide so that a tag never matches another connection's.
 	ttt atomic.Uint32
-	// limits is the budget of every full-feature connection (budget.go).
-	limits connLimits
+	// limits is the budget of every full-feature connection, sendHeld
+	// and outHeld the server-wide counts (budget.go).
+	limits   connLimits
+	sendHeld atomic.Int64
+	outHeld  atomic.Int64
 	// panics counts the panics recovered while serving commands.
 	panics atomic.Uint64
 	// caps counts connections against the snapshot's Limits; guarded

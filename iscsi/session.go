@@ -68,8 +68,10 @@ type session struct {
 	maxCmdSN uint32 // last MaxCmdSN advertised; never decreases
 	inFlight uint32 // non-immediate SCSI commands delivered and not answered
 	held     map[uint32]*PDU
-	tasks    map[uint32]*task // by ITT
-	closing  bool
+	// heldBytes is the data of the held PDUs, bounded by outLimit.
+	heldBytes int64
+	tasks     map[uint32]*task // by ITT
+	closing   bool
 
 	commands atomic.Uint64 // SCSI commands received, for status
 	panics   atomic.Uint64 // panics recovered while serving its commands
@@ -280,9 +282,12 @@ func (ss *session) end() {
 		t.abortWaiting()
 	}
 	for sn, p := range ss.held {
-		p.Release()
+		if p != skipPDU {
+			p.Release()
+		}
 		delete(ss.held, sn)
 	}
+	ss.heldBytes = 0
 	ss.mu.Unlock()
 	ss.taskWG.Wait()
 	ss.endOnce.Do(func() {

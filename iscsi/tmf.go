@@ -112,6 +112,7 @@ func (c *conn) abortTask(req *TaskMgmtRequest) (TMResponse, []chan struct{}) {
 		if p.BHS.ITT() != req.RTT {
 			return TMTaskDoesNotExist, nil
 		}
+		ss.heldBytes -= int64(cap(p.Data))
 		p.Release()
 	}
 	ss.held[ref] = skipPDU

@@ -1,5 +1,7 @@
 package iscsi
 
+import "fmt"
+
 // Command numbering (RFC 7143 §4.2.2): CmdSN and the window
 // [ExpCmdSN, MaxCmdSN] compare in 32-bit serial number arithmetic
 // (RFC 1982).
@@ -68,6 +70,12 @@ func (c *conn) ordered(p *PDU, cmdSN uint32, immediate bool) error {
 		ss.srv.log.Debug("dropping PDU outside the command window", "op", p.BHS.Opcode(),
 			"cmdsn", cmdSN, "expcmdsn", exp, "maxcmdsn", max)
 		p.Release()
+	case cmdSN != ss.expCmdSN && ss.heldBytes+int64(cap(p.Data)) > c.outLimit:
+		// Only an initiator that skips CmdSNs on purpose makes the
+		// target hold this much for a gap.
+		ss.mu.Unlock()
+		p.Release()
+		return fmt.Errorf("iscsi: %d bytes of PDUs held for a missing CmdSN %d", ss.heldBytes, ss.expCmdSN)
 	case cmdSN == ss.expCmdSN:
 		ss.expCmdSN++
 		counted := p.BHS.Opcode() == OpSCSICommand
@@ -79,6 +87,7 @@ func (c *conn) ordered(p *PDU, cmdSN uint32, immediate bool) error {
 		c.deliverHeld()
 	default:
 		ss.held[cmdSN] = p
+		ss.heldBytes += int64(cap(p.Data))
 		ss.mu.Unlock()
 	}
 	return nil
@@ -95,6 +104,7 @@ func (c *conn) deliverHeld() {
 			return
 		}
 		delete(ss.held, ss.expCmdSN)
+		ss.heldBytes -= int64(cap(p.Data))
 		ss.expCmdSN++
 		counted := p != skipPDU && p.BHS.Opcode() == OpSCSICommand
 		if counted {
