@@ -8,7 +8,8 @@ package iscsi
 // Snapshot carries the discovery `Auth` of iscsi { incoming_user ... }.
 // The login of a NORMAL session runs, in this order:
 //
-//  1. throttle: LoginThrottle.Wait(remote IP) before reading on;
+//  1. caps: the connection was admitted under Limits (caps.go), and
+//     InitiatorName and TargetName passed CheckName (else 0200h);
 //  2. Access.CheckLogin(initiator, PortalIP(local addr)) and, with iSNS
 //     access control, ISNSClient.Allowed(initiator, target) → on error
 //     answer 0203h (target not found: a refused initiator does not learn
@@ -16,9 +17,9 @@ package iscsi
 //  3. Access.Redirect → answer Redirect.LoginStatus() with
 //     Redirect.LoginKeys() before any security negotiation;
 //  4. Auth.SelectAuthMethod, then chapServer.start/finish (chap.go);
-//     an *AuthError answers AuthError.LoginStatus(), and
-//     LoginThrottle.Failed(remote IP) gives the delay to wait first;
-//     success calls LoginThrottle.Succeeded;
+//     an *AuthError answers AuthError.LoginStatus(); every check of a
+//     CHAP response waits for LoginThrottle.Begin (throttle.go: per CHAP
+//     user, source prefix and in all), and Check.Done records it;
 //  5. the session's LUN map is Access.LUNsFor(initiator, portal IP).
 //
 // A DISCOVERY session runs 1 and 4 against the discovery Auth, is never

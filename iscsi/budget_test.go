@@ -56,6 +56,16 @@ next:
 	return ""
 }
 
+// await waits up to a second for a line containing every one of parts.
+func (l *recordLog) await(parts ...string) bool {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if l.find(parts...) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // liveConn returns the connection of the session the test started.
 func liveConn(t *testing.T, srv *Server) *conn {
 	t.Helper()

@@ -61,5 +61,20 @@
 //
 // A Discovery session then serves Text SendTargets, NOP-Out and Logout
 // (discovery.go); a Normal session runs SCSI commands (session.go,
-// conn.go, command.go).
+// conn.go; per RFC concern: window.go the CmdSN window, task.go the task
+// table, dataout.go Data-Out and R2T, datain.go Data-In, executor.go the
+// execution).
+//
+// # Peers on a budget
+//
+// Every peer is bounded in what it can make the target hold. Before login
+// a connection holds no buffer and is counted against Limits (caps.go:
+// connections in all and per address, login and discovery timeouts), and
+// the names it gives are checked (name.go). A full-feature connection has
+// one budget (budget.go): the bytes queued for its socket, the data-in
+// reserved by commands about to run, the data-out solicited by R2Ts and
+// the PDUs held for a missing CmdSN, each with a limit, and server-wide
+// totals. CHAP responses are checked under a throttle per user, per
+// source prefix and in all (throttle.go). A panic while executing a
+// command is logged, answered INTERNAL TARGET FAILURE and counted.
 package iscsi
