@@ -219,9 +219,17 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 		if st, ok := statusOf(err); ok {
 			args := []any{"remote", remote.String(), "initiator", c.initiatorName, "status", st.String(), "reason", err.Error()}
 			var ae *AuthError
-			if errors.As(err, &ae) && ae.User != "" {
-				byUser, byPrefix := s.throttle.Failures(ae.User, remote)
-				args = append(args, "chap_user", ae.User, "failures_of_user", byUser, "failures_from_address", byPrefix)
+			var te *ThrottleError
+			user := ""
+			switch {
+			case errors.As(err, &ae):
+				user = ae.User
+			case errors.As(err, &te):
+				user = te.User
+			}
+			if user != "" {
+				byUser, byPrefix := s.throttle.Failures(user, remote)
+				args = append(args, "chap_user", user, "failures_of_user", byUser, "failures_from_address", byPrefix)
 			}
 			if errors.Is(err, ErrThrottled) {
 				if ok, suppressed := s.logAllowed("chap throttle"); ok {

@@ -58,13 +58,21 @@ const (
 // login's deadline.
 var ErrThrottled = errors.New("iscsi: too many failed CHAP attempts; try again later")
 
-// throttleErr is ErrThrottled as a login failure: 0301h, the target is
-// busy, so that initiators retry instead of taking it for a wrong secret.
-type throttleErr struct{}
+// ThrottleError is ErrThrottled for one CHAP user, as a login failure:
+// 0301h, the target is busy, so that initiators retry instead of taking
+// it for a wrong secret.
+type ThrottleError struct {
+	User string // the CHAP name the initiator gave
+}
 
-func (throttleErr) Error() string       { return ErrThrottled.Error() }
-func (throttleErr) Unwrap() error       { return ErrThrottled }
-func (throttleErr) LoginStatus() uint16 { return uint16(LoginServiceUnavailable) }
+// Error implements error.
+func (e *ThrottleError) Error() string { return ErrThrottled.Error() }
+
+// Unwrap makes errors.Is(err, ErrThrottled) hold.
+func (e *ThrottleError) Unwrap() error { return ErrThrottled }
+
+// LoginStatus is SERVICE UNAVAILABLE.
+func (e *ThrottleError) LoginStatus() uint16 { return uint16(LoginServiceUnavailable) }
 
 // bucket is the state of one key.
 type bucket struct {
@@ -262,7 +270,7 @@ func (t *LoginThrottle) Begin(user string, remote net.Addr, deadline time.Time) 
 			k.b[0].tokens--
 			k.b[0].recent++
 			t.mu.Unlock()
-			return nil, throttleErr{}
+			return nil, &ThrottleError{User: user}
 		}
 		if !registered {
 			registered = true
