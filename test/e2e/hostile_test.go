@@ -561,6 +561,10 @@ func TestHostileIdleTCPConnections(t *testing.T) {
 	t.Logf("%d of 20,000 idle TCP connections open after %s", open, time.Since(start).Round(time.Millisecond))
 	h.timedLogin(iqnT1, nil)
 	h.timedLogin(iqnT2, nil)
+	// The admin socket has its descriptors kept in reserve.
+	if out, code := testtarget.Run(t, "status", "-admin-socket", h.tgt.AdminSocket()); code != 0 {
+		t.Errorf("scstd status during the attack: exit %d\n%s", code, out)
+	}
 	closeAll()
 	if !strings.Contains(h.tgt.Stderr(), "cap=max_connections") {
 		t.Error("no log line says the max_connections cap refused connections")
