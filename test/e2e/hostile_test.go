@@ -264,8 +264,11 @@ func (h *hostileRun) attacker(from string, maxRecvDSL uint32) *initiator.Conn {
 	}
 	h.t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(time.Minute))
+	// A session of its own per address (same name, ISID from the address).
+	ip := net.ParseIP(from).To4()
+	isid := [6]byte{0x80, 0, ip[0], ip[1], ip[2], ip[3]}
 	if err := c.Login(initiator.Options{InitiatorName: "iqn.2026-11.org.example:attacker", TargetName: iqnT2,
-		MaxRecvDSL: maxRecvDSL, ImmediateData: true}); err != nil {
+		ISID: isid, MaxRecvDSL: maxRecvDSL, ImmediateData: true}); err != nil {
 		h.t.Fatalf("attacker login: %v", err)
 	}
 	return c
@@ -299,26 +302,34 @@ func frame(h *iscsi.BHS, data []byte) []byte {
 	return iscsi.AppendFrame(nil, h, nil, data, false, false)
 }
 
+// TestHostileUnreadNOPOutFlood: six sessions ping with 1 MiB each and
+// never read the answers; together they would hold far more than the
+// innocent, and must give it back once gone.
 func TestHostileUnreadNOPOutFlood(t *testing.T) {
 	h := startHostile(t)
-	c := h.attacker("127.0.2.1", 1<<20)
 	ping := make([]byte, 1<<20)
-	cmdSN := c.CmdSN()
-	var sent int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sent = flood(c, hostileAttack, func(i int) []byte {
-			var b iscsi.BHS
-			(&iscsi.NOPOut{Immediate: true, ITT: uint32(i), TTT: iscsi.ReservedTag, CmdSN: cmdSN}).Encode(&b)
-			return frame(&b, ping)
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	var attackers []*initiator.Conn
+	for i := range 6 {
+		c := h.attacker(fmt.Sprintf("127.0.2.%d", 10+i), 1<<20)
+		attackers = append(attackers, c)
+		cmdSN := c.CmdSN()
+		wg.Go(func() {
+			sent.Add(int64(flood(c, hostileAttack, func(i int) []byte {
+				var b iscsi.BHS
+				(&iscsi.NOPOut{Immediate: true, ITT: uint32(i), TTT: iscsi.ReservedTag, CmdSN: cmdSN}).Encode(&b)
+				return frame(&b, ping)
+			})))
 		})
-	}()
+	}
 	time.Sleep(hostileAttack / 2)
 	h.timedLogin(iqnT1, nil)
-	<-done
-	t.Logf("%d pings of 1 MiB sent, none of the answers read", sent)
-	c.Close()
+	wg.Wait()
+	t.Logf("%d pings of 1 MiB sent by 6 sessions, none of the answers read", sent.Load())
+	for _, c := range attackers {
+		c.Close()
+	}
 	h.end("unread NOP-Out flood")
 }
 
