@@ -31,6 +31,10 @@ type Config struct {
 	Attrs map[string]hcl.Range
 
 	files map[string]*hcl.File
+	// sourceFiles are the files the configuration was read from, and
+	// sourceDir the directory, when it was read from one.
+	sourceFiles []string
+	sourceDir   string
 }
 
 // Files returns the parsed source files by name, for printing diagnostics

@@ -1,12 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -45,51 +42,50 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
 	return writeDiagnostics(w, l.Files(), diags)
 }
 
-// Load reads path, a file or a directory. A directory contributes every
-// regular file (or symlink to one) whose name ends in ".hcl" and does not
-// start with ".", in name order; the files are merged as if they were one.
-// Load returns a nil Config whenever the diagnostics hold an error.
+// Load reads path, a file or a directory, with ReadSources and decodes it
+// with LoadSources. A directory contributes every regular file (or
+// symlink to one) whose name ends in ".hcl" and does not start with ".",
+// in name order; the files are merged as if they were one. Load returns a
+// nil Config whenever the diagnostics hold an error.
 func (l *Loader) Load(path string) (*Config, hcl.Diagnostics) {
-	names, diags := configFiles(path)
+	s, diags := ReadSources(path)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	var srcs []source
-	for _, name := range names {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read configuration file",
-				Detail:   err.Error(),
-			})
-			continue
+	return l.LoadSources(s)
+}
+
+// LoadSources decodes and validates a configuration that ReadSources read.
+// The Config remembers where it came from, for CheckStorageSafety.
+func (l *Loader) LoadSources(s *Sources) (*Config, hcl.Diagnostics) {
+	cfg, diags := l.load(s.Files)
+	if cfg != nil {
+		for _, f := range s.Files {
+			cfg.sourceFiles = append(cfg.sourceFiles, f.Name)
 		}
-		srcs = append(srcs, source{name: name, src: src})
+		if s.Dir {
+			cfg.sourceDir = s.Path
+		}
 	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return l.load(srcs)
+	return cfg, diags
 }
 
 // Parse decodes and validates src as the single configuration file
 // filename. Relative paths in it resolve against filename's directory. It
 // never reads other files except through file() calls.
 func (l *Loader) Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
-	return l.load([]source{{name: filename, src: src}})
+	cfg, diags := l.load([]Source{{Name: filename, Bytes: src}})
+	if cfg != nil {
+		cfg.sourceFiles = []string{filename}
+	}
+	return cfg, diags
 }
 
-type source struct {
-	name string
-	src  []byte
-}
-
-func (l *Loader) load(srcs []source) (*Config, hcl.Diagnostics) {
+func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	files := make([]*hcl.File, 0, len(srcs))
 	for _, s := range srcs {
-		f, d := l.parser.ParseHCL(s.src, s.name)
+		f, d := l.parser.ParseHCL(s.Bytes, s.Name)
 		diags = append(diags, d...)
 		files = append(files, f)
 	}
@@ -100,7 +96,7 @@ func (l *Loader) load(srcs []source) (*Config, hcl.Diagnostics) {
 	}
 	dec := newDecoder(l.LookupEnv)
 	for k, f := range files {
-		dec.file(f, filepath.Dir(srcs[k].name))
+		dec.file(f, filepath.Dir(srcs[k].Name))
 	}
 	diags = append(diags, dec.diags...)
 	cfg := dec.finish()
@@ -123,47 +119,4 @@ func Load(path string) (*Config, hcl.Diagnostics) { return NewLoader().Load(path
 // see Loader.Parse.
 func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return NewLoader().Parse(src, filename)
-}
-
-func configFiles(path string) ([]string, hcl.Diagnostics) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read configuration",
-			Detail:   fmt.Sprintf("%v. Expected a configuration file or a directory of *.hcl files.", err),
-		}}
-	}
-	if !fi.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read configuration directory",
-			Detail:   err.Error(),
-		}}
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
-			continue
-		}
-		full := filepath.Join(path, n)
-		if st, err := os.Stat(full); err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		names = append(names, full)
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "No configuration files",
-			Detail:   fmt.Sprintf("The directory %s holds no *.hcl file.", path),
-		}}
-	}
-	return names, nil
 }
