@@ -8,7 +8,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrServerClosed is returned by Serve and SetPortals after Shutdown.
@@ -102,7 +105,7 @@ func (s *Server) SetPortals(addrs []string) error {
 
 	bound := make([]*portal, 0, len(bind))
 	for _, a := range bind {
-		ln, err := net.Listen("tcp", a)
+		ln, err := listenPortal(a)
 		if err != nil {
 			for _, p := range bound {
 				p.ln.Close()
@@ -145,6 +148,34 @@ func (s *Server) SetPortals(addrs []string) error {
 		s.log.Info("portal listening", "addr", p.ln.Addr().String())
 	}
 	return nil
+}
+
+// listenPortal listens on addr with portalListenConfig.
+func listenPortal(addr string) (net.Listener, error) {
+	lc := portalListenConfig(addr)
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// portalListenConfig is how addr is bound. The IPv6 wildcard "[::]:P" is
+// bound IPv6-only (IPV6_V6ONLY), so that it coexists with "0.0.0.0:P"
+// instead of taking the IPv4 addresses of port P too, as Go's dual-stack
+// default would.
+func portalListenConfig(addr string) net.ListenConfig {
+	var lc net.ListenConfig
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || ip.To4() != nil || !ip.IsUnspecified() {
+		return lc
+	}
+	lc.Control = func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	return lc
 }
 
 // Portals returns the addresses the server listens on, in no particular
