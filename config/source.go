@@ -243,7 +243,7 @@ func EmptyWarning(names []string) hcl.Diagnostics {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Empty configuration file",
-			Detail: "The file holds zero bytes: applying it removes every device and target it would declare and ends their sessions. " +
+			Detail: "The file holds zero bytes: applying it removes every device and target it declared before, and ends their sessions. " +
 				"A running daemon ignores an empty file on SIGHUP, on the file watch and on `scstd reload`; only `scstd reload -force` applies it.",
 			Subject: &hcl.Range{Filename: n, Start: pos, End: pos},
 		})

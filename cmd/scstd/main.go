@@ -38,6 +38,7 @@ type options struct {
 	check       bool
 	force       bool
 	json        bool
+	watch       bool
 	stdout      io.Writer
 	stderr      io.Writer
 }
@@ -51,8 +52,12 @@ func socketFlag(fs *flag.FlagSet, o *options) {
 }
 
 var commands = []command{
-	{name: "run", args: "[-config PATH] [-admin-socket PATH]", short: "run the daemon",
-		flags: func(fs *flag.FlagSet, o *options) { configFlag(fs, o); socketFlag(fs, o) }, run: cmdRun},
+	{name: "run", args: "[-config PATH] [-admin-socket PATH] [-watch=false]", short: "run the daemon",
+		flags: func(fs *flag.FlagSet, o *options) {
+			configFlag(fs, o)
+			socketFlag(fs, o)
+			fs.BoolVar(&o.watch, "watch", true, "reload when the configuration changes (following its symlinks); with -watch=false only SIGHUP and `scstd reload` do")
+		}, run: cmdRun},
 	{name: "validate", args: "[PATH]", short: "check a configuration: exit 0, or 1 with file:line:col diagnostics",
 		run: cmdValidate},
 	{name: "fmt", args: "[-check] [PATH]", short: "rewrite configuration files in canonical format",
@@ -64,7 +69,7 @@ var commands = []command{
 	{name: "reload", args: "[-force]", short: "ask the daemon to reload its configuration and print the applied plan",
 		flags: func(fs *flag.FlagSet, o *options) {
 			socketFlag(fs, o)
-			fs.BoolVar(&o.force, "force", false, "apply even when the plan ends sessions and disruptive_changes = \"refuse\"")
+			fs.BoolVar(&o.force, "force", false, "apply even a disruptive plan (disruptive_changes = \"refuse\") or an empty file")
 		}, run: cmdReload},
 	{name: "status", args: "[-json]", short: "print the live tree: devices, targets, LUNs, sessions, connections",
 		flags: func(fs *flag.FlagSet, o *options) {
