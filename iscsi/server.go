@@ -150,21 +150,26 @@ func (s *Server) SetPortals(addrs []string) error {
 	return nil
 }
 
-// listenPortal listens on addr with portalListenConfig.
+// listenPortal listens on addr as portalListenConfig says.
 func listenPortal(addr string) (net.Listener, error) {
-	lc := portalListenConfig(addr)
-	return lc.Listen(context.Background(), "tcp", addr)
+	network, lc := portalListenConfig(addr)
+	return lc.Listen(context.Background(), network, addr)
 }
 
-// portalListenConfig is how addr is bound. The IPv6 wildcard "[::]:P" is
-// bound IPv6-only (IPV6_V6ONLY), so that it coexists with "0.0.0.0:P"
-// instead of taking the IPv4 addresses of port P too, as Go's dual-stack
-// default would.
-func portalListenConfig(addr string) net.ListenConfig {
-	var lc net.ListenConfig
+// portalListenConfig returns how addr is bound. Go's "tcp" binds a
+// wildcard dual-stack (one IPv6 socket that takes IPv4 too), so that
+// "0.0.0.0:P" would hold the IPv6 addresses of port P and "[::]:P" the
+// IPv4 ones. A portal is bound in its own family instead: "tcp4" for an
+// IPv4 address, "tcp6" with IPV6_V6ONLY for an IPv6 one, so that
+// "0.0.0.0:P" and "[::]:P" coexist. Host names keep "tcp".
+func portalListenConfig(addr string) (network string, lc net.ListenConfig) {
 	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || ip.To4() != nil || !ip.IsUnspecified() {
-		return lc
+	ip := net.ParseIP(host)
+	switch {
+	case err != nil || ip == nil:
+		return "tcp", lc
+	case ip.To4() != nil:
+		return "tcp4", lc
 	}
 	lc.Control = func(_, _ string, c syscall.RawConn) error {
 		var serr error
@@ -175,7 +180,7 @@ func portalListenConfig(addr string) net.ListenConfig {
 		}
 		return serr
 	}
-	return lc
+	return "tcp6", lc
 }
 
 // Portals returns the addresses the server listens on, in no particular

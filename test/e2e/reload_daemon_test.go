@@ -114,15 +114,9 @@ func memoryKiB(pid int) (rss, peak int64, err error) {
 // output, the exit code (-1 when killed), and the peak memory in KiB.
 func runBounded(t *testing.T, timeout time.Duration, args ...string) (out string, code int, peakKiB int64) {
 	t.Helper()
-	var buf strings.Builder
-	var mu sync.Mutex
+	var buf lockedBuffer
 	cmd := exec.Command(testtarget.Binary(t), args...)
-	w := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	})
-	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdout, cmd.Stderr = &buf, &buf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -144,8 +138,6 @@ func runBounded(t *testing.T, timeout time.Duration, args ...string) (out string
 			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > peakKiB {
 				peakKiB = ru.Maxrss
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			return buf.String(), code, peakKiB
 		case <-deadline:
 			why = fmt.Sprintf("still running after %v", timeout)
@@ -160,15 +152,27 @@ func runBounded(t *testing.T, timeout time.Duration, args ...string) (out string
 	}
 	cmd.Process.Kill()
 	<-done
-	mu.Lock()
-	defer mu.Unlock()
 	t.Errorf("scstd %s: %s; killed\n%s", strings.Join(args, " "), why, buf.String())
 	return buf.String(), -1, peakKiB
 }
 
-type writerFunc func([]byte) (int, error)
+// lockedBuffer collects what a process writes on its two pipes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // TestReloadConfigFIFOThenSIGTERM: the configuration replaced by a FIFO,
 // then SIGHUP. The reload is rejected at once with a diagnostic naming the
