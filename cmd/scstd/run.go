@@ -64,8 +64,9 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	select {
 	case first = <-d.reloads.request(triggerStart, false):
 	case <-ctx.Done():
+		log.Info("stopped before the configuration was applied")
 		d.shutdown(nil)
-		return 1, errors.New("stopped before the configuration was applied")
+		return 0, nil
 	}
 	if !first.OK {
 		d.shutdown(nil)
@@ -284,20 +285,19 @@ func servedOf(st reconcile.Status) config.Served {
 // starts after its request.
 func (d *daemonState) Reload(ctx context.Context, force bool) admin.ReloadReply {
 	ch := d.reloads.request(triggerAdmin, force)
-	stopped := func() admin.ReloadReply {
+	notDone := func(why string) admin.ReloadReply {
 		r := d.LastReload()
 		r.OK, r.Changes, r.Plan, r.Detail, r.AlreadyApplied = false, 0, "", nil, nil
-		r.Trigger, r.Forced, r.Diagnostics = triggerAdmin, force, ""
-		r.Error = "the daemon is stopping; nothing was reloaded"
+		r.Trigger, r.Forced, r.Diagnostics, r.Error = triggerAdmin, force, "", why
 		return r
 	}
 	select {
 	case r := <-ch:
 		return r
 	case <-d.stopping:
-		return stopped()
+		return notDone("the daemon is stopping; nothing was reloaded")
 	case <-ctx.Done():
-		return stopped()
+		return notDone("the request was cancelled before its reload ran (it still runs)")
 	}
 }
 
