@@ -105,6 +105,8 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	for {
 		select {
 		case <-ctx.Done():
+			// A second SIGTERM or SIGINT during the shutdown kills at once.
+			stop()
 			d.shutdown(adminSrv)
 			return 0, nil
 		case <-hup:
