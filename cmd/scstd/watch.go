@@ -37,7 +37,7 @@ func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-c
 	if err != nil {
 		return nil, err
 	}
-	cw := &configWatch{path: path, w: w, log: log, watched: map[string]bool{}}
+	cw := &configWatch{path: path, w: w, watched: map[string]bool{}}
 	if err := cw.resolve(); err != nil {
 		w.Close()
 		return nil, err
@@ -99,7 +99,6 @@ func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-c
 type configWatch struct {
 	path string
 	w    *fsnotify.Watcher
-	log  *slog.Logger
 	// watched are the real directories watched; files the real paths of
 	// the files the configuration reads, and dir the real directory when
 	// the configuration is a directory.
