@@ -122,7 +122,6 @@ var reasons = map[string]string{
 	"internal_portal":        "iSCSI-SCST setting; scstd has no such setting",
 	"isns_entity_timeout":    "iSCSI-SCST setting; scstd has no such setting",
 	"allowed_portal":         "a target attribute in iSCSI-SCST; set allowed_portals on the targets",
-	"iSNSServer":             "iSNS server; see isns_server",
 	"tid":                    "read-only in SCST (the target id); scstd assigns its own",
 	"addr_method":            "SCSI LUN addressing method; scstd always uses flat addressing",
 	"io_grouping_type":       "SCST I/O context grouping; scstd has no such setting",
