@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -83,6 +85,14 @@ func (l *Loader) Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 
 func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
+	for _, s := range srcs {
+		if d := checkText(s.Name, s.Bytes); d != nil {
+			diags = append(diags, d)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	files := make([]*hcl.File, 0, len(srcs))
 	for _, s := range srcs {
 		f, d := l.parser.ParseHCL(s.Bytes, s.Name)
@@ -119,4 +129,46 @@ func Load(path string) (*Config, hcl.Diagnostics) { return NewLoader().Load(path
 // see Loader.Parse.
 func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return NewLoader().Parse(src, filename)
+}
+
+// checkText returns one diagnostic for a file that is not UTF-8 text (a
+// binary file, an image, text in another encoding), instead of the
+// hundreds the HCL parser would give, each echoing raw bytes. It points at
+// the first offending byte and shows none of the file: the file is not
+// handed to the parser, so no source line is printed. It returns nil for
+// text; tabs, carriage returns and newlines are the only control
+// characters text holds.
+func checkText(name string, src []byte) *hcl.Diagnostic {
+	pos := hcl.Pos{Line: 1, Column: 1}
+	for i := 0; i < len(src); {
+		r, n := utf8.DecodeRune(src[i:])
+		what := ""
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			what = fmt.Sprintf("byte 0x%02x is not UTF-8", src[i])
+		case r == 0:
+			what = "it holds a NUL byte"
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r == 0x7f:
+			what = fmt.Sprintf("it holds the control character 0x%02x", r)
+		}
+		if what != "" {
+			end := pos
+			end.Column++
+			end.Byte++
+			return &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Not a text file",
+				Detail:   fmt.Sprintf("%s is not UTF-8 text: %s (line %d, column %d). Expected an HCL configuration file; check the path.", name, what, pos.Line, pos.Column),
+				Subject:  &hcl.Range{Filename: name, Start: pos, End: end},
+			}
+		}
+		if r == '\n' {
+			pos.Line, pos.Column = pos.Line+1, 1
+		} else {
+			pos.Column++
+		}
+		i += n
+		pos.Byte = i
+	}
+	return nil
 }
