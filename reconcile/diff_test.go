@@ -97,17 +97,17 @@ func TestDiffProperties(t *testing.T) {
 	for seed := range uint64(2000) {
 		r := rand.New(rand.NewPCG(seed, 1))
 		a, b := randomModel(r), randomModel(r)
-		if p := Diff(a, a); !p.Empty() {
+		if p := Diff(a, a, nil); !p.Empty() {
 			t.Fatalf("seed %d: Diff(a, a) not empty:\n%s", seed, p)
 		}
-		if p := Diff(a, cloneModel(a)); !p.Empty() {
+		if p := Diff(a, cloneModel(a), nil); !p.Empty() {
 			t.Fatalf("seed %d: Diff(a, copy of a) not empty:\n%s", seed, p)
 		}
-		p := Diff(a, b)
-		if got := applyPlan(a, p); !modelsEqual(got, b) {
+		p := Diff(a, b, nil)
+		if got := a.apply(p); !modelsEqual(got, b) {
 			t.Fatalf("seed %d: applying Diff(a, b) to a does not give b; plan:\n%s", seed, p)
 		}
-		if again := Diff(a, b).String(); again != p.String() {
+		if again := Diff(a, b, nil).String(); again != p.String() {
 			t.Fatalf("seed %d: Diff is not deterministic:\n%s\nvs\n%s", seed, p, again)
 		}
 		checkTiers(t, seed, p)
@@ -135,7 +135,7 @@ func TestDiffImpactOnDisabledTarget(t *testing.T) {
 	desired := cloneModel(running)
 	desired.Targets[iqnA].LUNs[7] = LUN{Device: "spare"}
 	setDevice(&desired, "disk1", func(d *Device) { d.Size = 8 << 30 })
-	p := Diff(running, desired)
+	p := Diff(running, desired, nil)
 	if p.Impact() != Hot {
 		t.Errorf("a disabled target has no sessions to notify:\n%s", p)
 	}
