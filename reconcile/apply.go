@@ -394,7 +394,9 @@ func (e *Engine) nextSnapshot(s *step) *iscsi.Snapshot {
 			dirty[mapKey{a.Target, a.Group}] = true
 		case a.Group != "":
 			header[a.Target] = true
-			dirty[mapKey{a.Target, a.Group}] = c.Op == AddGroup
+			if c.Op == AddGroup {
+				dirty[mapKey{a.Target, a.Group}] = true
+			}
 		default:
 			header[a.Target] = true
 		}
