@@ -83,8 +83,8 @@ func (b *slowBackend) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (b *slowBackend) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
-func (b *slowBackend) Size() (int64, error)                      { return 1 << 20, nil }
-func (b *slowBackend) Sync() error                               { return nil }
+func (b *slowBackend) Size() (int64, error)                     { return 1 << 20, nil }
+func (b *slowBackend) Sync() error                              { return nil }
 func (b *slowBackend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
