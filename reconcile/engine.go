@@ -230,14 +230,6 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 	return Diff(running, desired, SessionsOf(e.srv.Sessions())), nil
 }
 
-// Policy returns the running configuration's disruptive_changes: the
-// policy the next Apply is held to.
-func (e *Engine) Policy() config.DisruptivePolicy {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.policy
-}
-
 // Close stops the background loops, deregisters from the iSNS servers and
 // takes every device offline; each backend is closed once the commands
 // using it have completed (those already drained, before Close returns).

@@ -438,7 +438,7 @@ func TestStatusLists(t *testing.T) {
 	e, _ := newTestEngine(t)
 	apply(t, e, parse(t, twoTargets))
 	st := e.Status()
-	if st.Generation != 1 || len(st.Devices) != 2 || len(st.Targets) != 2 {
+	if st.Generation != 1 || len(st.Devices) != 2 || len(st.Targets) != 2 || st.DisruptiveChanges != "refuse" {
 		t.Fatalf("status %+v", st)
 	}
 	b := st.Targets[1]
