@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 )
@@ -324,7 +325,11 @@ func TestEngineProperties(t *testing.T) {
 			b = a.mutate(rnd)
 		}
 		srcA, srcB := a.String(), b.String()
-		cfgA, cfgB := parse(t, srcA), parse(t, srcB)
+		cfgA, diagsA := config.Parse([]byte(srcA), "/etc/scst.hcl")
+		cfgB, diagsB := config.Parse([]byte(srcB), "/etc/scst.hcl")
+		if diagsA.HasErrors() || diagsB.HasErrors() {
+			t.Fatalf("seed %d: %v %v", seed, diagsA, diagsB)
+		}
 		fail := func(format string, args ...any) {
 			t.Helper()
 			t.Fatalf("seed %d: %s\n--- a\n%s--- b\n%s", seed, fmt.Sprintf(format, args...), srcA, srcB)
