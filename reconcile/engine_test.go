@@ -85,7 +85,7 @@ func parse(t testing.TB, src string) *config.Config {
 }
 
 // newTestEngine returns an engine with its background loops off (tests
-// call retryOffline and pollSizes themselves) and a short release delay.
+// call retryOffline and pollSizes themselves).
 func newTestEngine(t testing.TB) (*Engine, *recorder) {
 	r := &recorder{}
 	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1})
