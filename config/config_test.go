@@ -190,7 +190,7 @@ target "iqn.2026-11.org.example:t" {
 	if len(diags) > 0 {
 		t.Fatal(diags)
 	}
-	if cfg.DisruptiveChanges != DisruptiveAllow || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr != DefaultPortal {
+	if cfg.DisruptiveChanges != DisruptiveRefuse || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr != DefaultPortal {
 		t.Errorf("globals: %+v %+v", cfg, cfg.ISCSI)
 	}
 	n := cfg.Device("n")

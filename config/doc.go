@@ -71,7 +71,7 @@
 // Target defaults are iSCSI-SCST's, which are within RFC 7143's ranges:
 //
 //	attribute                      default        range / values
-//	disruptive_changes             "allow"        "allow", "refuse"
+//	disruptive_changes             "refuse"       "refuse", "allow"
 //	iscsi.enabled                  true
 //	iscsi.portals                  ["0.0.0.0:3260"] host[:port], port 3260 if omitted
 //	isns_server label port         3205

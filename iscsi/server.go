@@ -67,14 +67,10 @@ func NewServer(log *slog.Logger) *Server {
 // Publish makes snap the configuration every new login and every next
 // command sees. It sets snap.Generation; snap must not be modified
 // afterwards. Live sessions keep what they negotiated; a lowered
-// QueuedCommands shows in the next MaxCmdSN they are sent.
-func (s *Server) Publish(snap *Snapshot) {
-	if snap.Targets == nil {
-		snap.Targets = map[string]*Target{}
-	}
-	snap.Generation = s.gen.Add(1)
-	s.snap.Store(snap)
-}
+// QueuedCommands shows in the next MaxCmdSN they are sent. Sessions whose
+// LUN map changes are told, and those of a target gone or disabled are
+// asked to log out, as Commit does for sessions no effect names.
+func (s *Server) Publish(snap *Snapshot) { s.Commit(snap, nil) }
 
 // Snapshot returns the configuration currently published.
 func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }

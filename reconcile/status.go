@@ -12,11 +12,14 @@ import (
 type Status struct {
 	// Generation is the snapshot generation running (0 before the first
 	// Apply).
-	Generation uint64         `json:"generation"`
-	Enabled    bool           `json:"enabled"`
-	Portals    []string       `json:"portals"`
-	Devices    []DeviceStatus `json:"devices"`
-	Targets    []TargetStatus `json:"targets"`
+	Generation uint64 `json:"generation"`
+	// DisruptiveChanges is the running configuration's policy, the one
+	// the next reload is held to ("refuse" or "allow").
+	DisruptiveChanges string         `json:"disruptive_changes"`
+	Enabled           bool           `json:"enabled"`
+	Portals           []string       `json:"portals"`
+	Devices           []DeviceStatus `json:"devices"`
+	Targets           []TargetStatus `json:"targets"`
 	// ISNS are the iSNS servers and what each one holds.
 	ISNS []iscsi.ISNSState `json:"isns,omitempty"`
 	// Sessions are the live sessions.
@@ -74,7 +77,7 @@ type GroupStatus struct {
 // Status returns the engine's live state.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
-	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals}
+	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals, DisruptiveChanges: string(e.policy)}
 	if e.snap != nil {
 		st.Generation = e.snap.Generation
 	}
