@@ -133,3 +133,19 @@ func lunStatus(m map[scsi.LUN]LUN) []LUNStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].LUN < out[j].LUN })
 	return out
 }
+
+// Served returns, by device name, the backing file of every device that
+// serves from one now (online, with a filename): the storage checks let
+// such a file grow when its size is raised (a resize). It reads the
+// running state only and never waits for storage or iSNS.
+func (e *Engine) Served() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]string, len(e.devices))
+	for name, d := range e.devices {
+		if d.backend != nil && d.model.Filename != "" {
+			out[name] = d.model.Filename
+		}
+	}
+	return out
+}

@@ -269,19 +269,7 @@ func (d *daemonState) record(reply admin.ReloadReply, applied bool) admin.Reload
 // served lists the devices the engine serves from an open backing file,
 // for the storage checks: raising size grows such a file (a resize), while
 // any other existing file smaller than size is refused.
-func (d *daemonState) served() config.Served {
-	return servedOf(d.eng.Status())
-}
-
-func servedOf(st reconcile.Status) config.Served {
-	s := config.Served{}
-	for _, dev := range st.Devices {
-		if dev.Online && dev.Filename != "" {
-			s[dev.Name] = dev.Filename
-		}
-	}
-	return s
-}
+func (d *daemonState) served() config.Served { return d.eng.Served() }
 
 // Reload implements admin.Handler: `scstd reload` waits for a reload that
 // starts after its request.
@@ -321,7 +309,7 @@ func (d *daemonState) Plan(ctx context.Context, path string) admin.PlanReply {
 	last.Plan, last.Detail, last.Diagnostics, last.AlreadyApplied = "", nil, "", nil
 	reply := admin.PlanReply{Daemon: admin.DaemonInfo{PID: os.Getpid(), Config: d.path, Generation: st.Generation,
 		Watch: d.watch, LastReload: last}}
-	ld := loadConfig(path, servedOf(st))
+	ld := loadConfig(path, d.served())
 	reply.EmptyFiles = ld.emptyFiles()
 	if ld.diags.HasErrors() {
 		reply.Error = path + " has errors"
