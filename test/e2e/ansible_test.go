@@ -75,9 +75,18 @@ target "iqn.2026-11.org.example:before" {
 		t.Errorf("the template does not render in `scstd fmt` format (%s):\n%s", out, config)
 	}
 	// The daemon runs the rendered configuration.
-	status, code := testtarget.Run(t, "status", "-json", "-admin-socket", tgt.AdminSocket())
-	if code != 0 || !strings.Contains(status, `"`+target+`"`) || strings.Contains(status, "iqn.2026-11.org.example:before") {
-		t.Errorf("status after the first run: exit %d, want %s alone:\n%s", code, target, status)
+	var names []string
+	for _, raw := range daemonStatusOf(t, tgt).Engine.Targets {
+		var ts struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(raw, &ts); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, ts.Name)
+	}
+	if len(names) != 1 || names[0] != target {
+		t.Errorf("targets after the first run: %q, want %s alone", names, target)
 	}
 	lun := chapURL(tgt.Portal(), "alice", secret, "/"+target+"/0", "", "")
 	if out := mustRun(t, "iscsi-inq", lun); !strings.Contains(out, "DIRECT_ACCESS") {
