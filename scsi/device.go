@@ -52,9 +52,91 @@ type Device struct {
 
 // devState is the backend a device serves from, swapped atomically as the
 // device goes offline and online. backend is nil while offline.
+//
+// A command that uses the backend holds a reference on the state it took
+// it from (acquire, release); a state replaced by the next one is retired,
+// and once retired and without references it is drained: its idle
+// channel closes and whoever took the device's old backend may close it.
+// The counter's high bit marks retirement, so that taking and dropping a
+// reference is one atomic add each, with no lock and no allocation.
 type devState struct {
 	backend vdisk.Backend
 	offline error
+	refs    atomic.Int64
+	idle    chan struct{} // closed when drained; nil without a backend
+	drained atomic.Bool
+}
+
+// stateRetired is the bit of devState.refs set when the state is retired.
+const stateRetired = 1 << 62
+
+func newState(b vdisk.Backend, offline error) *devState {
+	st := &devState{backend: b, offline: offline}
+	if b != nil {
+		st.idle = make(chan struct{})
+	}
+	return st
+}
+
+// acquire returns the device's current state with a reference on its
+// backend, which the caller drops with release once it no longer uses
+// the backend. A state retired between the load and the reference is
+// given up for the one that replaced it.
+func (d *Device) acquire() *devState {
+	for {
+		st := d.state.Load()
+		if st.backend == nil {
+			return st
+		}
+		if st.refs.Add(1)&stateRetired == 0 {
+			return st
+		}
+		st.release()
+	}
+}
+
+// hold takes one more reference on a state the caller already holds one
+// on (a job that outlives its command).
+func (st *devState) hold() {
+	if st != nil && st.backend != nil {
+		st.refs.Add(1)
+	}
+}
+
+// release drops a reference taken by acquire or hold; nil-safe.
+func (st *devState) release() {
+	if st == nil || st.backend == nil {
+		return
+	}
+	if st.refs.Add(-1) == stateRetired {
+		st.drain()
+	}
+}
+
+// retire marks a state that the device no longer serves from; it drains
+// at once when no command holds it, else when the last one releases it.
+func (st *devState) retire() Drain {
+	if st.backend == nil {
+		return Drain{}
+	}
+	if st.refs.Add(stateRetired) == stateRetired {
+		st.drain()
+	}
+	return Drain{Backend: st.backend, Done: st.idle}
+}
+
+func (st *devState) drain() {
+	if st.drained.CompareAndSwap(false, true) {
+		close(st.idle)
+	}
+}
+
+// Drain is a backend a device stopped serving from (nil when it served
+// from none): Done is closed when the last command that picked it up has
+// completed, and only then may the owner close it.
+type Drain struct {
+	Backend vdisk.Backend
+	Done    <-chan struct{}
 }
 
 // ErrOffline is the reason Offline reports for a device created or set
@@ -76,7 +158,7 @@ func NewDevice(cfg DeviceConfig, b vdisk.Backend) *Device {
 	d.readOnly.Store(cfg.ReadOnly)
 	d.nvCache.Store(cfg.NVCache)
 	d.writeThrough.Store(cfg.WriteThrough)
-	d.state.Store(&devState{offline: ErrOffline})
+	d.state.Store(newState(nil, ErrOffline))
 	if b != nil {
 		d.SetBackend(b)
 	}
@@ -99,33 +181,36 @@ func (d *Device) Config() DeviceConfig {
 // SetBackend makes the device serve from b (bringing an offline device
 // online) and reads its size; a size that differs from the last one known
 // posts CAPACITY DATA HAS CHANGED to every nexus. When b.Size() fails the
-// device goes offline with that error as the reason (see Offline). A nil b
-// is SetOffline(nil). The caller owns the previous backend, if any, and
-// closes it.
-func (d *Device) SetBackend(b vdisk.Backend) {
+// device goes offline with that error as the reason (see Offline) and the
+// caller keeps b. A nil b is SetOffline(nil). The backend the device
+// served from before is returned as a Drain: the caller closes it once
+// Drain.Done is closed, when no command uses it any more.
+func (d *Device) SetBackend(b vdisk.Backend) Drain {
 	if b == nil {
-		d.SetOffline(nil)
-		return
+		return d.SetOffline(nil)
 	}
 	n, err := b.Size()
 	if err != nil {
-		d.state.Store(&devState{offline: fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)})
-		return
+		return d.swap(newState(nil, fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)))
 	}
 	d.setSize(n)
-	d.state.Store(&devState{backend: b})
+	return d.swap(newState(b, nil))
 }
 
 // SetOffline takes the device offline for reason (nil: ErrOffline): its
 // LUNs answer NOT READY, LOGICAL UNIT NOT READY, MANUAL INTERVENTION
-// REQUIRED until SetBackend. It returns the backend it used, or nil, for
-// the caller to close once commands in flight have finished with it.
-func (d *Device) SetOffline(reason error) vdisk.Backend {
+// REQUIRED until SetBackend. It returns the backend it served from as a
+// Drain, for the caller to close once the commands in flight have
+// finished with it.
+func (d *Device) SetOffline(reason error) Drain {
 	if reason == nil {
 		reason = ErrOffline
 	}
-	old := d.state.Swap(&devState{offline: reason})
-	return old.backend
+	return d.swap(newState(nil, reason))
+}
+
+func (d *Device) swap(st *devState) Drain {
+	return d.state.Swap(st).retire()
 }
 
 // Offline returns why the device is offline, or nil when it is online.
@@ -134,6 +219,8 @@ func (d *Device) Offline() error {
 }
 
 // Backend returns the backend the device serves from, or nil when offline.
+// It takes no reference: commands get theirs through acquire; this is for
+// status and tests.
 func (d *Device) Backend() vdisk.Backend {
 	return d.state.Load().backend
 }
@@ -145,11 +232,12 @@ func (d *Device) Size() int64 { return d.size.Load() }
 // gets CAPACITY DATA HAS CHANGED on its next command to a LUN of this
 // device. An offline device does nothing.
 func (d *Device) RefreshSize() (changed bool, err error) {
-	b := d.state.Load().backend
-	if b == nil {
+	st := d.acquire()
+	defer st.release()
+	if st.backend == nil {
 		return false, nil
 	}
-	n, err := b.Size()
+	n, err := st.backend.Size()
 	if err != nil {
 		return false, err
 	}

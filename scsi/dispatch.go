@@ -191,10 +191,14 @@ func Execute(cmd *Command) Result {
 	}
 	t := taskPool.Get().(*task)
 	*t = task{cmd: cmd, desc: lookupCommand(cmd.CDB)}
-	res := t.execute()
-	*t = task{}
-	taskPool.Put(t)
-	return res
+	defer func() {
+		// The command is done with the backend, panic or not (the
+		// panic goes on to the transport).
+		t.st.release()
+		*t = task{}
+		taskPool.Put(t)
+	}()
+	return t.execute()
 }
 
 // taskPool recycles tasks: a task escapes to the heap through the
@@ -204,6 +208,9 @@ var taskPool = sync.Pool{New: func() any { return new(task) }}
 // execute is Execute for a task holding the command and its descriptor.
 func (t *task) execute() Result {
 	cmd := t.cmd
+	if cmd.Nexus != nil {
+		cmd.Nexus.sync(cmd.LUNs)
+	}
 	if cmd.LUNValid && cmd.LUNs != nil {
 		t.lu = cmd.LUNs.Lookup(cmd.LUN)
 	}
@@ -234,8 +241,8 @@ func (t *task) execute() Result {
 	if e := t.checkCDB(); e != nil {
 		return checkCondition(e)
 	}
-	st := t.dev.state.Load()
-	t.be = st.backend
+	t.st = t.dev.acquire()
+	t.be = t.st.backend
 	t.size = t.dev.size.Load()
 	if t.be == nil && t.desc.flags&flagOffline == 0 {
 		return checkCondition(ErrNotReadyManual)
