@@ -74,23 +74,10 @@ const (
 // peerKey is the address a peer is counted under: its IPv4 address, or
 // the /64 of its IPv6 address (one host or site can hold a whole /64).
 func peerKey(addr net.Addr) string {
-	var a netip.Addr
-	switch v := addr.(type) {
-	case *net.TCPAddr:
-		a = v.AddrPort().Addr()
-	default:
-		if addr == nil {
-			return ""
-		}
-		ap, err := netip.ParseAddrPort(addr.String())
-		if err != nil {
-			return addr.String()
-		}
-		a = ap.Addr()
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
+	ip := PortalIP(addr)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() {
+		return ip
 	}
 	p, _ := a.Prefix(64)
 	return p.String()

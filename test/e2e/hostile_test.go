@@ -302,111 +302,100 @@ func frame(h *iscsi.BHS, data []byte) []byte {
 	return iscsi.AppendFrame(nil, h, nil, data, false, false)
 }
 
+// floodAttack runs one flood per attacker session for hostileAttack,
+// times a login halfway, closes the attackers and checks the outcome. A
+// flood's next makes its i-th PDU; what counts how many PDUs a call
+// of next makes.
+func (h *hostileRun) floodAttack(name, what string, per int, attackers []*initiator.Conn, next func(c *initiator.Conn) func(i int) []byte) {
+	h.t.Helper()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range attackers {
+		gen := next(c)
+		wg.Go(func() { sent.Add(int64(per * flood(c, hostileAttack, gen))) })
+	}
+	time.Sleep(hostileAttack / 2)
+	h.timedLogin(iqnT1, nil)
+	wg.Wait()
+	h.t.Logf("%s: %d %s sent by %d session(s), none of the answers read", name, sent.Load(), what, len(attackers))
+	for _, c := range attackers {
+		c.Close()
+	}
+	h.end(name)
+}
+
+// scsiFrame encodes a SCSI command for a flood.
+func scsiFrame(cmd iscsi.SCSICommand, cdb []byte) []byte {
+	copy(cmd.CDB[:], cdb)
+	var b iscsi.BHS
+	cmd.Encode(&b)
+	return frame(&b, nil)
+}
+
 // TestHostileUnreadNOPOutFlood: six sessions ping with 1 MiB each and
 // never read the answers; together they would hold far more than the
 // innocent, and must give it back once gone.
 func TestHostileUnreadNOPOutFlood(t *testing.T) {
 	h := startHostile(t)
 	ping := make([]byte, 1<<20)
-	var sent atomic.Int64
-	var wg sync.WaitGroup
 	var attackers []*initiator.Conn
 	for i := range 6 {
-		c := h.attacker(fmt.Sprintf("127.0.2.%d", 10+i), 1<<20)
-		attackers = append(attackers, c)
+		attackers = append(attackers, h.attacker(fmt.Sprintf("127.0.2.%d", 10+i), 1<<20))
+	}
+	h.floodAttack("unread NOP-Out flood", "pings of 1 MiB", 1, attackers, func(c *initiator.Conn) func(int) []byte {
 		cmdSN := c.CmdSN()
-		wg.Go(func() {
-			sent.Add(int64(flood(c, hostileAttack, func(i int) []byte {
-				var b iscsi.BHS
-				(&iscsi.NOPOut{Immediate: true, ITT: uint32(i), TTT: iscsi.ReservedTag, CmdSN: cmdSN}).Encode(&b)
-				return frame(&b, ping)
-			})))
-		})
-	}
-	time.Sleep(hostileAttack / 2)
-	h.timedLogin(iqnT1, nil)
-	wg.Wait()
-	t.Logf("%d pings of 1 MiB sent by 6 sessions, none of the answers read", sent.Load())
-	for _, c := range attackers {
-		c.Close()
-	}
-	h.end("unread NOP-Out flood")
+		return func(i int) []byte {
+			var b iscsi.BHS
+			(&iscsi.NOPOut{Immediate: true, ITT: uint32(i), TTT: iscsi.ReservedTag, CmdSN: cmdSN}).Encode(&b)
+			return frame(&b, ping)
+		}
+	})
 }
 
+// TestHostileUnreadReadFlood: READs of 8 MiB, numbered on past MaxCmdSN,
+// whose data is never read.
 func TestHostileUnreadReadFlood(t *testing.T) {
 	h := startHostile(t)
-	c := h.attacker("127.0.2.2", 1<<20)
-	sn := c.CmdSN()
-	var sent int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sent = flood(c, hostileAttack, func(i int) []byte {
-			cmd := iscsi.SCSICommand{Final: true, Read: true, Attr: iscsi.AttrSimple, ITT: uint32(i),
-				CmdSN: sn + uint32(i), ExpectedDataTransferLength: 8 << 20}
-			copy(cmd.CDB[:], rw10(0x28, uint32(i%64)*16384, 16384))
-			var b iscsi.BHS
-			cmd.Encode(&b)
-			return frame(&b, nil)
-		})
-	}()
-	time.Sleep(hostileAttack / 2)
-	h.timedLogin(iqnT1, nil)
-	<-done
-	t.Logf("%d READs of 8 MiB sent (CmdSNs past the window included), none of the data read", sent)
-	c.Close()
-	h.end("unread READ flood")
+	attackers := []*initiator.Conn{h.attacker("127.0.2.2", 1<<20)}
+	h.floodAttack("unread READ flood", "READs of 8 MiB", 1, attackers, func(c *initiator.Conn) func(int) []byte {
+		sn := c.CmdSN()
+		return func(i int) []byte {
+			return scsiFrame(iscsi.SCSICommand{Final: true, Read: true, Attr: iscsi.AttrSimple, ITT: uint32(i),
+				CmdSN: sn + uint32(i), ExpectedDataTransferLength: 8 << 20}, rw10(0x28, uint32(i%64)*16384, 16384))
+		}
+	})
 }
 
+// TestHostileInquiryHugeEDTL: windowed and immediate INQUIRYs announcing
+// 16 MiB each, none of the answers read.
 func TestHostileInquiryHugeEDTL(t *testing.T) {
 	h := startHostile(t)
-	c := h.attacker("127.0.2.3", 1<<20)
-	// Windowed and immediate INQUIRYs announcing 16 MiB each, none of
-	// the answers read for the attack's length.
-	sn := c.CmdSN()
-	var sent int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sent = flood(c, hostileAttack, func(i int) []byte {
-			cmd := iscsi.SCSICommand{Immediate: i%2 == 1, Final: true, Read: true, Attr: iscsi.AttrSimple,
-				ITT: uint32(i), CmdSN: sn + uint32(i/2), ExpectedDataTransferLength: 16 << 20}
-			copy(cmd.CDB[:], []byte{0x12, 0, 0, 0xff, 0xff, 0})
-			var b iscsi.BHS
-			cmd.Encode(&b)
-			return frame(&b, nil)
-		})
-	}()
-	time.Sleep(hostileAttack / 2)
-	h.timedLogin(iqnT1, nil)
-	<-done
-	t.Logf("%d INQUIRY commands with a 16 MiB expected length sent", sent)
-	c.Close()
-	h.end("INQUIRY with 16 MiB EDTL")
+	attackers := []*initiator.Conn{h.attacker("127.0.2.3", 1<<20)}
+	h.floodAttack("INQUIRY with 16 MiB EDTL", "INQUIRYs", 1, attackers, func(c *initiator.Conn) func(int) []byte {
+		sn := c.CmdSN()
+		return func(i int) []byte {
+			return scsiFrame(iscsi.SCSICommand{Immediate: i%2 == 1, Final: true, Read: true, Attr: iscsi.AttrSimple,
+				ITT: uint32(i), CmdSN: sn + uint32(i/2), ExpectedDataTransferLength: 16 << 20},
+				[]byte{0x12, 0, 0, 0xff, 0xff, 0})
+		}
+	})
 }
 
+// TestHostileRejectFlood: headers of an opcode that does not exist, each
+// answered with a Reject that is never read.
 func TestHostileRejectFlood(t *testing.T) {
 	h := startHostile(t)
-	c := h.attacker("127.0.2.4", 0)
-	var sent int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		batch := make([]byte, 0, 1024*iscsi.BHSLen)
-		for i := range 1024 {
-			var b iscsi.BHS
-			b.SetOpcode(0x1f, true) // no such opcode: Reject
-			b.SetITT(uint32(i))
-			batch = append(batch, frame(&b, nil)...)
-		}
-		sent = 1024 * flood(c, hostileAttack, func(int) []byte { return batch })
-	}()
-	time.Sleep(hostileAttack / 2)
-	h.timedLogin(iqnT1, nil)
-	<-done
-	t.Logf("about %d unknown-opcode headers sent, none of the Rejects read", sent)
-	c.Close()
-	h.end("Reject flood")
+	batch := make([]byte, 0, 1024*iscsi.BHSLen)
+	for i := range 1024 {
+		var b iscsi.BHS
+		b.SetOpcode(0x1f, true) // no such opcode: Reject
+		b.SetITT(uint32(i))
+		batch = append(batch, frame(&b, nil)...)
+	}
+	attackers := []*initiator.Conn{h.attacker("127.0.2.4", 0)}
+	h.floodAttack("Reject flood", "unknown-opcode headers", 1024, attackers, func(*initiator.Conn) func(int) []byte {
+		return func(int) []byte { return batch }
+	})
 }
 
 func TestHostileOutOfWindowCommands(t *testing.T) {
@@ -416,12 +405,8 @@ func TestHostileOutOfWindowCommands(t *testing.T) {
 	// MaxCmdSN, and immediate ones beside them.
 	sn := c.CmdSN()
 	sent := flood(c, time.Second, func(i int) []byte {
-		cmd := iscsi.SCSICommand{Immediate: i%4 == 3, Final: true, Write: true, Attr: iscsi.AttrSimple,
-			ITT: uint32(i), CmdSN: sn + uint32(i), ExpectedDataTransferLength: 8 << 20}
-		copy(cmd.CDB[:], rw10(0x2a, uint32(i%64)*16384, 16384))
-		var b iscsi.BHS
-		cmd.Encode(&b)
-		return frame(&b, nil)
+		return scsiFrame(iscsi.SCSICommand{Immediate: i%4 == 3, Final: true, Write: true, Attr: iscsi.AttrSimple,
+			ITT: uint32(i), CmdSN: sn + uint32(i), ExpectedDataTransferLength: 8 << 20}, rw10(0x2a, uint32(i%64)*16384, 16384))
 	})
 	time.Sleep(500 * time.Millisecond)
 	active := -1
