@@ -73,6 +73,8 @@ var goldenCases = []struct {
 		m.ISCSI.Portals = []string{"127.0.0.1:3260", "[::1]:3260"}
 		m.ISCSI.Enabled = false
 	}},
+	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
+	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
 	{"chap_users", nil, func(m *Model) {
 		m.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("12charsecret")}}
 		m.ISCSI.OutgoingUsers = []User{{Name: "jack", Secret: secret("othersecret12")}}
