@@ -187,6 +187,7 @@ type loginConn struct {
 	sessionType    SessionType
 	initiatorName  string
 	initiatorAlias string
+	targetName     string // as the initiator asked for it, for the log
 	target         *Target
 	auth           authenticator
 	authMethod     string
@@ -221,7 +222,7 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 	r, err := c.run()
 	if err != nil {
 		if st, ok := statusOf(err); ok {
-			args := []any{"remote", remote.String(), "initiator", c.initiatorName, "status", st.String(), "reason", err.Error()}
+			args := append(c.failureAttrs(remote, err), "status", st.String())
 			if st == LoginAuthFailed {
 				args = append(args, "failures", throttle.Failures(remote))
 				var ae *AuthError
@@ -229,7 +230,9 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 					args = append(args, "chap_user", ae.User)
 				}
 			}
-			s.log.Info("login refused", args...)
+			s.log.Warn("login refused", args...)
+		} else if c.initiatorName != "" {
+			s.log.Warn("login failed", c.failureAttrs(remote, err)...)
 		}
 		return nil, err
 	}
@@ -458,6 +461,7 @@ func (c *loginConn) leading(kvs Text) error {
 	}
 	if c.sessionType == SessionNormal {
 		tn, ok := m["TargetName"]
+		c.targetName = tn
 		if !ok || tn == "" {
 			return loginFail(LoginMissingParameter, "no TargetName in a normal session")
 		}

@@ -197,3 +197,43 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// TestLogLoginRefused: a login with a wrong CHAP secret is one WARN
+// record naming the target, the initiator, its address and the reason,
+// and never the secrets.
+func TestLogLoginRefused(t *testing.T) {
+	requireTools(t, "iscsi-inq")
+	tgt := testtarget.New(t, logConfig)
+	tgt.SetRunFlags("-log-format", "json")
+	tgt.Start()
+	const initiator = "iqn.2026-11.org.example:wrong-secret"
+	const wrong = "not-alices-secret-7"
+	url := chapURL(tgt.Portal(), "alice", wrong, "/iqn.2026-11.org.example:chap/0", "", "")
+	if out, err := run(t, toolTimeout, "iscsi-inq", "-i", initiator, url); err == nil {
+		t.Fatalf("iscsi-inq with a wrong secret logged in:\n%s", out)
+	}
+	tgt.Stop()
+	out := tgt.Stderr()
+	if strings.Contains(out, wrong) || strings.Contains(out, "alice-log-secret-01") {
+		t.Fatalf("a secret in the log:\n%s", out)
+	}
+	var refused []logRecord
+	for _, r := range jsonLog(t, out) {
+		if r.str("msg") == "login refused" {
+			refused = append(refused, r)
+		}
+	}
+	if len(refused) != 1 {
+		t.Fatalf("%d login refused records, want 1:\n%s", len(refused), out)
+	}
+	r := refused[0]
+	for k, want := range map[string]string{"level": "WARN", "target": "iqn.2026-11.org.example:chap", "initiator": initiator,
+		"status": "AUTHENTICATION_FAILURE", "chap_user": "alice"} {
+		if r.str(k) != want {
+			t.Errorf("%s = %q, want %q (record %v)", k, r.str(k), want, r)
+		}
+	}
+	if !strings.HasPrefix(r.str("remote"), tgt.Params().Host+":") || r.str("reason") == "" {
+		t.Errorf("remote %q (want the initiator's address), reason %q", r.str("remote"), r.str("reason"))
+	}
+}
