@@ -74,15 +74,15 @@ The daemon tells systemd when it is ready (Type=notify) and answers the admin AP
 			flags: func(fs *flag.FlagSet, o *options) {
 				configFlag(fs, o)
 				socketFlag(fs, o)
-				fs.BoolVar(&o.watch, "watch", true, "reload when the configuration changes (following its symlinks); with -watch=false only SIGHUP and `scstd reload` do")
+				fs.BoolVar(&o.watch, "watch", true, "reload when the configuration changes (following its symlinks); with -watch=false only SIGHUP and \"scstd reload\" do")
 				o.logFormat, o.logLevel = logText, slog.LevelInfo
-				fs.Var(logFormatFlag{&o.logFormat}, "log-format", "log as `text` (key=value; coloured on a terminal unless NO_COLOR is set) or json (one object a line)")
+				fs.Var(logFormatFlag{&o.logFormat}, "log-format", "log as `FORMAT`: text (key=value; coloured on a terminal unless NO_COLOR is set) or json (one object a line)")
 				fs.Var(logLevelFlag{&o.logLevel}, "log-level", "log records at `LEVEL` and above: debug, info, warn or error; the file's log_level wins once applied")
 			}, run: cmdRun},
 		{name: "validate", args: "[-no-storage] [PATH]", short: "check a configuration: exit 0, or 1 with file:line:col diagnostics",
 			long: `Loads everything and starts nothing: syntax, types, references, CHAP rules, portals, and the backing files the devices name. PATH is a file or a directory of *.hcl files (default ` + defaultConfigPath + `). Diagnostics name the file, line and column, show the line, and say what is expected.
 
-With -no-storage the backing files are not looked at: not whether they exist, nor their size, kind or identity (whether two devices share one file, or a device's file is a configuration file). Everything else is checked, secrets read with file() and env() included. It is the check for a CI runner that has the configuration but not the storage; a backing path that two devices name alike, or that lies in the configuration's directory, is still an error.`,
+With -no-storage nothing is looked up on disk for the backing files: not whether they exist, nor their size, kind or identity (one file under two names). Everything else is checked, secrets read with file() and env() included: it is the check for a CI runner that has the configuration but not the storage. Backing paths are still checked by name: a path two devices name, or one that is a configuration file or lies in the configuration's directory, is an error.`,
 			flags: func(fs *flag.FlagSet, o *options) {
 				fs.BoolVar(&o.noStorage, "no-storage", false, "check everything but the backing files (for CI runners without the storage)")
 			},
