@@ -120,7 +120,7 @@ func newLogger(w io.Writer, format string, level slog.Leveler, noColor bool) *sl
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: formatTime}))
 	}
 	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: logTimeFormat, NoColor: noColor}))
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: logTimeFormat, NoColor: noColor}))
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: formatTime}))
 }

@@ -30,11 +30,11 @@ target "iqn.2026-11.org.example:t1" {
 }
 `
 	cfg := writeConfig(t, missing)
-	code, stdout, stderr := runCLI(t, "validate", cfg)
+	code, _, stderr := runCLI(t, "validate", cfg)
 	if code != 1 || !strings.Contains(stderr, "Directory missing") || !strings.Contains(stderr, "Backing file missing") {
 		t.Errorf("validate: exit %d, want 1 with the missing storage\n%s", code, stderr)
 	}
-	code, stdout, stderr = runCLI(t, "validate", "-no-storage", cfg)
+	code, stdout, stderr := runCLI(t, "validate", "-no-storage", cfg)
 	if code != 0 || stderr != "" || !strings.Contains(stdout, "valid (2 device(s), 1 target(s)); backing files not checked (-no-storage)") {
 		t.Errorf("validate -no-storage: exit %d\n%s%s", code, stdout, stderr)
 	}
