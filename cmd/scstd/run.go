@@ -405,6 +405,7 @@ func (d *daemonState) Status(ctx context.Context) any {
 		"config":      d.path,
 		"watch":       d.watch,
 		"version":     version,
+		"log_level":   levelName(d.level.Level()),
 		"last_reload": last,
 		"engine":      d.eng.Status(),
 	}

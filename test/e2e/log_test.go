@@ -83,6 +83,7 @@ func TestLogJSONAndLevel(t *testing.T) {
 	type step struct {
 		name  string
 		extra string // log_level, or "" for none
+		level string // the level in force, as status reports it
 		debug bool   // whether debug records are logged
 	}
 	var recs []logRecord
@@ -99,6 +100,9 @@ func TestLogJSONAndLevel(t *testing.T) {
 				if r := tgt.Reconfigure(text); !r.OK {
 					t.Fatalf("%s: reload: %s\n%s", s.name, r.Error, r.Diagnostics)
 				}
+			}
+			if st := daemonLogLevel(t, tgt); st != s.level {
+				t.Errorf("%s: status says log_level %q", s.name, st)
 			}
 			initiator := "iqn.2026-11.org.example:" + strings.ReplaceAll(s.name, " ", "-")
 			if out, err := run(t, toolTimeout, "iscsi-ls", "-i", initiator, tgt.URL()); err != nil {
@@ -117,15 +121,15 @@ func TestLogJSONAndLevel(t *testing.T) {
 		recs = append(recs, got...)
 	}
 	run([]string{"-log-format", "json"}, []step{
-		{name: "flag default info", debug: false},
-		{name: "file debug", extra: `log_level = "debug"`, debug: true},
-		{name: "file warn", extra: `log_level = "warn"`, debug: false},
-		{name: "file drops it", extra: "", debug: false},
+		{name: "flag default info", level: "info", debug: false},
+		{name: "file debug", extra: `log_level = "debug"`, level: "debug", debug: true},
+		{name: "file warn", extra: `log_level = "warn"`, level: "warn", debug: false},
+		{name: "file drops it", extra: "", level: "info", debug: false},
 	})
 	run([]string{"-log-format", "json", "-log-level", "debug"}, []step{
-		{name: "flag debug", debug: true},
-		{name: "file info wins over the flag", extra: `log_level = "info"`, debug: false},
-		{name: "back to the flag", extra: "", debug: true},
+		{name: "flag debug", level: "debug", debug: true},
+		{name: "file info wins over the flag", extra: `log_level = "info"`, level: "info", debug: false},
+		{name: "back to the flag", extra: "", level: "debug", debug: true},
 	})
 
 	// The change of log_level, as the plan record of the reload that
@@ -236,4 +240,20 @@ func TestLogLoginRefused(t *testing.T) {
 	if !strings.HasPrefix(r.str("remote"), tgt.Params().Host+":") || r.str("reason") == "" {
 		t.Errorf("remote %q (want the initiator's address), reason %q", r.str("remote"), r.str("reason"))
 	}
+}
+
+// daemonLogLevel is the level the daemon's status reports.
+func daemonLogLevel(t *testing.T, tgt *testtarget.Target) string {
+	t.Helper()
+	raw, err := tgt.Admin().Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		LogLevel string `json:"log_level"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.LogLevel
 }
