@@ -88,11 +88,11 @@
 //
 //	attribute                      default        range / values
 //	disruptive_changes             "allow"        "allow", "refuse"
-//	log_level                      unset: the -log-level flag   "debug", "info", "warn", "error"
 //	iscsi.enabled                  true
 //	iscsi.portals                  ["0.0.0.0:3260"] host[:port], port 3260 if omitted
 //	isns_server label port         3205
 //	isns_server.access_control     false
+//	log_level                      unset: the -log-level flag   "debug", "info", "warn", "error"
 //	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096
 //	device.nv_cache, write_through, o_direct, read_only, removable
 //	                               false (vcdrom: read_only and removable true)
