@@ -23,6 +23,8 @@ var goldenCases = []struct {
 	change func(m *Model)
 }{
 	{"unchanged", nil, func(m *Model) {}},
+	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
+	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
 	{"add_device", nil, func(m *Model) {
 		m.Devices["disk2"] = Device{Handler: vdisk.FileIO, Filename: "/var/lib/scst/disk2.img", Size: 10 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
 	}},
@@ -73,8 +75,6 @@ var goldenCases = []struct {
 		m.ISCSI.Portals = []string{"127.0.0.1:3260", "[::1]:3260"}
 		m.ISCSI.Enabled = false
 	}},
-	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
-	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
 	{"chap_users", nil, func(m *Model) {
 		m.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("12charsecret")}}
 		m.ISCSI.OutgoingUsers = []User{{Name: "jack", Secret: secret("othersecret12")}}
