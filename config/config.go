@@ -16,6 +16,11 @@ type Config struct {
 	// to the running configuration's value, not the new file's.
 	DisruptiveChanges DisruptivePolicy
 
+	// LogLevel is the daemon's log level (SCST's trace_level, as a level):
+	// LogDebug, LogInfo, LogWarn or LogError, or "" when the file does not
+	// set log_level and the -log-level flag of `scstd run` decides.
+	LogLevel LogLevel
+
 	// ISCSI holds the global iSCSI settings. It is never nil after Load: when
 	// the files have no iscsi block it holds the defaults and an empty
 	// DeclRange.
@@ -83,6 +88,24 @@ const (
 
 // String returns the configuration spelling of p.
 func (p DisruptivePolicy) String() string { return string(p) }
+
+// LogLevel is the value of log_level: the least severe log record the
+// daemon writes.
+type LogLevel string
+
+// The values of log_level.
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)
+
+// LogLevels lists the values of log_level, most verbose first.
+var LogLevels = []LogLevel{LogDebug, LogInfo, LogWarn, LogError}
+
+// String returns the configuration spelling of l.
+func (l LogLevel) String() string { return string(l) }
 
 // ISCSI is the iscsi block: settings shared by every target.
 type ISCSI struct {

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -15,7 +16,7 @@ import (
 )
 
 var rootSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}},
+	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}, {Name: "log_level"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "iscsi"},
 		{Type: "handler", LabelNames: []string{"name"}},
@@ -140,6 +141,9 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			}
 		}
 	}
+	if a, ok := c.Attributes["log_level"]; ok {
+		d.logLevel(a)
+	}
 	for _, b := range c.Blocks {
 		switch b.Type {
 		case "iscsi":
@@ -150,6 +154,33 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.target(b)
 		}
 	}
+}
+
+// logLevel decodes the top-level log_level.
+func (d *decoder) logLevel(a *hcl.Attribute) {
+	if prev, dup := d.cfg.Attrs[a.Name]; dup {
+		d.duplicate(a.NameRange, "Duplicate attribute", fmt.Sprintf("log_level is also set at %s.", at(prev)))
+		return
+	}
+	s, ok := d.str(a)
+	if !ok {
+		return
+	}
+	if !slices.Contains(LogLevels, LogLevel(s)) {
+		hint := ""
+		switch strings.ToLower(s) {
+		case "debug", "info", "warn", "error":
+			hint = fmt.Sprintf(" Did you mean %q?", strings.ToLower(s))
+		case "warning":
+			hint = ` Did you mean "warn"?`
+		case "trace", "verbose", "all":
+			hint = ` The most verbose level is "debug".`
+		}
+		d.errorf(a.Expr.Range(), "Invalid log_level", "Expected \"debug\", \"info\", \"warn\" or \"error\", got %q.%s", s, hint)
+		return
+	}
+	d.cfg.LogLevel = LogLevel(s)
+	d.cfg.Attrs[a.Name] = a.Range
 }
 
 // finish fills the defaults of what no file set and returns the Config.

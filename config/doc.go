@@ -66,6 +66,22 @@
 //   - CheckStorage, which `scstd validate` adds: backing files exist (or
 //     can be created), are of the right kind and open.
 //
+// `scstd validate -no-storage`, for a CI runner that has the configuration
+// but not the storage, runs neither: CheckStorageNames applies the rules
+// of CheckStorageSafety that the names alone decide, and stats nothing.
+//
+// # The log level
+//
+// The top-level log_level ("debug", "info", "warn" or "error") is the
+// least severe record the daemon logs: SCST's trace_level, as a level. It
+// is a setting of the running daemon, not of the iSCSI service, so it
+// stands outside the iscsi block. A reload changes it at once (a hot
+// change in the plan). Config.LogLevel is "" when no file sets it: the
+// daemon then logs at the level of `scstd run -log-level` (default
+// "info"). So the flag sets the level at start, a file that sets
+// log_level wins once it is applied, and removing log_level from the file
+// returns to the flag's level.
+//
 // # Defaults
 //
 // Target defaults are iSCSI-SCST's, which are within RFC 7143's ranges:
@@ -80,6 +96,7 @@
 //	iscsi.discovery_idle_timeout   30 (seconds)   1..86400: an idle discovery session is closed
 //	isns_server label port         3205
 //	isns_server.access_control     false
+//	log_level                      unset: the -log-level flag   "debug", "info", "warn", "error"
 //	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096
 //	device.nv_cache, write_through, o_direct, read_only, removable
 //	                               false (vcdrom: read_only and removable true)

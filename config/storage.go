@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
@@ -133,17 +134,76 @@ type Served map[string]string
 // It only stats files. Missing files are not its concern (CheckStorage
 // reports them for validate; at run time such a device goes offline).
 func (c *Config) CheckStorageSafety(served Served) hcl.Diagnostics {
+	return c.checkStorageSafety(served, statIdentity{})
+}
+
+// CheckStorageNames applies the rules of CheckStorageSafety to the backing
+// paths as the configuration names them (resolved against the files that
+// declare them), without looking at the file system: a path that is one
+// of the configuration's files or lies inside its directory, and two
+// devices that name the same path (unless both are read-only). Sizes are
+// not checked. It is `scstd validate -no-storage`'s check, for a machine
+// that has the configuration but not the storage, where the files (or
+// unrelated files under the same names) would say nothing about the
+// machine that serves it.
+func (c *Config) CheckStorageNames() hcl.Diagnostics {
+	return c.checkStorageSafety(nil, nameIdentity{})
+}
+
+// identity tells how checkStorageSafety identifies files: by the file
+// system (statIdentity) or by name alone (nameIdentity).
+type identity interface {
+	// key returns the identity of an existing file; ok is false when
+	// there is none to tell (the file is missing, or names only are
+	// compared), and the file is then identified by pathKey.
+	key(name string) (k fileKey, ok bool)
+	// inside reports whether name lies inside the directory dir.
+	inside(name, dir string) bool
+	// stat returns the file's information, or an error when it is not
+	// to be looked at.
+	stat(name string) (fs.FileInfo, error)
+}
+
+type statIdentity struct{}
+
+func (statIdentity) key(name string) (fileKey, bool) { return statKey(name) }
+func (statIdentity) stat(name string) (fs.FileInfo, error) {
+	return os.Stat(name)
+}
+func (statIdentity) inside(name, dir string) bool {
+	k, ok := statKey(dir)
+	return ok && insideDir(name, k)
+}
+
+type nameIdentity struct{}
+
+// errNotLooked is nameIdentity's answer to stat: the file system is not
+// consulted.
+var errNotLooked = errors.New("not looked at")
+
+func (nameIdentity) key(name string) (fileKey, bool) {
+	if abs, err := filepath.Abs(name); err == nil {
+		name = abs
+	}
+	return fileKey{path: filepath.Clean(name)}, true
+}
+func (nameIdentity) stat(string) (fs.FileInfo, error) { return nil, errNotLooked }
+func (nameIdentity) inside(name, dir string) bool {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	rel, err := filepath.Rel(dir, filepath.Clean(name))
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func (c *Config) checkStorageSafety(served Served, id identity) hcl.Diagnostics {
 	v := &validator{}
 	errorf := v.errorf
 	sources := map[fileKey]string{}
 	for _, name := range c.sourceFiles {
-		if k, ok := statKey(name); ok {
+		if k, ok := id.key(name); ok {
 			sources[k] = name
 		}
-	}
-	dirKey, hasDir := fileKey{}, false
-	if c.sourceDir != "" {
-		dirKey, hasDir = statKey(c.sourceDir)
 	}
 	type user struct {
 		d   *Device
@@ -155,8 +215,8 @@ func (c *Config) CheckStorageSafety(served Served) hcl.Diagnostics {
 			continue
 		}
 		r := d.Range("filename")
-		fi, statErr := os.Stat(d.Filename)
-		key, exists := statKey(d.Filename)
+		fi, statErr := id.stat(d.Filename)
+		key, exists := id.key(d.Filename)
 		if !exists {
 			key = pathKey(d.Filename)
 		}
@@ -166,7 +226,7 @@ func (c *Config) CheckStorageSafety(served Served) hcl.Diagnostics {
 				d.Filename, name)
 			continue
 		}
-		if hasDir && insideDir(d.Filename, dirKey) {
+		if c.sourceDir != "" && id.inside(d.Filename, c.sourceDir) {
 			errorf(r, "Backing file inside the configuration directory",
 				"%s lies inside the configuration directory %s, where a file an initiator writes could become configuration. Keep backing files in another directory, for example /var/lib/scstd.",
 				d.Filename, c.sourceDir)

@@ -195,25 +195,7 @@ handler "vcdrom" {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, content := range tt.files {
-				writeTestFile(t, filepath.Join(dir, name), content)
-			}
-			for name, to := range tt.links {
-				if err := os.Symlink(to, filepath.Join(dir, name)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			path := filepath.Join(dir, "scst.hcl")
-			if tt.dir {
-				path = filepath.Join(dir, "conf")
-				if err := os.MkdirAll(filepath.Join(path, "sub"), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				writeTestFile(t, filepath.Join(path, "a.hcl"), tt.config)
-			} else {
-				writeTestFile(t, path, tt.config)
-			}
+			dir, path := storageFixture(t, tt.files, tt.links, tt.config, tt.dir)
 			served := Served(nil)
 			if tt.served != nil {
 				served = Served{}
@@ -241,4 +223,31 @@ handler "vcdrom" {
 			compareGolden(t, "storage/"+tt.name, dir, diagText(t, l, diags))
 		})
 	}
+}
+
+// storageFixture makes a test directory holding files and links (name →
+// target) and the configuration config: in scst.hcl, or with inDir in
+// conf/a.hcl (beside an empty conf/sub). path is what to load.
+func storageFixture(t *testing.T, files, links map[string]string, config string, inDir bool) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	for name, content := range files {
+		writeTestFile(t, filepath.Join(dir, name), content)
+	}
+	for name, to := range links {
+		if err := os.Symlink(to, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path = filepath.Join(dir, "scst.hcl")
+	if !inDir {
+		writeTestFile(t, path, config)
+		return dir, path
+	}
+	path = filepath.Join(dir, "conf")
+	if err := os.MkdirAll(filepath.Join(path, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(path, "a.hcl"), config)
+	return dir, path
 }

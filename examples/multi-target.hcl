@@ -7,6 +7,11 @@
 
 disruptive_changes = "refuse"
 
+# The daemon's log level (SCST's trace_level): "debug", "info", "warn" or
+# "error". A reload changes it at once; without it, `scstd run -log-level`
+# decides (default "info").
+log_level = "info"
+
 # Every IPv4 and every IPv6 address: "[::]" listens IPv6-only, beside
 # "0.0.0.0" on the same port.
 iscsi {

@@ -187,6 +187,7 @@ type loginConn struct {
 	sessionType    SessionType
 	initiatorName  string
 	initiatorAlias string
+	targetName     string // as the initiator asked for it, for the log
 	target         *Target
 	auth           authenticator
 	authMethod     string
@@ -217,7 +218,7 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 	r, err := c.run()
 	if err != nil {
 		if st, ok := statusOf(err); ok {
-			args := []any{"remote", remote.String(), "initiator", c.initiatorName, "status", st.String(), "reason", err.Error()}
+			args := append(c.failureAttrs(remote, err), "status", st.String())
 			var ae *AuthError
 			var te *ThrottleError
 			user := ""
@@ -237,8 +238,10 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 						"refused_since_last_line", suppressed)...)
 				}
 			} else {
-				s.log.Info("login refused", args...)
+				s.log.Warn("login refused", args...)
 			}
+		} else if c.initiatorName != "" {
+			s.log.Warn("login failed", c.failureAttrs(remote, err)...)
 		}
 		return nil, err
 	}
@@ -470,6 +473,7 @@ func (c *loginConn) leading(kvs Text) error {
 	}
 	if c.sessionType == SessionNormal {
 		tn, ok := m["TargetName"]
+		c.targetName = tn
 		if !ok || tn == "" {
 			return loginFail(LoginMissingParameter, "no TargetName in a normal session")
 		}

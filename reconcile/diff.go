@@ -86,6 +86,7 @@ func replacing[T any](a attr[T]) attr[T] {
 }
 
 var globalAttrs = []attr[Global]{
+	field("log_level", func(g *Global) *string { return &g.LogLevel }, fixed[Global](SetGlobal, Hot, "")),
 	field("enabled", func(g *Global) *bool { return &g.Enabled }, fixed[Global](SetGlobal, NextLogin, "")),
 	listField("portals", func(g *Global) *[]string { return &g.Portals }, fixed[Global](SetPortals, NextLogin, "")),
 	listField("isns_server", func(g *Global) *[]string { return &g.ISNSServers }, fixed[Global](SetGlobal, Hot, "")),

@@ -23,6 +23,7 @@ func FromConfig(c *config.Config) Model {
 	if c.ISCSI != nil {
 		m.ISCSI = globalFromConfig(c.ISCSI)
 	}
+	m.ISCSI.LogLevel = string(c.LogLevel)
 	for _, d := range c.Devices {
 		m.Devices[d.Name] = deviceFromConfig(d)
 	}

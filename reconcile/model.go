@@ -26,9 +26,14 @@ type Model struct {
 	Targets map[string]*Target `json:"targets"`
 }
 
-// Global is the iscsi block.
+// Global is the iscsi block, and the top-level log_level.
 type Global struct {
-	Enabled bool `json:"enabled"`
+	// LogLevel is the daemon's log level ("debug", "info", "warn",
+	// "error"), or "" when the file leaves it to the -log-level flag.
+	// The engine only carries it: the daemon sets its logger's level from
+	// the applied plan's change of it.
+	LogLevel string `json:"log_level,omitempty"`
+	Enabled  bool   `json:"enabled"`
 	// Portals are the listen addresses ("host:port"), sorted and unique.
 	Portals []string `json:"portals"`
 	// ISNSServers are "host:port" of the iSNS servers, sorted.

@@ -604,6 +604,9 @@ func formatValue(attr string, v any) string {
 	case bool:
 		return strconv.FormatBool(x)
 	case string:
+		if x == "" && attr == "log_level" {
+			return "(unset)" // the daemon's -log-level flag decides
+		}
 		return strconv.Quote(x)
 	case vdisk.Handler:
 		return strconv.Quote(string(x))

@@ -34,6 +34,8 @@ var goldenCases = []struct {
 	change func(m *Model)
 }{
 	{"unchanged", nil, func(m *Model) {}},
+	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
+	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
 	{"add_device", nil, func(m *Model) {
 		m.Devices["disk2"] = Device{Handler: vdisk.FileIO, Filename: "/var/lib/scst/disk2.img", Size: 10 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
 	}},

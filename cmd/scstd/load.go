@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -28,6 +29,11 @@ type loaded struct {
 // and checks its storage safety against what the daemon serves (served is
 // nil without a daemon; see config.CheckStorageSafety).
 func loadConfig(path string, served config.Served) *loaded {
+	return loadChecked(path, func(c *config.Config) hcl.Diagnostics { return c.CheckStorageSafety(served) })
+}
+
+// loadChecked is loadConfig with the storage checks of check.
+func loadChecked(path string, check func(*config.Config) hcl.Diagnostics) *loaded {
 	ld := &loaded{loader: config.NewLoader()}
 	ld.src, ld.diags = config.ReadSources(path)
 	if ld.diags.HasErrors() {
@@ -36,7 +42,7 @@ func loadConfig(path string, served config.Served) *loaded {
 	ld.hash = ld.src.Hash()
 	ld.cfg, ld.diags = ld.loader.LoadSources(ld.src)
 	if ld.cfg != nil {
-		ld.diags = append(ld.diags, ld.cfg.CheckStorageSafety(served)...)
+		ld.diags = append(ld.diags, check(ld.cfg)...)
 	}
 	if ld.diags.HasErrors() {
 		ld.cfg = nil
@@ -76,15 +82,34 @@ func (ld *loaded) diagnosticSummary() []string {
 	return out
 }
 
-// loadAndReport loads path (storage safety checked with served) and prints
-// its diagnostics to w; ok is false when there are errors. storage also
-// checks that backing files exist, as `validate` does (at run time a
-// missing file only takes its device offline).
-func loadAndReport(path string, w io.Writer, served config.Served, storage bool) (*loaded, bool) {
-	ld := loadConfig(path, served)
-	if storage && ld.cfg != nil {
-		ld.diags = append(ld.diags, ld.cfg.CheckStorage()...)
+// logWarnings logs the warnings among the diagnostics, one record each
+// (the errors are in the record of the failed start or reload).
+func (ld *loaded) logWarnings(log *slog.Logger) {
+	for _, d := range ld.diags {
+		if d.Severity != hcl.DiagWarning {
+			continue
+		}
+		at := ""
+		if d.Subject != nil {
+			at = d.Subject.String()
+		}
+		log.Warn("configuration warning", "at", at, "summary", d.Summary, "detail", d.Detail)
 	}
+}
+
+// loadAndReport loads path as `scstd validate` does and prints its
+// diagnostics to w; ok is false when there are errors. With storage the
+// backing files are checked (safe, and they exist, as at run time a
+// missing file only takes its device offline); without, only the rules
+// the backing paths' names decide (config.CheckStorageNames).
+func loadAndReport(path string, w io.Writer, storage bool) (*loaded, bool) {
+	check := (*config.Config).CheckStorageNames
+	if storage {
+		check = func(c *config.Config) hcl.Diagnostics {
+			return append(c.CheckStorageSafety(nil), c.CheckStorage()...)
+		}
+	}
+	ld := loadChecked(path, check)
 	if len(ld.diags) > 0 {
 		ld.loader.WriteDiagnostics(w, ld.diags)
 	}

@@ -1,23 +1,142 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"time"
+	"strings"
 
 	"github.com/lmittmann/tint"
 	"golang.org/x/sys/unix"
+
+	"github.com/scstd/scstd/config"
 )
 
-// newLogger logs to w: colored and compact with tint when w is a terminal,
-// as logfmt-style text otherwise (journald, files, tests).
-func newLogger(w io.Writer) *slog.Logger {
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: slog.LevelInfo, TimeFormat: time.TimeOnly}))
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// The daemon's log formats (`scstd run -log-format`).
+//
+// "text", the default, is logfmt (key=value, as slog's TextHandler writes
+// it) when stderr is not a terminal, and tint's coloured text when it is.
+// Text is the default off a terminal too because the daemon's main home
+// is a systemd unit, whose journal stamps and stores each line and is read
+// by people with journalctl, and because logfmt is already machine-readable
+// (Loki, Vector and fluent-bit parse it). "json" writes one JSON object a
+// line, for pipelines that want it (container log shippers).
+const (
+	logText = "text"
+	logJSON = "json"
+)
+
+// logTimeFormat is how every format writes a record's time: RFC 3339 with
+// milliseconds and the zone offset (2026-11-03T14:02:11.123+01:00).
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// slogLevels maps log_level's values to slog's levels.
+var slogLevels = map[config.LogLevel]slog.Level{
+	config.LogDebug: slog.LevelDebug,
+	config.LogInfo:  slog.LevelInfo,
+	config.LogWarn:  slog.LevelWarn,
+	config.LogError: slog.LevelError,
 }
+
+// parseLevel reads a level as -log-level and log_level spell it.
+func parseLevel(s string) (slog.Level, error) {
+	if l, ok := slogLevels[config.LogLevel(s)]; ok {
+		return l, nil
+	}
+	return 0, fmt.Errorf("expected debug, info, warn or error, got %q", s)
+}
+
+// levelName is the spelling of l in -log-level and log_level.
+func levelName(l slog.Level) string { return strings.ToLower(l.String()) }
+
+// logFormatFlag is the value of -log-format.
+type logFormatFlag struct{ p *string }
+
+func (f logFormatFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f logFormatFlag) Set(s string) error {
+	if s != logText && s != logJSON {
+		return fmt.Errorf("expected text or json, got %q", s)
+	}
+	*f.p = s
+	return nil
+}
+
+// logLevelFlag is the value of -log-level.
+type logLevelFlag struct{ p *slog.Level }
+
+func (f logLevelFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return levelName(*f.p)
+}
+
+func (f logLevelFlag) Set(s string) error {
+	l, err := parseLevel(s)
+	if err != nil {
+		return err
+	}
+	*f.p = l
+	return nil
+}
+
+// logLevel is the daemon's log level, shared by every handler of its
+// logger. The -log-level flag sets it at start; once a configuration that
+// sets log_level is applied, the file's level is in force, and a file
+// without log_level returns it to the flag's.
+type logLevel struct {
+	slog.LevelVar
+	flag slog.Level
+}
+
+func newLogLevel(flag slog.Level) *logLevel {
+	l := &logLevel{flag: flag}
+	l.Set(flag)
+	return l
+}
+
+// forConfig returns the level a configuration's log_level asks for ("":
+// the flag's).
+func (l *logLevel) forConfig(setting string) (slog.Level, error) {
+	if setting == "" {
+		return l.flag, nil
+	}
+	return parseLevel(setting)
+}
+
+// newLogger returns the daemon's logger: it writes to w in format
+// (logText or logJSON) the records at or above level. Text on a terminal
+// is tint's, coloured unless noColor. Every format stamps records with
+// logTimeFormat.
+func newLogger(w io.Writer, format string, level slog.Leveler, noColor bool) *slog.Logger {
+	if format == logJSON {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: formatTime}))
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: logTimeFormat, NoColor: noColor}))
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: formatTime}))
+}
+
+// formatTime writes a record's time as logTimeFormat (slog's JSON handler
+// would write nanoseconds, trimmed to a varying width).
+func formatTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		return slog.String(slog.TimeKey, a.Value.Time().Format(logTimeFormat))
+	}
+	return a
+}
+
+// noColor reports whether the NO_COLOR convention (no-color.org) asks for
+// no colour: the variable is set and not empty.
+func noColor(getenv func(string) string) bool { return getenv("NO_COLOR") != "" }
 
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)

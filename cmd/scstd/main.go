@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -41,6 +42,9 @@ type options struct {
 	force       bool
 	json        bool
 	watch       bool
+	noStorage   bool
+	logFormat   string
+	logLevel    slog.Level
 	secretsDir  string
 	stdin       io.Reader
 	stdout      io.Writer
@@ -61,18 +65,28 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "run", args: "[-config PATH] [-admin-socket PATH] [-watch=false]", short: "run the daemon",
+		{name: "run", args: "[-config PATH] [-admin-socket PATH] [-watch=false] [-log-format text|json] [-log-level LEVEL]", short: "run the daemon",
 			long: `Loads the configuration, serves it, and applies a changed file on SIGHUP, on a change of the file (the watch follows symlinks), or on "scstd reload" (-watch=false turns the watch off). Reloads run one at a time off the signal loop: a SIGTERM never waits for one. A configuration with errors is refused whole: at start nothing is started, on a reload the running generation keeps serving. Storage that cannot be opened is not a configuration error: that device alone goes offline and is retried.
+
+The daemon logs to standard error, every record with its date and time (RFC 3339, milliseconds). -log-format text (the default) writes key=value lines (logfmt), coloured on a terminal unless NO_COLOR is set; -log-format json writes one JSON object a line with time, level and msg. -log-level sets the level at start (default info); a log_level setting in the configuration file overrides it once the file is applied and changes it on every reload; a file without log_level returns to the flag's level.
 
 The daemon tells systemd when it is ready (Type=notify) and answers the admin API on a Unix socket of mode 0600.`,
 			flags: func(fs *flag.FlagSet, o *options) {
 				configFlag(fs, o)
 				socketFlag(fs, o)
-				fs.BoolVar(&o.watch, "watch", true, "reload when the configuration changes (following its symlinks); with -watch=false only SIGHUP and `scstd reload` do")
+				fs.BoolVar(&o.watch, "watch", true, "reload when the configuration changes (following its symlinks); with -watch=false only SIGHUP and \"scstd reload\" do")
+				o.logFormat, o.logLevel = logText, slog.LevelInfo
+				fs.Var(logFormatFlag{&o.logFormat}, "log-format", "log as `FORMAT`: text (key=value; coloured on a terminal unless NO_COLOR is set) or json (one object a line)")
+				fs.Var(logLevelFlag{&o.logLevel}, "log-level", "log records at `LEVEL` and above: debug, info, warn or error; the file's log_level wins once applied")
 			}, run: cmdRun},
-		{name: "validate", args: "[PATH]", short: "check a configuration: exit 0, or 1 with file:line:col diagnostics",
-			long: `Loads everything and starts nothing: syntax, types, references, CHAP rules, and the backing files the devices name. PATH is a file or a directory of *.hcl files (default ` + defaultConfigPath + `). Diagnostics name the file, line and column, show the line, and say what is expected.`,
-			run:  cmdValidate},
+		{name: "validate", args: "[-no-storage] [PATH]", short: "check a configuration: exit 0, or 1 with file:line:col diagnostics",
+			long: `Loads everything and starts nothing: syntax, types, references, CHAP rules, portals, and the backing files the devices name. PATH is a file or a directory of *.hcl files (default ` + defaultConfigPath + `). Diagnostics name the file, line and column, show the line, and say what is expected.
+
+With -no-storage nothing is looked up on disk for the backing files: not whether they exist, nor their size, kind or identity (one file under two names). Everything else is checked, secrets read with file() and env() included: it is the check for a CI runner that has the configuration but not the storage. Backing paths are still checked by name: a path two devices name, or one that is a configuration file or lies in the configuration's directory, is an error.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				fs.BoolVar(&o.noStorage, "no-storage", false, "check everything but the backing files (for CI runners without the storage)")
+			},
+			run: cmdValidate},
 		{name: "fmt", args: "[-check] [PATH]", short: "rewrite configuration files in canonical format",
 			long: `Rewrites each file in canonical layout (indentation, aligned equals signs), keeping comments, like "terraform fmt". It changes layout only, never meaning, and leaves a file with syntax errors alone.`,
 			flags: func(fs *flag.FlagSet, o *options) {

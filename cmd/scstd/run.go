@@ -40,7 +40,8 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	if fs.NArg() != 0 {
 		return 2, errUsage
 	}
-	log := newLogger(os.Stderr)
+	level := newLogLevel(o.logLevel)
+	log := newLogger(o.stderr, o.logFormat, level, noColor(os.Getenv))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// Take SIGHUP before anything is served: its default action would end
@@ -52,7 +53,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	srv := iscsi.NewServer(log)
 	srv.SetDescriptorLimit(raiseNoFile(log))
 	d := &daemonState{
-		log: log, stderr: o.stderr, path: o.config, watch: o.watch,
+		log: log, level: level, stderr: o.stderr, textDiags: o.logFormat == logText, path: o.config, watch: o.watch,
 		eng: reconcile.NewEngine(srv, log, reconcile.Options{}), srv: srv,
 		stopping: make(chan struct{}),
 	}
@@ -69,18 +70,18 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 		d.shutdown(nil)
 		return 0, nil
 	}
+	// From here on the daemon reports through its log, in the format
+	// asked for: a start failure is a log record, not a line of text.
 	if !first.OK {
-		d.shutdown(nil)
-		if first.Diagnostics != "" {
-			return 1, fmt.Errorf("%s: the configuration has errors; nothing was started", o.config)
-		}
-		return 1, fmt.Errorf("cannot start: %s", first.Error)
+		d.shutdown(nil) // the reload logged "start failed"
+		return 1, nil
 	}
 
 	adminLn, err := admin.Listen(o.adminSocket)
 	if err != nil {
+		log.Error("start failed", "config", o.config, "admin_socket", o.adminSocket, "err", err)
 		d.shutdown(nil)
-		return 1, err
+		return 1, nil
 	}
 	adminSrv := admin.NewServer(d)
 	go func() {
@@ -90,7 +91,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	}()
 	defer os.Remove(o.adminSocket)
 	log.Info("scstd running", "version", version, "config", o.config, "admin_socket", o.adminSocket,
-		"generation", first.Generation, "watch", o.watch)
+		"generation", first.Generation, "watch", o.watch, "log_level", levelName(level.Level()))
 
 	var changes <-chan struct{}
 	if o.watch {
@@ -123,11 +124,17 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 // their outcomes, so that the admin API answers while a reload runs.
 type daemonState struct {
 	log    *slog.Logger
-	stderr io.Writer // diagnostics of the first load
+	stderr io.Writer // diagnostics of the first load, with -log-format text
 	path   string
 	watch  bool
 	eng    *reconcile.Engine
 	srv    *iscsi.Server
+
+	// level is log's level, which each applied log_level sets; with
+	// textDiags (-log-format text) the first load's diagnostics go to
+	// stderr as text, otherwise they are log records.
+	level     *logLevel
+	textDiags bool
 
 	reloads  *reloader
 	stopping chan struct{} // closed when the daemon starts to stop
@@ -204,12 +211,16 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) ad
 		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
 	ld := loadConfig(d.path, d.served())
 	if trigger == triggerStart && len(ld.diags) > 0 {
-		ld.loader.WriteDiagnostics(d.stderr, ld.diags)
+		if d.textDiags {
+			ld.loader.WriteDiagnostics(d.stderr, ld.diags)
+		} else {
+			ld.logWarnings(d.log)
+		}
 	}
 	if ld.diags.HasErrors() {
 		reply.Error = fmt.Sprintf("%s has errors; the running configuration is unchanged", d.path)
 		reply.Diagnostics = ld.diagnosticText()
-		d.log.Error("reload rejected", "trigger", trigger, "config", d.path, "errors", ld.diagnosticSummary())
+		d.logFailure(trigger, "errors", ld.diagnosticSummary())
 		return d.record(reply, false)
 	}
 	if empty := ld.emptyFiles(); len(empty) > 0 {
@@ -226,7 +237,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) ad
 	res, err := d.eng.Apply(ctx, ld.cfg, reconcile.ApplyOptions{Force: force})
 	if err != nil {
 		reply.Error = err.Error()
-		d.log.Error("reload rejected", "trigger", trigger, "config", d.path, "err", err)
+		d.logFailure(trigger, "err", err)
 		return d.record(reply, false)
 	}
 	reply.OK = true
@@ -239,13 +250,62 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) ad
 	if applied {
 		d.log.Info("configuration applied", "trigger", trigger, "forced", force, "generation", reply.Generation,
 			"changes", reply.Changes, "config_hash", shortHash(ld.hash))
-		for _, line := range splitLines(reply.Plan) {
-			d.log.Info("plan", "op", line)
-		}
+		d.logChanges(res.Plan, reply.Generation)
 	} else {
 		d.log.Info("configuration unchanged", "trigger", trigger, "generation", reply.Generation)
 	}
+	d.applyLogLevel(res.Plan)
 	return d.record(reply, applied)
+}
+
+// logFailure logs a reload that changed nothing because of an error, or,
+// at start, a start that started nothing.
+func (d *daemonState) logFailure(trigger string, args ...any) {
+	if trigger == triggerStart {
+		d.log.Error("start failed", append([]any{"config", d.path}, args...)...)
+		return
+	}
+	d.log.Error("reload rejected", append([]any{"trigger", trigger, "config", d.path}, args...)...)
+}
+
+// logChanges logs an applied plan, one record a change, each field an
+// attribute, for log pipelines; `scstd reload` prints the plan as text.
+func (d *daemonState) logChanges(p reconcile.Plan, generation uint64) {
+	for _, c := range p.Changes {
+		before, after := c.Values()
+		d.log.Info("change applied", "generation", generation, "op", c.Op.String(), "address", c.Addr.String(),
+			"attribute", c.Attr, "old", before, "new", after, "impact", c.Impact.String(), "reason", c.Reason)
+	}
+}
+
+// applyLogLevel carries out an applied plan's change of log_level: the
+// daemon's logger, not the engine, runs at that level. A level that hides
+// more is announced before it applies, one that shows more after, so that
+// the announcement shows under the level that was in force.
+func (d *daemonState) applyLogLevel(p reconcile.Plan) {
+	for _, c := range p.Changes {
+		if c.Op != reconcile.SetGlobal || c.Attr != "log_level" {
+			continue
+		}
+		setting, _ := c.After.(string)
+		next, err := d.level.forConfig(setting)
+		if err != nil { // config.Load accepts the four names only
+			d.log.Error("log_level not applied", "log_level", setting, "err", err)
+			continue
+		}
+		setBy := "log_level"
+		if setting == "" {
+			setBy = "-log-level"
+		}
+		announce := func() { d.log.Info("log level", "log_level", levelName(next), "set_by", setBy) }
+		if next > d.level.Level() {
+			announce()
+			d.level.Set(next)
+		} else {
+			d.level.Set(next)
+			announce()
+		}
+	}
 }
 
 // record keeps reply as the last reload (and as the last applied one when
@@ -334,6 +394,7 @@ func (d *daemonState) Status(ctx context.Context) any {
 		"config":      d.path,
 		"watch":       d.watch,
 		"version":     version,
+		"log_level":   levelName(d.level.Level()),
 		"last_reload": last,
 		"engine":      d.eng.Status(),
 	}

@@ -1,0 +1,2 @@
+# Each file of a directory may not set it again.
+log_level = "debug"
