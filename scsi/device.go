@@ -51,9 +51,11 @@ type Device struct {
 }
 
 // devState is the backend a device serves from, swapped atomically as the
-// device goes offline and online. backend is nil while offline.
+// device goes offline and online: backend for a virtual device, pass for
+// a pass-through device, both nil while offline.
 type devState struct {
 	backend vdisk.Backend
+	pass    Passthrough
 	offline error
 }
 
@@ -118,8 +120,10 @@ func (d *Device) SetBackend(b vdisk.Backend) {
 
 // SetOffline takes the device offline for reason (nil: ErrOffline): its
 // LUNs answer NOT READY, LOGICAL UNIT NOT READY, MANUAL INTERVENTION
-// REQUIRED until SetBackend. It returns the backend it used, or nil, for
-// the caller to close once commands in flight have finished with it.
+// REQUIRED until SetBackend (SetPassthrough). It returns the backend it
+// used, or nil, for the caller to close once commands in flight have
+// finished with it; for a pass-through device it returns nil, and the
+// caller closes the Passthrough it gave.
 func (d *Device) SetOffline(reason error) vdisk.Backend {
 	if reason == nil {
 		reason = ErrOffline
