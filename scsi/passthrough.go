@@ -539,8 +539,12 @@ var passRules = func() (rs [256]passRule) {
 			rs[op] = passRule{known: true}
 		}
 	}
-	in := func(op Opcode, off, size uint8) { rs[op] = passRule{known: true, dir: xferIn, lenOff: off, lenSize: size} }
-	out := func(op Opcode, off, size uint8) { rs[op] = passRule{known: true, dir: xferOut, lenOff: off, lenSize: size} }
+	in := func(op Opcode, off, size uint8) {
+		rs[op] = passRule{known: true, dir: xferIn, lenOff: off, lenSize: size}
+	}
+	out := func(op Opcode, off, size uint8) {
+		rs[op] = passRule{known: true, dir: xferOut, lenOff: off, lenSize: size}
+	}
 	read := func(op Opcode, off, size uint8) {
 		rs[op] = passRule{known: true, dir: xferIn, lenOff: off, lenSize: size, blocks: true, mul: 1}
 	}
