@@ -243,7 +243,7 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 	ps := passPool.Get().(*passState)
 	defer passPool.Put(ps)
 	pc := &ps.cmd
-	*pc = PassCommand{CDB: t.cmd.CDB, Sense: ps.sense[:]}
+	*pc = PassCommand{CDB: t.cmd.CDB[:cdbLength(t.cmd.CDB)], Sense: ps.sense[:]}
 	dir, n, known := rule.transfer(t.cmd.CDB, p.BlockSize())
 	if !known {
 		switch {
@@ -290,7 +290,7 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 			if whole == 0 {
 				return res
 			}
-			pc.CDB = rule.shorten(ps.cdb[:0], t.cmd.CDB, whole)
+			pc.CDB = rule.shorten(ps.cdb[:0], pc.CDB, whole)
 			out = out[:whole*bs*uint64(rule.mul)]
 		}
 		pc.DataOut = out[:min(uint64(len(out)), n)]
@@ -308,7 +308,7 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 	res.Status = pc.Status
 	if pc.InLen > 0 {
 		res.Data = pc.DataIn[:pc.InLen]
-		t.patchDataIn(res.Data)
+		t.patchDataIn(res.Data, p)
 	}
 	if pc.Status == CheckCondition && pc.SenseLen > 0 {
 		res.Sense = append([]byte(nil), pc.Sense[:pc.SenseLen]...)
@@ -319,9 +319,11 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 
 // patchDataIn adjusts what the device returned where the target's view
 // differs from the device's: the write-protect bit of MODE SENSE on a
-// read-only LU, and the TPGS field of standard INQUIRY (the device's
-// asymmetric access describes its own ports, not the target's).
-func (t *task) patchDataIn(b []byte) {
+// read-only LU, the TPGS field of standard INQUIRY (the device's
+// asymmetric access describes its own ports, not the target's), and the
+// transfer lengths of the Block Limits VPD page, which may not exceed
+// what one command can carry to the device here.
+func (t *task) patchDataIn(b []byte, p Passthrough) {
 	cdb := t.cmd.CDB
 	switch Opcode(cdb[0]) {
 	case ModeSense6:
@@ -333,8 +335,16 @@ func (t *task) patchDataIn(b []byte) {
 			b[3] |= 0x80
 		}
 	case Inquiry:
-		if cdb[1]&0x01 == 0 && len(b) > 5 {
+		switch {
+		case cdb[1]&0x01 == 0 && len(b) > 5:
 			b[5] &^= 0x30
+		case cdb[1]&0x01 != 0 && cdb[2] == vpdBlockLimits && len(b) >= 16:
+			limit := uint32(p.MaxTransfer()) / max(p.BlockSize(), 1)
+			for _, off := range []int{8, 12} { // MAXIMUM, OPTIMAL TRANSFER LENGTH
+				if v := be32(b[off:]); v == 0 && off == 8 || v > limit {
+					binary.BigEndian.PutUint32(b[off:], limit)
+				}
+			}
 		}
 	}
 }

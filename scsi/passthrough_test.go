@@ -373,3 +373,27 @@ func TestPassRuleTransfer(t *testing.T) {
 		}
 	}
 }
+
+func TestPassthroughBlockLimits(t *testing.T) {
+	fp := newFakePass(64)
+	fp.maxXfer = 64 << 10
+	fp.answer = func(c *PassCommand) error {
+		b := make([]byte, 64)
+		b[1], b[3] = 0xb0, 0x3c
+		binary.BigEndian.PutUint32(b[8:], 0)      // MAXIMUM TRANSFER LENGTH: not reported
+		binary.BigEndian.PutUint32(b[12:], 65536) // OPTIMAL TRANSFER LENGTH
+		c.InLen = copy(c.DataIn, b)
+		return nil
+	}
+	f := newPassFixture(t, fp, false)
+	r := f.exec(0, hx(t, "12 01 b0 0040 00"), nil)
+	if r.Status != Good || be32(r.Data[8:]) != 128 || be32(r.Data[12:]) != 128 {
+		t.Errorf("Block Limits: %s, maximum %d optimal %d blocks, want 128 (64 KiB of 512)", senseOf(r), be32(r.Data[8:]), be32(r.Data[12:]))
+	}
+	// A 10-byte CDB reaches the device as 10 bytes, not the 16 of the
+	// iSCSI CDB field.
+	f.exec(0, hx(t, "28 00 00000000 00 0001 00 000000000000"), nil)
+	if n := len(fp.last().CDB); n != 10 {
+		t.Errorf("READ(10) passed as a %d-byte CDB", n)
+	}
+}
