@@ -64,6 +64,9 @@
 //	                               false (vcdrom: read_only and removable true)
 //	device.t10_dev_id              device name    1..64 printable ASCII
 //	device.usn                     %08x of FNV-1a-32(device name) 1..64 printable ASCII
+//	dev_disk device.path           the label, when it is H:C:T:L   absolute device node, or H:C:T:L
+//	dev_disk device.timeout        30 (seconds)   1..65535, per command passed to the disk
+//	dev_disk device.read_only      false
 //	target.enabled                 true
 //	header_digest, data_digest     ["None"]       "CRC32C", "None"
 //	immediate_data                 true
@@ -84,6 +87,12 @@
 //	chap_algorithms                ["SHA3-256", "SHA-256", "SHA-1", "MD5"]
 //	lun label                                     0..16383
 //	lun.read_only                  false
+//
+// A dev_disk device passes commands through to a real SCSI disk (SCST's
+// pass-through mode): it takes path, timeout and read_only only, its
+// identity and block size being the disk's. Its label may be the disk's
+// SCSI address ("0:0:1:0"), as SCST names pass-through devices; then path
+// may be left out. One disk backs at most one dev_disk device.
 //
 // Sizes are whole numbers with an optional unit: B; KB, MB, GB, TB, PB
 // (powers of 1000); KiB, MiB, GiB, TiB, PiB (powers of 1024); case does not
