@@ -10,7 +10,6 @@ import (
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
-	"github.com/scstd/scstd/vdisk"
 )
 
 // Reasons a device of an older generation is taken offline.
@@ -28,8 +27,8 @@ const (
 
 // opened is the outcome of opening one backend during prepare.
 type opened struct {
-	spec    vdisk.Spec
-	backend vdisk.Backend
+	spec    spec
+	backend storage
 	err     error
 }
 
@@ -134,7 +133,7 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 
 	open := func(name string, m Device) {
 		s := specOf(m)
-		b, err := vdisk.Open(s)
+		b, err := openStorage(s)
 		p.opened[name] = opened{spec: s, backend: b, err: err}
 	}
 	for name := range p.replaced {
@@ -147,7 +146,7 @@ func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
 		if !ok || p.replaced[name] {
 			continue
 		}
-		if d.backend == nil || d.have != specOf(m) {
+		if !d.online() || d.have != specOf(m) {
 			open(name, m)
 		}
 	}
@@ -200,7 +199,7 @@ func (e *Engine) commit(p *prepared) *Result {
 			e.noteFileID(d, p.desired.Devices)
 			continue
 		}
-		if o.err != nil && old.backend != nil {
+		if o.err != nil && old.online() {
 			// The device keeps serving with its old backend and
 			// attributes; the new ones are retried.
 			old.reason = fmt.Errorf("cannot reopen with the new attributes: %w", o.err)
@@ -243,12 +242,16 @@ func (e *Engine) commit(p *prepared) *Result {
 		if _, ok := e.devices[d.name]; ok {
 			reason = errReplaced
 		}
-		e.release(d.dev.SetOffline(reason))
+		d.dev.SetOffline(reason)
+		e.release(d.backend)
 	}
 	e.notify(p, old, next)
 
 	for name, d := range e.devices {
-		if d.backend == nil {
+		if !d.online() {
+			if d.reason == nil {
+				d.reason = d.dev.Offline()
+			}
 			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.reason.Error()})
 		}
 	}
@@ -266,7 +269,7 @@ func (e *Engine) serve(d *device, o opened) {
 		return
 	}
 	prev := d.backend
-	d.dev.SetBackend(o.backend)
+	setStorage(d.dev, o.backend)
 	if err := d.dev.Offline(); err != nil {
 		// The backend could not tell its size: it is useless.
 		d.reason, d.backend = err, nil

@@ -16,12 +16,12 @@ func (e *Engine) retryOffline() {
 	for _, name := range sortedKeys(e.devices) {
 		d := e.devices[name]
 		want := specOf(d.model)
-		if d.backend != nil && d.have == want {
+		if d.online() && d.have == want {
 			continue
 		}
-		b, err := vdisk.Open(want)
+		b, err := openStorage(want)
 		if err != nil {
-			if d.backend == nil {
+			if !d.online() {
 				d.reason = err
 				d.dev.SetOffline(err)
 			}

@@ -129,7 +129,7 @@ type Engine struct {
 	snap    *iscsi.Snapshot
 	nextTID uint32
 	// releasing are backends waiting out ReleaseDelay before Close.
-	releasing map[vdisk.Backend]*time.Timer
+	releasing map[storage]*time.Timer
 	// isns are the links to the iSNS servers, by "host:port".
 	isns map[string]*isnsLink
 
@@ -144,10 +144,10 @@ type device struct {
 	name    string
 	model   Device
 	dev     *scsi.Device
-	backend vdisk.Backend // nil while offline
+	backend storage // nil while offline
 	// have is the spec backend was opened with; when it differs from
 	// specOf(model) a reopen failed and is retried.
-	have vdisk.Spec
+	have spec
 	// reason is why the device is offline, or why a reopen failed.
 	reason error
 }
@@ -170,7 +170,7 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		opts:      opts.withDefaults(),
 		devices:   map[string]*device{},
 		targets:   map[string]*runTarget{},
-		releasing: map[vdisk.Backend]*time.Timer{},
+		releasing: map[storage]*time.Timer{},
 		isns:      map[string]*isnsLink{},
 		stop:      make(chan struct{}),
 		running:   Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
@@ -230,8 +230,9 @@ func (e *Engine) Close() error {
 	}
 	clear(e.releasing)
 	for _, d := range e.devices {
-		if b := d.dev.SetOffline(ErrClosed); b != nil {
-			errs = append(errs, b.Close())
+		d.dev.SetOffline(ErrClosed)
+		if d.backend != nil {
+			errs = append(errs, d.backend.Close())
 		}
 		d.backend = nil
 	}
@@ -241,18 +242,6 @@ func (e *Engine) Close() error {
 	errs = append(errs, closeISNS(links))
 	e.wg.Wait()
 	return errors.Join(errs...)
-}
-
-// specOf is how a device's backend is opened.
-func specOf(d Device) vdisk.Spec {
-	return vdisk.Spec{
-		Handler:      d.Handler,
-		Filename:     d.Filename,
-		Size:         d.Size,
-		ReadOnly:     d.ReadOnly,
-		ODirect:      d.ODirect,
-		WriteThrough: d.WriteThrough,
-	}
 }
 
 // scsiConfig is what a device's scsi.Device is made with.
@@ -271,6 +260,7 @@ func scsiConfig(name string, d Device) scsi.DeviceConfig {
 		Removable:    d.Removable,
 		T10DevID:     d.T10DevID,
 		USN:          d.USN,
+		Passthrough:  d.Handler == devDisk,
 	}
 }
 
@@ -278,7 +268,7 @@ func scsiConfig(name string, d Device) scsi.DeviceConfig {
 // that commands that picked it up before the swap finish with it. (A
 // read or write already inside the file keeps the descriptor alive until
 // it returns: os.File defers close(2) until then.) Called with e.mu held.
-func (e *Engine) release(b vdisk.Backend) {
+func (e *Engine) release(b storage) {
 	if b == nil {
 		return
 	}
