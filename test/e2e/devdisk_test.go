@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scstd/scstd/internal/testtarget"
+	"github.com/scstd/scstd/internal/vmtest"
+)
+
+// The dev_disk tests need a real SCSI disk, which this host has not: they
+// boot a QEMU guest (internal/vmtest) with a virtio-scsi disk backed by a
+// host file, run a static scstd inside it with that disk on the dev_disk
+// handler, and reach it from the host through a forwarded loopback port.
+
+// vmKernelEnv names the directory of the guest kernel (default
+// .state/vm/kernel, written by `make vm-kernel`).
+const vmKernelEnv = "SCSTD_VM_KERNEL"
+
+const iqnPass = "iqn.2026-11.org.example:passthrough"
+
+// passthroughConfig exports the guest's first SCSI disk, named by its
+// SCSI address as SCST's add_device names it, and a read-only LUN of the
+// second disk by its sg node.
+const passthroughConfig = `
+iscsi { portals = ["0.0.0.0:3260"] }
+
+handler "dev_disk" {
+  device "0:0:0:0" {
+    timeout = 10
+  }
+  device "ro" {
+    path = "0:0:1:0"
+  }
+}
+
+target "iqn.2026-11.org.example:passthrough" {
+  lun "0" { device = "0:0:0:0" }
+  lun "1" {
+    device    = "ro"
+    read_only = true
+  }
+}
+`
+
+// passDiskSize is the size of the guest's disks.
+const passDiskSize = 64 << 20
+
+// passthroughVM is a booted guest serving passthroughConfig.
+type passthroughVM struct {
+	*vmtest.VM
+	port  int
+	disks []string
+}
+
+func (p *passthroughVM) url(lun int) string {
+	return fmt.Sprintf("iscsi://127.0.0.1:%d/%s/%d", p.port, iqnPass, lun)
+}
+
+// repoRoot is the module's root directory (test/e2e/../..).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// vmAssets finds what the guest needs: a missing piece fails the test, or
+// with SCSTD_E2E_OPTIONAL=1 skips it.
+func vmAssets(t *testing.T) vmtest.Assets {
+	t.Helper()
+	dir := os.Getenv(vmKernelEnv)
+	if dir == "" {
+		dir = filepath.Join(repoRoot(t), ".state", "vm", "kernel")
+	}
+	a, err := vmtest.FindAssets(dir)
+	if err != nil {
+		if os.Getenv(optionalEnv) == "1" {
+			t.Skipf("%v; skipped because %s=1", err, optionalEnv)
+		}
+		t.Fatalf("%v (make test-vm installs and fetches them; %s=1 skips)", err, optionalEnv)
+	}
+	return a
+}
+
+var staticBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// staticScstd builds scstd without cgo for the guest, once per test binary.
+func staticScstd(t *testing.T) string {
+	t.Helper()
+	staticBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "scstd-static-")
+		if err != nil {
+			staticBuild.err = err
+			return
+		}
+		out := filepath.Join(dir, "scstd")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/scstd")
+		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			staticBuild.err = fmt.Errorf("go build: %v\n%s", err, msg)
+			return
+		}
+		staticBuild.path = out
+	})
+	if staticBuild.err != nil {
+		t.Fatal(staticBuild.err)
+	}
+	return staticBuild.path
+}
+
+// startPassthroughVM boots the guest with two 64 MiB disks (the second
+// filled with 0x5a) and waits until scstd answers through the forwarded
+// port.
+func startPassthroughVM(t *testing.T) *passthroughVM {
+	t.Helper()
+	requireTools(t, "iscsi-inq", "iscsi-test-cu", "qemu-io")
+	a := vmAssets(t)
+	bin, err := os.ReadFile(staticScstd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	disks := []string{filepath.Join(dir, "disk0.img"), filepath.Join(dir, "disk1.img")}
+	if err := os.WriteFile(disks[0], nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(disks[0], passDiskSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(disks[1], bytes.Repeat([]byte{0x5a}, passDiskSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &passthroughVM{port: vmtest.FreePort(t), disks: disks}
+	start := time.Now()
+	p.VM = vmtest.Start(t, vmtest.Config{
+		Assets:      a,
+		Disks:       disks,
+		DiskOptions: []string{",serial=SCSTDVM0,wwn=0x5000c50015ea71ac", ",serial=SCSTDVM1"},
+		Files: []vmtest.File{
+			{Path: "/scstd", Data: bin, Mode: 0o755},
+			{Path: "/etc/scst.hcl", Data: []byte(passthroughConfig), Mode: 0o644},
+		},
+		Start:     "exec /scstd run -config /etc/scst.hcl -admin-socket /run/scstd.sock >/tmp/scstd.log 2>&1",
+		GuestPort: 3260,
+		HostPort:  p.port,
+	})
+	// The forwarded port accepts at once (QEMU listens); scstd is up
+	// when an INQUIRY goes through.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := run(t, 30*time.Second, "iscsi-inq", p.url(0))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := p.Run("cat /tmp/scstd.log", 30*time.Second)
+			t.Fatalf("scstd in the guest does not answer: %v\n%s\nscstd log:\n%s", err, out, log)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("guest booted in %v, scstd answering after %v", p.Booted.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+	return p
+}
+
+func TestDevDiskPassthrough(t *testing.T) {
+	p := startPassthroughVM(t)
+
+	t.Run("inquiry", func(t *testing.T) {
+		// Standard INQUIRY is the disk's own: QEMU's.
+		out := mustRun(t, "iscsi-inq", p.url(0))
+		if !strings.Contains(out, "QEMU") || !strings.Contains(out, "QEMU HARDDISK") {
+			t.Errorf("standard INQUIRY is not the guest disk's:\n%s", out)
+		}
+		// VPD 80h: the disk's serial; 83h: the disk's NAA, the
+		// target's relative port.
+		if out := mustRun(t, "iscsi-inq", "-e", "1", "-c", "128", p.url(0)); !strings.Contains(out, "SCSTDVM0") {
+			t.Errorf("VPD 80h is not the disk's serial:\n%s", out)
+		}
+		// (iscsi-inq prints binary designators as text: look for the
+		// types.)
+		out = mustRun(t, "iscsi-inq", "-e", "1", "-c", "131", p.url(0))
+		for _, want := range []string{"Designator Type:(3) NAA", "Designator:[SCSTDVM0]", "RELATIVE_TARGET_PORT",
+			"Designator:[" + iqnPass + ",t,0x0001]"} {
+			if strings.Count(out, want) != 1 {
+				t.Errorf("VPD 83h has %d of %q, want 1:\n%s", strings.Count(out, want), want, out)
+			}
+		}
+	})
+
+	t.Run("qemu-io", func(t *testing.T) {
+		// Write through the pass-through, read it back and verify,
+		// and find it in the host file behind the guest's disk.
+		out := mustRun(t, "qemu-io", "-f", "raw", "-c", "write -P 0xa5 1M 1M", "-c", "read -P 0xa5 1M 1M",
+			"-c", "write -P 0x3c 8M 64k", "-c", "read -P 0x3c 8M 64k", "-c", "flush", p.url(0))
+		if strings.Contains(out, "Pattern verification failed") || strings.Count(out, "wrote") != 2 || strings.Count(out, "read") != 2 {
+			t.Fatalf("qemu-io:\n%s", out)
+		}
+		b, err := os.ReadFile(p.disks[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b[1<<20:2<<20], bytes.Repeat([]byte{0xa5}, 1<<20)) || !bytes.Equal(b[8<<20:8<<20+64<<10], bytes.Repeat([]byte{0x3c}, 64<<10)) {
+			t.Error("the data written through the pass-through is not in the disk's backing file")
+		}
+	})
+
+	t.Run("read-only LUN", func(t *testing.T) {
+		out := mustRun(t, "qemu-io", "-f", "raw", "-r", "-c", "read -P 0x5a 0 1M", p.url(1))
+		if strings.Contains(out, "Pattern verification failed") {
+			t.Fatalf("qemu-io read of LUN 1:\n%s", out)
+		}
+		out, err := run(t, toolTimeout, "qemu-io", "-f", "raw", "-c", "write -P 0x11 0 4k", p.url(1))
+		if err == nil && !strings.Contains(out, "failed") {
+			t.Errorf("a write to the read-only LUN succeeded:\n%s", out)
+		}
+		b, err := os.ReadFile(p.disks[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != 0x5a {
+			t.Error("the read-only LUN's disk was written")
+		}
+	})
+}
+
+// TestDevDiskLibiscsi runs iscsi-test-cu's block suites through the
+// pass-through.
+func TestDevDiskLibiscsi(t *testing.T) {
+	p := startPassthroughVM(t)
+	_ = testtarget.BinaryEnv
+	list := ParseCUList(mustRun(t, "iscsi-test-cu", "-l"))
+	start := time.Now()
+	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", "SCSI.Read10",
+		"-i", initiatorFirst, "-I", initiatorSecond, p.url(0))
+	results, sum := ParseCURun(list, out)
+	n := Totals(results)
+	t.Logf("iscsi-test-cu ran for %v (exit %v): %d passed, %d skipped, %d failed, %d not run; summary %+v",
+		time.Since(start).Round(time.Second), err, n[Passed], n[Skipped], n[Failed], n[NotRun], sum)
+	t.Logf("%s", FormatReport(results, func(CUTest) bool { return true }))
+}
