@@ -49,6 +49,11 @@
 //	device offline or gone       NOT READY 04h/03h; standard INQUIRY answers with
 //	                             peripheral qualifier 001b
 //
+// Task management stays the target's: LOGICAL UNIT RESET resets the
+// target's state of the device (SPC-2 reservation, unit attentions), not
+// the disk, and an aborted command's SG_IO runs to completion or to its
+// timeout while its answer is dropped.
+//
 // Everything else is passed as is, and the device's status and sense data
 // (fixed or descriptor format) come back verbatim. Data-in is sized from
 // the CDB for the commands SPC-4 and SBC-3 define (the initiator's

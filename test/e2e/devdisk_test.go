@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/internal/vmtest"
 )
 
@@ -148,7 +147,7 @@ func startPassthroughVM(t *testing.T) *passthroughVM {
 	p.VM = vmtest.Start(t, vmtest.Config{
 		Assets:      a,
 		Disks:       disks,
-		DiskOptions: []string{",serial=SCSTDVM0,wwn=0x5000c50015ea71ac", ",serial=SCSTDVM1"},
+		DiskOptions: []string{",serial=SCSTDVM0,wwn=0x5000c50015ea71ac,dpofua=on", ",serial=SCSTDVM1"},
 		Files: []vmtest.File{
 			{Path: "/scstd", Data: bin, Mode: 0o755},
 			{Path: "/etc/scst.hcl", Data: []byte(passthroughConfig), Mode: 0o644},
@@ -236,18 +235,104 @@ func TestDevDiskPassthrough(t *testing.T) {
 	})
 }
 
+// devDiskSuites are the iscsi-test-cu suites run through the
+// pass-through (env SCSTD_VM_SUITES overrides them).
+var devDiskSuites = "SCSI,iSCSI"
+
 // TestDevDiskLibiscsi runs iscsi-test-cu's block suites through the
 // pass-through.
 func TestDevDiskLibiscsi(t *testing.T) {
 	p := startPassthroughVM(t)
-	_ = testtarget.BinaryEnv
-	list := ParseCUList(mustRun(t, "iscsi-test-cu", "-l"))
+	suites := devDiskSuites
+	if s := os.Getenv("SCSTD_VM_SUITES"); s != "" {
+		suites = s
+	}
+	var list []CUTest
+	for _, c := range ParseCUList(mustRun(t, "iscsi-test-cu", "-l")) {
+		for _, s := range strings.Split(suites, ",") {
+			if c.Family == s || c.Family+"."+c.Suite == s {
+				list = append(list, c)
+				break
+			}
+		}
+	}
 	start := time.Now()
-	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", "SCSI.Read10",
+	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", suites,
 		"-i", initiatorFirst, "-I", initiatorSecond, p.url(0))
+	saveReport(t, "devdisk-iscsi-test-cu.log", out)
 	results, sum := ParseCURun(list, out)
 	n := Totals(results)
 	t.Logf("iscsi-test-cu ran for %v (exit %v): %d passed, %d skipped, %d failed, %d not run; summary %+v",
 		time.Since(start).Round(time.Second), err, n[Passed], n[Skipped], n[Failed], n[NotRun], sum)
 	t.Logf("%s", FormatReport(results, func(CUTest) bool { return true }))
+}
+
+// TestDevDiskDeviceLost takes the guest's disks away under scstd, as a
+// failing or unplugged disk would, and brings them back: a deleted SCSI
+// device (its sg node gone, SG_IO ENODEV) and one the SCSI mid layer set
+// offline (DID_NO_CONNECT) take their dev_disk devices offline (NOT
+// READY, standard INQUIRY with qualifier 001b), and the engine's retries
+// bring them online again when the disk returns, the first under a new
+// sg node found through its SCSI address.
+func TestDevDiskDeviceLost(t *testing.T) {
+	p := startPassthroughVM(t)
+	status := func() string {
+		out, _ := p.Run("/scstd status -admin-socket /run/scstd.sock", 30*time.Second)
+		return out
+	}
+	readOK := func(lun int) bool {
+		out, err := run(t, toolTimeout, "qemu-io", "-f", "raw", "-r", "-c", "read 0 4k", p.url(lun))
+		return err == nil && !strings.Contains(out, "failed") && strings.Contains(out, "read 4096/4096")
+	}
+	notConnected := func(lun int) bool {
+		out, _ := run(t, toolTimeout, "iscsi-inq", p.url(lun))
+		return strings.Contains(out, "NOT_CONNECTED") || strings.Contains(out, "Peripheral Qualifier:1")
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(45 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 45s\nstatus:\n%s", what, status())
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+	if !readOK(0) || !readOK(1) {
+		t.Fatal("the disks do not read before the test")
+	}
+
+	// Deleted: the sg node goes away, SG_IO answers ENODEV.
+	if out, code := p.Run("echo 1 > /sys/bus/scsi/devices/0:0:0:0/delete", 30*time.Second); code != 0 {
+		t.Fatalf("deleting 0:0:0:0 in the guest: %s", out)
+	}
+	if readOK(0) {
+		t.Fatal("LUN 0 still reads after its disk was deleted")
+	}
+	waitFor("LUN 0 reports qualifier 001b", func() bool { return notConnected(0) })
+	if st := status(); !strings.Contains(st, "lost") && !strings.Contains(st, "no SCSI device") {
+		t.Errorf("status does not say why 0:0:0:0 is offline:\n%s", st)
+	}
+	if !readOK(1) {
+		t.Error("LUN 1 stopped reading when LUN 0's disk was deleted")
+	}
+	// Rescanned: the disk is back, under whatever sg node; the retries
+	// find it by its SCSI address.
+	if out, code := p.Run(`echo "- - -" > /sys/class/scsi_host/host0/scan`, time.Minute); code != 0 {
+		t.Fatalf("rescanning in the guest: %s", out)
+	}
+	waitFor("LUN 0 reads again after the rescan", func() bool { return readOK(0) })
+
+	// Offline in the mid layer: commands get DID_NO_CONNECT.
+	if out, code := p.Run("echo offline > /sys/bus/scsi/devices/0:0:1:0/state", 30*time.Second); code != 0 {
+		t.Fatalf("setting 0:0:1:0 offline: %s", out)
+	}
+	if readOK(1) {
+		t.Fatal("LUN 1 still reads after its disk went offline")
+	}
+	waitFor("LUN 1 reports qualifier 001b", func() bool { return notConnected(1) })
+	if out, code := p.Run("echo running > /sys/bus/scsi/devices/0:0:1:0/state", 30*time.Second); code != 0 {
+		t.Fatalf("setting 0:0:1:0 running: %s", out)
+	}
+	waitFor("LUN 1 reads again once its disk runs", func() bool { return readOK(1) })
 }
