@@ -256,7 +256,7 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 			dir, n = xferIn, uint64(t.cmd.ExpectedIn)
 		}
 	}
-	if n > uint64(p.MaxTransfer()) {
+	if n > uint64(passMaxTransfer(p)) {
 		if rule.lenSize > 0 {
 			return checkCondition(invalidField(int(rule.lenOff), -1))
 		}
@@ -307,8 +307,7 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 	}
 	res.Status = pc.Status
 	if pc.InLen > 0 {
-		res.Data = pc.DataIn[:pc.InLen]
-		t.patchDataIn(res.Data, p)
+		res.Data = t.patchDataIn(pc.DataIn[:pc.InLen], p)
 	}
 	if pc.Status == CheckCondition && pc.SenseLen > 0 {
 		res.Sense = append([]byte(nil), pc.Sense[:pc.SenseLen]...)
@@ -317,29 +316,49 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 	return res
 }
 
+// passMaxTransfer is the largest data transfer of one passed command:
+// the device's, and no more than the target's own devices take
+// (maxTransferBytes), which bounds the memory one command holds.
+func passMaxTransfer(p Passthrough) int { return min(p.MaxTransfer(), maxTransferBytes) }
+
 // patchDataIn adjusts what the device returned where the target's view
 // differs from the device's: the write-protect bit of MODE SENSE on a
 // read-only LU, the TPGS field of standard INQUIRY (the device's
 // asymmetric access describes its own ports, not the target's), and the
 // transfer lengths of the Block Limits VPD page, which may not exceed
-// what one command can carry to the device here.
-func (t *task) patchDataIn(b []byte, p Passthrough) {
+// what one command can carry to the device here. INQUIRY and MODE SENSE
+// data is cut to the length it gives itself: not every host adapter
+// reports the residual of a short transfer (QEMU's virtio-scsi does not
+// for the commands it emulates).
+func (t *task) patchDataIn(b []byte, p Passthrough) []byte {
 	cdb := t.cmd.CDB
 	switch Opcode(cdb[0]) {
 	case ModeSense6:
 		if t.readOnly() && len(b) > 2 {
 			b[2] |= 0x80
 		}
+		if len(b) > 0 {
+			b = b[:min(len(b), 1+int(b[0]))]
+		}
 	case ModeSense10:
 		if t.readOnly() && len(b) > 3 {
 			b[3] |= 0x80
 		}
+		if len(b) > 1 {
+			b = b[:min(len(b), 2+int(be16(b)))]
+		}
 	case Inquiry:
+		switch {
+		case cdb[1]&0x01 == 0 && len(b) > 4:
+			b = b[:min(len(b), 5+int(b[4]))]
+		case cdb[1]&0x01 != 0 && len(b) > 3:
+			b = b[:min(len(b), 4+int(be16(b[2:])))]
+		}
 		switch {
 		case cdb[1]&0x01 == 0 && len(b) > 5:
 			b[5] &^= 0x30
 		case cdb[1]&0x01 != 0 && cdb[2] == vpdBlockLimits && len(b) >= 16:
-			limit := uint32(p.MaxTransfer()) / max(p.BlockSize(), 1)
+			limit := uint32(passMaxTransfer(p)) / max(p.BlockSize(), 1)
 			for _, off := range []int{8, 12} { // MAXIMUM, OPTIMAL TRANSFER LENGTH
 				if v := be32(b[off:]); v == 0 && off == 8 || v > limit {
 					binary.BigEndian.PutUint32(b[off:], limit)
@@ -347,6 +366,7 @@ func (t *task) patchDataIn(b []byte, p Passthrough) {
 			}
 		}
 	}
+	return b
 }
 
 // capacityChangedHere posts CAPACITY DATA HAS CHANGED to every nexus but

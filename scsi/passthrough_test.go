@@ -397,3 +397,38 @@ func TestPassthroughBlockLimits(t *testing.T) {
 		t.Errorf("READ(10) passed as a %d-byte CDB", n)
 	}
 }
+
+// Data-in is cut to the length INQUIRY and MODE SENSE data gives itself,
+// for host adapters that report no residual.
+func TestPassthroughTrimsSelfDescribedData(t *testing.T) {
+	fp := newFakePass(64)
+	fp.answer = func(c *PassCommand) error {
+		clear(c.DataIn)
+		switch Opcode(c.CDB[0]) {
+		case Inquiry:
+			if c.CDB[1]&1 != 0 {
+				copy(c.DataIn, []byte{0, 0xb1, 0, 0x3c})
+			} else {
+				copy(c.DataIn, []byte{0, 0, 6, 2, 31})
+			}
+		case ModeSense6:
+			copy(c.DataIn, []byte{11, 0, 0, 8})
+		case ModeSense10:
+			copy(c.DataIn, []byte{0, 14, 0, 0})
+		}
+		c.InLen = len(c.DataIn) // no residual reported
+		return nil
+	}
+	f := newPassFixture(t, fp, false)
+	for cdb, want := range map[string]int{
+		"12 00 00 00ff 00":              36,
+		"12 01 b1 00ff 00":              64,
+		"12 01 b1 0010 00":              16,
+		"1a 00 3f 00 ff 00":             12,
+		"5a 00 3f 00 00 00 00 00ff 00 ": 16,
+	} {
+		if r := f.exec(0, hx(t, cdb), nil); r.Status != Good || len(r.Data) != want {
+			t.Errorf("%s: %s, %d bytes, want %d", cdb, senseOf(r), len(r.Data), want)
+		}
+	}
+}

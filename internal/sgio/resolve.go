@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // IsHCTL reports whether s is a SCSI address host:channel:target:lun, as
@@ -23,6 +25,26 @@ func IsHCTL(s string) bool {
 		}
 	}
 	return true
+}
+
+// hostMaxSectors reads max_sectors of the SCSI host of the character
+// device rdev (an sg node): /sys/dev/char/MAJ:MIN/device is the SCSI
+// device, two levels below its host. 0 when sysfs does not say.
+func hostMaxSectors(sys string, rdev uint64) int {
+	dev, err := filepath.EvalSymlinks(filepath.Join(sys, "dev/char", fmt.Sprintf("%d:%d", unix.Major(rdev), unix.Minor(rdev)), "device"))
+	if err != nil {
+		return 0
+	}
+	host := filepath.Dir(filepath.Dir(dev))
+	b, err := os.ReadFile(filepath.Join(host, "scsi_host", filepath.Base(host), "max_sectors"))
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
 }
 
 // resolveHCTL returns the sg node of the SCSI device at address hctl:

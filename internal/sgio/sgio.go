@@ -78,6 +78,7 @@ const sgMaxQueue = 16
 // use.
 type Device struct {
 	path     string // the node opened
+	sys      string // where sysfs is mounted
 	f        *os.File
 	timeout  uint32 // milliseconds
 	bs       uint32
@@ -110,7 +111,7 @@ func open(name string, opts Options, sys, dev string, ioc func(uintptr, uint, un
 	if err != nil {
 		return nil, fmt.Errorf("dev_disk %s: %w", name, err)
 	}
-	d := &Device{path: path, f: f, slots: make(chan struct{}, sgMaxQueue), ioctlFn: ioc}
+	d := &Device{path: path, sys: sys, f: f, slots: make(chan struct{}, sgMaxQueue), ioctlFn: ioc}
 	d.hdrs.New = func() any { return new(request) }
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -189,14 +190,20 @@ func errOrShort(err error) error {
 	return err
 }
 
-// transferLimit returns the largest transfer of one command: what the
-// queue takes (BLKSECTGET: bytes for an sg node, sectors for a block
-// node), 256 KiB when it will not say.
+// transferLimit returns the largest transfer of one command. SG_IO on an
+// sg node takes up to the SCSI host's max_sectors (sysfs); otherwise the
+// queue's limit (BLKSECTGET: bytes for an sg node, sectors for a block
+// node), 256 KiB when nothing says.
 func (d *Device) transferLimit() int {
 	const fallback = 256 << 10
 	fi, err := d.f.Stat()
 	if err != nil {
 		return fallback
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeCharDevice != 0 {
+		if n := hostMaxSectors(d.sys, st.Rdev); n > 0 {
+			return n * 512
+		}
 	}
 	var v int32
 	if err := d.ioctlFn(d.f.Fd(), unix.BLKSECTGET, unsafe.Pointer(&v)); err != nil || v <= 0 {

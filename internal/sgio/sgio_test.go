@@ -294,3 +294,28 @@ func TestResolveHCTL(t *testing.T) {
 		}
 	}
 }
+
+func TestHostMaxSectors(t *testing.T) {
+	sys := t.TempDir()
+	host := filepath.Join(sys, "devices/pci0000:00/virtio1/host0")
+	for _, d := range []string{host + "/target0:0:0/0:0:0:0", host + "/scsi_host/host0", sys + "/dev/char"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(host+"/scsi_host/host0/max_sectors", []byte("65535\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(sys+"/dev/char/21:0", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(host+"/target0:0:0/0:0:0:0", sys+"/dev/char/21:0/device"); err != nil {
+		t.Fatal(err)
+	}
+	if n := hostMaxSectors(sys, unix.Mkdev(21, 0)); n != 65535 {
+		t.Errorf("max_sectors %d, want 65535", n)
+	}
+	if n := hostMaxSectors(sys, unix.Mkdev(21, 1)); n != 0 {
+		t.Errorf("max_sectors of an unknown node %d, want 0", n)
+	}
+}
