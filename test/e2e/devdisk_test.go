@@ -260,6 +260,7 @@ var qemuDiskFailures = map[string]string{
 	"Verify10":                 "scsi-hd refuses VERIFY with BYTCHK=01b (INVALID FIELD IN CDB)",
 	"Verify12":                 "scsi-hd refuses VERIFY with BYTCHK=01b (INVALID FIELD IN CDB)",
 	"Verify16":                 "scsi-hd refuses VERIFY with BYTCHK=01b (INVALID FIELD IN CDB)",
+	"Inquiry.BlockLimits":      "scsi-hd claims no SBC version in standard INQUIRY, and its MAXIMUM UNMAP LBA COUNT exceeds libiscsi's 1M",
 	"ModeSense6.Control":       "scsi-hd has no control mode page",
 	"ModeSense6.Control-SWP":   "scsi-hd has no control mode page",
 	"WriteSame10.WriteProtect": "scsi-hd accepts WRPROTECT without protection information",
