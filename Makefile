@@ -1,10 +1,11 @@
 # scstd — build, run and test.
 #
 #   make run    build the daemon and serve examples/quickstart.hcl on 127.0.0.1:3260
+#               (make run PORT=3261 for another port)
 #   make test   install the test tools, lint, unit tests (-race), end-to-end tests
 #   make test-vm the dev_disk tests: a QEMU guest with SCSI disks (minutes under TCG)
 #
-# Everything else: make build | deps | vm-kernel | lint | fuzz | bench | clean
+# Everything else: make build | deps | vm-kernel | lint | fuzz | bench | man | deb | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,9 +15,20 @@ BIN         := bin/scstd
 STATE       := .state
 QUICKSTART  := examples/quickstart.hcl
 QS_TARGET   := iqn.2026-11.org.example:quickstart
+PORT        ?= 3260
+MAN_DIR     := bin/man
 
-# Debian packages the end-to-end tests and the benchmark drive the daemon with.
-APT_PACKAGES := libiscsi-bin qemu-utils qemu-block-extra tgt open-isns-server open-isns-utils \
+# The version, commit and state of the tree, stamped into every build
+# (`scstd version`); scripts/version.sh says how the version is derived.
+VERSION     ?= $(shell scripts/version.sh)
+GIT_COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+GIT_MODIFIED := $(shell [ -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo true || echo false)
+LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(GIT_COMMIT) -X main.modified=$(GIT_MODIFIED)
+
+# Debian packages the end-to-end tests and the benchmark drive the daemon
+# with; ansible runs the example playbook (examples/ansible) in the tests;
+# the dev_disk VM tests (make test-vm) boot a QEMU guest with busybox.
+APT_PACKAGES := libiscsi-bin qemu-utils qemu-block-extra tgt open-isns-server open-isns-utils ansible \
                 qemu-system-x86 busybox-static
 # Pinned to the version the team's package list names.
 STATICCHECK_VERSION := v0.8.2
@@ -31,20 +43,39 @@ FUZZTIME     ?= 5s
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run deps test lint fmt-check vet staticcheck unit e2e test-vm vm-kernel fuzz bench clean
+.PHONY: all build run deps test lint fmt-check vet staticcheck unit e2e test-vm vm-kernel fuzz bench man deb clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/scstd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/scstd
 
+# run serves the quickstart example. With another PORT it serves a copy
+# rendered into .state/ (whose relative disk path resolves to the same
+# image, since .state/ and examples/ are both at the top), and the daemon
+# watches that copy instead of the example.
 run: build
 	@mkdir -p $(STATE)/quickstart
-	@echo "scstd: serving $(QUICKSTART) on 127.0.0.1:3260 (Ctrl-C stops it). From another terminal:"
-	@echo "  iscsi-ls iscsi://127.0.0.1:3260"
-	@echo "  iscsi-inq iscsi://127.0.0.1:3260/$(QS_TARGET)/0"
-	@echo "  $(BIN) status -admin-socket $(STATE)/scstd.sock"
-	exec $(BIN) run -config $(QUICKSTART) -admin-socket $(STATE)/scstd.sock
+	@case "$(PORT)" in ''|*[!0-9]*) echo "make run: PORT must be a number, got '$(PORT)'"; exit 2;; esac
+	@config=$(QUICKSTART); sock=$(STATE)/scstd.sock; \
+	if [ "$(PORT)" != 3260 ]; then \
+		config=$(STATE)/quickstart-$(PORT).hcl; sock=$(STATE)/scstd-$(PORT).sock; \
+		sed 's/127\.0\.0\.1:3260/127.0.0.1:$(PORT)/g' $(QUICKSTART) >$$config; \
+	fi; \
+	echo "scstd: serving $$config on 127.0.0.1:$(PORT) (Ctrl-C stops it). From another terminal:"; \
+	echo "  iscsi-ls iscsi://127.0.0.1:$(PORT)"; \
+	echo "  iscsi-inq iscsi://127.0.0.1:$(PORT)/$(QS_TARGET)/0"; \
+	echo "  $(BIN) status -admin-socket $$sock"; \
+	exec $(BIN) run -config $$config -admin-socket $$sock
+
+# man writes the manual pages (scstd.8, scstd-COMMAND.8) from the command
+# table; read one with `man -l bin/man/scstd-import.8`.
+man: build
+	$(BIN) man $(MAN_DIR)
+
+# deb builds bin/scstd_VERSION_ARCH.deb with dpkg-deb (scripts/deb.sh).
+deb:
+	VERSION=$(VERSION) scripts/deb.sh bin
 
 # deps installs what the tests need, and only what is missing.
 deps:
@@ -88,8 +119,9 @@ unit:
 
 # e2e builds the daemon once and drives it with libiscsi and qemu; no -race
 # (iscsi-test-cu alone sends several hundred thousand commands).
-e2e: build
-	SCSTD_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout $(E2E_TIMEOUT) -v $(E2E_PKG)
+e2e: build deb
+	SCSTD_BIN=$(CURDIR)/$(BIN) SCSTD_DEB=$$(ls -t $(CURDIR)/bin/scstd_$(VERSION)_*.deb | head -n1) \
+		$(GO) test -timeout $(E2E_TIMEOUT) -v $(E2E_PKG)
 
 # vm-kernel fetches Debian's kernel package into .state/vm (not committed)
 # and extracts the guest kernel and modules the dev_disk tests boot.

@@ -28,6 +28,33 @@ type ReloadReply struct {
 	// Error and Diagnostics say why a reload was rejected.
 	Error       string `json:"error,omitempty"`
 	Diagnostics string `json:"diagnostics,omitempty"`
+	// Trigger is what started the reload: "start", "sighup", "watch" or
+	// "admin" (`scstd reload`); requests that arrived while another reload
+	// ran are served by one reload, whose Trigger joins theirs with "+"
+	// ("sighup+watch").
+	Trigger string `json:"trigger,omitempty"`
+	// Forced is true for `scstd reload -force`.
+	Forced bool `json:"forced,omitempty"`
+	// AlreadyApplied is set on a reload that changed nothing because an
+	// earlier reload (by another trigger, typically the file watch)
+	// already applied the configuration as it is now: that reload, with
+	// its plan.
+	AlreadyApplied *ReloadReply `json:"already_applied,omitempty"`
+}
+
+// DaemonInfo says which daemon answered, so that a plan says what it was
+// compared with.
+type DaemonInfo struct {
+	PID int `json:"pid"`
+	// Config is the configuration path the daemon reloads from.
+	Config string `json:"config"`
+	// Generation is the snapshot generation running.
+	Generation uint64 `json:"generation"`
+	// Watch is true when the daemon watches Config and applies edits on
+	// its own.
+	Watch bool `json:"watch"`
+	// LastReload is the last reload's outcome, without its plan.
+	LastReload ReloadReply `json:"last_reload"`
 }
 
 // PlanRequest asks what a reload from Path would change.
@@ -42,6 +69,11 @@ type PlanReply struct {
 	Detail      json.RawMessage `json:"plan_detail,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	Diagnostics string          `json:"diagnostics,omitempty"`
+	// EmptyFiles are the configuration's files that hold zero bytes: a
+	// reload ignores them unless forced.
+	EmptyFiles []string `json:"empty_files,omitempty"`
+	// Daemon is the daemon the plan was computed against.
+	Daemon DaemonInfo `json:"daemon"`
 }
 
 // CloseRequest names the sessions to force-close.
@@ -58,6 +90,9 @@ type CloseReply struct {
 
 // Handler is what the daemon provides to the admin API.
 type Handler interface {
+	// Reload reloads the configuration and returns that reload's outcome:
+	// it starts after the request arrived, so it reads the file as it is
+	// now.
 	Reload(ctx context.Context, force bool) ReloadReply
 	LastReload() ReloadReply
 	Plan(ctx context.Context, path string) PlanReply

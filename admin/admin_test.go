@@ -25,7 +25,8 @@ func (r *recorder) Reload(_ context.Context, force bool) ReloadReply {
 func (r *recorder) LastReload() ReloadReply { return r.reloadOut }
 func (r *recorder) Plan(_ context.Context, path string) PlanReply {
 	r.planPath = path
-	return PlanReply{Changes: 2, Plan: "+ device.d1\n+ target[\"iqn.x\"]\n"}
+	return PlanReply{Changes: 2, Plan: "+ device.d1\n+ target[\"iqn.x\"]\n",
+		Daemon: DaemonInfo{PID: 42, Config: "/etc/scst.hcl", Generation: 5, Watch: true, LastReload: ReloadReply{Trigger: "watch"}}}
 }
 func (r *recorder) Status(context.Context) any { return map[string]int{"targets": 3} }
 func (r *recorder) CloseSession(target, initiator string) (int, error) {
@@ -54,21 +55,24 @@ func serve(t *testing.T, h Handler) *Client {
 }
 
 func TestClientServerRoundTrip(t *testing.T) {
-	rec := &recorder{reloadOut: ReloadReply{OK: true, Generation: 7, Changes: 1, Plan: "~ device.d1 size 1GiB -> 2GiB"}}
+	rec := &recorder{reloadOut: ReloadReply{OK: true, Generation: 7, Trigger: "admin",
+		AlreadyApplied: &ReloadReply{OK: true, Generation: 6, Trigger: "watch", Changes: 1, Plan: "~ device.d1 size 1GiB -> 2GiB"}}}
 	c := serve(t, rec)
 
 	r, err := c.Reload(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rec.force || r.Generation != 7 || !r.OK || r.Plan != rec.reloadOut.Plan {
+	if !rec.force || r.Generation != 7 || !r.OK || r.Trigger != "admin" || r.AlreadyApplied == nil ||
+		r.AlreadyApplied.Trigger != "watch" || r.AlreadyApplied.Plan != rec.reloadOut.AlreadyApplied.Plan {
 		t.Errorf("reload: force=%v reply=%+v", rec.force, r)
 	}
 	if last, err := c.LastReload(); err != nil || last.Generation != 7 {
 		t.Errorf("last reload = %+v, %v", last, err)
 	}
 	p, err := c.Plan("/etc/scst.hcl")
-	if err != nil || p.Changes != 2 || rec.planPath != "/etc/scst.hcl" {
+	if err != nil || p.Changes != 2 || rec.planPath != "/etc/scst.hcl" || p.Daemon.PID != 42 ||
+		p.Daemon.Generation != 5 || !p.Daemon.Watch || p.Daemon.LastReload.Trigger != "watch" {
 		t.Errorf("plan = %+v, %v (path %q)", p, err, rec.planPath)
 	}
 	st, err := c.Status()

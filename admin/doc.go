@@ -10,5 +10,10 @@
 //	GET  /v1/status             the live tree (devices, targets, sessions)
 //	POST /v1/sessions/close     CloseRequest → CloseReply
 //
+// A ReloadReply names the reload's trigger ("start", "sighup", "watch",
+// "admin"); one that found nothing to change because an earlier reload
+// applied the file as it is carries that reload as AlreadyApplied. A
+// PlanReply says which daemon it was computed against (DaemonInfo).
+//
 // The package knows nothing about the engine: the daemon implements Handler.
 package admin

@@ -11,7 +11,9 @@ import (
 // error diagnostics is complete: every default is filled in, so readers never
 // need to know the defaults themselves.
 type Config struct {
-	// DisruptiveChanges says whether a reload may end live sessions.
+	// DisruptiveChanges says whether a reload may end live sessions or
+	// change what they read (default: refuse). The engine holds a reload
+	// to the running configuration's value, not the new file's.
 	DisruptiveChanges DisruptivePolicy
 
 	// ISCSI holds the global iSCSI settings. It is never nil after Load: when
@@ -31,6 +33,10 @@ type Config struct {
 	Attrs map[string]hcl.Range
 
 	files map[string]*hcl.File
+	// sourceFiles are the files the configuration was read from, and
+	// sourceDir the directory, when it was read from one.
+	sourceFiles []string
+	sourceDir   string
 }
 
 // Files returns the parsed source files by name, for printing diagnostics
@@ -66,9 +72,12 @@ type DisruptivePolicy string
 
 // The values of disruptive_changes.
 const (
-	// DisruptiveAllow lets a reload end sessions (removed or disabled targets).
+	// DisruptiveAllow lets a reload end live sessions (removed or
+	// disabled targets) and change what they read (a LUN that reaches
+	// another device, a device whose identity changes).
 	DisruptiveAllow DisruptivePolicy = "allow"
-	// DisruptiveRefuse makes such a reload fail unless it is forced.
+	// DisruptiveRefuse, the default, makes such a reload fail unless it
+	// is forced (scstd reload -force).
 	DisruptiveRefuse DisruptivePolicy = "refuse"
 )
 

@@ -85,21 +85,7 @@ func TestInvalid(t *testing.T) {
 					t.Errorf("diagnostic without a subject: %s: %s", d.Summary, d.Detail)
 				}
 			}
-			got := diagText(t, l, diags)
-			golden := filepath.Join("testdata/invalid", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./config -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("diagnostics differ from %s (run go test ./config -update after checking):\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
+			compareGolden(t, "invalid/"+name, "", diagText(t, l, diags))
 		})
 	}
 	if n == 0 {
@@ -204,7 +190,7 @@ target "iqn.2026-11.org.example:t" {
 	if len(diags) > 0 {
 		t.Fatal(diags)
 	}
-	if cfg.DisruptiveChanges != DisruptiveAllow || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr != DefaultPortal {
+	if cfg.DisruptiveChanges != DisruptiveRefuse || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr != DefaultPortal {
 		t.Errorf("globals: %+v %+v", cfg, cfg.ISCSI)
 	}
 	n := cfg.Device("n")

@@ -101,7 +101,7 @@ type decoder struct {
 
 func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
 	return &decoder{
-		cfg:       &Config{DisruptiveChanges: DisruptiveAllow, Attrs: map[string]hcl.Range{}},
+		cfg:       &Config{DisruptiveChanges: DisruptiveRefuse, Attrs: map[string]hcl.Range{}},
 		lookupEnv: lookupEnv,
 	}
 }

@@ -7,11 +7,19 @@
 // # Loading
 //
 // Load (or Loader.Load) takes a file or a directory. A directory
-// contributes its regular *.hcl files (symlinks followed, names starting
-// with "." skipped) in name order, merged as one: devices, targets and
-// handler blocks may be spread over files; a name declared twice is an error
-// that names both places ("also declared at file:line"). A handler block may
+// contributes its *.hcl files (symlinks followed, names starting with "."
+// skipped) in name order, merged as one: devices, targets and handler
+// blocks may be spread over files; a name declared twice is an error that
+// names both places ("also declared at file:line"). A handler block may
 // appear several times. Parse decodes bytes, for tests and fuzzing.
+//
+// Load is ReadSources then LoadSources. ReadSources refuses, before
+// reading, a path that is not a regular file or a directory whose *.hcl
+// entries are all regular files (a FIFO would block, /dev/zero never
+// ends), and a configuration of more than MaxConfigSize (16 MiB) in all;
+// it opens with O_NONBLOCK and reads with a limit. The daemon reads once
+// with ReadSources and uses the same bytes for the content hash
+// (Sources.Hash), the empty-file rule (Sources.EmptyFiles) and decoding.
 //
 // Use a Loader when diagnostics must be printed: Loader.Files (and
 // Config.Files) return the parsed sources for hcl.NewDiagnosticTextWriter,
@@ -44,17 +52,26 @@
 // Load checks syntax, unknown blocks and attributes, types, value syntax
 // (sizes, addresses, redirects, digests, CHAP algorithms, iSCSI names, LUN
 // numbers), numeric ranges, and with Validate the rules across objects
-// (unique names, LUN references, CHAP secrets). It never touches storage:
-// at run time a missing backing file is not a configuration error, the
-// device just goes offline. CheckStorage is the separate, file-system
-// checking step that `scstd validate` adds.
+// (unique names, LUN references, CHAP secrets, portals that can all be
+// bound). It never touches storage: at run time a missing backing file is
+// not a configuration error, the device just goes offline. Two separate
+// steps look at the file system:
+//
+//   - CheckStorageSafety, wherever a configuration is loaded (validate,
+//     run, reload, plan): a backing file that is a configuration file or
+//     inside a configuration directory, two devices on one file or block
+//     device (unless both are read-only), an existing file smaller than
+//     size (allowed for a device the running daemon serves from that file:
+//     a resize). The daemon passes what it serves as Served.
+//   - CheckStorage, which `scstd validate` adds: backing files exist (or
+//     can be created), are of the right kind and open.
 //
 // # Defaults
 //
 // Target defaults are iSCSI-SCST's, which are within RFC 7143's ranges:
 //
 //	attribute                      default        range / values
-//	disruptive_changes             "allow"        "allow", "refuse"
+//	disruptive_changes             "refuse"       "refuse", "allow"
 //	iscsi.enabled                  true
 //	iscsi.portals                  ["0.0.0.0:3260"] host[:port], port 3260 if omitted
 //	isns_server label port         3205

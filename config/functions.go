@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,26 +74,15 @@ func envFunc(lookup func(string) (string, bool)) function.Function {
 const maxFileFunc = 64 << 10
 
 // readSmallFile reads a regular file of at most maxFileFunc bytes, so that
-// file("/dev/zero") cannot hang or exhaust memory.
+// file("/dev/zero") or file() of a FIFO cannot hang or exhaust memory.
 func readSmallFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxFileFunc+1))
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	if len(b) > maxFileFunc {
+	b, err := readRegular(name, maxFileFunc)
+	var big *tooLargeError
+	switch {
+	case errors.As(err, &big):
 		return nil, fmt.Errorf("larger than %d bytes", maxFileFunc)
+	case err != nil:
+		return nil, unwrapPathError(err)
 	}
 	return b, nil
 }

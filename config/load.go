@@ -5,8 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -45,51 +44,58 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
 	return writeDiagnostics(w, l.Files(), diags)
 }
 
-// Load reads path, a file or a directory. A directory contributes every
-// regular file (or symlink to one) whose name ends in ".hcl" and does not
-// start with ".", in name order; the files are merged as if they were one.
-// Load returns a nil Config whenever the diagnostics hold an error.
+// Load reads path, a file or a directory, with ReadSources and decodes it
+// with LoadSources. A directory contributes every regular file (or
+// symlink to one) whose name ends in ".hcl" and does not start with ".",
+// in name order; the files are merged as if they were one. Load returns a
+// nil Config whenever the diagnostics hold an error.
 func (l *Loader) Load(path string) (*Config, hcl.Diagnostics) {
-	names, diags := configFiles(path)
+	s, diags := ReadSources(path)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	var srcs []source
-	for _, name := range names {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read configuration file",
-				Detail:   err.Error(),
-			})
-			continue
+	return l.LoadSources(s)
+}
+
+// LoadSources decodes and validates a configuration that ReadSources read.
+// The Config remembers where it came from, for CheckStorageSafety.
+func (l *Loader) LoadSources(s *Sources) (*Config, hcl.Diagnostics) {
+	cfg, diags := l.load(s.Files)
+	if cfg != nil {
+		for _, f := range s.Files {
+			cfg.sourceFiles = append(cfg.sourceFiles, f.Name)
 		}
-		srcs = append(srcs, source{name: name, src: src})
+		if s.Dir {
+			cfg.sourceDir = s.Path
+		}
 	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return l.load(srcs)
+	return cfg, diags
 }
 
 // Parse decodes and validates src as the single configuration file
 // filename. Relative paths in it resolve against filename's directory. It
 // never reads other files except through file() calls.
 func (l *Loader) Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
-	return l.load([]source{{name: filename, src: src}})
+	cfg, diags := l.load([]Source{{Name: filename, Bytes: src}})
+	if cfg != nil {
+		cfg.sourceFiles = []string{filename}
+	}
+	return cfg, diags
 }
 
-type source struct {
-	name string
-	src  []byte
-}
-
-func (l *Loader) load(srcs []source) (*Config, hcl.Diagnostics) {
+func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
+	for _, s := range srcs {
+		if d := checkText(s.Name, s.Bytes); d != nil {
+			diags = append(diags, d)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	files := make([]*hcl.File, 0, len(srcs))
 	for _, s := range srcs {
-		f, d := l.parser.ParseHCL(s.src, s.name)
+		f, d := l.parser.ParseHCL(s.Bytes, s.Name)
 		diags = append(diags, d...)
 		files = append(files, f)
 	}
@@ -100,7 +106,7 @@ func (l *Loader) load(srcs []source) (*Config, hcl.Diagnostics) {
 	}
 	dec := newDecoder(l.LookupEnv)
 	for k, f := range files {
-		dec.file(f, filepath.Dir(srcs[k].name))
+		dec.file(f, filepath.Dir(srcs[k].Name))
 	}
 	diags = append(diags, dec.diags...)
 	cfg := dec.finish()
@@ -125,45 +131,44 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return NewLoader().Parse(src, filename)
 }
 
-func configFiles(path string) ([]string, hcl.Diagnostics) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read configuration",
-			Detail:   fmt.Sprintf("%v. Expected a configuration file or a directory of *.hcl files.", err),
-		}}
-	}
-	if !fi.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read configuration directory",
-			Detail:   err.Error(),
-		}}
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
-			continue
+// checkText returns one diagnostic for a file that is not UTF-8 text (a
+// binary file, an image, text in another encoding), instead of the
+// hundreds the HCL parser would give, each echoing raw bytes. It points at
+// the first offending byte and shows none of the file: the file is not
+// handed to the parser, so no source line is printed. It returns nil for
+// text; tabs, carriage returns and newlines are the only control
+// characters text holds.
+func checkText(name string, src []byte) *hcl.Diagnostic {
+	pos := hcl.Pos{Line: 1, Column: 1}
+	for i := 0; i < len(src); {
+		r, n := utf8.DecodeRune(src[i:])
+		what := ""
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			what = fmt.Sprintf("byte 0x%02x is not UTF-8", src[i])
+		case r == 0:
+			what = "it holds a NUL byte"
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r == 0x7f:
+			what = fmt.Sprintf("it holds the control character 0x%02x", r)
 		}
-		full := filepath.Join(path, n)
-		if st, err := os.Stat(full); err != nil || !st.Mode().IsRegular() {
-			continue
+		if what != "" {
+			end := pos
+			end.Column++
+			end.Byte++
+			return &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Not a text file",
+				Detail:   fmt.Sprintf("%s is not UTF-8 text: %s (line %d, column %d). Expected an HCL configuration file; check the path.", name, what, pos.Line, pos.Column),
+				Subject:  &hcl.Range{Filename: name, Start: pos, End: end},
+			}
 		}
-		names = append(names, full)
+		if r == '\n' {
+			pos.Line, pos.Column = pos.Line+1, 1
+		} else {
+			pos.Column++
+		}
+		i += n
+		pos.Byte = i
 	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "No configuration files",
-			Detail:   fmt.Sprintf("The directory %s holds no *.hcl file.", path),
-		}}
-	}
-	return names, nil
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -17,15 +18,8 @@ import (
 // part of Load because at run time missing storage is not a configuration
 // error: that device alone goes offline.
 func (c *Config) CheckStorage() hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	errorf := func(subject hcl.Range, summary, format string, args ...any) {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  summary,
-			Detail:   fmt.Sprintf(format, args...),
-			Subject:  subject.Ptr(),
-		})
-	}
+	v := &validator{}
+	errorf := v.errorf
 	for _, d := range c.Devices {
 		if d.Filename == "" {
 			continue
@@ -74,7 +68,7 @@ func (c *Config) CheckStorage() hcl.Diagnostics {
 			errorf(r, "Backing file unusable", "%v.", err)
 		}
 	}
-	return diags
+	return v.diags
 }
 
 // checkOpen opens the file the way the device will (read-only devices
@@ -114,4 +108,156 @@ func modeName(m fs.FileMode) string {
 		return "a regular file"
 	}
 	return "not a regular file"
+}
+
+// Served lists the devices a running daemon serves from an open backing
+// file: device name → that file. A nil Served means that no daemon was
+// asked (`scstd validate`).
+type Served map[string]string
+
+// CheckStorageSafety refuses storage that must never be exported, wherever
+// a configuration is loaded (validate, run, reload, plan):
+//
+//   - a backing file that is one of the configuration's own files, or that
+//     lies inside a configuration directory: an initiator could write the
+//     daemon's next configuration;
+//   - two devices on the same file or block device (same device and inode,
+//     or same device number for block devices), unless both are read-only:
+//     each would have its own identity and reservations over the same data;
+//   - an existing vdisk_fileio file smaller than its size: the daemon
+//     creates a missing file but never extends an existing one on first
+//     use, as it may be a file that was never meant to be a disk. A device
+//     that served (in served) from that same file is grown on reload: that
+//     is a resize, and allowed.
+//
+// It only stats files. Missing files are not its concern (CheckStorage
+// reports them for validate; at run time such a device goes offline).
+func (c *Config) CheckStorageSafety(served Served) hcl.Diagnostics {
+	v := &validator{}
+	errorf := v.errorf
+	sources := map[fileKey]string{}
+	for _, name := range c.sourceFiles {
+		if k, ok := statKey(name); ok {
+			sources[k] = name
+		}
+	}
+	dirKey, hasDir := fileKey{}, false
+	if c.sourceDir != "" {
+		dirKey, hasDir = statKey(c.sourceDir)
+	}
+	type user struct {
+		d   *Device
+		key fileKey
+	}
+	var users []user
+	for _, d := range c.Devices {
+		if d.Filename == "" {
+			continue
+		}
+		r := d.Range("filename")
+		fi, statErr := os.Stat(d.Filename)
+		key, exists := statKey(d.Filename)
+		if !exists {
+			key = pathKey(d.Filename)
+		}
+		if name, ok := sources[key]; ok {
+			errorf(r, "Backing file is the configuration",
+				"%s is the configuration file %s; an initiator writing to the device would write the daemon's next configuration. Keep backing files out of the configuration, for example in /var/lib/scstd.",
+				d.Filename, name)
+			continue
+		}
+		if hasDir && insideDir(d.Filename, dirKey) {
+			errorf(r, "Backing file inside the configuration directory",
+				"%s lies inside the configuration directory %s, where a file an initiator writes could become configuration. Keep backing files in another directory, for example /var/lib/scstd.",
+				d.Filename, c.sourceDir)
+			continue
+		}
+		dup := false
+		for _, u := range users {
+			if u.key == key && !(u.d.ReadOnly && d.ReadOnly) {
+				as := ""
+				if u.d.Filename != d.Filename {
+					as = "as " + u.d.Filename + ", "
+				}
+				errorf(r, "Backing file used twice",
+					"%s is also the backing file of device %q (%sat %s); two devices on one file would each have their own identity and reservations over the same data. Map one device as several LUNs, or set read_only = true on both.",
+					d.Filename, u.d.Name, as, at(u.d.Range("filename")))
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		users = append(users, user{d: d, key: key})
+		if d.Handler != HandlerFileIO || !d.Size.IsSet() || statErr != nil || !fi.Mode().IsRegular() || fi.Size() >= d.Size.Bytes {
+			continue
+		}
+		if f, ok := served[d.Name]; ok && f == d.Filename {
+			continue // a resize of a device that serves from this file
+		}
+		hint := ""
+		if served == nil {
+			hint = fmt.Sprintf(" If a running scstd already serves device %q from this file, raising size grows it on reload: check with `scstd plan`.", d.Name)
+		}
+		errorf(d.Range("size"), "Backing file smaller than size",
+			"%s holds %d bytes, less than size = %s. scstd creates a missing file but never extends an existing one when it first opens it: it may be a file that was never meant to be a disk. Grow the file yourself (truncate -s %d %s) or drop size to serve it at its own size.%s",
+			d.Filename, fi.Size(), describeSize(d.Size), d.Size.Bytes, d.Filename, hint)
+	}
+	return v.diags
+}
+
+// fileKey identifies a file: a block device by its device number (the same
+// disk under any name), anything else by device and inode; a file that
+// does not exist yet by its cleaned path.
+type fileKey struct {
+	dev, ino uint64
+	rdev     uint64
+	path     string
+}
+
+// statKey returns the identity of the file at name, following symlinks.
+func statKey(name string) (fileKey, bool) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return fileKey{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, false
+	}
+	if fi.Mode()&fs.ModeDevice != 0 && fi.Mode()&fs.ModeCharDevice == 0 {
+		return fileKey{rdev: uint64(st.Rdev)}, true
+	}
+	return fileKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
+}
+
+// pathKey identifies a file that does not exist yet: its name in the
+// real directory it would be created in.
+func pathKey(name string) fileKey {
+	dir := filepath.Dir(name)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	return fileKey{path: filepath.Join(dir, filepath.Base(name))}
+}
+
+// insideDir reports whether name lies at any depth inside the directory
+// identified by dir, comparing identities so that symlinks and bind mounts
+// do not hide it.
+func insideDir(name string, dir fileKey) bool {
+	p := filepath.Clean(name)
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	for {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return false
+		}
+		p = parent
+		if k, ok := statKey(p); ok && k == dir {
+			return true
+		}
+	}
 }

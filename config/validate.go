@@ -75,14 +75,7 @@ func (v *validator) warnf(subject hcl.Range, summary, format string, args ...any
 }
 
 func (v *validator) iscsi(i *ISCSI) {
-	seen := map[string]hcl.Range{}
-	for _, p := range i.Portals {
-		if prev, dup := seen[p.Addr]; dup {
-			v.errorf(p.Range, "Duplicate portal", "The portal %s is also listed at %s.", p.Addr, at(prev))
-			continue
-		}
-		seen[p.Addr] = p.Range
-	}
+	v.portals(i.Portals)
 	isns := map[string]hcl.Range{}
 	for _, s := range i.ISNSServers {
 		if prev, dup := isns[s.Addr]; dup {

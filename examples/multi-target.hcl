@@ -7,6 +7,8 @@
 
 disruptive_changes = "refuse"
 
+# Every IPv4 and every IPv6 address: "[::]" listens IPv6-only, beside
+# "0.0.0.0" on the same port.
 iscsi {
   portals = ["0.0.0.0:3260", "[::]:3260"]
 }

@@ -2,6 +2,7 @@ package iscsi
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"time"
 
@@ -10,6 +11,42 @@ import (
 
 // senseLUNsChanged is UNIT ATTENTION, REPORTED LUNS DATA HAS CHANGED.
 var senseLUNsChanged = scsi.FixedSense(scsi.UnitAttention, 0x3f, 0x0e)
+
+// defaultLogoutGrace is how long sessions of a removed or disabled target
+// have to log out when the snapshot does not say.
+const defaultLogoutGrace = 5 * time.Second
+
+// SessionID names one live session: its I_T nexus (initiator name, ISID,
+// target) and the TSIH the target gave it.
+type SessionID struct {
+	Target    string `json:"target"`
+	Initiator string `json:"initiator"`
+	ISID      string `json:"isid"` // 12 hex digits
+	TSIH      uint16 `json:"tsih"`
+}
+
+// String names the session for logs: "initiator (tsih N)".
+func (id SessionID) String() string { return fmt.Sprintf("%s (tsih %d)", id.Initiator, id.TSIH) }
+
+// SessionEffect is what a reload does to one live session, as its plan
+// printed it; Commit delivers it.
+type SessionEffect struct {
+	Session SessionID
+	// LUNsChanged: the LUN map the session sees changed. It gets
+	// REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh) on every LUN and an
+	// Async Message carrying that sense, so that it rescans; Added LUNs
+	// report no POWER ON, and Swapped LUNs, which now reach another
+	// device, report INQUIRY DATA HAS CHANGED (3Fh/03h) first (see
+	// scsi.Nexus.PostLUNChange).
+	LUNsChanged bool
+	Added       []scsi.LUN
+	Removed     []scsi.LUN
+	Swapped     []scsi.LUN
+	// Logout: the session's target is removed or disabled. It is asked
+	// to log out (Async Message event 1) and closed after the snapshot's
+	// LogoutGrace.
+	Logout bool
+}
 
 // sendAsync queues an Asynchronous Message (RFC 7143 §11.9) with the
 // given sense data (none when nil) on the session's connection.
@@ -41,34 +78,90 @@ func (ss *session) requestLogout(grace time.Duration) {
 	time.AfterFunc(grace, ss.close)
 }
 
-// RequestLogout asks every session of target to log out within grace and
-// closes those still there afterwards. It returns at once.
-func (s *Server) RequestLogout(target string, grace time.Duration) {
-	for _, ss := range s.sessionsOf(target) {
-		s.log.Info("requesting logout", "initiator", ss.key.initiator, "target", target, "grace", grace)
+// Commit makes snap the state every new login and every next command
+// sees, as Publish does, and delivers the effects of the change to the
+// live sessions: each effect to the session it names (one that has ended
+// meanwhile is skipped). LUN map changes are posted to the sessions'
+// nexuses before snap becomes visible, so that no command reaches a new
+// map without its unit attentions; the Async Messages and logout requests
+// follow once it is visible.
+//
+// A live session that no effect names (it logged in while the reload
+// was being prepared) is told what the new snapshot changes for it, as
+// computed from its LUN maps (scsi.DiffLUNMaps), and asked to log out
+// when its target is gone or disabled.
+func (s *Server) Commit(snap *Snapshot, effects []SessionEffect) {
+	if snap.Targets == nil {
+		snap.Targets = map[string]*Target{}
+	}
+	grace := snap.LogoutGrace
+	if grace <= 0 {
+		grace = defaultLogoutGrace
+	}
+	var events, logouts []*session
+	named := make(map[*session]bool, len(effects))
+	for i := range effects {
+		ef := &effects[i]
+		ss := s.sessionByID(ef.Session)
+		if ss == nil {
+			continue
+		}
+		named[ss] = true
+		switch {
+		case ef.Logout:
+			logouts = append(logouts, ss)
+		case ef.LUNsChanged:
+			from, _ := ss.lunMap()
+			ss.nexus.PostLUNChange(scsi.LUNChange{From: from, Added: ef.Added, Removed: ef.Removed, Swapped: ef.Swapped})
+			events = append(events, ss)
+		}
+	}
+	for _, ss := range s.sessionsOf("") {
+		if named[ss] {
+			continue
+		}
+		from, ot := ss.lunMap()
+		if ot == nil || !ot.Enabled {
+			continue // already gone: asked to log out before
+		}
+		nt := snap.Targets[ss.key.target]
+		if nt == nil || !nt.Enabled {
+			logouts = append(logouts, ss)
+			continue
+		}
+		c, changed := scsi.DiffLUNMaps(from, nt.LUNsFor(ss.key.initiator, ss.portalIP))
+		if !changed {
+			continue
+		}
+		if effects != nil {
+			s.log.Info("session not in the reload's plan (it logged in meanwhile): telling it of its LUN map change",
+				"initiator", ss.key.initiator, "target", ss.key.target, "tsih", ss.tsih)
+		}
+		ss.nexus.PostLUNChange(c)
+		events = append(events, ss)
+	}
+	snap.Generation = s.gen.Add(1)
+	s.snap.Store(snap)
+	for _, ss := range events {
+		ss.sendAsync(&AsyncMessage{Event: AsyncSCSIEvent}, senseLUNsChanged)
+	}
+	for _, ss := range logouts {
+		s.log.Info("requesting logout", "initiator", ss.key.initiator, "target", ss.key.target,
+			"tsih", ss.tsih, "grace", grace)
 		ss.requestLogout(grace)
 	}
 }
 
-// NotifyLUNsChanged tells the sessions of target whose LUN map changed
-// since they were last told (a session in an initiator group the change
-// did not touch is left alone): REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh)
-// becomes pending as a unit attention on every LUN of the nexus, and an
-// Async Message SCSI event carrying that sense makes initiators rescan.
-// Call it after publishing the snapshot with the new LUN maps.
-func (s *Server) NotifyLUNsChanged(target string) {
-	for _, ss := range s.sessionsOf(target) {
-		now, _ := ss.lunMap()
-		ss.mu.Lock()
-		changed := now != ss.notified
-		ss.notified = now
-		ss.mu.Unlock()
-		if !changed {
-			continue
-		}
-		ss.nexus.ReportedLUNsChanged()
-		ss.sendAsync(&AsyncMessage{Event: AsyncSCSIEvent}, senseLUNsChanged)
+// sessionByID returns the live session id names, or nil.
+func (s *Server) sessionByID(id SessionID) *session {
+	s.mu.Lock()
+	ss := s.byTSIH[id.TSIH]
+	s.mu.Unlock()
+	if ss == nil || ss.key.target != id.Target || ss.key.initiator != id.Initiator ||
+		fmt.Sprintf("%012x", ss.key.isid[:]) != id.ISID {
+		return nil
 	}
+	return ss
 }
 
 // CloseSession force-closes the sessions of initiator on target (SCST's

@@ -238,7 +238,11 @@ func (d *discoverySession) sendChunk() error {
 // sendTargets answers SendTargets=value: All lists every enabled target
 // with LUNs for this initiator; a target name lists that target if so; an
 // empty value names the session's target, which a discovery session has
-// not, so it lists nothing (RFC 7143 Appendix C).
+// not, so it lists nothing (RFC 7143 Appendix C). A target that the
+// portal of this discovery session does not serve (allowed_portals, or
+// no LUNs for the initiator there with per_portal_acl) is not listed at
+// all, as in iSCSI-SCST: it is "accessible for initiators only on the
+// specified portals", so the other portals do not reveal it either.
 func (d *discoverySession) sendTargets(value string) Text {
 	snap := d.s.Snapshot()
 	var names []string
@@ -257,6 +261,9 @@ func (d *discoverySession) sendTargets(value string) Text {
 	for _, name := range names {
 		t := snap.Targets[name]
 		if t == nil || !t.Enabled || !d.s.isnsAllowed(d.initiator, t.Name) {
+			continue
+		}
+		if len(addrs) > 0 && addrs[0].own && (!t.Access.Portals.Allows(addrs[0].ip) || t.LUNsFor(d.initiator, addrs[0].ip).Len() == 0) {
 			continue
 		}
 		named := false
@@ -278,6 +285,7 @@ func (d *discoverySession) sendTargets(value string) Text {
 type portalAddress struct {
 	ip   string // PortalIP form, for access rules
 	text string // "ip:port,tpgt"
+	own  bool   // the portal of the discovery session itself
 }
 
 // targetAddresses returns "ip:port,tpgt" for every portal (IPv6 in
@@ -287,16 +295,16 @@ func (d *discoverySession) targetAddresses() []portalAddress {
 	local, _ := d.portal.(*net.TCPAddr)
 	seen := map[string]bool{}
 	var out []portalAddress
-	add := func(ip net.IP, port int) {
+	add := func(ip net.IP, port int, own bool) {
 		pip := PortalIP(&net.TCPAddr{IP: ip})
 		a := net.JoinHostPort(pip, strconv.Itoa(port)) + "," + strconv.Itoa(DefaultTPGT)
 		if !seen[a] {
 			seen[a] = true
-			out = append(out, portalAddress{ip: pip, text: a})
+			out = append(out, portalAddress{ip: pip, text: a, own: own})
 		}
 	}
 	if local != nil {
-		add(local.IP, local.Port)
+		add(local.IP, local.Port, true)
 	}
 	var rest []*net.TCPAddr
 	for _, a := range d.s.Portals() {
@@ -313,7 +321,7 @@ func (d *discoverySession) targetAddresses() []portalAddress {
 			}
 			ip = local.IP
 		}
-		add(ip, ta.Port)
+		add(ip, ta.Port, false)
 	}
 	return out
 }

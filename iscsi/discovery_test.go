@@ -2,6 +2,7 @@ package iscsi
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"reflect"
@@ -304,5 +305,50 @@ func TestISNSAccessControlFailsClosed(t *testing.T) {
 	}
 	if out := <-done; out.err != nil {
 		t.Fatal(out.err)
+	}
+}
+
+// TestDiscoveryHidesTargetOffPortal: a target with allowed_portals =
+// ["127.0.0.2"] is listed by SendTargets on a discovery session to
+// 127.0.0.2 (with its 127.0.0.2 addresses only), and not at all on one to
+// 127.0.0.1, even though the server also listens on 127.0.0.2.
+func TestDiscoveryHidesTargetOffPortal(t *testing.T) {
+	const only2 = "iqn.2026-11.org.example:only2"
+	s := wireServer(t, func(snap *Snapshot) {
+		c := *snap.Targets[wireTarget]
+		c.Name = only2
+		c.Access.Portals = PortalRules{Allowed: mustPatterns(t, "127.0.0.2")}
+		snap.Targets[c.Name] = &c
+	})
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	if err := s.SetPortals([]string{"127.0.0.2:0"}); err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	other := s.Portals()[0].String()
+	for _, tc := range []struct {
+		via  string
+		want func(own string) Text
+	}{
+		{"127.0.0.1:0", func(own string) Text {
+			return Text{{"TargetName", wireTarget}, {"TargetAddress", own + ",1"}, {"TargetAddress", other + ",1"}}
+		}},
+		{"127.0.0.2:0", func(own string) Text {
+			return Text{
+				{"TargetName", wireTarget}, {"TargetAddress", own + ",1"}, {"TargetAddress", other + ",1"},
+				{"TargetName", only2}, {"TargetAddress", own + ",1"}, {"TargetAddress", other + ",1"},
+			}
+		}},
+	} {
+		t.Run("via "+tc.via, func(t *testing.T) {
+			c, _ := startTCPLogin(t, s, "tcp", tc.via)
+			c.discoveryLogin()
+			c.text(TextRequest{Final: true, ITT: 1, TTT: ReservedTag, CmdSN: 1}, Text{{"SendTargets", "All"}})
+			_, data := c.textResponse()
+			got, err := ParseTextRepeated(data)
+			want := tc.want(c.nc.RemoteAddr().String())
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("SendTargets=All via %s:\n got %q %v\nwant %q", tc.via, got, err, want)
+			}
+		})
 	}
 }

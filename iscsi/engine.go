@@ -20,6 +20,9 @@ type Snapshot struct {
 	// Auth is the discovery CHAP configuration (iscsi { incoming_user,
 	// outgoing_user }).
 	Auth Auth
+	// LogoutGrace is how long the sessions of a target this snapshot
+	// removes or disables have to log out before they are closed (0: 5s).
+	LogoutGrace time.Duration
 }
 
 // Target is one iSCSI target as the engine runs it.

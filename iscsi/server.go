@@ -8,7 +8,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrServerClosed is returned by Serve and SetPortals after Shutdown.
@@ -64,14 +67,10 @@ func NewServer(log *slog.Logger) *Server {
 // Publish makes snap the configuration every new login and every next
 // command sees. It sets snap.Generation; snap must not be modified
 // afterwards. Live sessions keep what they negotiated; a lowered
-// QueuedCommands shows in the next MaxCmdSN they are sent.
-func (s *Server) Publish(snap *Snapshot) {
-	if snap.Targets == nil {
-		snap.Targets = map[string]*Target{}
-	}
-	snap.Generation = s.gen.Add(1)
-	s.snap.Store(snap)
-}
+// QueuedCommands shows in the next MaxCmdSN they are sent. Sessions whose
+// LUN map changes are told, and those of a target gone or disabled are
+// asked to log out, as Commit does for sessions no effect names.
+func (s *Server) Publish(snap *Snapshot) { s.Commit(snap, nil) }
 
 // Snapshot returns the configuration currently published.
 func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
@@ -102,7 +101,7 @@ func (s *Server) SetPortals(addrs []string) error {
 
 	bound := make([]*portal, 0, len(bind))
 	for _, a := range bind {
-		ln, err := net.Listen("tcp", a)
+		ln, err := listenPortal(a)
 		if err != nil {
 			for _, p := range bound {
 				p.ln.Close()
@@ -145,6 +144,39 @@ func (s *Server) SetPortals(addrs []string) error {
 		s.log.Info("portal listening", "addr", p.ln.Addr().String())
 	}
 	return nil
+}
+
+// listenPortal listens on addr as portalListenConfig says.
+func listenPortal(addr string) (net.Listener, error) {
+	network, lc := portalListenConfig(addr)
+	return lc.Listen(context.Background(), network, addr)
+}
+
+// portalListenConfig returns how addr is bound. Go's "tcp" binds a
+// wildcard dual-stack (one IPv6 socket that takes IPv4 too), so that
+// "0.0.0.0:P" would hold the IPv6 addresses of port P and "[::]:P" the
+// IPv4 ones. A portal is bound in its own family instead: "tcp4" for an
+// IPv4 address, "tcp6" with IPV6_V6ONLY for an IPv6 one, so that
+// "0.0.0.0:P" and "[::]:P" coexist. Host names keep "tcp".
+func portalListenConfig(addr string) (network string, lc net.ListenConfig) {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	switch {
+	case err != nil || ip == nil:
+		return "tcp", lc
+	case ip.To4() != nil:
+		return "tcp4", lc
+	}
+	lc.Control = func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	return "tcp6", lc
 }
 
 // Portals returns the addresses the server listens on, in no particular

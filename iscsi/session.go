@@ -58,9 +58,6 @@ type session struct {
 	conn atomic.Pointer[conn]
 	// luns caches the LUN map of the last snapshot generation seen.
 	luns atomic.Pointer[lunCache]
-	// notified is the LUN map the initiator was last told about (at
-	// login, or by NotifyLUNsChanged); guarded by mu.
-	notified *scsi.LUNMap
 
 	// mu guards the command window, the task table and closing.
 	mu       sync.Mutex
@@ -155,7 +152,6 @@ func (s *Server) admitSession(r *LoginResult) (uint16, error) {
 			r.TPGT, t.RelTgtPortID),
 	}
 	ss.maxCmdSN = ss.expCmdSN + max(t.QueuedCommands, 1) - 1
-	ss.notified, _ = ss.lunMap()
 	s.sessions[key] = ss
 	s.byTSIH[tsih] = ss
 	r.TSIH = tsih

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -675,32 +676,94 @@ func TestSessionReinstatement(t *testing.T) {
 	}
 }
 
+// tur runs TEST UNIT READY and returns its status and, for CHECK
+// CONDITION, ASC and ASCQ.
+func (ti *sessInit) tur() (uint8, [2]byte) {
+	ti.t.Helper()
+	res := ti.await(ti.command([]byte{sessOpTUR, 0, 0, 0, 0, 0}, false, false, 0, nil, true), nil)
+	var aa [2]byte
+	if len(res.sense) >= 14 {
+		aa = [2]byte{res.sense[12], res.sense[13]}
+	}
+	return res.status, aa
+}
+
+// recvAsync reads an Asynchronous Message and returns it with its sense.
+func (ti *sessInit) recvAsync() (AsyncMessage, []byte) {
+	ti.t.Helper()
+	p := ti.recv()
+	defer p.Release()
+	var m AsyncMessage
+	if err := m.Decode(&p.BHS); err != nil {
+		ti.t.Fatal(err)
+	}
+	var sense []byte
+	if len(p.Data) >= 2 {
+		sense = append(sense, p.Data[2:2+int(binary.BigEndian.Uint16(p.Data))]...)
+	}
+	return m, sense
+}
+
+func (ti *sessInit) id() SessionID {
+	return SessionID{Target: sessTargetName, Initiator: sessInitiatorName,
+		ISID: fmt.Sprintf("%012x", ti.sessResult.ISID[:]), TSIH: ti.sessResult.TSIH}
+}
+
 func TestSessionAsyncEvents(t *testing.T) {
 	srv, tgt, _ := newSessTarget(t)
 	ti := startSessInit(t, srv, tgt, 1, sessParams())
+	ti.clearUA()
+	if st := srv.Sessions(); len(st) != 1 || st[0].LUNMap != "default" || st[0].Group != "" || st[0].PortalIP != "127.0.0.1" {
+		t.Fatalf("status %+v", st)
+	}
 	// Nothing changed for this session: no event.
-	srv.NotifyLUNsChanged(sessTargetName)
+	same := *tgt
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &same}})
 	ti.expectSilence(50 * time.Millisecond)
-	// A reload maps a second LUN.
-	lu := tgt.LUNs.Lookup(0)
-	next := *tgt
-	next.LUNs = scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: lu, 1: lu})
-	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &next}})
-	srv.NotifyLUNsChanged(sessTargetName)
-	p := ti.recv()
-	var m AsyncMessage
-	if err := m.Decode(&p.BHS); err != nil {
-		t.Fatal(err)
-	}
-	if m.Event != AsyncSCSIEvent || len(p.Data) != 2+18 || p.Data[2+12] != 0x3f || p.Data[2+13] != 0x0e {
-		t.Fatalf("async event %s data % x", m.Event, p.Data)
-	}
-	p.Release()
 
-	srv.RequestLogout(sessTargetName, 100*time.Millisecond)
-	p = ti.recv()
-	m.Decode(&p.BHS)
-	p.Release()
+	// A reload swaps the device behind LUN 0, as its plan says: INQUIRY
+	// DATA HAS CHANGED, then REPORTED LUNS DATA HAS CHANGED, and the
+	// Async Message that makes the initiator rescan.
+	other := scsi.NewDevice(scsi.DeviceConfig{Name: "other"}, &sessMem{b: make([]byte, 64*512)})
+	swapped := same
+	swapped.LUNs = scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: other}})
+	swapped.Access.LUNs = swapped.LUNs
+	srv.Commit(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &swapped}},
+		[]SessionEffect{{Session: ti.id(), LUNsChanged: true, Swapped: []scsi.LUN{0}}})
+	m, sense := ti.recvAsync()
+	if m.Event != AsyncSCSIEvent || len(sense) != 18 || sense[12] != 0x3f || sense[13] != 0x0e {
+		t.Fatalf("async event %s sense % x", m.Event, sense)
+	}
+	for _, want := range [][2]byte{{0x3f, 0x03}, {0x3f, 0x0e}} {
+		if st, aa := ti.tur(); st != uint8(scsi.CheckCondition) || aa != want {
+			t.Fatalf("TUR after the swap: status %#x sense %x, want %x", st, aa, want)
+		}
+	}
+	if st, _ := ti.tur(); st != uint8(scsi.Good) {
+		t.Fatalf("TUR: status %#x", st)
+	}
+
+	// A snapshot published without effects still tells the session of
+	// its LUN map change: LUN 1 added, reported without POWER ON.
+	lu := swapped.LUNs.Lookup(0)
+	added := swapped
+	added.LUNs = scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: lu, 1: lu})
+	added.Access.LUNs = added.LUNs
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &added}})
+	if m, sense := ti.recvAsync(); m.Event != AsyncSCSIEvent || sense[13] != 0x0e {
+		t.Fatalf("async event %s sense % x", m.Event, sense)
+	}
+	if st, aa := ti.tur(); st != uint8(scsi.CheckCondition) || aa != [2]byte{0x3f, 0x0e} {
+		t.Fatalf("TUR after adding a LUN: status %#x sense %x", st, aa)
+	}
+
+	// An effect for a session that is not there (another TSIH) is
+	// skipped; the session itself is asked to log out with the
+	// snapshot's grace.
+	gone := SessionID{Target: sessTargetName, Initiator: sessInitiatorName, ISID: ti.id().ISID, TSIH: ti.id().TSIH + 1}
+	srv.Commit(&Snapshot{Enabled: true, LogoutGrace: 100 * time.Millisecond},
+		[]SessionEffect{{Session: gone, Logout: true}, {Session: ti.id(), Logout: true}})
+	m, _ = ti.recvAsync()
 	if m.Event != AsyncLogoutRequest || m.Parameter3 != 1 {
 		t.Fatalf("async event %s Parameter3 %d, want LOGOUT_REQUEST 1", m.Event, m.Parameter3)
 	}
@@ -711,6 +774,22 @@ func TestSessionAsyncEvents(t *testing.T) {
 	}
 	if _, err := srv.CloseSession(sessTargetName, sessInitiatorName); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("CloseSession after the end: %v", err)
+	}
+}
+
+func TestSessionStatusShowsGroup(t *testing.T) {
+	srv, tgt, _ := newSessTarget(t)
+	pl, err := ParsePatternList([]string{sessInitiatorName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grouped := *tgt
+	grouped.Access.Groups = []Group{{Name: "kvm-hosts", Initiators: pl, LUNs: tgt.LUNs}}
+	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &grouped}})
+	ti := startSessInit(t, srv, &grouped, 1, sessParams())
+	ti.clearUA()
+	if st := srv.Sessions(); len(st) != 1 || st[0].LUNMap != `group["kvm-hosts"]` || st[0].Group != "kvm-hosts" {
+		t.Fatalf("status %+v", st)
 	}
 }
 

@@ -4,17 +4,26 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
 // SessionInfo describes one live session for `scstd status`.
 type SessionInfo struct {
-	Initiator      string     `json:"initiator"`
-	InitiatorAlias string     `json:"initiator_alias,omitempty"`
-	ISID           string     `json:"isid"` // 12 hex digits
-	TSIH           uint16     `json:"tsih"`
-	Target         string     `json:"target"`
-	TPGT           uint16     `json:"tpgt"`
+	Initiator      string `json:"initiator"`
+	InitiatorAlias string `json:"initiator_alias,omitempty"`
+	ISID           string `json:"isid"` // 12 hex digits
+	TSIH           uint16 `json:"tsih"`
+	Target         string `json:"target"`
+	TPGT           uint16 `json:"tpgt"`
+	// PortalIP is the IP of the portal the session logged in on, as
+	// per-portal ACLs match it.
+	PortalIP string `json:"portal_ip"`
+	// LUNMap is the LUN map the session sees now: "default" (the
+	// target's LUNs), `group["name"]` (an initiator group's), or "none"
+	// (its target is gone or disabled). Group is the group's name alone.
+	LUNMap         string     `json:"lun_map"`
+	Group          string     `json:"group,omitempty"`
 	Created        time.Time  `json:"created"`
 	Params         Negotiated `json:"negotiated"`
 	ActiveCommands int        `json:"active_commands"`
@@ -46,11 +55,20 @@ func (s *Server) Sessions() []SessionInfo {
 			TSIH:           ss.tsih,
 			Target:         ss.key.target,
 			TPGT:           ss.tpgt,
+			PortalIP:       ss.portalIP,
+			LUNMap:         "none",
 			Created:        ss.created,
 			Params:         ss.params,
 			ActiveCommands: active,
 			Commands:       ss.commands.Load(),
 			Connections:    []ConnInfo{},
+		}
+		if _, t := ss.lunMap(); t != nil && t.Enabled {
+			_, si.Group = t.Access.LUNsFor(ss.key.initiator, ss.portalIP)
+			si.LUNMap = "default"
+			if si.Group != "" {
+				si.LUNMap = "group[" + strconv.Quote(si.Group) + "]"
+			}
 		}
 		if c := ss.conn.Load(); c != nil {
 			ci := ConnInfo{CID: c.cid, State: ConnState(c.state.Load()).String()}
@@ -69,4 +87,9 @@ func (s *Server) Sessions() []SessionInfo {
 			cmp.Compare(a.TSIH, b.TSIH))
 	})
 	return out
+}
+
+// ID returns the session's identity, as SessionEffect names it.
+func (si *SessionInfo) ID() SessionID {
+	return SessionID{Target: si.Target, Initiator: si.Initiator, ISID: si.ISID, TSIH: si.TSIH}
 }

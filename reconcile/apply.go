@@ -1,11 +1,14 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
@@ -25,144 +28,169 @@ const (
 	defaultTime2Retain = 20
 )
 
-// opened is the outcome of opening one backend during prepare.
-type opened struct {
-	spec    spec
-	backend storage
-	err     error
-}
-
 // prepared is everything prepare did that commit makes visible.
 type prepared struct {
-	plan    Plan
-	desired Model
+	plan Plan
+	// next is the running model after the plan (Model.apply): what
+	// commit makes run, computed from the plan alone.
+	next Model
+	// renamed maps the new name of a renamed device to its running name.
+	renamed map[string]string
 	// opened holds new backends by device name: for added and replaced
 	// devices, devices whose backend attributes changed, and offline
 	// devices retried.
 	opened map[string]opened
-	// replaced are devices that get a new scsi.Device; swapped are those
-	// of them that existed before, whose LUN maps must be rebuilt.
-	replaced, swapped map[string]bool
-	// touched are the targets the next snapshot rebuilds; access holds
-	// their parsed access control, discovery the discovery CHAP policy.
-	touched   map[string]bool
+	// access holds the parsed access control of the targets the plan
+	// touches, discovery the discovery CHAP policy.
 	access    map[string]targetAccess
 	discovery iscsi.Auth
-	// relUsed are the relative target port identifiers taken, built by
-	// autoRelID when a new target needs one.
-	relUsed map[uint16]bool
 }
 
-// Apply takes the running engine to cfg in two phases. Prepare does all
-// that can fail: it opens the backends of new devices (a backend that
-// cannot be opened only makes its device offline), reopens those whose
-// attributes changed, retries offline devices, and binds new portals; an
-// error there changes nothing. Commit cannot fail: it swaps devices and
-// backends, publishes the next snapshot, sends the session effects, and
-// schedules removed backends for release.
-//
-// A plan that ends sessions is refused when cfg says disruptive_changes =
-// "refuse", unless opts.Force (the error is a *DisruptiveError).
+// discard closes the backends prepare opened, for a reload that stops
+// before its commit.
+func (p *prepared) discard() {
+	for _, o := range p.opened {
+		if o.backend != nil {
+			o.backend.Close()
+		}
+	}
+}
+
+// Apply takes the running engine to cfg. It computes the plan against
+// what runs and the live sessions, and refuses a disruptive one (a
+// *DisruptiveError) when the running configuration says
+// disruptive_changes = "refuse" (at the first Apply: cfg says), unless
+// opts.Force. Then two phases. Prepare does all that can fail, outside
+// the engine lock: it checks the access rules, opens the backends of new
+// devices, reopens those whose attributes changed and retries offline
+// devices (each with Options.OpenTimeout; one that fails or hangs only
+// makes its device offline), and binds new portals; an error there
+// changes nothing. Commit cannot fail: it executes the plan on the
+// running state (commit), then publishes the next snapshot with the
+// effects on live sessions the plan printed, and releases retired
+// storage once the commands using it have completed (run).
 func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions) (*Result, error) {
 	desired := FromConfig(cfg)
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return nil, ErrClosed
 	}
+	running, started, policy, serving := e.running, e.started, e.policy, e.serving()
+	e.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	e.observe(&desired)
-	plan := Diff(e.running, desired)
-	if d := plan.Disruptive(); len(d) > 0 && cfg.DisruptiveChanges == config.DisruptiveRefuse && !opts.Force {
-		return nil, &DisruptiveError{Changes: d}
+	e.observe(&desired, serving)
+	plan := Diff(running, desired, SessionsOf(e.srv.Sessions()))
+	if !started {
+		policy = cfg.DisruptiveChanges
 	}
-	p, err := e.prepare(plan, desired)
+	if d := plan.Disruptive(); len(d) > 0 && policy == config.DisruptiveRefuse && !opts.Force {
+		return nil, &DisruptiveError{Plan: plan, Changes: d}
+	}
+	p, err := e.prepare(ctx, plan, running, started)
 	if err != nil {
 		return nil, err
 	}
-	res := e.commit(p)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		p.discard()
+		return nil, ErrClosed
+	}
+	res := e.run(e.commit(p))
+	e.policy = cfg.DisruptiveChanges
 	e.syncISNS()
 	return res, nil
 }
 
 // prepare does what can fail, in an order that leaves nothing changed
 // when it does: first the checks without side effects (CHAP policies,
-// patterns, redirects), then binding new portals (SetPortals is itself
-// all-or-nothing), and last the opening of backends, which cannot fail the
-// reload (a backend that does not open makes its device offline) but may
-// create or extend a backing file.
-func (e *Engine) prepare(plan Plan, desired Model) (*prepared, error) {
-	p := &prepared{
-		plan: plan, desired: desired,
-		opened:   map[string]opened{},
-		replaced: map[string]bool{}, swapped: map[string]bool{},
-		touched: map[string]bool{}, access: map[string]targetAccess{},
-	}
-	portals := !e.started
+// patterns, redirects), then the opening of backends, which cannot fail
+// the reload (a backend that does not open makes its device offline) but
+// may create a backing file, and last the binding of new portals
+// (SetPortals is itself all-or-nothing). It runs without e.mu; e.applyMu
+// keeps the device table still.
+func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started bool) (*prepared, error) {
+	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, access: map[string]targetAccess{}}
+	portals := !started
+	touched := map[string]bool{}
+	open := map[string]spec{}
 	for _, c := range plan.Changes {
 		switch c.Op {
-		case AddDevice:
-			p.replaced[c.Addr.Device] = true
-		case ReplaceDevice:
-			p.replaced[c.Addr.Device] = true
-			p.swapped[c.Addr.Device] = true
+		case AddDevice, ReplaceDevice:
+			open[c.Addr.Device] = specOf(p.next.Devices[c.Addr.Device])
+		case RenameDevice:
+			p.renamed[c.Addr.Device] = c.Before.(string)
 		case SetPortals:
 			portals = true
 		}
 		if c.Addr.Target != "" {
-			p.touched[c.Addr.Target] = true
+			touched[c.Addr.Target] = true
 		}
 	}
-	if len(p.swapped) > 0 {
-		for name, t := range desired.Targets {
-			if t.mapsAny(p.swapped) {
-				p.touched[name] = true
-			}
+	if err := p.parseAccess(touched); err != nil {
+		return nil, err
+	}
+	// Devices kept: reopen when the backend's spec changed (a serving
+	// device may then grow its file), an earlier reopen failed, or the
+	// device is offline.
+	for name, m := range p.next.Devices {
+		d := e.devices[cmp.Or(p.renamed[name], name)]
+		if _, ok := open[name]; ok || d == nil {
+			continue
+		}
+		if spec, ok := d.reopen(m); ok {
+			open[name] = spec
 		}
 	}
-	if err := p.parseAccess(); err != nil {
+	p.opened = e.openAll(ctx, open)
+	if err := ctx.Err(); err != nil {
+		p.discard()
 		return nil, err
 	}
 	if portals {
-		if err := e.srv.SetPortals(desired.ISCSI.Portals); err != nil {
-			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", desired.ISCSI.Portals, err)
-		}
-	}
-
-	open := func(name string, m Device) {
-		s := specOf(m)
-		b, err := openStorage(s)
-		p.opened[name] = opened{spec: s, backend: b, err: err}
-	}
-	for name := range p.replaced {
-		open(name, desired.Devices[name])
-	}
-	// Devices kept: reopen when the backend's spec changed, an earlier
-	// reopen failed, or the device is offline.
-	for name, d := range e.devices {
-		m, ok := desired.Devices[name]
-		if !ok || p.replaced[name] {
-			continue
-		}
-		if !d.online() || d.have != specOf(m) {
-			open(name, m)
+		if err := e.srv.SetPortals(p.next.ISCSI.Portals); err != nil {
+			p.discard()
+			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", p.next.ISCSI.Portals, err)
 		}
 	}
 	return p, nil
 }
 
+// openAll opens the storage of specs in parallel, each within the time
+// limit.
+func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]opened {
+	out := make(map[string]opened, len(specs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := e.open.Open(ctx, s)
+			mu.Lock()
+			out[name] = o
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // parseAccess parses and checks the CHAP policies, portal rules,
 // redirects and group patterns of the touched targets and of discovery.
-func (p *prepared) parseAccess() error {
+func (p *prepared) parseAccess(touched map[string]bool) error {
 	var err error
-	g := p.desired.ISCSI
+	g := p.next.ISCSI
 	if p.discovery, err = authOf(g.IncomingUsers, g.OutgoingUsers, nil); err != nil {
 		return fmt.Errorf("reconcile: discovery CHAP: %w; nothing was changed", err)
 	}
-	for name := range p.touched {
-		t := p.desired.Targets[name]
+	for name := range touched {
+		t := p.next.Targets[name]
 		if t == nil {
 			continue
 		}
@@ -175,152 +203,258 @@ func (p *prepared) parseAccess() error {
 	return nil
 }
 
-// commit makes a prepared plan the running state. It cannot fail.
-func (e *Engine) commit(p *prepared) *Result {
-	res := &Result{Plan: p.plan}
-	var retired []*device // old devices to take offline after publishing
+// step is one Apply's commit: the running state after the plan and what
+// the runner does to get there. commit computes it from the running
+// state and the prepared plan without touching either; run carries it
+// out.
+type step struct {
+	p       *prepared
+	model   Model
+	devices map[string]*device
+	targets map[string]*runTarget
+	nextTID uint32
+	relUsed map[uint16]bool
+	// snap is the next snapshot; nil keeps the running one (an empty
+	// plan changes nothing that sessions read).
+	snap    *iscsi.Snapshot
+	effects []iscsi.SessionEffect
+	// serve are devices to give the backend prepare opened (or the
+	// reason it could not); fresh ones are new scsi.Devices.
+	serve []string
+	// attrs are devices whose scsi.Device attributes change in place.
+	attrs []string
+	// retire are devices that leave service, and why.
+	retire []retired
+}
 
-	names := make([]string, 0, len(p.opened))
-	for name := range p.opened {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		o := p.opened[name]
-		m := p.desired.Devices[name]
-		old := e.devices[name]
-		if p.replaced[name] {
-			if old != nil {
-				retired = append(retired, old)
-			}
-			d := &device{name: name, model: m, dev: scsi.NewDevice(scsiConfig(name, m), nil)}
-			e.devices[name] = d
-			e.serve(d, o)
-			e.noteFileID(d, p.desired.Devices)
-			continue
-		}
-		if o.err != nil && old.online() {
-			// The device keeps serving with its old backend and
-			// attributes; the new ones are retried.
-			old.reason = fmt.Errorf("cannot reopen with the new attributes: %w", o.err)
-			res.Warnings = append(res.Warnings, fmt.Sprintf("device %s: %v", name, old.reason))
-			e.log.Warn("device keeps its old backend", "device", name, "err", o.err)
-			continue
-		}
-		e.serve(old, o)
-		old.model = m
-		e.noteFileID(old, p.desired.Devices)
+type retired struct {
+	d      *device
+	reason error
+}
+
+// commit executes the plan on the running state: device operations on
+// the device table, LUN map and target operations on the snapshot (what
+// the plan does not name is reused as it is), and the plan's per-session
+// impacts become the effects to deliver. It changes nothing itself.
+func (e *Engine) commit(p *prepared) *step {
+	s := &step{
+		p: p, model: p.next,
+		devices: maps.Clone(e.devices), targets: maps.Clone(e.targets), nextTID: e.nextTID,
+		effects: effectsOf(p.plan),
 	}
 	for _, c := range p.plan.Changes {
 		name := c.Addr.Device
 		switch c.Op {
-		case ResizeDevice, SetDeviceAttr:
-			// Attributes that live in the scsi.Device.
-			m := p.desired.Devices[name]
-			d := e.devices[name]
-			d.model = m
-			d.dev.SetReadOnly(m.ReadOnly)
-			d.dev.SetCache(m.NVCache, m.WriteThrough)
+		case AddDevice:
+			s.devices[name] = newDevice(name, p.next.Devices[name])
+		case ReplaceDevice:
+			s.retire = append(s.retire, retired{s.devices[name], errReplaced})
+			s.devices[name] = newDevice(name, p.next.Devices[name])
+		case RenameDevice:
+			old := c.Before.(string)
+			d := *s.devices[old]
+			d.name = name
+			s.devices[name] = &d
+			delete(s.devices, old)
 		case RemoveDevice:
-			retired = append(retired, e.devices[name])
-			delete(e.devices, name)
+			s.retire = append(s.retire, retired{s.devices[name], errRemoved})
+			delete(s.devices, name)
+		case ResizeDevice, SetDeviceAttr:
+			s.attrs = append(s.attrs, name)
 		}
 	}
-
-	// An empty plan changes nothing that sessions read: the snapshot
-	// (and its generation) stays.
-	old, next := e.snap, e.snap
+	s.serve = sortedKeys(p.opened)
 	if !e.started || !p.plan.Empty() {
-		next = e.buildSnapshot(p)
-		e.srv.Publish(next) // sets next.Generation
+		s.snap = e.nextSnapshot(s)
 	}
-	e.snap, e.started, e.running = next, true, p.desired
-	res.Generation = next.Generation
+	return s
+}
 
-	for _, d := range retired {
-		reason := errRemoved
-		if _, ok := e.devices[d.name]; ok {
-			reason = errReplaced
-		}
-		d.dev.SetOffline(reason)
-		e.release(d.backend)
+// reopen says whether a kept device, to run as m, needs its storage
+// opened (again) and how: it is offline (a pass-through disk lost
+// included), or its storage's attributes differ from m's (a reopen that
+// failed is retried so). A device that serves may grow its file
+// (Spec.Extend): that is a resize.
+func (d *device) reopen(m Device) (spec, bool) {
+	want := specOf(m)
+	switch {
+	case !d.online():
+		return want, true
+	case d.have != want:
+		want.Extend = true
+		return want, true
 	}
-	e.notify(p, old, next)
+	return want, false
+}
 
-	for name, d := range e.devices {
-		if !d.online() {
-			if d.reason == nil {
-				d.reason = d.dev.Offline()
-			}
-			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.reason.Error()})
+// newDevice makes a device that is not serving yet.
+func newDevice(name string, m Device) *device {
+	return &device{name: name, model: m, dev: scsi.NewDevice(scsiConfig(name, m), nil), reason: scsi.ErrOffline}
+}
+
+// run carries out a step: devices get their new backends and attributes,
+// the next snapshot is published with the effects on live sessions, and
+// retired devices go offline, their storage closed once the commands
+// using it have completed. Called with e.mu held.
+func (e *Engine) run(s *step) *Result {
+	res := &Result{Plan: s.p.plan}
+	s.model.Devices = maps.Clone(s.model.Devices)
+	for name, d := range s.devices {
+		d.model = s.model.Devices[name]
+	}
+	for _, name := range s.serve {
+		d := s.devices[name]
+		if w := e.serve(d, s.p.opened[name]); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
+		e.noteFileID(d, s.p.opened[name], s.model)
+	}
+	for _, name := range s.attrs {
+		// Attributes that live in the scsi.Device.
+		d := s.devices[name]
+		d.dev.SetReadOnly(d.model.ReadOnly)
+		d.dev.SetCache(d.model.NVCache, d.model.WriteThrough)
+	}
+	if s.snap != nil {
+		s.snap.LogoutGrace = e.opts.LogoutGrace
+		e.srv.Commit(s.snap, s.effects) // sets s.snap.Generation
+		e.snap = s.snap
+	}
+	e.started = true
+	e.running, e.devices, e.targets, e.nextTID = s.model, s.devices, s.targets, s.nextTID
+	for _, r := range s.retire {
+		if err := e.release(r.d.name, r.d.dev.SetOffline(r.reason)); err != nil {
+			e.log.Warn("closing released storage", "device", r.d.name, "err", err)
 		}
 	}
-	sort.Slice(res.Offline, func(i, j int) bool { return res.Offline[i].Name < res.Offline[j].Name })
+	res.Generation = e.snap.Generation
+	for _, name := range sortedKeys(e.devices) {
+		if d := e.devices[name]; !d.online() {
+			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.offlineReason().Error()})
+		}
+	}
 	return res
 }
 
-// serve gives d the backend o opened, or takes it offline with o's error.
-// A backend d had before is released.
-func (e *Engine) serve(d *device, o opened) {
+// serve gives d the storage o opened, or takes it offline with o's error.
+// A device that serves keeps its storage when a reopen failed, and the
+// warning says so. Storage d had before (a lost pass-through disk
+// included) is released once drained. Called with e.mu held.
+func (e *Engine) serve(d *device, o opened) (warning string) {
 	if o.err != nil {
-		d.reason = o.err
-		d.dev.SetOffline(o.err)
+		if d.online() {
+			// It keeps serving with its old storage and attributes; the
+			// new ones are retried.
+			d.reason = fmt.Errorf("cannot reopen with the new attributes: %w", o.err)
+			e.log.Warn("device keeps its old backend", "device", d.name, "err", o.err)
+			return fmt.Sprintf("device %s: %v", d.name, d.reason)
+		}
+		e.goOffline(d, o.err)
 		e.log.Warn("device offline", "device", d.name, "err", o.err)
-		return
+		return ""
 	}
-	prev := d.backend
-	setStorage(d.dev, o.backend)
+	was := d.offlineReason()
+	prev := setStorage(d.dev, o.backend)
 	if err := d.dev.Offline(); err != nil {
 		// The backend could not tell its size: it is useless.
 		d.reason, d.backend = err, nil
-		e.release(o.backend)
+		o.backend.Close()
 		e.log.Warn("device offline", "device", d.name, "err", err)
 	} else {
-		if prev == nil && d.reason != nil {
+		if was != nil && was != scsi.ErrOffline {
 			e.log.Info("device online", "device", d.name)
 		}
-		d.backend, d.have, d.reason = o.backend, o.spec, nil
+		have := o.spec
+		have.Extend = false
+		d.backend, d.have, d.reason = o.backend, have, nil
 	}
-	e.release(prev)
+	if err := e.release(d.name, prev); err != nil {
+		e.log.Warn("closing released storage", "device", d.name, "err", err)
+	}
+	return ""
 }
 
-// buildSnapshot makes the next snapshot, reusing every target (and LUN
-// map) that the plan does not touch, so that its sessions see no change.
-// It records in p.touched[name] = false the touched targets whose LUN
-// maps and groups came out unchanged.
-func (e *Engine) buildSnapshot(p *prepared) *iscsi.Snapshot {
-	old := e.snap
+// goOffline takes d offline for reason, releasing the storage it had (a
+// lost pass-through disk) once drained. Called with e.mu held.
+func (e *Engine) goOffline(d *device, reason error) {
+	d.reason, d.backend = reason, nil
+	if err := e.release(d.name, d.dev.SetOffline(reason)); err != nil {
+		e.log.Warn("closing released storage", "device", d.name, "err", err)
+	}
+}
+
+// nextSnapshot makes the snapshot the plan leads to. A target the plan
+// does not name, and none of whose LUN maps shows a replaced device, is
+// reused as it is, so that its sessions see no change; a target whose
+// LUN maps alone change keeps its parameters and access rules; every LUN
+// map the plan does not change is reused.
+func (e *Engine) nextSnapshot(s *step) *iscsi.Snapshot {
+	p, old := s.p, e.snap
+	header := map[string]bool{} // targets whose own attributes or groups change
+	dirty := map[mapKey]bool{}  // LUN maps that change
+	replaced := map[string]bool{}
+	for _, c := range p.plan.Changes {
+		a := c.Addr
+		switch {
+		case c.Op == ReplaceDevice:
+			replaced[a.Device] = true
+		case a.Target == "":
+		case a.HasLUN:
+			dirty[mapKey{a.Target, a.Group}] = true
+		case a.Group != "":
+			header[a.Target] = true
+			if c.Op == AddGroup {
+				dirty[mapKey{a.Target, a.Group}] = true
+			}
+		default:
+			header[a.Target] = true
+		}
+	}
 	next := &iscsi.Snapshot{
-		Enabled: p.desired.ISCSI.Enabled,
-		Targets: make(map[string]*iscsi.Target, len(p.desired.Targets)),
+		Enabled: p.next.ISCSI.Enabled,
+		Targets: make(map[string]*iscsi.Target, len(p.next.Targets)),
 		Auth:    p.discovery,
 	}
-	for name, t := range p.desired.Targets {
+	for _, name := range sortedKeys(p.next.Targets) {
+		t := p.next.Targets[name]
+		if len(replaced) > 0 {
+			if lunsMapAny(t.LUNs, replaced) {
+				dirty[mapKey{name, ""}] = true
+			}
+			for g, tg := range t.Groups {
+				if lunsMapAny(tg.LUNs, replaced) {
+					dirty[mapKey{name, g}] = true
+				}
+			}
+		}
 		var ot *iscsi.Target
 		if old != nil {
 			ot = old.Targets[name]
 		}
-		if ot != nil && !p.touched[name] {
+		if ot != nil && !header[name] && !t.anyDirty(name, dirty) {
 			next.Targets[name] = ot
 			continue
 		}
-		next.Targets[name] = e.buildTarget(p, name, t, ot)
+		next.Targets[name] = e.buildTarget(s, name, t, ot, header[name], dirty)
 	}
-	for name := range e.targets {
-		if _, ok := p.desired.Targets[name]; !ok {
-			delete(e.targets, name)
+	for name := range s.targets {
+		if _, ok := p.next.Targets[name]; !ok {
+			delete(s.targets, name)
 		}
 	}
 	return next
 }
 
-// mapsAny reports whether the target's LUN maps show any of the devices.
-func (t *Target) mapsAny(devices map[string]bool) bool {
-	if lunsMapAny(t.LUNs, devices) {
+// mapKey names a LUN map: a target's own (group "") or a group's.
+type mapKey struct{ target, group string }
+
+// anyDirty reports whether one of t's LUN maps is in dirty.
+func (t *Target) anyDirty(name string, dirty map[mapKey]bool) bool {
+	if dirty[mapKey{name, ""}] {
 		return true
 	}
-	for _, g := range t.Groups {
-		if lunsMapAny(g.LUNs, devices) {
+	for g := range t.Groups {
+		if dirty[mapKey{name, g}] {
 			return true
 		}
 	}
@@ -336,26 +470,70 @@ func lunsMapAny(m map[scsi.LUN]LUN, devices map[string]bool) bool {
 	return false
 }
 
-// buildTarget makes the engine's target from its model. LUN maps of the
-// running target ot (default and per group) are kept when nothing in them
-// changed; p.touched[name] is set to false when every map was kept and the
-// groups did not change, so that notify leaves the sessions alone.
-func (e *Engine) buildTarget(p *prepared, name string, t *Target, ot *iscsi.Target) *iscsi.Target {
-	rt := e.targets[name]
+// buildTarget makes the engine's target: from its model and parsed
+// access rules when header (or it is new), else as a copy of the running
+// target ot; each LUN map is ot's unless dirty.
+func (e *Engine) buildTarget(s *step, name string, t *Target, ot *iscsi.Target, header bool, dirty map[mapKey]bool) *iscsi.Target {
+	lunMap := func(group string, m map[scsi.LUN]LUN, old *scsi.LUNMap) *scsi.LUNMap {
+		if ot != nil && old != nil && !dirty[mapKey{name, group}] {
+			return old
+		}
+		units := make(map[scsi.LUN]*scsi.LogicalUnit, len(m))
+		for l, lu := range m {
+			if d := s.devices[lu.Device]; d != nil {
+				units[l] = &scsi.LogicalUnit{Device: d.dev, ReadOnly: lu.ReadOnly}
+			}
+		}
+		return scsi.NewLUNMap(units)
+	}
+	var nt *iscsi.Target
+	if ot == nil || header {
+		nt = e.targetHeader(s, name, t)
+		for _, g := range s.p.access[name].groups {
+			var old *scsi.LUNMap
+			if ot != nil {
+				old = groupLUNs(ot, g.Name)
+			}
+			g.LUNs = lunMap(g.Name, t.Groups[g.Name].LUNs, old)
+			nt.Access.Groups = append(nt.Access.Groups, g)
+		}
+	} else {
+		c := *ot
+		nt = &c
+		nt.Access.Groups = slices.Clone(ot.Access.Groups)
+		for i := range nt.Access.Groups {
+			g := &nt.Access.Groups[i]
+			g.LUNs = lunMap(g.Name, t.Groups[g.Name].LUNs, g.LUNs)
+		}
+	}
+	var old *scsi.LUNMap
+	if ot != nil {
+		old = ot.LUNs
+	}
+	nt.LUNs = lunMap("", t.LUNs, old)
+	nt.Access.LUNs = nt.LUNs
+	return nt
+}
+
+// targetHeader makes a target's parameters and access rules (without LUN
+// maps) from its model and the access prepare parsed.
+func (e *Engine) targetHeader(s *step, name string, t *Target) *iscsi.Target {
+	rt := s.targets[name]
 	if rt == nil {
-		e.nextTID++
-		rt = &runTarget{tid: e.nextTID}
-		e.targets[name] = rt
+		s.nextTID++
+		rt = &runTarget{tid: s.nextTID}
+		s.targets[name] = rt
 	}
 	if rt.relID == 0 {
-		rt.relID = e.autoRelID(p)
+		rt = &runTarget{tid: rt.tid, relID: s.autoRelID()}
+		s.targets[name] = rt
 	}
 	relID := t.RelTgtID
 	if relID == 0 {
 		relID = rt.relID
 	}
-	acc := p.access[name]
-	nt := &iscsi.Target{
+	acc := s.p.access[name]
+	return &iscsi.Target{
 		Name:         name,
 		Enabled:      t.Enabled,
 		TID:          rt.tid,
@@ -380,42 +558,6 @@ func (e *Engine) buildTarget(p *prepared, name string, t *Target, ot *iscsi.Targ
 		Auth:           acc.auth,
 		Access:         iscsi.Access{Portals: acc.portals, Redirect: acc.redirect},
 	}
-	have := e.running.Targets[name]
-	if ot == nil || have == nil {
-		have = nil
-	}
-	same := have != nil && have.PerPortalACL == t.PerPortalACL && len(have.Groups) == len(t.Groups)
-
-	var haveLUNs map[scsi.LUN]LUN
-	var oldLUNs *scsi.LUNMap
-	if have != nil {
-		haveLUNs, oldLUNs = have.LUNs, ot.LUNs
-	}
-	var kept bool
-	nt.LUNs, kept = e.lunMap(p, haveLUNs, t.LUNs, oldLUNs)
-	same = same && kept
-	nt.Access.LUNs = nt.LUNs
-
-	for _, g := range acc.groups {
-		want := t.Groups[g.Name]
-		var hg *Group
-		var oldMap *scsi.LUNMap
-		if have != nil {
-			hg = have.Groups[g.Name]
-			oldMap = groupLUNs(ot, g.Name)
-		}
-		var haveGroupLUNs map[scsi.LUN]LUN
-		if hg != nil {
-			haveGroupLUNs = hg.LUNs
-		}
-		g.LUNs, kept = e.lunMap(p, haveGroupLUNs, want.LUNs, oldMap)
-		same = same && kept && hg != nil && slices.Equal(hg.Initiators, want.Initiators)
-		nt.Access.Groups = append(nt.Access.Groups, g)
-	}
-	if same {
-		p.touched[name] = false
-	}
-	return nt
 }
 
 // groupLUNs returns the LUN map of group name in target t, or nil.
@@ -428,64 +570,77 @@ func groupLUNs(t *iscsi.Target, name string) *scsi.LUNMap {
 	return nil
 }
 
-// lunMap returns old when the LUN map model did not change and shows no
-// replaced device (kept), or a new map of the running devices.
-func (e *Engine) lunMap(p *prepared, have, want map[scsi.LUN]LUN, old *scsi.LUNMap) (m *scsi.LUNMap, kept bool) {
-	if old != nil && lunMapsEqual(have, want) && !lunsMapAny(want, p.swapped) {
-		return old, true
-	}
-	units := make(map[scsi.LUN]*scsi.LogicalUnit, len(want))
-	for l, lu := range want {
-		if d := e.devices[lu.Device]; d != nil {
-			units[l] = &scsi.LogicalUnit{Device: d.dev, ReadOnly: lu.ReadOnly}
-		}
-	}
-	return scsi.NewLUNMap(units), false
-}
-
 // autoRelID returns the smallest relative target port identifier that no
 // running target and no configured rel_tgt_id uses. The set of used
-// identifiers is built once per Apply, on first use.
-func (e *Engine) autoRelID(p *prepared) uint16 {
-	if p.relUsed == nil {
-		p.relUsed = map[uint16]bool{}
-		for _, rt := range e.targets {
-			p.relUsed[rt.relID] = true
+// identifiers is built once per commit, on first use.
+func (s *step) autoRelID() uint16 {
+	if s.relUsed == nil {
+		s.relUsed = map[uint16]bool{}
+		for _, rt := range s.targets {
+			s.relUsed[rt.relID] = true
 		}
-		for _, t := range p.desired.Targets {
-			p.relUsed[t.RelTgtID] = true
+		for _, t := range s.p.next.Targets {
+			s.relUsed[t.RelTgtID] = true
 		}
 	}
 	for id := uint16(1); id != 0; id++ {
-		if !p.relUsed[id] {
-			p.relUsed[id] = true
+		if !s.relUsed[id] {
+			s.relUsed[id] = true
 			return id
 		}
 	}
 	return 0
 }
 
-// notify sends the session effects of going from snapshot old to next:
-// the asynchronous event and unit attention for live targets whose LUN
-// maps or groups changed, and a logout request for targets removed or
-// disabled.
-func (e *Engine) notify(p *prepared, old, next *iscsi.Snapshot) {
-	if old == nil {
-		return
-	}
-	for _, name := range sortedKeys(old.Targets) {
-		ot := old.Targets[name]
-		if !ot.Enabled {
-			continue
+// effectsOf gathers, per live session, what the plan's changes do to it:
+// what the plan printed, and all that the sessions are told.
+func effectsOf(p Plan) []iscsi.SessionEffect {
+	var out []iscsi.SessionEffect
+	at := map[iscsi.SessionID]int{}
+	for _, c := range p.Changes {
+		for _, a := range c.Sessions {
+			i, ok := at[a.Session]
+			if !ok {
+				i = len(out)
+				at[a.Session] = i
+				out = append(out, iscsi.SessionEffect{Session: a.Session})
+			}
+			ef := &out[i]
+			if a.Impact == SessionDrop {
+				ef.Logout = true
+				continue
+			}
+			for _, l := range a.LUNs {
+				switch l.Kind {
+				case LUNAdded:
+					ef.Added = append(ef.Added, l.LUN)
+				case LUNRemoved:
+					ef.Removed = append(ef.Removed, l.LUN)
+				case LUNSwapped:
+					ef.Swapped = append(ef.Swapped, l.LUN)
+				case LUNReadOnly:
+					ef.LUNsChanged = true
+				}
+			}
 		}
-		nt := next.Targets[name]
-		switch {
-		case nt == nil || !nt.Enabled:
-			e.srv.RequestLogout(name, e.opts.LogoutGrace)
-		case p.touched[name]:
-			e.srv.NotifyLUNsChanged(name)
+	}
+	kept := out[:0]
+	for _, ef := range out {
+		if ef.Logout {
+			ef.Added, ef.Removed, ef.Swapped, ef.LUNsChanged = nil, nil, nil, false
+		} else {
+			ef.Added, ef.Removed, ef.Swapped = sortedUnique(ef.Added), sortedUnique(ef.Removed), sortedUnique(ef.Swapped)
+			ef.LUNsChanged = ef.LUNsChanged || len(ef.Added)+len(ef.Removed)+len(ef.Swapped) > 0
+		}
+		if ef.Logout || ef.LUNsChanged {
+			kept = append(kept, ef)
 		}
 	}
+	slices.SortFunc(kept, func(a, b iscsi.SessionEffect) int {
+		return cmp.Or(cmp.Compare(a.Session.Target, b.Session.Target),
+			cmp.Compare(a.Session.Initiator, b.Session.Initiator), cmp.Compare(a.Session.TSIH, b.Session.TSIH))
+	})
+	return kept
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,35 +1,64 @@
 package reconcile
 
 import (
-	"github.com/scstd/scstd/vdisk"
+	"context"
+	"maps"
 )
 
 // retryOffline reopens offline devices, and devices whose reopen with new
 // attributes failed. A device that opens comes online at once (its LUNs
-// stop answering NOT READY); nothing else changes.
+// stop answering NOT READY); nothing else changes. It skips a round while
+// an Apply runs (which retries them itself), and opens without the
+// engine lock, each within the time limit.
 func (e *Engine) retryOffline() {
+	if !e.applyMu.TryLock() {
+		return
+	}
+	defer e.applyMu.Unlock()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	specs := map[string]spec{}
+	for name, d := range e.devices {
+		if d.backend != nil && !d.online() {
+			e.log.Warn("device lost", "device", name, "err", d.dev.Offline())
+		}
+		if spec, ok := d.reopen(d.model); ok {
+			specs[name] = spec
+		}
+	}
+	e.mu.Unlock()
+	if len(specs) == 0 {
+		return
+	}
+	opened := e.openAll(context.Background(), specs)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
+		for _, o := range opened {
+			if o.backend != nil {
+				o.backend.Close()
+			}
+		}
 		return
 	}
-	for _, name := range sortedKeys(e.devices) {
-		d := e.devices[name]
-		want := specOf(d.model)
-		if d.online() && d.have == want {
+	running := e.running
+	running.Devices = maps.Clone(running.Devices)
+	for _, name := range sortedKeys(opened) {
+		o, d := opened[name], e.devices[name]
+		if o.err != nil && !d.online() {
+			e.goOffline(d, o.err)
 			continue
 		}
-		b, err := openStorage(want)
-		if err != nil {
-			if !d.online() {
-				d.reason = err
-				d.dev.SetOffline(err)
-			}
+		if o.err != nil {
 			continue
 		}
-		e.serve(d, opened{spec: want, backend: b})
-		e.noteFileID(d, e.running.Devices)
+		e.serve(d, o)
+		e.noteFileID(d, o, running)
 	}
+	e.running = running
 }
 
 // pollSizes re-reads the size of every online file or block device, so
@@ -43,7 +72,7 @@ func (e *Engine) pollSizes() {
 	}
 	var devs []*device
 	for _, d := range e.devices {
-		if d.backend != nil && d.model.Handler != vdisk.NullIO {
+		if d.online() && hasFile(d.model.Handler) {
 			devs = append(devs, d)
 		}
 	}

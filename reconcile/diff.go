@@ -18,7 +18,9 @@ const (
 	reasonSecretChanged   = "secret changed"
 	reasonNeverShrunk     = "a file is never shrunk"
 	reasonReopened        = "backing file reopened"
+	reasonDiskReopened    = "disk reopened"
 	reasonCapacityIfGrown = "capacity changed if the file is smaller"
+	reasonSwap            = "inquiry data changed, reported luns changed"
 )
 
 // attr is one attribute of a model object of type T: how to read, write
@@ -107,7 +109,7 @@ var deviceAttrs = []attr[Device]{
 	field("nv_cache", func(d *Device) *bool { return &d.NVCache }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("write_through", func(d *Device) *bool { return &d.WriteThrough }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("o_direct", func(d *Device) *bool { return &d.ODirect }, fixed[Device](SetDeviceAttr, Hot, reasonReopened)),
-	field("timeout", func(d *Device) *uint32 { return &d.Timeout }, fixed[Device](SetDeviceAttr, Hot, reasonReopened)),
+	field("timeout", func(d *Device) *uint32 { return &d.Timeout }, fixed[Device](SetDeviceAttr, Hot, reasonDiskReopened)),
 }
 
 // resizeImpact: nullio takes any size and a block device exports the size
@@ -147,7 +149,9 @@ var targetAttrs = []attr[Target]{
 	field("nop_in_timeout", func(t *Target) *uint32 { return &t.NopInTimeout }, nextLogin),
 	field("rsp_timeout", func(t *Target) *uint32 { return &t.RspTimeout }, nextLogin),
 	listField("allowed_portals", func(t *Target) *[]string { return &t.AllowedPortals }, nextLogin),
-	field("per_portal_acl", func(t *Target) *bool { return &t.PerPortalACL }, nextLogin),
+	// Groups match "initiator#portal_ip" instead of the initiator: live
+	// sessions may move to another LUN map.
+	field("per_portal_acl", func(t *Target) *bool { return &t.PerPortalACL }, fixed[Target](SetTargetParam, UnitAttention, reasonLUNsChanged)),
 	field("redirect", func(t *Target) *string { return &t.Redirect }, nextLogin),
 	usersField("incoming_user", func(t *Target) *[]User { return &t.IncomingUsers }),
 	usersField("outgoing_user", func(t *Target) *[]User { return &t.OutgoingUsers }),
@@ -167,48 +171,144 @@ var groupAttrs = []attr[Group]{
 	listField("initiators", func(g *Group) *[]string { return &g.Initiators }, fixed[Group](SetGroupInitiators, UnitAttention, reasonLUNsChanged)),
 }
 
-// Diff returns the plan that takes running to desired. It is pure: no I/O,
-// no clock, no goroutines; Diff(m, m) is empty. Its cost is linear in the
-// size of the models and the plan is sorted in tiers (add devices, add
-// targets/groups/LUNs, change, remove LUNs/groups/targets, remove devices),
-// by address within a tier.
-func Diff(running, desired Model) Plan {
-	d := differ{running: &running, desired: &desired}
-	diffAttrs(&d.plan.Changes, GlobalAddr, globalAttrs, &running.ISCSI, &desired.ISCSI, true)
+// Diff returns the plan that takes running to desired, with the impact
+// of each change on the live sessions (none: nil). It is pure: no I/O,
+// no clock, no goroutines; Diff(m, m, s) is empty. The plan is sorted in
+// tiers (add and rename devices, add targets/groups/LUNs, change, remove
+// LUNs/groups/targets, remove devices), by address within a tier.
+//
+// A change that acts on live sessions (a LUN map, a group's members, a
+// device's capacity, mode parameters or identity, a target's removal)
+// lists the sessions it reaches and what each sees; it is Hot (for a
+// target attribute: NextLogin) when it reaches none. Which LUN map a
+// session sees follows the iSCSI server's rule: the first group, in name
+// order, whose initiators match the initiator name (with per_portal_acl,
+// "name#portal_ip"), else the target's own LUNs.
+func Diff(running, desired Model, sessions []Session) Plan {
+	d := differ{
+		running: &running, desired: &desired,
+		renamed: map[string]string{}, renamedTo: map[string]string{}, replaced: map[string]bool{},
+		matchers: map[*Target][]matcher{},
+	}
+	d.findRenames()
+	diffAttrs(&d, GlobalAddr, globalAttrs, &running.ISCSI, &desired.ISCSI, Hot)
 	d.devices()
 	d.targets()
-	sort.SliceStable(d.plan.Changes, func(i, j int) bool {
-		a, b := d.plan.Changes[i], d.plan.Changes[j]
+	sort.SliceStable(d.changes, func(i, j int) bool {
+		a, b := d.changes[i].Change, d.changes[j].Change
 		ta, tb := a.Op.tier(), b.Op.tier()
 		if ta != tb {
 			return ta < tb
 		}
 		return compareAddr(a.Addr, b.Addr, ta == RemoveLUN.tier()) < 0
 	})
-	return d.plan
+	d.reach(sessions)
+	plan := Plan{Changes: make([]Change, len(d.changes))}
+	for i := range d.changes {
+		plan.Changes[i] = d.changes[i].settle()
+	}
+	return plan
 }
 
 type differ struct {
 	running, desired *Model
-	plan             Plan
-	// mapped holds the devices a live session may see (mapped by an
-	// enabled running target), built on first use.
-	mapped map[string]bool
+	changes          []pending
+	// renamed maps a device's new name to its running name, for devices
+	// renamed (RenameDevice); renamedTo is the reverse.
+	renamed, renamedTo map[string]string
+	// replaced are devices that get a new scsi.Device (ReplaceDevice).
+	replaced map[string]bool
+	// groups caches each target's groups, parsed, in name order.
+	matchers map[*Target][]matcher
 }
 
-// diffAttrs appends a change for every attribute of table that differs
-// between b and a. On an object no live session sees (!live), unit
-// attentions have no one to go to and the change is hot.
-func diffAttrs[T any](p *[]Change, addr Addr, table []attr[T], b, a *T, live bool) {
+// pending is a change before the sessions it reaches are known.
+type pending struct {
+	Change
+	// scoped changes act on live sessions: their impact comes from the
+	// sessions they reach (Affected), else it is fallback.
+	scoped   bool
+	fallback Impact
+	// reason is the Reason of a scoped change that reaches a session and
+	// gives it a unit attention.
+	reason string
+}
+
+// settle fixes a change's impact from the sessions it reaches.
+func (p *pending) settle() Change {
+	c := p.Change
+	if !p.scoped {
+		return c
+	}
+	if len(c.Sessions) == 0 {
+		c.Impact, c.Reason = p.fallback, ""
+		return c
+	}
+	c.Impact = Hot
+	for _, a := range c.Sessions {
+		c.Impact = max(c.Impact, a.Impact)
+	}
+	switch c.Impact {
+	case DeviceSwap, IdentityChange:
+		c.Reason = reasonSwap
+	case SessionDrop:
+		c.Reason = reasonLoggedOut
+	default:
+		c.Reason = p.reason
+	}
+	return c
+}
+
+// add appends a change. One whose impact is UnitAttention or more acts
+// on live sessions and is settled by the sessions it reaches.
+func (d *differ) add(c Change, fallback Impact) {
+	p := pending{Change: c}
+	if c.Impact >= UnitAttention {
+		p.scoped, p.fallback, p.reason = true, fallback, c.Reason
+	}
+	d.changes = append(d.changes, p)
+}
+
+// diffAttrs adds a change for every attribute of table that differs
+// between b and a; fallback is the impact of one that acts on live
+// sessions and reaches none.
+func diffAttrs[T any](d *differ, addr Addr, table []attr[T], b, a *T, fallback Impact) {
 	for _, at := range table {
 		if at.eq(b, a) {
 			continue
 		}
 		op, impact, reason := at.change(b, a)
-		if !live && impact == UnitAttention {
-			impact, reason = Hot, ""
+		d.add(Change{Op: op, Addr: addr, Attr: at.name, Before: at.get(b), After: at.get(a), Impact: impact, Reason: reason}, fallback)
+	}
+}
+
+// findRenames pairs devices that leave the configuration with devices
+// that join it under another name with the same storage and identity
+// (every attribute that would otherwise replace a device): those are
+// renamed, not removed and added.
+func (d *differ) findRenames() {
+	var gone []string
+	for name := range d.running.Devices {
+		if _, ok := d.desired.Devices[name]; !ok {
+			gone = append(gone, name)
 		}
-		*p = append(*p, Change{Op: op, Addr: addr, Attr: at.name, Before: at.get(b), After: at.get(a), Impact: impact, Reason: reason})
+	}
+	if len(gone) == 0 {
+		return
+	}
+	sort.Strings(gone)
+	for _, name := range sortedKeys(d.desired.Devices) {
+		if _, ok := d.running.Devices[name]; ok {
+			continue
+		}
+		want := d.desired.Devices[name]
+		for _, old := range gone {
+			have := d.running.Devices[old]
+			if d.renamedTo[old] == "" && !needsReplace(&have, &want) {
+				d.renamed[name], d.renamedTo[old] = old, name
+				break
+			}
+		}
 	}
 }
 
@@ -216,32 +316,34 @@ func (d *differ) devices() {
 	for name, want := range d.desired.Devices {
 		have, ok := d.running.Devices[name]
 		switch {
-		case !ok:
-			d.plan.Changes = append(d.plan.Changes, Change{Op: AddDevice, Addr: DeviceAddr(name), After: want, Impact: Hot})
-		case have == want:
-		default:
+		case ok && have == want:
+		case ok:
 			d.changedDevice(name, have, want)
+		case d.renamed[name] != "":
+			old := d.renamed[name]
+			d.add(Change{Op: RenameDevice, Addr: DeviceAddr(name), Attr: "name", Before: old, After: name, Impact: Hot}, Hot)
+			have := d.running.Devices[old]
+			diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
+		default:
+			d.add(Change{Op: AddDevice, Addr: DeviceAddr(name), After: want, Impact: Hot}, Hot)
 		}
 	}
 	for name, have := range d.running.Devices {
-		if _, ok := d.desired.Devices[name]; !ok {
-			d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveDevice, Addr: DeviceAddr(name), Before: have, Impact: Hot})
+		if _, ok := d.desired.Devices[name]; !ok && d.renamedTo[name] == "" {
+			d.add(Change{Op: RemoveDevice, Addr: DeviceAddr(name), Before: have, Impact: Hot}, Hot)
 		}
 	}
 }
 
-// changedDevice appends the changes of a device that differs. (Its own
+// changedDevice adds the changes of a device that differs. (Its own
 // function so that only changed devices are copied to the heap.)
 func (d *differ) changedDevice(name string, have, want Device) {
 	if needsReplace(&have, &want) {
-		impact, reason := Hot, ""
-		if d.isMapped(name) {
-			impact, reason = UnitAttention, reasonLUNsChanged
-		}
-		d.plan.Changes = append(d.plan.Changes, Change{Op: ReplaceDevice, Addr: DeviceAddr(name), Before: have, After: want, Impact: impact, Reason: reason})
+		d.replaced[name] = true
+		d.add(Change{Op: ReplaceDevice, Addr: DeviceAddr(name), Before: have, After: want, Impact: DeviceSwap}, Hot)
 		return
 	}
-	diffAttrs(&d.plan.Changes, DeviceAddr(name), deviceAttrs, &have, &want, d.isMapped(name))
+	diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
 }
 
 // needsReplace reports whether an identity attribute differs.
@@ -254,110 +356,76 @@ func needsReplace(b, a *Device) bool {
 	return false
 }
 
-// isMapped reports whether a live session may see device name.
-func (d *differ) isMapped(name string) bool {
-	if d.mapped == nil {
-		d.mapped = map[string]bool{}
-		for _, t := range d.running.Targets {
-			if !t.Enabled {
-				continue
-			}
-			for _, l := range t.LUNs {
-				d.mapped[l.Device] = true
-			}
-			for _, g := range t.Groups {
-				for _, l := range g.LUNs {
-					d.mapped[l.Device] = true
-				}
-			}
-		}
-	}
-	return d.mapped[name]
-}
-
 func (d *differ) targets() {
 	for name, want := range d.desired.Targets {
 		have, ok := d.running.Targets[name]
 		if !ok {
-			d.plan.Changes = append(d.plan.Changes, Change{Op: AddTarget, Addr: TargetAddr(name), After: want.header(), Impact: Hot})
-			d.luns(name, "", nil, want.LUNs, false)
+			d.add(Change{Op: AddTarget, Addr: TargetAddr(name), After: want.header(), Impact: Hot}, Hot)
+			d.luns(name, "", nil, want.LUNs)
 			for g, wg := range want.Groups {
-				d.plan.Changes = append(d.plan.Changes, Change{Op: AddGroup, Addr: GroupAddr(name, g), After: wg.header(), Impact: Hot})
-				d.luns(name, g, nil, wg.LUNs, false)
+				d.add(Change{Op: AddGroup, Addr: GroupAddr(name, g), After: wg.header(), Impact: Hot}, Hot)
+				d.luns(name, g, nil, wg.LUNs)
 			}
 			continue
 		}
 		if have == want {
 			continue
 		}
-		live := have.Enabled && want.Enabled
-		diffAttrs(&d.plan.Changes, TargetAddr(name), targetAttrs, have, want, live)
-		d.luns(name, "", have.LUNs, want.LUNs, live)
-		d.groups(name, have.Groups, want.Groups, live)
+		diffAttrs(d, TargetAddr(name), targetAttrs, have, want, NextLogin)
+		d.luns(name, "", have.LUNs, want.LUNs)
+		d.groups(name, have.Groups, want.Groups)
 	}
 	for name, have := range d.running.Targets {
 		if _, ok := d.desired.Targets[name]; ok {
 			continue
 		}
-		impact, reason := Hot, ""
-		if have.Enabled {
-			impact, reason = SessionDrop, reasonLoggedOut
-		}
-		d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveTarget, Addr: TargetAddr(name), Before: have.header(), Impact: impact, Reason: reason})
-		d.luns(name, "", have.LUNs, nil, false)
+		d.add(Change{Op: RemoveTarget, Addr: TargetAddr(name), Before: have.header(), Impact: SessionDrop, Reason: reasonLoggedOut}, Hot)
+		d.luns(name, "", have.LUNs, nil)
 		for g, hg := range have.Groups {
-			d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveGroup, Addr: GroupAddr(name, g), Before: hg.header(), Impact: Hot})
-			d.luns(name, g, hg.LUNs, nil, false)
+			d.add(Change{Op: RemoveGroup, Addr: GroupAddr(name, g), Before: hg.header(), Impact: UnitAttention, Reason: reasonLUNsChanged}, Hot)
+			d.luns(name, g, hg.LUNs, nil)
 		}
 	}
 }
 
-func (d *differ) groups(target string, have, want map[string]*Group, live bool) {
-	impact, reason := Hot, ""
-	if live {
-		impact, reason = UnitAttention, reasonLUNsChanged
-	}
+func (d *differ) groups(target string, have, want map[string]*Group) {
 	for name, wg := range want {
 		hg, ok := have[name]
 		if !ok {
-			d.plan.Changes = append(d.plan.Changes, Change{Op: AddGroup, Addr: GroupAddr(target, name), After: wg.header(), Impact: impact, Reason: reason})
-			d.luns(target, name, nil, wg.LUNs, false)
+			d.add(Change{Op: AddGroup, Addr: GroupAddr(target, name), After: wg.header(), Impact: UnitAttention, Reason: reasonLUNsChanged}, Hot)
+			d.luns(target, name, nil, wg.LUNs)
 			continue
 		}
-		diffAttrs(&d.plan.Changes, GroupAddr(target, name), groupAttrs, hg, wg, live)
-		d.luns(target, name, hg.LUNs, wg.LUNs, live)
+		diffAttrs(d, GroupAddr(target, name), groupAttrs, hg, wg, Hot)
+		d.luns(target, name, hg.LUNs, wg.LUNs)
 	}
 	for name, hg := range have {
 		if _, ok := want[name]; !ok {
-			d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveGroup, Addr: GroupAddr(target, name), Before: hg.header(), Impact: impact, Reason: reason})
-			d.luns(target, name, hg.LUNs, nil, false)
+			d.add(Change{Op: RemoveGroup, Addr: GroupAddr(target, name), Before: hg.header(), Impact: UnitAttention, Reason: reasonLUNsChanged}, Hot)
+			d.luns(target, name, hg.LUNs, nil)
 		}
 	}
 }
 
 // luns diffs two LUN maps of one target (group "" is the default map).
-func (d *differ) luns(target, group string, have, want map[scsi.LUN]LUN, live bool) {
-	impact, reason := Hot, ""
-	if live {
-		impact, reason = UnitAttention, reasonLUNsChanged
-	}
+func (d *differ) luns(target, group string, have, want map[scsi.LUN]LUN) {
 	for l, wl := range want {
 		hl, ok := have[l]
 		switch {
 		case !ok:
-			d.plan.Changes = append(d.plan.Changes, Change{Op: AddLUN, Addr: LUNAddr(target, group, l), After: wl, Impact: impact, Reason: reason})
+			d.add(Change{Op: AddLUN, Addr: LUNAddr(target, group, l), After: wl, Impact: UnitAttention, Reason: reasonLUNsChanged}, Hot)
 		case hl != wl:
-			changedLUN(&d.plan.Changes, LUNAddr(target, group, l), hl, wl, live)
+			changedLUN(d, LUNAddr(target, group, l), hl, wl)
 		}
 	}
 	for l, hl := range have {
 		if _, ok := want[l]; !ok {
-			d.plan.Changes = append(d.plan.Changes, Change{Op: RemoveLUN, Addr: LUNAddr(target, group, l), Before: hl, Impact: impact, Reason: reason})
+			d.add(Change{Op: RemoveLUN, Addr: LUNAddr(target, group, l), Before: hl, Impact: UnitAttention, Reason: reasonLUNsChanged}, Hot)
 		}
 	}
 }
 
-// changedLUN appends the changes of a LUN entry that differs.
-func changedLUN(p *[]Change, addr Addr, have, want LUN, live bool) {
-	diffAttrs(p, addr, lunAttrs, &have, &want, live)
+// changedLUN adds the changes of a LUN entry that differs.
+func changedLUN(d *differ, addr Addr, have, want LUN) {
+	diffAttrs(d, addr, lunAttrs, &have, &want, Hot)
 }

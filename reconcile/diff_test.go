@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/scstd/scstd/scsi"
@@ -100,17 +101,17 @@ func TestDiffProperties(t *testing.T) {
 	for seed := range uint64(2000) {
 		r := rand.New(rand.NewPCG(seed, 1))
 		a, b := randomModel(r), randomModel(r)
-		if p := Diff(a, a); !p.Empty() {
+		if p := Diff(a, a, nil); !p.Empty() {
 			t.Fatalf("seed %d: Diff(a, a) not empty:\n%s", seed, p)
 		}
-		if p := Diff(a, cloneModel(a)); !p.Empty() {
+		if p := Diff(a, cloneModel(a), nil); !p.Empty() {
 			t.Fatalf("seed %d: Diff(a, copy of a) not empty:\n%s", seed, p)
 		}
-		p := Diff(a, b)
-		if got := applyPlan(a, p); !modelsEqual(got, b) {
+		p := Diff(a, b, nil)
+		if got := a.apply(p); !modelsEqual(got, b) {
 			t.Fatalf("seed %d: applying Diff(a, b) to a does not give b; plan:\n%s", seed, p)
 		}
-		if again := Diff(a, b).String(); again != p.String() {
+		if again := Diff(a, b, nil).String(); again != p.String() {
 			t.Fatalf("seed %d: Diff is not deterministic:\n%s\nvs\n%s", seed, p, again)
 		}
 		checkTiers(t, seed, p)
@@ -138,8 +139,107 @@ func TestDiffImpactOnDisabledTarget(t *testing.T) {
 	desired := cloneModel(running)
 	desired.Targets[iqnA].LUNs[7] = LUN{Device: "spare"}
 	setDevice(&desired, "disk1", func(d *Device) { d.Size = 8 << 30 })
-	p := Diff(running, desired)
+	p := Diff(running, desired, nil)
 	if p.Impact() != Hot {
 		t.Errorf("a disabled target has no sessions to notify:\n%s", p)
+	}
+}
+
+// TestImpactPerSession checks each impact class on the change that causes
+// it, and which live sessions it reaches (goldenSessions: host1 and win1
+// on target a, host2 on target b).
+func TestImpactPerSession(t *testing.T) {
+	const host1, host2, win1 = "iqn.1994-05.com.redhat:host1", "iqn.1994-05.com.redhat:host2", "iqn.1991-05.com.microsoft:win1"
+	withGroup := func(m *Model) {
+		m.Targets[iqnA].Groups = map[string]*Group{"windows": {Initiators: []string{"iqn.1991-05.com.microsoft:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}}}
+	}
+	for _, tc := range []struct {
+		name   string
+		before func(m *Model)
+		change func(m *Model)
+		addr   Addr
+		impact Impact
+		reach  []string // initiators, in order
+	}{
+		{"hot: a device nobody maps", nil, func(m *Model) { setDevice(m, "spare", func(d *Device) { d.Size = 8 << 30 }) },
+			DeviceAddr("spare"), Hot, nil},
+		{"next login: a target parameter", nil, func(m *Model) { m.Targets[iqnA].MaxBurstLength = 65536 },
+			TargetAddr(iqnA), NextLogin, nil},
+		{"unit attention: LUN added, other target not reached", nil, func(m *Model) { m.Targets[iqnA].LUNs[4] = LUN{Device: "spare"} },
+			LUNAddr(iqnA, "", 4), UnitAttention, []string{win1, host1}},
+		{"unit attention: capacity, every session of the device", nil, func(m *Model) { setDevice(m, "null1", func(d *Device) { d.Size = 2 << 40 }) },
+			DeviceAddr("null1"), UnitAttention, []string{win1, host1, host2}},
+		{"unit attention: a group's LUN, the default map's sessions not reached", withGroup, func(m *Model) {
+			m.Targets[iqnA].Groups["windows"].LUNs[1] = LUN{Device: "spare"}
+		}, LUNAddr(iqnA, "windows", 1), UnitAttention, []string{win1}},
+		{"device swap: a LUN's device", nil, func(m *Model) { m.Targets[iqnA].LUNs[1] = LUN{Device: "spare"} },
+			LUNAddr(iqnA, "", 1), DeviceSwap, []string{win1, host1}},
+		{"device swap: a group added over a live session", nil, func(m *Model) {
+			m.Targets[iqnA].Groups = map[string]*Group{"kvm": {Initiators: []string{host1}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}}}
+		}, GroupAddr(iqnA, "kvm"), DeviceSwap, []string{host1}},
+		{"unit attention: initiators moved to a map with the same device at LUN 0", withGroup, func(m *Model) {
+			m.Targets[iqnA].Groups["windows"].Initiators = []string{"iqn.1991-05.com.microsoft:other"}
+		}, GroupAddr(iqnA, "windows"), UnitAttention, []string{win1}},
+		{"device swap: initiators moved to a map with another device at LUN 0", func(m *Model) {
+			withGroup(m)
+			m.Targets[iqnA].Groups["windows"].LUNs[0] = LUN{Device: "spare"}
+		}, func(m *Model) {
+			m.Targets[iqnA].Groups["windows"].Initiators = []string{"iqn.1991-05.com.microsoft:other"}
+		}, GroupAddr(iqnA, "windows"), DeviceSwap, []string{win1}},
+		{"unit attention: per_portal_acl moves a session", func(m *Model) {
+			withGroup(m)
+			m.Targets[iqnA].Groups["windows"].Initiators = []string{win1}
+		}, func(m *Model) { m.Targets[iqnA].PerPortalACL = true },
+			TargetAddr(iqnA), UnitAttention, []string{win1}},
+		{"device swap: backing file changed", nil, func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.Filename = "/srv/other.img" }) },
+			DeviceAddr("disk1"), DeviceSwap, []string{win1, host1}},
+		{"identity change: usn", nil, func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.USN = "00000001" }) },
+			DeviceAddr("disk1"), IdentityChange, []string{win1, host1}},
+		{"identity change: a rename", nil, func(m *Model) {
+			d := m.Devices["disk1"]
+			delete(m.Devices, "disk1")
+			d.T10DevID = "vol1"
+			m.Devices["vol1"] = d
+			m.Targets[iqnA].LUNs[0] = LUN{Device: "vol1"}
+		}, LUNAddr(iqnA, "", 0), IdentityChange, []string{win1, host1}},
+		{"hot: a rename that keeps the identity", nil, func(m *Model) {
+			m.Devices["vol1"] = m.Devices["disk1"]
+			delete(m.Devices, "disk1")
+			m.Targets[iqnA].LUNs[0] = LUN{Device: "vol1"}
+		}, LUNAddr(iqnA, "", 0), Hot, nil},
+		{"session drop: target removed, the other target not reached", nil, func(m *Model) { delete(m.Targets, iqnA) },
+			TargetAddr(iqnA), SessionDrop, []string{win1, host1}},
+		{"hot: target removed without sessions", nil, func(m *Model) { delete(m.Targets, iqnC) },
+			TargetAddr(iqnC), Hot, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			running := baseModel()
+			running.Targets[iqnC] = defaultTarget()
+			if tc.before != nil {
+				tc.before(&running)
+			}
+			desired := cloneModel(running)
+			tc.change(&desired)
+			p := Diff(running, desired, goldenSessions)
+			var c *Change
+			for i := range p.Changes {
+				if p.Changes[i].Addr == tc.addr && c == nil {
+					c = &p.Changes[i]
+				}
+			}
+			if c == nil {
+				t.Fatalf("no change at %s:\n%s", tc.addr, p)
+			}
+			var reach []string
+			for _, a := range c.Sessions {
+				reach = append(reach, a.Session.Initiator)
+			}
+			if c.Impact != tc.impact || !slices.Equal(reach, tc.reach) {
+				t.Errorf("%s: impact %v reaching %v, want %v reaching %v:\n%s", tc.addr, c.Impact, reach, tc.impact, tc.reach, p)
+			}
+			if c.Impact.Disruptive() != (len(p.Disruptive()) > 0) && c.Impact.Disruptive() {
+				t.Errorf("Disruptive() misses %s", tc.addr)
+			}
+		})
 	}
 }

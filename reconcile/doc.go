@@ -4,39 +4,82 @@
 // It works in three steps, as a level-based controller does:
 //
 //	config.Config --FromConfig--> Model (desired)
-//	Diff(running Model, desired Model) --> Plan            (pure: no I/O)
+//	Diff(running Model, desired Model, live sessions) --> Plan   (pure: no I/O)
 //	Engine.Apply: prepare (can fail) --> commit (cannot fail)
 //
 // A Model is the normalized description of what runs: devices, targets
 // with their parameters, LUN maps and groups, CHAP users and portal
 // rules, keyed by name. A Plan is plain data, an ordered list of Changes
-// (AddDevice, ResizeDevice, SetDeviceAttr, ReplaceDevice, RemoveDevice,
-// AddTarget, SetTargetParam, EnableTarget, DisableTarget, RemoveTarget,
-// AddLUN, SetLUNAttr, RemoveLUN, AddGroup, SetGroupInitiators,
-// RemoveGroup, SetChapUsers, SetPortals, SetGlobal), each with its impact
-// on live sessions: hot, next-login, unit-attention or session-drop. It
-// prints like a Terraform plan:
+// (AddDevice, RenameDevice, ResizeDevice, SetDeviceAttr, ReplaceDevice,
+// RemoveDevice, AddTarget, SetTargetParam, EnableTarget, DisableTarget,
+// RemoveTarget, AddLUN, SetLUNAttr, RemoveLUN, AddGroup,
+// SetGroupInitiators, RemoveGroup, SetChapUsers, SetPortals, SetGlobal).
 //
-//	~ device.disk1                        size 1GiB -> 2GiB  (unit attention: capacity changed)
-//	+ target["iqn.2026-11.org.example:b"]                    (hot)
-//	- target["iqn.2026-11.org.example:a"].lun[3]  device = "disk1"  (unit attention: reported luns changed)
+// # Impact per live session
 //
-// The Engine holds the running state: one scsi.Device per device, kept
-// across reloads for as long as its identity (handler, filename,
-// blocksize, removable, t10_dev_id, usn) holds, so that its reservations
-// and unit attention state survive; the backend it serves from; and the
-// last published iscsi.Snapshot, whose untouched targets and LUN maps the
-// next snapshot reuses, so that a reload costs in proportion to what
-// changed and untouched sessions see nothing.
+// Diff knows the live sessions (target, initiator, ISID, TSIH, portal)
+// and, for each, the LUN map it sees before and after: the first group in
+// name order whose initiators match it, else the target's own LUNs. Each
+// change is labelled by what the sessions it reaches see, and lists them:
 //
-// Storage that cannot be opened is not a configuration error: that device
+//	hot              nothing a live session notices
+//	next login       new logins only (negotiation, CHAP, portals)
+//	unit attention   a LUN added or removed, read_only, capacity, mode
+//	                 parameters: the sessions get that unit attention
+//	identity change  a LUN a session uses reaches the same storage under
+//	                 another identity (usn, t10_dev_id, removable): the
+//	                 plan says which values to pin to keep it
+//	device swap      a LUN number a session uses reaches another device
+//	session drop     the session's target is removed or disabled
+//
+// The last three are disruptive: Apply refuses them while the running
+// configuration says disruptive_changes = "refuse" (the default), unless
+// forced. A change that acts on sessions and reaches none is hot. A plan
+// prints like a Terraform plan, with the sessions under each change:
+//
+//	~ target["iqn.2026-11.org.example:a"].lun[0]  device "d0" -> "d1"  (device swap: inquiry data changed, reported luns changed)
+//	    affects iqn.1994-05.com.redhat:host1 (tsih 3) lun 0: d0 -> d1
+//
+// # The plan is what runs
+//
+// Commit computes, from the running state and the plan alone, the next
+// running model (Model.apply), the device table (new, renamed, replaced,
+// retired devices), the next snapshot (targets and LUN maps the plan does
+// not name are reused as they are, so that their sessions see nothing)
+// and the effects per session (effectsOf: what the plan printed). A
+// runner then publishes the snapshot with the effects (Server.Commit),
+// which the iSCSI server turns into unit attentions posted to each nexus
+// before the new maps are visible (scsi.Nexus.PostLUNChange), Async
+// Messages, and logout requests. A property test holds the real engine
+// to it: random configuration pairs, live sessions, and the effects
+// checked against what each session's LUN maps really changed.
+//
+// # Storage
+//
+// The Engine keeps one scsi.Device per device, across reloads for as long
+// as its identity (handler, filename, blocksize, removable, t10_dev_id,
+// usn, the file on disk) holds, so that its reservations and unit
+// attention state survive, and under a new name when it is renamed with
+// that identity. Backing storage is opened and stat'ed outside the engine
+// lock, each call within Options.OpenTimeout: storage that cannot be
+// opened, or does not answer, is not a configuration error; that device
 // alone is offline (its LUNs answer NOT READY), Status and the log say
-// why, and it is retried periodically and on every Apply. Backing files
-// and block devices are polled for growth, which raises CAPACITY DATA HAS
-// CHANGED. Removed and replaced backends are closed after a delay
-// (Options.ReleaseDelay): commands already inside a read or write finish
-// regardless (os.File defers close(2) until they return); the delay lets
-// commands that looked the device up just before the swap reach it.
+// why, and it is retried periodically and on every Apply (a file that
+// hangs is not touched again until it answers). A fileio file that exists
+// is never extended at its device's first open; a serving device grows
+// its file when its size is raised. Backing files and block devices are
+// polled for growth, which raises CAPACITY DATA HAS CHANGED. Removed and
+// replaced backends are closed when the last command using them has
+// completed (scsi.Drain), never on a timer.
+//
+// A dev_disk device serves from a pass-through disk (scsi.Passthrough,
+// opened through package sgio or Options.OpenDisk) as others serve from a
+// vdisk backend: opened by the same opener with the same time limit,
+// drained by reference, offline alone when missing. Its identity is the
+// disk's; its path replaces the device, its timeout reopens the disk
+// (hot). A disk that reports itself gone takes its device offline by
+// itself (scsi marks the state lost); the engine sees it, retries it like
+// any offline device, and closes the lost disk when it replaces it.
 //
 // The package does not parse files (package config does) nor speak iSCSI
 // (package iscsi); it drives the server through the small Server

@@ -2,9 +2,7 @@ package reconcile
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,18 +15,15 @@ import (
 // Server is the part of the iSCSI server the engine drives. *iscsi.Server
 // implements it; tests use a recorder.
 type Server interface {
-	// Publish makes snap the state every session reads from now on.
-	Publish(snap *iscsi.Snapshot)
+	// Commit makes snap the state every session reads from now on and
+	// delivers to live sessions the effects the plan printed: unit
+	// attentions and Async Messages for changed LUN maps, logout
+	// requests for sessions of removed or disabled targets.
+	Commit(snap *iscsi.Snapshot, effects []iscsi.SessionEffect)
 	// SetPortals listens on exactly addrs, keeping the listeners (and the
 	// connections) of addresses it already had. On error nothing changed.
 	SetPortals(addrs []string) error
-	// NotifyLUNsChanged raises REPORTED LUNS DATA HAS CHANGED on every
-	// session of the target and sends them the SCSI asynchronous event.
-	NotifyLUNsChanged(target string)
-	// RequestLogout asks the target's sessions to log out (Async Message
-	// event 1) and closes those still there after grace.
-	RequestLogout(target string, grace time.Duration)
-	// Sessions lists the live sessions, for Status.
+	// Sessions lists the live sessions, for Diff and Status.
 	Sessions() []iscsi.SessionInfo
 }
 
@@ -40,12 +35,20 @@ type Options struct {
 	// SizePollInterval is how often backing files and block devices are
 	// checked for growth (default 10s).
 	SizePollInterval time.Duration
-	// ReleaseDelay is how long a removed or replaced backend stays open
-	// after the snapshot that stopped using it was published (default 5s).
-	ReleaseDelay time.Duration
 	// LogoutGrace is how long the sessions of a removed or disabled target
 	// have to log out before they are closed (default 5s).
 	LogoutGrace time.Duration
+	// OpenTimeout bounds how long opening (or stat'ing) one backing file,
+	// block device or pass-through disk may take (default 10s). One that takes longer
+	// leaves its device offline, to be retried, and the rest of the
+	// reload applies; while it hangs it is not tried again.
+	OpenTimeout time.Duration
+	// Open opens a backend (default vdisk.Open). Tests give a slow one.
+	Open func(vdisk.Spec) (vdisk.Backend, error)
+	// OpenDisk opens the disk of a dev_disk device, a device node or
+	// H:C:T:L, with its per-command timeout (default: through package
+	// sgio). Tests give one without SCSI disks.
+	OpenDisk func(path string, timeout time.Duration) (scsi.Passthrough, error)
 	// ISNSEntityID is the entity identifier registered with iSNS servers;
 	// empty: "scstd:" and the host name.
 	ISNSEntityID string
@@ -59,15 +62,22 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.RetryInterval, 10*time.Second)
 	def(&o.SizePollInterval, 10*time.Second)
-	def(&o.ReleaseDelay, 5*time.Second)
 	def(&o.LogoutGrace, 5*time.Second)
+	def(&o.OpenTimeout, 10*time.Second)
+	if o.Open == nil {
+		o.Open = vdisk.Open
+	}
+	if o.OpenDisk == nil {
+		o.OpenDisk = openSGIO
+	}
 	return o
 }
 
 // ApplyOptions modify one Apply.
 type ApplyOptions struct {
-	// Force applies a plan that ends sessions even when the configuration
-	// says disruptive_changes = "refuse".
+	// Force applies a disruptive plan (one that ends live sessions or
+	// changes what they read) even when the running configuration says
+	// disruptive_changes = "refuse".
 	Force bool
 }
 
@@ -92,21 +102,22 @@ type OfflineDevice struct {
 	Reason string `json:"reason"`
 }
 
-// DisruptiveError rejects a reload whose plan would end sessions while
-// the configuration says disruptive_changes = "refuse".
+// DisruptiveError rejects a reload whose plan would end live sessions or
+// change what they read while the running configuration says
+// disruptive_changes = "refuse". Nothing was changed.
 type DisruptiveError struct {
-	// Changes are the session-ending changes.
+	// Plan is the whole plan that was refused.
+	Plan Plan
+	// Changes are its disruptive changes, with the sessions each reaches.
 	Changes []Change
 }
 
-// Error names the session-ending changes and how to apply them anyway.
+// Error says that the reload was refused and why, then prints the
+// disruptive changes with the sessions they reach and what each would
+// see, and how to apply them anyway.
 func (e *DisruptiveError) Error() string {
-	addrs := make([]string, len(e.Changes))
-	for i, c := range e.Changes {
-		addrs[i] = c.Addr.String()
-	}
-	return fmt.Sprintf("reconcile: the plan ends sessions (%s) and disruptive_changes = \"refuse\"; nothing was changed (scstd reload -force applies it)",
-		strings.Join(addrs, ", "))
+	return "reconcile: the plan is disruptive and the running configuration says disruptive_changes = \"refuse\"; " +
+		"nothing was changed (scstd reload -force applies it):\n" + Plan{Changes: e.Changes}.String()
 }
 
 // ErrClosed is returned by Apply and Plan after Close.
@@ -114,22 +125,31 @@ var ErrClosed = errors.New("reconcile: engine closed")
 
 // Engine runs configurations: it keeps the running model, the devices and
 // the last published snapshot, and applies plans to them. Its methods are
-// safe for concurrent use; Applies are serialized.
+// safe for concurrent use. Applies are serialized; Status, Plan and Close
+// never wait for one (nor for storage that does not answer).
 type Engine struct {
 	srv  Server
 	log  *slog.Logger
 	opts Options
+	open *opener
+
+	// applyMu serializes Apply and the retry of offline devices. Their
+	// slow parts (stat and open of storage, binding portals) run under
+	// applyMu alone; mu is held only to read the running state and to
+	// swap in the next one. The device table and its entries change only
+	// under both.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	closed  bool
 	started bool // a snapshot has been published
+	// policy is the running configuration's disruptive_changes.
+	policy  config.DisruptivePolicy
 	running Model
 	devices map[string]*device
 	targets map[string]*runTarget
 	snap    *iscsi.Snapshot
 	nextTID uint32
-	// releasing are backends waiting out ReleaseDelay before Close.
-	releasing map[storage]*time.Timer
 	// isns are the links to the iSNS servers, by "host:port".
 	isns map[string]*isnsLink
 
@@ -138,13 +158,17 @@ type Engine struct {
 }
 
 // device is a running device: the model it was made from, its scsi.Device
-// (kept across reloads while its identity holds) and the backend it serves
+// (kept across reloads while its identity holds) and the storage it serves
 // from.
 type device struct {
-	name    string
-	model   Device
-	dev     *scsi.Device
-	backend storage // nil while offline
+	name  string
+	model Device
+	dev   *scsi.Device
+	// backend is the storage the device was given: a vdisk.Backend, or a
+	// dev_disk device's scsi.Passthrough; nil while offline. A
+	// pass-through disk that is lost stays here until it is replaced
+	// (see online).
+	backend storage
 	// have is the spec backend was opened with; when it differs from
 	// specOf(model) a reopen failed and is retried.
 	have spec
@@ -165,16 +189,16 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		srv:       srv,
-		log:       log,
-		opts:      opts.withDefaults(),
-		devices:   map[string]*device{},
-		targets:   map[string]*runTarget{},
-		releasing: map[storage]*time.Timer{},
-		isns:      map[string]*isnsLink{},
-		stop:      make(chan struct{}),
-		running:   Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
+		srv:     srv,
+		log:     log,
+		opts:    opts.withDefaults(),
+		devices: map[string]*device{},
+		targets: map[string]*runTarget{},
+		isns:    map[string]*isnsLink{},
+		stop:    make(chan struct{}),
+		running: Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
 	}
+	e.open = newOpener(e.opts.openStorage(), e.opts.OpenTimeout, e.stop, log)
 	if e.opts.RetryInterval > 0 {
 		e.loop(e.opts.RetryInterval, e.retryOffline)
 	}
@@ -201,20 +225,28 @@ func (e *Engine) loop(every time.Duration, f func()) {
 	}()
 }
 
-// Plan returns what applying cfg would change. It has no side effects.
+// Plan returns what applying cfg would change, with the live sessions
+// each change reaches. It has no side effects, and does not wait for an
+// Apply in progress (it compares with what runs now).
 func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 	desired := FromConfig(cfg)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return Plan{}, ErrClosed
 	}
-	e.observe(&desired)
-	return Diff(e.running, desired), nil
+	running, serving := e.running, e.serving()
+	e.mu.Unlock()
+	e.observe(&desired, serving)
+	return Diff(running, desired, SessionsOf(e.srv.Sessions())), nil
 }
 
 // Close stops the background loops, deregisters from the iSNS servers and
-// closes every backend. Sessions still running get NOT READY from then on.
+// takes every device offline; each backend is closed once the commands
+// using it have completed (those already drained, before Close returns).
+// Sessions still running get NOT READY from then on. Close does not wait
+// for an Apply in progress nor for storage that hangs: an Apply still
+// opening storage gives up and returns ErrClosed.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -224,17 +256,8 @@ func (e *Engine) Close() error {
 	e.closed = true
 	close(e.stop)
 	var errs []error
-	for b, t := range e.releasing {
-		t.Stop()
-		errs = append(errs, b.Close())
-	}
-	clear(e.releasing)
 	for _, d := range e.devices {
-		d.dev.SetOffline(ErrClosed)
-		if d.backend != nil {
-			errs = append(errs, d.backend.Close())
-		}
-		d.backend = nil
+		errs = append(errs, e.release(d.name, d.dev.SetOffline(ErrClosed)))
 	}
 	links := e.isns
 	e.isns = map[string]*isnsLink{}
@@ -264,26 +287,26 @@ func scsiConfig(name string, d Device) scsi.DeviceConfig {
 	}
 }
 
-// release takes b out of service: it is closed after ReleaseDelay, so
-// that commands that picked it up before the swap finish with it. (A
-// read or write already inside the file keeps the descriptor alive until
-// it returns: os.File defers close(2) until then.) Called with e.mu held.
-func (e *Engine) release(b storage) {
-	if b == nil {
-		return
+// release closes the storage device name stopped serving from once the
+// last command using it has completed: at once, returning Close's error,
+// when none is in flight; else a goroutine waits for the drain and logs.
+func (e *Engine) release(name string, dr scsi.Drain) error {
+	if dr.Empty() {
+		return nil
 	}
-	if _, ok := e.releasing[b]; ok {
-		return
+	closeIt := func() error {
+		err := dr.Close()
+		e.log.Info("storage released", "device", name, "err", err)
+		return err
 	}
-	e.releasing[b] = time.AfterFunc(e.opts.ReleaseDelay, func() {
-		e.mu.Lock()
-		_, ok := e.releasing[b]
-		delete(e.releasing, b)
-		e.mu.Unlock()
-		if ok {
-			if err := b.Close(); err != nil {
-				e.log.Warn("closing a released backend", "err", err)
-			}
-		}
-	})
+	select {
+	case <-dr.Done:
+		return closeIt()
+	default:
+	}
+	go func() {
+		<-dr.Done
+		closeIt()
+	}()
+	return nil
 }

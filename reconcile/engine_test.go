@@ -14,25 +14,29 @@ import (
 
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
+	"github.com/scstd/scstd/scsi"
 )
 
-// recorder is a Server that records what the engine asks of it.
+// recorder is a Server that records what the engine asks of it, with
+// fake live sessions.
 type recorder struct {
 	mu        sync.Mutex
 	gen       uint64
 	snap      *iscsi.Snapshot
 	portals   []string
 	portalErr error
-	notified  []string
-	logouts   []string
+	sessions  []iscsi.SessionInfo
+	// effects are those of the Commits since the last take.
+	effects []iscsi.SessionEffect
 }
 
-func (r *recorder) Publish(s *iscsi.Snapshot) {
+func (r *recorder) Commit(s *iscsi.Snapshot, effects []iscsi.SessionEffect) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gen++
 	s.Generation = r.gen
 	r.snap = s
+	r.effects = append(r.effects, effects...)
 }
 
 func (r *recorder) SetPortals(addrs []string) error {
@@ -45,27 +49,30 @@ func (r *recorder) SetPortals(addrs []string) error {
 	return nil
 }
 
-func (r *recorder) NotifyLUNsChanged(target string) {
+func (r *recorder) Sessions() []iscsi.SessionInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.notified = append(r.notified, target)
+	return slices.Clone(r.sessions)
 }
 
-func (r *recorder) RequestLogout(target string, grace time.Duration) {
+// login adds a fake live session of initiator on target, on portal
+// 127.0.0.1, and returns its identity.
+func (r *recorder) login(target, initiator string) iscsi.SessionID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.logouts = append(r.logouts, target)
+	tsih := uint16(len(r.sessions) + 1)
+	r.sessions = append(r.sessions, iscsi.SessionInfo{Target: target, Initiator: initiator,
+		ISID: fmt.Sprintf("%012x", tsih), TSIH: tsih, PortalIP: "127.0.0.1"})
+	return r.sessions[len(r.sessions)-1].ID()
 }
 
-func (r *recorder) Sessions() []iscsi.SessionInfo { return nil }
-
-// take returns and clears the notifications and logouts recorded.
-func (r *recorder) take() (notified, logouts []string) {
+// take returns and clears the effects recorded.
+func (r *recorder) take() []iscsi.SessionEffect {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	notified, logouts = r.notified, r.logouts
-	r.notified, r.logouts = nil, nil
-	return notified, logouts
+	e := r.effects
+	r.effects = nil
+	return e
 }
 
 func parse(t testing.TB, src string) *config.Config {
@@ -78,10 +85,10 @@ func parse(t testing.TB, src string) *config.Config {
 }
 
 // newTestEngine returns an engine with its background loops off (tests
-// call retryOffline and pollSizes themselves) and a short release delay.
+// call retryOffline and pollSizes themselves).
 func newTestEngine(t testing.TB) (*Engine, *recorder) {
 	r := &recorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, ReleaseDelay: time.Millisecond})
+	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1})
 	t.Cleanup(func() { e.Close() })
 	return e, r
 }
@@ -145,14 +152,15 @@ func TestApplyStartsEmptyEngine(t *testing.T) {
 	if !res.Plan.Empty() || res.Generation != 1 || r.snap != snap {
 		t.Errorf("same config: generation %d, plan:\n%s", res.Generation, res.Plan)
 	}
-	if n, l := r.take(); n != nil || l != nil {
-		t.Errorf("same config notified %v, logged out %v", n, l)
+	if ef := r.take(); ef != nil {
+		t.Errorf("same config: effects %+v", ef)
 	}
 }
 
 func TestApplyAddLUNTouchesOneTarget(t *testing.T) {
 	e, r := newTestEngine(t)
 	apply(t, e, parse(t, twoTargets))
+	sa, _ := r.login(iqnA, "iqn.x:host1"), r.login(iqnB, "iqn.x:host1")
 	before := r.snap
 	dev := before.Targets[iqnA].LUNs.Lookup(0).Device
 	cfg := strings.Replace(twoTargets, `lun "0" { device = "null1" }
@@ -173,22 +181,24 @@ func TestApplyAddLUNTouchesOneTarget(t *testing.T) {
 	if after.Targets[iqnA].LUNs.Lookup(0).Device != dev {
 		t.Error("unchanged device got a new scsi.Device")
 	}
-	if n, l := r.take(); !slices.Equal(n, []string{iqnA}) || l != nil {
-		t.Errorf("notified %v, logged out %v", n, l)
+	// The session of target a is told of LUN 5; b's is not.
+	if ef := r.take(); len(ef) != 1 || ef[0].Session != sa || !ef[0].LUNsChanged || !slices.Equal(ef[0].Added, []scsi.LUN{5}) {
+		t.Errorf("effects %+v", ef)
 	}
 }
 
 func TestApplyRemoveAndDisableTargets(t *testing.T) {
 	e, r := newTestEngine(t)
 	apply(t, e, parse(t, twoTargets))
+	sa, sb := r.login(iqnA, "iqn.x:host1"), r.login(iqnB, "iqn.x:host1")
 	cfg := strings.Replace(twoTargets, `target "iqn.2026-11.org.example:b" {`, `target "iqn.2026-11.org.example:b" {
   enabled = false`, 1)
 	cfg = strings.Replace(cfg, `target "iqn.2026-11.org.example:a" {
   lun "0" { device = "null1" }
 }`, "", 1)
-	res := apply(t, e, parse(t, cfg))
-	if res.Plan.Impact() != SessionDrop {
-		t.Errorf("plan impact %v:\n%s", res.Plan.Impact(), res.Plan)
+	res, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{Force: true})
+	if err != nil || res.Plan.Impact() != SessionDrop {
+		t.Fatalf("plan impact %v, %v:\n%s", res.Plan.Impact(), err, res.Plan)
 	}
 	if _, ok := r.snap.Targets[iqnA]; ok {
 		t.Error("removed target still published")
@@ -196,32 +206,61 @@ func TestApplyRemoveAndDisableTargets(t *testing.T) {
 	if r.snap.Targets[iqnB].Enabled {
 		t.Error("disabled target published enabled")
 	}
-	if n, l := r.take(); n != nil || !slices.Equal(l, []string{iqnA, iqnB}) {
-		t.Errorf("notified %v, logged out %v", n, l)
+	if ef := r.take(); len(ef) != 2 || ef[0].Session != sa || !ef[0].Logout || ef[1].Session != sb || !ef[1].Logout {
+		t.Errorf("effects %+v", ef)
 	}
 }
 
 func TestApplyRefusesDisruptive(t *testing.T) {
-	e, r := newTestEngine(t)
-	apply(t, e, parse(t, twoTargets))
-	gen := r.snap.Generation
-	cfg := `disruptive_changes = "refuse"` + "\n" + strings.Replace(twoTargets, `target "iqn.2026-11.org.example:a" {
+	policy := func(p string) string { return "disruptive_changes = \"" + p + "\"\n" }
+	withoutA := strings.Replace(twoTargets, `target "iqn.2026-11.org.example:a" {
   lun "0" { device = "null1" }
 }`, "", 1)
-	_, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{})
-	var de *DisruptiveError
-	if !errors.As(err, &de) || len(de.Changes) != 1 || de.Changes[0].Addr != TargetAddr(iqnA) {
-		t.Fatalf("err = %v", err)
-	}
-	if r.snap.Generation != gen {
-		t.Fatal("a refused plan published a snapshot")
-	}
-	if p, _ := e.Plan(parse(t, twoTargets)); !p.Empty() {
-		t.Fatalf("a refused plan changed the running model:\n%s", p)
-	}
-	res, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{Force: true})
-	if err != nil || res.Generation != gen+1 {
-		t.Fatalf("forced: %v %+v", err, res)
+	for _, tc := range []struct {
+		name            string
+		running, next   string
+		sessions, force bool
+		refused         bool
+	}{
+		// The policy in force is the running configuration's, whatever
+		// the new file says.
+		{"running refuse, file allow", policy("refuse"), policy("allow"), true, false, true},
+		{"running allow, file refuse", policy("allow"), policy("refuse"), true, false, false},
+		{"default is refuse", "", "", true, false, true},
+		{"forced", policy("refuse"), policy("refuse"), true, true, false},
+		// Removing a target nobody is logged in to ends no session.
+		{"no live session", policy("refuse"), policy("refuse"), false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, r := newTestEngine(t)
+			apply(t, e, parse(t, tc.running+twoTargets))
+			if tc.sessions {
+				r.login(iqnA, "iqn.x:host1")
+			}
+			gen := r.snap.Generation
+			res, err := e.Apply(context.Background(), parse(t, tc.next+withoutA), ApplyOptions{Force: tc.force})
+			var de *DisruptiveError
+			if !tc.refused {
+				if err != nil || res.Generation != gen+1 {
+					t.Fatalf("want applied: %v", err)
+				}
+				return
+			}
+			if !errors.As(err, &de) || len(de.Changes) != 1 || de.Changes[0].Addr != TargetAddr(iqnA) || len(de.Plan.Changes) != 2 {
+				t.Fatalf("err = %v", err)
+			}
+			want := `target["iqn.2026-11.org.example:a"]    (session drop: sessions logged out)
+    affects iqn.x:host1 (tsih 1): asked to log out`
+			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "-force") {
+				t.Errorf("error does not say which session and why:\n%v", err)
+			}
+			if r.snap.Generation != gen {
+				t.Fatal("a refused plan published a snapshot")
+			}
+			if p, _ := e.Plan(parse(t, twoTargets)); !p.Empty() {
+				t.Fatalf("a refused plan changed the running model:\n%s", p)
+			}
+		})
 	}
 }
 
@@ -354,6 +393,7 @@ func TestDeviceAttrsAndReplace(t *testing.T) {
 	dir := t.TempDir()
 	e, r := newTestEngine(t)
 	apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"`)))
+	host := r.login(iqnA, "iqn.x:host1")
 	dev := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
 	lunMap := r.snap.Targets[iqnA].LUNs
 
@@ -366,16 +406,21 @@ func TestDeviceAttrsAndReplace(t *testing.T) {
 	if c := dev.Config(); !c.ReadOnly || !c.WriteThrough {
 		t.Fatalf("config %+v", c)
 	}
-	if n, _ := r.take(); n != nil {
-		t.Errorf("attribute change sent REPORTED LUNS CHANGED to %v", n)
+	if ef := r.take(); ef != nil {
+		t.Errorf("attribute change told sessions %+v", ef)
 	}
 
 	// A new block size replaces the device: new scsi.Device, new LUN map,
-	// the old device offline.
-	res := apply(t, e, parse(t, fileConfig(dir, `size = "1MiB"
-    blocksize = 4096`)))
-	if res.Plan.Changes[0].Op != ReplaceDevice {
-		t.Fatalf("plan:\n%s", res.Plan)
+	// the old device offline. The live session would read another disk:
+	// a device swap, applied only when forced.
+	cfg := parse(t, fileConfig(dir, `size = "1MiB"
+    blocksize = 4096`))
+	if _, err := e.Apply(context.Background(), cfg, ApplyOptions{}); !errors.As(err, new(*DisruptiveError)) {
+		t.Fatalf("device swap under a live session: %v", err)
+	}
+	res, err := e.Apply(context.Background(), cfg, ApplyOptions{Force: true})
+	if err != nil || res.Plan.Changes[0].Op != ReplaceDevice || res.Plan.Changes[0].Impact != DeviceSwap {
+		t.Fatalf("plan (%v):\n%s", err, res.Plan)
 	}
 	nd := r.snap.Targets[iqnA].LUNs.Lookup(0).Device
 	if nd == dev || nd.Config().BlockSize != 4096 || nd.Offline() != nil {
@@ -384,8 +429,8 @@ func TestDeviceAttrsAndReplace(t *testing.T) {
 	if dev.Offline() == nil {
 		t.Error("replaced device still online")
 	}
-	if n, _ := r.take(); !slices.Equal(n, []string{iqnA}) {
-		t.Errorf("notified %v", n)
+	if ef := r.take(); len(ef) != 1 || ef[0].Session != host || !slices.Equal(ef[0].Swapped, []scsi.LUN{0}) || !ef[0].LUNsChanged {
+		t.Errorf("effects %+v", ef)
 	}
 }
 
@@ -393,7 +438,7 @@ func TestStatusLists(t *testing.T) {
 	e, _ := newTestEngine(t)
 	apply(t, e, parse(t, twoTargets))
 	st := e.Status()
-	if st.Generation != 1 || len(st.Devices) != 2 || len(st.Targets) != 2 {
+	if st.Generation != 1 || len(st.Devices) != 2 || len(st.Targets) != 2 || st.DisruptiveChanges != "refuse" {
 		t.Fatalf("status %+v", st)
 	}
 	b := st.Targets[1]
@@ -453,6 +498,7 @@ target "iqn.2026-11.org.example:a" {
 func TestApplyGroupsAndAccess(t *testing.T) {
 	e, r := newTestEngine(t)
 	apply(t, e, parse(t, groupConfig))
+	z, alpha := r.login(iqnA, "iqn.z:x"), r.login(iqnA, "iqn.a:host")
 	a := r.snap.Targets[iqnA]
 	if len(a.Access.Groups) != 2 || a.Access.Groups[0].Name != "alpha" || a.Access.Groups[1].Name != "zeta" {
 		t.Fatalf("groups %+v", a.Access.Groups)
@@ -481,8 +527,9 @@ func TestApplyGroupsAndAccess(t *testing.T) {
 	if b.LUNs != a.LUNs || b.Access.Groups[0].LUNs != a.Access.Groups[0].LUNs || b.Access.Groups[1].LUNs == a.Access.Groups[1].LUNs {
 		t.Error("LUN maps: want default and alpha kept, zeta rebuilt")
 	}
-	if n, _ := r.take(); !slices.Equal(n, []string{iqnA}) {
-		t.Errorf("notified %v", n)
+	// Only the session in zeta is told.
+	if ef := r.take(); len(ef) != 1 || ef[0].Session != z || !slices.Equal(ef[0].Added, []scsi.LUN{3}) {
+		t.Errorf("effects %+v (alpha's session %v)", ef, alpha)
 	}
 
 	// A parameter change rebuilds the target but keeps every map, and
@@ -495,8 +542,8 @@ func TestApplyGroupsAndAccess(t *testing.T) {
 	if c == b || c.QueuedCommands != 64 || c.LUNs != b.LUNs || c.Access.Groups[1].LUNs != b.Access.Groups[1].LUNs {
 		t.Error("parameter change: want a new target with the same LUN maps")
 	}
-	if n, l := r.take(); n != nil || l != nil {
-		t.Errorf("parameter change notified %v, logged out %v", n, l)
+	if ef := r.take(); ef != nil {
+		t.Errorf("parameter change: effects %+v", ef)
 	}
 }
 

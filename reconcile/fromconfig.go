@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -144,7 +145,7 @@ func digests(ds []config.Digest) []string {
 
 func seconds(d time.Duration) uint32 { return uint32(d / time.Second) }
 
-func sortedUnique(s []string) []string {
+func sortedUnique[T cmp.Ordered](s []T) []T {
 	slices.Sort(s)
 	return slices.Compact(s)
 }

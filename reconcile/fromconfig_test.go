@@ -117,7 +117,7 @@ func TestFromConfig(t *testing.T) {
 
 func TestFromConfigIgnoresOrder(t *testing.T) {
 	a, b := FromConfig(parse(t, fullConfig)), FromConfig(parse(t, reorderedConfig))
-	if p := Diff(a, b); !p.Empty() {
+	if p := Diff(a, b, nil); !p.Empty() {
 		t.Errorf("reordering the file gives a plan:\n%s", p)
 	}
 }
@@ -125,7 +125,7 @@ func TestFromConfigIgnoresOrder(t *testing.T) {
 func TestFromConfigSecretChange(t *testing.T) {
 	a := FromConfig(parse(t, fullConfig))
 	b := FromConfig(parse(t, replaceOnce(t, fullConfig, "zedsecret1234", "zedsecret5678")))
-	p := Diff(a, b)
+	p := Diff(a, b, nil)
 	if len(p.Changes) != 1 || p.Changes[0].Op != SetChapUsers || p.Changes[0].Reason != reasonSecretChanged {
 		t.Fatalf("plan:\n%s", p)
 	}

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/scstd/scstd/config"
@@ -155,4 +156,130 @@ func lunMapsEqual(a, b map[scsi.LUN]LUN) bool {
 		}
 	}
 	return true
+}
+
+// cloneModel deep-copies m, so that a test can change the copy.
+func cloneModel(m Model) Model {
+	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets))}
+	c.ISCSI.Portals = slices.Clone(m.ISCSI.Portals)
+	c.ISCSI.ISNSServers = slices.Clone(m.ISCSI.ISNSServers)
+	c.ISCSI.ISNSAccessControl = slices.Clone(m.ISCSI.ISNSAccessControl)
+	c.ISCSI.IncomingUsers = slices.Clone(m.ISCSI.IncomingUsers)
+	c.ISCSI.OutgoingUsers = slices.Clone(m.ISCSI.OutgoingUsers)
+	if c.Devices == nil {
+		c.Devices = map[string]Device{}
+	}
+	for name, t := range m.Targets {
+		c.Targets[name] = cloneTarget(t)
+	}
+	return c
+}
+
+func cloneTarget(t *Target) *Target {
+	n := *t
+	n.HeaderDigest = slices.Clone(t.HeaderDigest)
+	n.DataDigest = slices.Clone(t.DataDigest)
+	n.AllowedPortals = slices.Clone(t.AllowedPortals)
+	n.IncomingUsers = slices.Clone(t.IncomingUsers)
+	n.OutgoingUsers = slices.Clone(t.OutgoingUsers)
+	n.CHAPAlgorithms = slices.Clone(t.CHAPAlgorithms)
+	n.LUNs = maps.Clone(t.LUNs)
+	if t.Groups != nil {
+		n.Groups = make(map[string]*Group, len(t.Groups))
+		for name, g := range t.Groups {
+			n.Groups[name] = &Group{Initiators: slices.Clone(g.Initiators), LUNs: maps.Clone(g.LUNs)}
+		}
+	}
+	return &n
+}
+
+// apply carries out p on a copy of m: the running model after the plan.
+// It is how commit computes the next running model, from the plan and not
+// from the configuration the plan was made from. A plan that does not fit
+// m (Diff made it from another model) panics.
+func (m Model) apply(p Plan) Model {
+	m = cloneModel(m)
+	for _, c := range p.Changes {
+		a := c.Addr
+		switch c.Op {
+		case AddDevice, ReplaceDevice:
+			m.Devices[a.Device] = c.After.(Device)
+		case RenameDevice:
+			old := c.Before.(string)
+			m.Devices[a.Device] = m.Devices[old]
+			delete(m.Devices, old)
+		case RemoveDevice:
+			delete(m.Devices, a.Device)
+		case ResizeDevice, SetDeviceAttr:
+			d := m.Devices[a.Device]
+			setAttr(deviceAttrs, &d, c)
+			m.Devices[a.Device] = d
+		case AddTarget:
+			m.Targets[a.Target] = cloneTarget(c.After.(*Target))
+		case RemoveTarget:
+			delete(m.Targets, a.Target)
+		case AddGroup:
+			t := m.Targets[a.Target]
+			if t.Groups == nil {
+				t.Groups = map[string]*Group{}
+			}
+			g := *c.After.(*Group)
+			t.Groups[a.Group] = &g
+		case RemoveGroup:
+			delete(m.Targets[a.Target].Groups, a.Group)
+		case SetGroupInitiators:
+			setAttr(groupAttrs, m.Targets[a.Target].Groups[a.Group], c)
+		case AddLUN, RemoveLUN, SetLUNAttr:
+			// The plan's order guarantees the target (and group) exist:
+			// added before their LUNs, removed after them.
+			t := m.Targets[a.Target]
+			if t == nil {
+				panic("reconcile: apply: " + c.Op.String() + " " + a.String() + " of a missing target")
+			}
+			luns := &t.LUNs
+			if a.Group != "" {
+				g := t.Groups[a.Group]
+				if g == nil {
+					panic("reconcile: apply: " + c.Op.String() + " " + a.String() + " of a missing group")
+				}
+				luns = &g.LUNs
+			}
+			switch c.Op {
+			case AddLUN:
+				if *luns == nil {
+					*luns = map[scsi.LUN]LUN{}
+				}
+				(*luns)[a.LUN] = c.After.(LUN)
+			case RemoveLUN:
+				delete(*luns, a.LUN)
+			default:
+				l := (*luns)[a.LUN]
+				setAttr(lunAttrs, &l, c)
+				(*luns)[a.LUN] = l
+			}
+		case SetPortals, SetGlobal:
+			setAttr(globalAttrs, &m.ISCSI, c)
+		case SetChapUsers:
+			if a.Target == "" {
+				setAttr(globalAttrs, &m.ISCSI, c)
+			} else {
+				setAttr(targetAttrs, m.Targets[a.Target], c)
+			}
+		case EnableTarget, DisableTarget, SetTargetParam:
+			setAttr(targetAttrs, m.Targets[a.Target], c)
+		default:
+			panic("reconcile: apply: unknown op " + c.Op.String())
+		}
+	}
+	return m
+}
+
+func setAttr[T any](table []attr[T], obj *T, c Change) {
+	for _, at := range table {
+		if at.name == c.Attr {
+			at.set(obj, c.After)
+			return
+		}
+	}
+	panic("reconcile: apply: unknown attribute " + c.Attr)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -22,6 +23,12 @@ const (
 	// attribute that fixes the device's identity (handler, filename,
 	// blocksize, removable, t10_dev_id, usn) changed.
 	ReplaceDevice
+	// RenameDevice gives a device a new name and keeps everything else:
+	// its storage, its identity (t10_dev_id, usn, as the new name's
+	// configuration pins them) and its SCSI state (reservations, unit
+	// attentions). INQUIRY's product identification keeps showing the
+	// name the device was created with until the daemon restarts.
+	RenameDevice
 	ResizeDevice
 	SetDeviceAttr
 	AddTarget
@@ -44,6 +51,7 @@ var opNames = [...]string{
 	AddDevice:          "AddDevice",
 	RemoveDevice:       "RemoveDevice",
 	ReplaceDevice:      "ReplaceDevice",
+	RenameDevice:       "RenameDevice",
 	ResizeDevice:       "ResizeDevice",
 	SetDeviceAttr:      "SetDeviceAttr",
 	AddTarget:          "AddTarget",
@@ -92,7 +100,7 @@ func (o Op) Symbol() string {
 // LUNs/groups/targets, remove devices.
 func (o Op) tier() int {
 	switch o {
-	case AddDevice:
+	case AddDevice, RenameDevice:
 		return 0
 	case AddTarget, AddGroup, AddLUN:
 		return 1
@@ -107,24 +115,40 @@ func (o Op) tier() int {
 // Impact is what an operation does to live sessions, from none to most.
 type Impact uint8
 
-// Impact classes, in increasing order of disruption.
+// Impact classes, in increasing order of disruption. The last three are
+// disruptive: a reload with one of them is refused unless forced or the
+// running configuration says disruptive_changes = "allow".
 const (
-	// Hot takes effect at once and no session notices.
+	// Hot takes effect at once and no live session notices.
 	Hot Impact = iota
 	// NextLogin takes effect for sessions that log in from now on; live
 	// sessions keep what they negotiated.
 	NextLogin
-	// UnitAttention takes effect at once and the affected I_T nexuses get
-	// a unit attention (and, for LUN maps, an asynchronous event).
+	// UnitAttention takes effect at once and the live sessions it reaches
+	// get a unit attention (and, for LUN maps, an asynchronous event).
 	UnitAttention
+	// IdentityChange: a LUN a live session uses reaches a device with
+	// the same storage under another identity (USN, t10_dev_id and the
+	// designators derived from them, removable): multipath and
+	// /dev/disk/by-id see a new disk. Forced, the session gets INQUIRY
+	// DATA HAS CHANGED and REPORTED LUNS DATA HAS CHANGED.
+	IdentityChange
+	// DeviceSwap: a LUN number a live session uses stays but reaches
+	// another device (other storage): the session would read another
+	// disk. Forced, it gets INQUIRY DATA HAS CHANGED and REPORTED LUNS
+	// DATA HAS CHANGED.
+	DeviceSwap
 	// SessionDrop ends sessions: they are asked to log out, then closed.
 	SessionDrop
 )
 
-var impactNames = [...]string{Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention", SessionDrop: "session-drop"}
+var impactNames = [...]string{
+	Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention",
+	IdentityChange: "identity-change", DeviceSwap: "device-swap", SessionDrop: "session-drop",
+}
 
-// String returns the impact class: "hot", "next-login", "unit-attention"
-// or "session-drop".
+// String returns the impact class: "hot", "next-login",
+// "unit-attention", "identity-change", "device-swap" or "session-drop".
 func (i Impact) String() string {
 	if int(i) < len(impactNames) {
 		return impactNames[i]
@@ -134,6 +158,10 @@ func (i Impact) String() string {
 
 // MarshalText makes an Impact a JSON string.
 func (i Impact) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
+
+// Disruptive reports whether the impact ends a live session or changes
+// what one reads.
+func (i Impact) Disruptive() bool { return i >= IdentityChange }
 
 // Addr names the object a change applies to, the way Terraform names
 // resources: "iscsi", "device.disk1", `target["iqn...:a"]`,
@@ -275,7 +303,75 @@ type Change struct {
 	// unit attention, or why.
 	Impact Impact `json:"impact"`
 	Reason string `json:"reason,omitempty"`
+	// Sessions are the live sessions the change reaches and what each
+	// one sees; Impact is the most any of them gets. Changes that act
+	// on live sessions are Hot when they reach none.
+	Sessions []Affected `json:"sessions,omitempty"`
+	// Hint says how to avoid a disruptive impact, when there is a way.
+	Hint string `json:"hint,omitempty"`
 }
+
+// Session is a live session as Diff sees it: its identity and the IP of
+// the portal it logged in on (per-portal ACLs match it).
+type Session struct {
+	iscsi.SessionID
+	PortalIP string `json:"portal_ip,omitempty"`
+}
+
+// Affected is a live session that a change reaches.
+type Affected struct {
+	Session iscsi.SessionID `json:"session"`
+	// Impact is what the session gets: SessionDrop (asked to log out),
+	// DeviceSwap or IdentityChange (a LUN reaches another device),
+	// UnitAttention.
+	Impact Impact `json:"impact"`
+	// LUNs are the session's LUNs the change reaches.
+	LUNs []LUNEffect `json:"luns,omitempty"`
+}
+
+// LUNEffect is what a change does to one LUN of a live session.
+type LUNEffect struct {
+	LUN  scsi.LUN      `json:"lun"`
+	Kind LUNEffectKind `json:"kind"`
+	// Before and After are the devices the LUN reached and reaches
+	// ("" for none).
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// LUNEffectKind says what happens at one LUN of a live session.
+type LUNEffectKind uint8
+
+// What a change does at a LUN of a live session.
+const (
+	// LUNAdded: the session gains the LUN.
+	LUNAdded LUNEffectKind = iota + 1
+	// LUNRemoved: the session loses the LUN.
+	LUNRemoved
+	// LUNSwapped: the LUN reaches another device (DeviceSwap or
+	// IdentityChange).
+	LUNSwapped
+	// LUNReadOnly: the LUN reaches the same device, with read_only changed.
+	LUNReadOnly
+	// LUNDeviceEvent: the device at the LUN changes in place (capacity,
+	// mode parameters): a unit attention the device itself raises.
+	LUNDeviceEvent
+)
+
+var lunEffectNames = [...]string{LUNAdded: "added", LUNRemoved: "removed", LUNSwapped: "swapped",
+	LUNReadOnly: "read-only", LUNDeviceEvent: "device-event"}
+
+// String returns the kind: "added", "removed", "swapped", "read-only",
+// "device-event".
+func (k LUNEffectKind) String() string {
+	if int(k) < len(lunEffectNames) && lunEffectNames[k] != "" {
+		return lunEffectNames[k]
+	}
+	return "LUNEffectKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// MarshalText makes a LUNEffectKind a JSON string.
+func (k LUNEffectKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // Plan is the ordered list of operations that takes the running engine to
 // the desired configuration. A plan with no changes means there is
@@ -296,11 +392,12 @@ func (p Plan) Impact() Impact {
 	return m
 }
 
-// Disruptive returns the changes that end sessions.
+// Disruptive returns the changes that end a live session or change what
+// one reads (SessionDrop, DeviceSwap, IdentityChange).
 func (p Plan) Disruptive() []Change {
 	var d []Change
 	for _, c := range p.Changes {
-		if c.Impact == SessionDrop {
+		if c.Impact.Disruptive() {
 			d = append(d, c)
 		}
 	}
@@ -333,9 +430,16 @@ const (
 	maxDetailWidth = 44
 )
 
-// Print writes the plan one change a line, Terraform style:
+// maxAffectsLines caps the "affects" lines printed under one change; the
+// JSON form lists every session.
+const maxAffectsLines = 16
+
+// Print writes the plan one change a line, Terraform style, each followed
+// by the live sessions it reaches and, for a disruptive change that can
+// be avoided, how:
 //
 //	~ device.disk1   size 1GiB -> 2GiB   (unit attention: capacity changed)
+//	    affects iqn.1994-05.com.redhat:host1 (tsih 3) lun 0: disk1
 //
 // An empty plan prints nothing.
 func (p Plan) Print(w io.Writer) error {
@@ -354,14 +458,61 @@ func (p Plan) Print(w io.Writer) error {
 		lines[i] = l
 	}
 	var b bytes.Buffer
-	for _, l := range lines {
+	for i, l := range lines {
 		b.Reset()
 		fmt.Fprintf(&b, "%-*s %-*s  %-*s  (%s)\n", sw, l.sym, aw, l.addr, dw, l.detail, l.impact)
+		p.Changes[i].printSessions(&b)
 		if _, err := w.Write(b.Bytes()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// printSessions writes the "affects" lines of a change, and its hint.
+func (c *Change) printSessions(b *bytes.Buffer) {
+	var lines []string
+	for _, a := range c.Sessions {
+		who := "    affects " + a.Session.String()
+		if a.Impact == SessionDrop {
+			lines = append(lines, who+": asked to log out")
+			continue
+		}
+		for _, l := range a.LUNs {
+			lines = append(lines, who+" lun "+strconv.Itoa(int(l.LUN))+": "+l.text())
+		}
+	}
+	for i, l := range lines {
+		if i == maxAffectsLines-1 && len(lines) > maxAffectsLines {
+			fmt.Fprintf(b, "    ... and %d more\n", len(lines)-i)
+			break
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	if c.Hint != "" {
+		b.WriteString("    to keep it: " + c.Hint + "\n")
+	}
+}
+
+// text says what happens at the LUN: "d0 -> d1", "(none) -> d2",
+// "d1 -> (none)", "d1 replaced", "d1 read_only changed", "d1".
+func (l LUNEffect) text() string {
+	name := func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	}
+	switch {
+	case l.Kind == LUNReadOnly:
+		return l.After + " read_only changed"
+	case l.Kind == LUNDeviceEvent:
+		return l.After
+	case l.Kind == LUNSwapped && l.Before == l.After:
+		return l.After + " replaced"
+	}
+	return name(l.Before) + " -> " + name(l.After)
 }
 
 // String returns the plan as Print writes it.

@@ -8,14 +8,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
+// goldenSessions are the live sessions golden plans are made with: one
+// on each target of baseModel, and a Windows host on target a that the
+// "special" group of some cases takes in.
+var goldenSessions = []Session{
+	{SessionID: iscsi.SessionID{Target: iqnA, Initiator: "iqn.1994-05.com.redhat:host1", ISID: "400001370000", TSIH: 3}, PortalIP: "192.0.2.1"},
+	{SessionID: iscsi.SessionID{Target: iqnB, Initiator: "iqn.1994-05.com.redhat:host2", ISID: "400001370000", TSIH: 4}, PortalIP: "192.0.2.1"},
+	{SessionID: iscsi.SessionID{Target: iqnA, Initiator: "iqn.1991-05.com.microsoft:win1", ISID: "400001370001", TSIH: 5}, PortalIP: "192.0.2.2"},
+}
+
 // goldenCases change a copy of baseModel; each golden file holds the
-// printed plan from baseModel to the changed model.
+// printed plan from baseModel to the changed model, with goldenSessions
+// live (with none for the cases named *_no_sessions).
 var goldenCases = []struct {
 	name string
 	// before, when set, changes baseModel into the running model.
@@ -93,6 +104,62 @@ var goldenCases = []struct {
 		m.Targets[iqnA].LUNs[2] = LUN{Device: "disk2"}
 		delete(m.Targets[iqnA].LUNs, 1)
 	}},
+	{"mixed_no_sessions", nil, func(m *Model) {
+		m.Devices["disk2"] = Device{Handler: vdisk.NullIO, Size: 1 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
+		setDevice(m, "disk1", func(d *Device) { d.Size = 4 << 30 })
+		delete(m.Targets, iqnB)
+		m.Targets[iqnA].LUNs[2] = LUN{Device: "disk2"}
+	}},
+	// The issue's scenario: a group added whose initiators cover a live
+	// session, mapping the LUN it uses to another device.
+	{"group_swaps_live_lun", nil, func(m *Model) {
+		m.Targets[iqnA].Groups = map[string]*Group{
+			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}, 1: {Device: "null1"}}},
+		}
+	}},
+	// A group added that maps the same devices at the same LUNs, plus
+	// one: the session only gains a LUN.
+	{"group_adds_lun", nil, func(m *Model) {
+		m.Targets[iqnA].Groups = map[string]*Group{
+			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}, 1: {Device: "null1"}, 2: {Device: "spare"}}},
+		}
+	}},
+	// A group's initiators change so that a live session moves back to
+	// the target's LUNs; a session in the other group is not reached.
+	{"group_initiators_move", func(m *Model) {
+		m.Targets[iqnA].Groups = map[string]*Group{
+			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}},
+			"windows":   {Initiators: []string{"iqn.1991-05.com.microsoft:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "null1"}}},
+		}
+	}, func(m *Model) {
+		m.Targets[iqnA].Groups["kvm-hosts"].Initiators = []string{"iqn.1994-05.com.redhat:host9"}
+		m.Targets[iqnA].Groups["windows"].LUNs[1] = LUN{Device: "spare"}
+	}},
+	// per_portal_acl: groups match "name#portal_ip", so a live session
+	// moves.
+	{"per_portal_acl", func(m *Model) {
+		m.Targets[iqnA].Groups = map[string]*Group{
+			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}},
+		}
+	}, func(m *Model) { m.Targets[iqnA].PerPortalACL = true }},
+	// A rename without pinning: same file, new identity.
+	{"rename_device", func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.FileID = "2049:100" }) }, func(m *Model) {
+		d := m.Devices["disk1"]
+		delete(m.Devices, "disk1")
+		d.T10DevID, d.USN = "vol1", "5c0d0a11"
+		m.Devices["vol1"] = d
+		m.Targets[iqnA].LUNs[0] = LUN{Device: "vol1"}
+	}},
+	// The same rename with usn and t10_dev_id pinned to the old values:
+	// the device is kept under its new name, no session notices.
+	{"rename_device_pinned", func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.FileID = "2049:100" }) }, func(m *Model) {
+		d := m.Devices["disk1"]
+		delete(m.Devices, "disk1")
+		m.Devices["vol1"] = d
+		m.Targets[iqnA].LUNs[0] = LUN{Device: "vol1"}
+	}},
+	// usn changed in place under a live session.
+	{"identity_changed", nil, func(m *Model) { setDevice(m, "null1", func(d *Device) { d.USN = "99999999" }) }},
 }
 
 func setDevice(m *Model, name string, f func(d *Device)) {
@@ -110,7 +177,11 @@ func TestGoldenPlans(t *testing.T) {
 			}
 			desired := cloneModel(running)
 			tc.change(&desired)
-			p := Diff(running, desired)
+			live := goldenSessions
+			if strings.HasSuffix(tc.name, "_no_sessions") {
+				live = nil
+			}
+			p := Diff(running, desired, live)
 			got := p.String()
 			path := filepath.Join("testdata", tc.name+".golden")
 			if *update {
@@ -128,7 +199,7 @@ func TestGoldenPlans(t *testing.T) {
 			if tc.name == "unchanged" != p.Empty() {
 				t.Errorf("Empty() = %v", p.Empty())
 			}
-			if !modelsEqual(applyPlan(running, p), desired) {
+			if !modelsEqual(running.apply(p), desired) {
 				t.Errorf("applying the plan does not give the desired model")
 			}
 			if _, err := json.Marshal(p); err != nil {
@@ -143,7 +214,7 @@ func TestPlanJSON(t *testing.T) {
 	desired := cloneModel(running)
 	setDevice(&desired, "disk1", func(d *Device) { d.Size = 2 << 30 })
 	desired.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("verysecret123")}}
-	b, err := json.Marshal(Diff(running, desired))
+	b, err := json.Marshal(Diff(running, desired, goldenSessions[:1]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +223,7 @@ func TestPlanJSON(t *testing.T) {
 		`"op":"ResizeDevice"`, `"address":"device.disk1"`, `"attribute":"size"`,
 		`"before":1073741824`, `"after":2147483648`, `"impact":"unit-attention"`,
 		`"reason":"capacity changed"`, `"address":"target[\"iqn.2026-11.org.example:a\"]"`,
+		`"sessions":[{"session":{"target":"iqn.2026-11.org.example:a","initiator":"iqn.1994-05.com.redhat:host1","isid":"400001370000","tsih":3},"impact":"unit-attention","luns":[{"lun":0,"kind":"device-event","before":"disk1","after":"disk1"}]}]`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("JSON lacks %s:\n%s", want, s)
@@ -167,7 +239,7 @@ func TestSecretChangePrintsNoSecret(t *testing.T) {
 	running.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("firstsecret1")}}
 	desired := cloneModel(running)
 	desired.Targets[iqnA].IncomingUsers = []User{{Name: "joe", Secret: secret("secondsecret")}}
-	p := Diff(running, desired)
+	p := Diff(running, desired, nil)
 	got := p.String()
 	want := "~ target[\"iqn.2026-11.org.example:a\"]  incoming_user  (next login: secret changed)\n"
 	if got != want {
@@ -204,7 +276,7 @@ func TestEnumStrings(t *testing.T) {
 	if got := Op(200).String(); got != "Op(200)" {
 		t.Errorf("unknown op prints %q", got)
 	}
-	for i, want := range []string{"hot", "next-login", "unit-attention", "session-drop", "Impact(4)"} {
+	for i, want := range []string{"hot", "next-login", "unit-attention", "identity-change", "device-swap", "session-drop", "Impact(6)"} {
 		if got := Impact(i).String(); got != want {
 			t.Errorf("Impact(%d) = %q, want %q", i, got, want)
 		}
@@ -232,15 +304,20 @@ func TestPlanSummaryAndImpact(t *testing.T) {
 	setDevice(&desired, "disk1", func(d *Device) { d.Filename = "/srv/other.img" })
 	setDevice(&desired, "null1", func(d *Device) { d.Size = 2 << 40 })
 	delete(desired.Targets, iqnB)
-	p := Diff(running, desired)
+	p := Diff(running, desired, goldenSessions)
 	if got, want := p.Summary(), "1 to add, 1 to change, 1 to replace, 2 to remove"; got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 	if p.Impact() != SessionDrop {
 		t.Errorf("Impact() = %v", p.Impact())
 	}
-	if d := p.Disruptive(); len(d) != 1 || d[0].Op != RemoveTarget {
+	// The file under LUN 0 of two live sessions changes, and target b's
+	// session is logged out.
+	if d := p.Disruptive(); len(d) != 2 || d[0].Op != ReplaceDevice || d[0].Impact != DeviceSwap || d[1].Op != RemoveTarget {
 		t.Errorf("Disruptive() = %+v", d)
+	}
+	if d := Diff(running, desired, nil).Disruptive(); len(d) != 0 {
+		t.Errorf("Disruptive() without live sessions = %+v", d)
 	}
 	if (Plan{}).Impact() != Hot || (Plan{}).String() != "" {
 		t.Error("empty plan")

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -156,7 +157,7 @@ func TestSessionSeesReloads(t *testing.T) {
 	portal := freePort(t)
 	srv := iscsi.NewServer(slog.New(slog.DiscardHandler))
 	defer srv.Shutdown(context.Background())
-	e := NewEngine(srv, nil, Options{RetryInterval: -1, SizePollInterval: -1, ReleaseDelay: time.Millisecond, LogoutGrace: 200 * time.Millisecond})
+	e := NewEngine(srv, nil, Options{RetryInterval: -1, SizePollInterval: -1, LogoutGrace: 200 * time.Millisecond})
 	defer e.Close()
 	dir := t.TempDir()
 	apply(t, e, parse(t, serverConfig(portal, dir, "")))
@@ -182,6 +183,10 @@ func TestSessionSeesReloads(t *testing.T) {
 	if st, _, _ := in.command(0, cdbReportLUNs, 16); st != statusGood {
 		t.Fatalf("REPORT LUNS: status %#x", st)
 	}
+	// The new LUN reports no POWER ON: the nexus is not new.
+	if st, sense, _ := in.command(1, cdbTUR, 0); st != statusGood {
+		t.Fatalf("first TUR on the added LUN: status %#x sense %x", st, sense)
+	}
 
 	// A device grown: CAPACITY DATA HAS CHANGED on its LUN.
 	apply(t, e, parse(t, replaceOnce(t, serverConfig(portal, dir, `  lun "1" { device = "disk1" }`), `size = "64MiB"`, `size = "128MiB"`)))
@@ -196,8 +201,36 @@ func TestSessionSeesReloads(t *testing.T) {
 		t.Fatalf("TUR after a parameter change: status %#x sense %x async %+v", st, sense, async)
 	}
 
-	// The target removed: a logout request, then the connection closes.
-	apply(t, e, parse(t, fmt.Sprintf(`iscsi { portals = [%q] }`, portal)))
+	// LUN 1 reaches another device (forced): INQUIRY DATA HAS CHANGED
+	// there, then REPORTED LUNS DATA HAS CHANGED, never POWER ON.
+	swapped := replaceOnce(t, serverConfig(portal, dir, `  lun "1" { device = "null2" }
+  queued_commands = 16`), `size = "64MiB"`, `size = "128MiB"`) + `
+handler "vdisk_nullio" {
+  device "null2" { size = "1MiB" }
+}`
+	if _, err := e.Apply(context.Background(), parse(t, swapped), ApplyOptions{}); !errors.As(err, new(*DisruptiveError)) {
+		t.Fatalf("device swap not refused: %v", err)
+	}
+	if _, err := e.Apply(context.Background(), parse(t, swapped), ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if m, sense := in.asyncEvent(); m.Event != iscsi.AsyncSCSIEvent || sense[13] != 0x0e {
+		t.Fatalf("async message %+v sense %x", m, sense)
+	}
+	for _, want := range [][3]byte{{0x06, 0x3f, 0x03}, {0x06, 0x3f, 0x0e}} {
+		if st, sense, _ := in.command(1, cdbTUR, 0); st != statusCheck || sense != want {
+			t.Fatalf("TUR after the swap: status %#x sense %x, want %x", st, sense, want)
+		}
+	}
+	if st, sense, _ := in.command(1, cdbTUR, 0); st != statusGood {
+		t.Fatalf("TUR: status %#x sense %x", st, sense)
+	}
+
+	// The target removed (forced: it ends the session): a logout
+	// request, then the connection closes.
+	if _, err := e.Apply(context.Background(), parse(t, fmt.Sprintf(`iscsi { portals = [%q] }`, portal)), ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
 	m, _ = in.asyncEvent()
 	if m.Event != iscsi.AsyncLogoutRequest {
 		t.Fatalf("async message %+v, want a logout request", m)

@@ -12,11 +12,14 @@ import (
 type Status struct {
 	// Generation is the snapshot generation running (0 before the first
 	// Apply).
-	Generation uint64         `json:"generation"`
-	Enabled    bool           `json:"enabled"`
-	Portals    []string       `json:"portals"`
-	Devices    []DeviceStatus `json:"devices"`
-	Targets    []TargetStatus `json:"targets"`
+	Generation uint64 `json:"generation"`
+	// DisruptiveChanges is the running configuration's policy, the one
+	// the next reload is held to ("refuse" or "allow").
+	DisruptiveChanges string         `json:"disruptive_changes"`
+	Enabled           bool           `json:"enabled"`
+	Portals           []string       `json:"portals"`
+	Devices           []DeviceStatus `json:"devices"`
+	Targets           []TargetStatus `json:"targets"`
 	// ISNS are the iSNS servers and what each one holds.
 	ISNS []iscsi.ISNSState `json:"isns,omitempty"`
 	// Sessions are the live sessions.
@@ -76,7 +79,7 @@ type GroupStatus struct {
 // Status returns the engine's live state.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
-	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals}
+	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals, DisruptiveChanges: string(e.policy)}
 	if e.snap != nil {
 		st.Generation = e.snap.Generation
 	}
@@ -133,5 +136,21 @@ func lunStatus(m map[scsi.LUN]LUN) []LUNStatus {
 		out = append(out, LUNStatus{LUN: l, Device: lu.Device, ReadOnly: lu.ReadOnly})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LUN < out[j].LUN })
+	return out
+}
+
+// Served returns, by device name, the backing file of every device that
+// serves from one now (online, with a filename): the storage checks let
+// such a file grow when its size is raised (a resize). It reads the
+// running state only and never waits for storage or iSNS.
+func (e *Engine) Served() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]string, len(e.devices))
+	for name, d := range e.devices {
+		if d.backend != nil && d.model.Filename != "" {
+			out[name] = d.model.Filename
+		}
+	}
 	return out
 }

@@ -13,14 +13,15 @@ import (
 const devDisk = vdisk.Handler(sgio.Handler)
 
 // storage is what a device serves from: a vdisk.Backend, or for a
-// dev_disk device a scsi.Passthrough. The engine only opens, hands over
-// and closes it.
+// dev_disk device a scsi.Passthrough. The engine only opens it, hands it
+// to the device (setStorage) and closes it once drained.
 type storage interface {
 	Close() error
 }
 
 // spec is how a device's storage is opened: the vdisk spec, or for a
-// dev_disk device its disk and command timeout.
+// dev_disk device its disk and command timeout. It is comparable: a
+// device whose spec changes is reopened.
 type spec struct {
 	vdisk.Spec
 	Path    string
@@ -43,35 +44,67 @@ func specOf(d Device) spec {
 	}
 }
 
-// openStorage opens what s describes.
-func openStorage(s spec) (storage, error) {
+// where names the storage s opens, in messages and for the opener's
+// record of storage that hangs: the backing file, or the disk.
+func (s spec) where() string {
 	if s.Handler == devDisk {
-		p, err := sgio.Open(s.Path, sgio.Options{Timeout: s.Timeout})
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+		return s.Path
 	}
-	b, err := vdisk.Open(s.Spec)
+	return s.Filename
+}
+
+// openSGIO opens a dev_disk device's disk through package sgio.
+func openSGIO(path string, timeout time.Duration) (scsi.Passthrough, error) {
+	d, err := sgio.Open(path, sgio.Options{Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
-	return b, nil
+	return d, nil
 }
 
-// setStorage makes dev serve from s.
-func setStorage(dev *scsi.Device, s storage) {
-	switch s := s.(type) {
-	case scsi.Passthrough:
-		dev.SetPassthrough(s)
-	case vdisk.Backend:
-		dev.SetBackend(s)
+// openStorage returns how the engine opens what a spec describes: through
+// o.Open, or o.OpenDisk for a dev_disk device.
+func (o Options) openStorage() func(spec) (storage, error) {
+	return func(s spec) (storage, error) {
+		if s.Handler == devDisk {
+			p, err := o.OpenDisk(s.Path, s.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
+		b, err := o.Open(s.Spec)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
 }
 
-// online reports whether d serves from its storage: it has one, and the
+// setStorage makes dev serve from s and returns what it served from
+// before, to be closed once drained.
+func setStorage(dev *scsi.Device, s storage) scsi.Drain {
+	switch s := s.(type) {
+	case scsi.Passthrough:
+		return dev.SetPassthrough(s)
+	case vdisk.Backend:
+		return dev.SetBackend(s)
+	}
+	return dev.SetOffline(nil)
+}
+
+// online reports whether d serves from its storage: it has some, and the
 // scsi.Device has not lost it since (a pass-through disk that
-// disappeared takes its device offline by itself).
+// disappeared takes its device offline by itself, until it is reopened).
 func (d *device) online() bool {
 	return d.backend != nil && d.dev.Offline() == nil
+}
+
+// offlineReason is why d does not serve: the engine's reason, else the
+// scsi.Device's own (a lost disk).
+func (d *device) offlineReason() error {
+	if d.reason != nil {
+		return d.reason
+	}
+	return d.dev.Offline()
 }

@@ -50,13 +50,121 @@ type Device struct {
 	extras atomic.Pointer[devExtra]
 }
 
-// devState is the backend a device serves from, swapped atomically as the
-// device goes offline and online: backend for a virtual device, pass for
-// a pass-through device, both nil while offline.
+// devState is the storage a device serves from, swapped atomically as
+// the device goes offline and online: backend for a virtual device, pass
+// for a pass-through device, both nil while offline.
+//
+// A command that uses the storage holds a reference on the state it took
+// it from (acquire, release); a state replaced by the next one is retired,
+// and once retired and without references it is drained: its idle
+// channel closes and whoever took the device's old storage may close it.
+// The counter's high bit marks retirement, so that taking and dropping a
+// reference is one atomic add each, with no lock and no allocation.
 type devState struct {
 	backend vdisk.Backend
 	pass    Passthrough
 	offline error
+	// lost is set when the pass-through disk reported that it has gone
+	// (see Device.lose): the state keeps pass, so that the disk is
+	// closed through the state's Drain like any storage, but serves no
+	// more commands.
+	lost    atomic.Pointer[error]
+	refs    atomic.Int64
+	idle    chan struct{} // closed when drained; nil without storage
+	drained atomic.Bool
+}
+
+// stateRetired is the bit of devState.refs set when the state is retired.
+const stateRetired = 1 << 62
+
+func newState(b vdisk.Backend, p Passthrough, offline error) *devState {
+	st := &devState{backend: b, pass: p, offline: offline}
+	if st.serves() {
+		st.idle = make(chan struct{})
+	}
+	return st
+}
+
+// serves reports whether the state holds storage (it may have been lost
+// since).
+func (st *devState) serves() bool { return st.backend != nil || st.pass != nil }
+
+// acquire returns the device's current state with a reference on its
+// storage, which the caller drops with release once it no longer uses
+// it. A state retired between the load and the reference is given up for
+// the one that replaced it.
+func (d *Device) acquire() *devState {
+	for {
+		st := d.state.Load()
+		if !st.serves() {
+			return st
+		}
+		if st.refs.Add(1)&stateRetired == 0 {
+			return st
+		}
+		st.release()
+	}
+}
+
+// hold takes one more reference on a state the caller already holds one
+// on (a job that outlives its command).
+func (st *devState) hold() {
+	if st != nil && st.serves() {
+		st.refs.Add(1)
+	}
+}
+
+// release drops a reference taken by acquire or hold; nil-safe.
+func (st *devState) release() {
+	if st == nil || !st.serves() {
+		return
+	}
+	if st.refs.Add(-1) == stateRetired {
+		st.drain()
+	}
+}
+
+// retire marks a state that the device no longer serves from; it drains
+// at once when no command holds it, else when the last one releases it.
+func (st *devState) retire() Drain {
+	if !st.serves() {
+		return Drain{}
+	}
+	if st.refs.Add(stateRetired) == stateRetired {
+		st.drain()
+	}
+	return Drain{Backend: st.backend, Pass: st.pass, Done: st.idle}
+}
+
+func (st *devState) drain() {
+	if st.drained.CompareAndSwap(false, true) {
+		close(st.idle)
+	}
+}
+
+// Drain is the storage a device stopped serving from: Backend for a
+// virtual device, Pass for a pass-through device, both nil when it served
+// from none. Done is closed when the last command that picked it up has
+// completed, and only then may the owner close it.
+type Drain struct {
+	Backend vdisk.Backend
+	Pass    Passthrough
+	Done    <-chan struct{}
+}
+
+// Empty reports whether the device served from no storage.
+func (dr Drain) Empty() bool { return dr.Backend == nil && dr.Pass == nil }
+
+// Close closes the drained storage (nil for none). Call it once Done is
+// closed.
+func (dr Drain) Close() error {
+	switch {
+	case dr.Backend != nil:
+		return dr.Backend.Close()
+	case dr.Pass != nil:
+		return dr.Pass.Close()
+	}
+	return nil
 }
 
 // ErrOffline is the reason Offline reports for a device created or set
@@ -78,7 +186,7 @@ func NewDevice(cfg DeviceConfig, b vdisk.Backend) *Device {
 	d.readOnly.Store(cfg.ReadOnly)
 	d.nvCache.Store(cfg.NVCache)
 	d.writeThrough.Store(cfg.WriteThrough)
-	d.state.Store(&devState{offline: ErrOffline})
+	d.state.Store(newState(nil, nil, ErrOffline))
 	if b != nil {
 		d.SetBackend(b)
 	}
@@ -101,43 +209,56 @@ func (d *Device) Config() DeviceConfig {
 // SetBackend makes the device serve from b (bringing an offline device
 // online) and reads its size; a size that differs from the last one known
 // posts CAPACITY DATA HAS CHANGED to every nexus. When b.Size() fails the
-// device goes offline with that error as the reason (see Offline). A nil b
-// is SetOffline(nil). The caller owns the previous backend, if any, and
-// closes it.
-func (d *Device) SetBackend(b vdisk.Backend) {
+// device goes offline with that error as the reason (see Offline) and the
+// caller keeps b. A nil b is SetOffline(nil). The backend the device
+// served from before is returned as a Drain: the caller closes it once
+// Drain.Done is closed, when no command uses it any more.
+func (d *Device) SetBackend(b vdisk.Backend) Drain {
 	if b == nil {
-		d.SetOffline(nil)
-		return
+		return d.SetOffline(nil)
 	}
 	n, err := b.Size()
 	if err != nil {
-		d.state.Store(&devState{offline: fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)})
-		return
+		return d.swap(newState(nil, nil, fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)))
 	}
 	d.setSize(n)
-	d.state.Store(&devState{backend: b})
+	return d.swap(newState(b, nil, nil))
 }
 
 // SetOffline takes the device offline for reason (nil: ErrOffline): its
 // LUNs answer NOT READY, LOGICAL UNIT NOT READY, MANUAL INTERVENTION
-// REQUIRED until SetBackend (SetPassthrough). It returns the backend it
-// used, or nil, for the caller to close once commands in flight have
-// finished with it; for a pass-through device it returns nil, and the
-// caller closes the Passthrough it gave.
-func (d *Device) SetOffline(reason error) vdisk.Backend {
+// REQUIRED until SetBackend (SetPassthrough). It returns the storage it
+// served from as a Drain, for the caller to close once the commands in
+// flight have finished with it.
+func (d *Device) SetOffline(reason error) Drain {
 	if reason == nil {
 		reason = ErrOffline
 	}
-	old := d.state.Swap(&devState{offline: reason})
-	return old.backend
+	return d.swap(newState(nil, nil, reason))
 }
 
-// Offline returns why the device is offline, or nil when it is online.
+func (d *Device) swap(st *devState) Drain {
+	return d.state.Swap(st).retire()
+}
+
+// Offline returns why the device is offline, or nil when it is online. A
+// pass-through device whose disk has gone is offline by itself; its
+// storage is still to be taken from it (SetPassthrough, SetOffline) and
+// closed.
 func (d *Device) Offline() error {
-	return d.state.Load().offline
+	st := d.state.Load()
+	if st.offline != nil {
+		return st.offline
+	}
+	if err := st.lost.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Backend returns the backend the device serves from, or nil when offline.
+// It takes no reference: commands get theirs through acquire; this is for
+// status and tests.
 func (d *Device) Backend() vdisk.Backend {
 	return d.state.Load().backend
 }
@@ -149,11 +270,12 @@ func (d *Device) Size() int64 { return d.size.Load() }
 // gets CAPACITY DATA HAS CHANGED on its next command to a LUN of this
 // device. An offline device does nothing.
 func (d *Device) RefreshSize() (changed bool, err error) {
-	b := d.state.Load().backend
-	if b == nil {
+	st := d.acquire()
+	defer st.release()
+	if st.backend == nil {
 		return false, nil
 	}
-	n, err := b.Size()
+	n, err := st.backend.Size()
 	if err != nil {
 		return false, err
 	}

@@ -183,20 +183,21 @@ func lookupOpcode(op Opcode, sa uint8) *commandDesc {
 // addressed, unit attention, opcode supported, device ready, reservation,
 // write protection, then the command's own checks in its handler.
 func Execute(cmd *Command) (res Result) {
-	defer func() {
-		if recover() != nil {
-			res = checkCondition(ErrInternalTarget)
-		}
-	}()
 	if len(cmd.CDB) == 0 {
 		return checkCondition(ErrInvalidOpcode)
 	}
 	t := taskPool.Get().(*task)
 	*t = task{cmd: cmd, desc: lookupCommand(cmd.CDB)}
-	res = t.execute()
-	*t = task{}
-	taskPool.Put(t)
-	return res
+	defer func() {
+		if recover() != nil {
+			res = checkCondition(ErrInternalTarget)
+		}
+		// The command is done with the backend, panic or not.
+		t.st.release()
+		*t = task{}
+		taskPool.Put(t)
+	}()
+	return t.execute()
 }
 
 // taskPool recycles tasks: a task escapes to the heap through the
@@ -206,6 +207,9 @@ var taskPool = sync.Pool{New: func() any { return new(task) }}
 // execute is Execute for a task holding the command and its descriptor.
 func (t *task) execute() Result {
 	cmd := t.cmd
+	if cmd.Nexus != nil {
+		cmd.Nexus.sync(cmd.LUNs)
+	}
 	if cmd.LUNValid && cmd.LUNs != nil {
 		t.lu = cmd.LUNs.Lookup(cmd.LUN)
 	}
@@ -239,8 +243,8 @@ func (t *task) execute() Result {
 	if e := t.checkCDB(); e != nil {
 		return checkCondition(e)
 	}
-	st := t.dev.state.Load()
-	t.be = st.backend
+	t.st = t.dev.acquire()
+	t.be = t.st.backend
 	t.size = t.dev.size.Load()
 	if t.be == nil && t.desc.flags&flagOffline == 0 {
 		return checkCondition(ErrNotReadyManual)

@@ -100,4 +100,24 @@
 // LUN, the counter values it has reported and compares them on its next
 // command to that LUN, so an event reaches every nexus without the device
 // knowing which nexuses exist.
+//
+// A change of the LUN map a nexus sees is posted to that nexus
+// (Nexus.PostLUNChange) before the new map is published, and takes effect
+// on its first command through another map: REPORTED LUNS DATA HAS
+// CHANGED (3Fh/0Eh) on every LUN, INQUIRY DATA HAS CHANGED (3Fh/03h) on a
+// LUN that now reaches another device, and no POWER ON for a LUN new to
+// an existing nexus (only a new nexus reports POWER ON, once per LUN).
+//
+// # Backends drain by reference
+//
+// A command takes a reference on the device state it picks its backend
+// (or a pass-through device's Passthrough) from: one atomic add, and one
+// to drop it when it completes. When a device changes storage or goes
+// offline, the old state is retired and returned as a Drain, whose Done
+// channel closes when the last command holding it completes: only then is
+// the storage closed, so that a command in flight across a reload
+// finishes on the storage it started on, and no timer decides when
+// storage is released. A pass-through disk that reports itself gone
+// marks its state lost (the device answers NOT READY) but stays in it, so
+// that the engine closes it through the same Drain when it replaces it.
 package scsi

@@ -88,3 +88,31 @@ func (m *LUNMap) Len() int {
 	}
 	return len(m.luns)
 }
+
+// DiffLUNMaps returns what going from map from to map to changes for a
+// nexus: the LUNs added, removed, and swapped (reaching another Device),
+// in ascending order; changed is false when the maps hold the same
+// logical units (the same devices, read-only alike) at the same LUNs.
+func DiffLUNMaps(from, to *LUNMap) (c LUNChange, changed bool) {
+	c.From = from
+	if from == to {
+		return c, false
+	}
+	for _, l := range from.LUNs() {
+		a, b := from.Lookup(l), to.Lookup(l)
+		switch {
+		case b == nil:
+			c.Removed = append(c.Removed, l)
+		case a.Device != b.Device:
+			c.Swapped = append(c.Swapped, l)
+		case a.ReadOnly != b.ReadOnly:
+			changed = true
+		}
+	}
+	for _, l := range to.LUNs() {
+		if from.Lookup(l) == nil {
+			c.Added = append(c.Added, l)
+		}
+	}
+	return c, changed || len(c.Added)+len(c.Removed)+len(c.Swapped) > 0
+}

@@ -3,6 +3,7 @@ package scsi
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Nexus is the SCSI state of one I_T nexus (an iSCSI session): its pending
@@ -26,21 +27,49 @@ type Nexus struct {
 
 	mu  sync.Mutex
 	lus map[LUN]*nexusLU
-	// lunsEpoch counts ReportedLUNsChanged calls; lunsAck is its value at
+	// lunsEpoch counts LUN map changes posted; lunsAck is its value at
 	// the last REPORT LUNS, which clears the condition on every LUN.
 	lunsEpoch, lunsAck uint64
+	// pending are the LUN map changes posted and not yet reached by a
+	// command, oldest first; npending is len(pending), read without the
+	// lock on every command.
+	pending  []LUNChange
+	npending atomic.Int32
 	// prevents are the devices on which this nexus has a PREVENT ALLOW
 	// MEDIUM REMOVAL in force, dropped by Close.
 	prevents map[*Device]struct{}
 }
 
 // nexusLU is what a nexus knows about one LUN: the device it last saw
-// there and the device event counters it has reported.
+// there (nil: not seen yet, the counters are taken at the first command)
+// and the device event counters it has reported.
 type nexusLU struct {
 	dev                          *Device
 	powerOn                      bool
+	inquiryChanged               bool
 	capSeen, modeSeen, resetSeen uint64
 	lunsSeen                     uint64
+}
+
+// LUNChange is what a new LUN map changes for one nexus: the LUNs it
+// gains, loses, and those that now reach another device. A reload posts
+// it (PostLUNChange) before it publishes the map, so that no command can
+// reach the new map without it.
+type LUNChange struct {
+	// From is the LUN map the nexus sees before the change. The change
+	// takes effect on the first command that arrives through any other
+	// map; commands still on From see nothing of it.
+	From *LUNMap
+	// Added are LUNs new to the nexus: their first command reports no
+	// POWER ON (the nexus is not new), only REPORTED LUNS DATA HAS
+	// CHANGED.
+	Added []LUN
+	// Removed are LUNs the nexus no longer has.
+	Removed []LUN
+	// Swapped are LUNs that stay but reach another device: each reports
+	// INQUIRY DATA HAS CHANGED (3Fh/03h), and what the nexus knew of the
+	// old device there is dropped.
+	Swapped []LUN
 }
 
 // NewNexus makes the SCSI state of a new I_T nexus. Every LUN it addresses
@@ -57,11 +86,65 @@ func NewNexus(initiatorPort, targetName string, tpgt, relTgtPortID uint16) *Nexu
 }
 
 // ReportedLUNsChanged posts REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh) to
-// every LUN of this nexus; REPORT LUNS clears it everywhere.
+// every LUN of this nexus at once; REPORT LUNS clears it everywhere.
 func (n *Nexus) ReportedLUNsChanged() {
 	n.mu.Lock()
 	n.lunsEpoch++
 	n.mu.Unlock()
+}
+
+// PostLUNChange posts the unit attentions of a LUN map change, effective
+// at the first command that arrives through a map other than c.From:
+// REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh) on every LUN, and INQUIRY DATA
+// HAS CHANGED (3Fh/03h) on each of c.Swapped that the nexus has
+// addressed (one it never addressed still has its POWER ON pending,
+// which supersedes). c.Added LUNs report no POWER ON. Changes apply in
+// the order posted.
+func (n *Nexus) PostLUNChange(c LUNChange) {
+	n.mu.Lock()
+	n.pending = append(n.pending, c)
+	n.npending.Store(int32(len(n.pending)))
+	n.mu.Unlock()
+}
+
+// sync applies the posted LUN map changes that a command arriving
+// through map m has reached. It costs one atomic load when none is
+// pending.
+func (n *Nexus) sync(m *LUNMap) {
+	if n.npending.Load() == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	i := 0
+	for ; i < len(n.pending) && n.pending[i].From != m; i++ {
+		n.applyChange(&n.pending[i])
+	}
+	n.pending = n.pending[i:]
+	if len(n.pending) == 0 {
+		n.pending = nil
+	}
+	n.npending.Store(int32(len(n.pending)))
+}
+
+// applyChange makes one LUN map change pending as unit attentions. n.mu
+// must be held.
+func (n *Nexus) applyChange(c *LUNChange) {
+	n.lunsEpoch++
+	for _, l := range c.Removed {
+		delete(n.lus, l)
+	}
+	for _, l := range c.Added {
+		// Not seen yet, no power-on, and REPORTED LUNS DATA HAS
+		// CHANGED pending like on every other LUN.
+		n.lus[l] = &nexusLU{lunsSeen: n.lunsEpoch - 1}
+	}
+	for _, l := range c.Swapped {
+		if s := n.lus[l]; s != nil {
+			s.dev = nil
+			s.inquiryChanged = true
+		}
+	}
 }
 
 // reportedLUNs clears REPORTED LUNS DATA HAS CHANGED on every LUN (SPC-4
@@ -72,21 +155,27 @@ func (n *Nexus) reportedLUNs() {
 	n.mu.Unlock()
 }
 
-// lu returns the nexus's state for lun, fresh (power-on pending) when the
-// LUN is new to the nexus or now maps another device. n.mu must be held.
+// lu returns the nexus's state for lun, which now reaches d: fresh, with
+// POWER ON pending, when the nexus never addressed the LUN; the device's
+// counters taken when the LUN was announced (added or swapped) and this
+// is its first command. A LUN that reaches another device than the one
+// the nexus last saw there without a change announcing it reports INQUIRY
+// DATA HAS CHANGED. n.mu must be held.
 func (n *Nexus) lu(lun LUN, d *Device) *nexusLU {
 	s := n.lus[lun]
-	if s == nil || s.dev != d {
-		s = &nexusLU{
-			dev:       d,
-			powerOn:   true,
-			capSeen:   d.capacityEpoch.Load(),
-			modeSeen:  d.modeEpoch.Load(),
-			resetSeen: d.resetEpoch.Load(),
-			lunsSeen:  n.lunsEpoch,
-		}
+	switch {
+	case s == nil:
+		s = &nexusLU{powerOn: true, lunsSeen: n.lunsEpoch}
 		n.lus[lun] = s
+	case s.dev == d:
+		return s
+	case s.dev != nil:
+		s.inquiryChanged = true
 	}
+	s.dev = d
+	s.capSeen = d.capacityEpoch.Load()
+	s.modeSeen = d.modeEpoch.Load()
+	s.resetSeen = d.resetEpoch.Load()
 	return s
 }
 
@@ -108,7 +197,7 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 	s := n.lu(lun, d)
 	if s.powerOn {
 		// A power-on reset supersedes every other condition.
-		s.powerOn = false
+		s.powerOn, s.inquiryChanged = false, false
 		s.capSeen = d.capacityEpoch.Load()
 		s.modeSeen = d.modeEpoch.Load()
 		s.resetSeen = d.resetEpoch.Load()
@@ -117,6 +206,10 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 	if e := d.resetEpoch.Load(); e != s.resetSeen {
 		s.resetSeen = e
 		return uaLUReset
+	}
+	if s.inquiryChanged {
+		s.inquiryChanged = false
+		return uaInquiryChanged
 	}
 	if e := d.capacityEpoch.Load(); e != s.capSeen {
 		s.capSeen = e
@@ -171,7 +264,9 @@ func (n *Nexus) Close() {
 	}
 	seen := make(map[*Device]bool, len(n.lus))
 	for _, s := range n.lus {
-		seen[s.dev] = true
+		if s.dev != nil {
+			seen[s.dev] = true
+		}
 	}
 	n.prevents = nil
 	n.mu.Unlock()

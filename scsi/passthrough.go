@@ -72,29 +72,36 @@ type passState struct {
 var passPool = sync.Pool{New: func() any { return new(passState) }}
 
 // SetPassthrough makes a pass-through device serve from p, bringing it
-// online, and caches p's size. The caller owns the Passthrough it gave
-// before, if any, and closes it; SetOffline returns nil for a
-// pass-through device.
-func (d *Device) SetPassthrough(p Passthrough) {
+// online, and caches p's size. A nil p is SetOffline(nil). The storage
+// the device served from before is returned as a Drain: the caller
+// closes it once Drain.Done is closed, when no command uses it any more.
+func (d *Device) SetPassthrough(p Passthrough) Drain {
 	if p == nil {
-		d.SetOffline(nil)
-		return
+		return d.SetOffline(nil)
 	}
 	if n, err := p.Size(); err == nil {
 		d.setSize(n)
 	}
-	d.state.Store(&devState{pass: p})
+	return d.swap(newState(nil, p, nil))
 }
 
-// lose takes the device offline because p, the Passthrough it served
-// from, reports that the device is gone; the engine's retries reopen it.
-// A device that already serves from another Passthrough is left alone.
-func (d *Device) lose(p Passthrough, err error) {
-	st := d.state.Load()
-	if st.pass != p {
-		return
+// lose marks st, the state a command took its Passthrough from, as lost
+// because the disk reports that it is gone: the device answers NOT READY
+// until the engine gives it a Passthrough again (its retries reopen the
+// disk), and the lost one is closed through the Drain that replacing st
+// returns. A state already replaced is marked alike, to no effect.
+func (d *Device) lose(st *devState, err error) {
+	e := error(fmt.Errorf("scsi: device %s lost: %w", d.cfg.Name, err))
+	st.lost.CompareAndSwap(nil, &e)
+}
+
+// passthrough returns the Passthrough st serves from, nil when it serves
+// from none or its disk is lost.
+func (st *devState) passthrough() Passthrough {
+	if st.lost.Load() != nil {
+		return nil
 	}
-	d.state.CompareAndSwap(st, &devState{offline: fmt.Errorf("scsi: device %s lost: %w", d.cfg.Name, err)})
+	return st.pass
 }
 
 // deviceGone reports whether a Passthrough's error says its device has
@@ -122,12 +129,15 @@ func (t *task) passThrough() Result {
 	if nacaSet(cdb) {
 		return checkCondition(invalidField(cdbLength(cdb)-1, 2))
 	}
+	// The reference on the storage is dropped by Execute when the
+	// command completes (see Device.acquire).
+	t.st = t.dev.acquire()
 	op := Opcode(cdb[0])
 	switch op {
 	case ReportLUNs, Reserve6, Release6, Reserve10, Release10, PersistentReserveIn, PersistentReserveOut:
 		return t.passLocal()
 	}
-	p := t.dev.state.Load().pass
+	p := t.st.passthrough()
 	if p == nil {
 		if op == Inquiry && len(cdb) > 1 && cdb[1]&0x01 == 0 {
 			return t.offlineInquiry()
@@ -197,7 +207,7 @@ func (t *task) passLocal() Result {
 	if e := t.checkCDB(); e != nil {
 		return checkCondition(e)
 	}
-	if t.dev.state.Load().pass == nil && t.desc.flags&flagOffline == 0 {
+	if t.st.passthrough() == nil && t.desc.flags&flagOffline == 0 {
 		return checkCondition(ErrNotReadyManual)
 	}
 	if t.dev.reservationConflict(t) {
@@ -298,7 +308,7 @@ func (t *task) pass(p Passthrough, rule passRule) Result {
 	err := p.Pass(pc)
 	if err != nil {
 		if deviceGone(err) {
-			t.dev.lose(p, err)
+			t.dev.lose(t.st, err)
 			return checkCondition(ErrNotReadyManual)
 		}
 		r := checkCondition(senseFromError(err, rule.write))
@@ -433,7 +443,7 @@ func (t *task) passDeviceIdent(p Passthrough) Result {
 		*pc = PassCommand{CDB: q, DataIn: page, Sense: ps.sense[:]}
 		if err := p.Pass(pc); err != nil {
 			if deviceGone(err) {
-				t.dev.lose(p, err)
+				t.dev.lose(t.st, err)
 				return checkCondition(ErrNotReadyManual)
 			}
 			return checkCondition(senseFromError(err, false))

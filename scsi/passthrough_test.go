@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakePass is a Passthrough that records every command and answers from a
@@ -177,8 +178,18 @@ func TestPassthroughStatusAndSense(t *testing.T) {
 			if r := f.exec(0, hx(t, "00 00000000 00"), nil); senseOf(r) != want(ErrNotReadyManual) || fp.count() != n {
 				t.Errorf("TEST UNIT READY while lost: %s, passed %d times", senseOf(r), fp.count()-n)
 			}
+			// The lost disk stays in the device's state until it is
+			// replaced, and comes out drained, for its owner to close.
 			fp2 := newFakePass(64)
-			f.dev.SetPassthrough(fp2)
+			dr := f.dev.SetPassthrough(fp2)
+			if dr.Pass != fp || dr.Backend != nil {
+				t.Fatalf("drain of %+v, want the lost Passthrough", dr)
+			}
+			select {
+			case <-dr.Done:
+			default:
+				t.Error("the lost Passthrough is not drained with no command in flight")
+			}
 			if r := f.exec(0, hx(t, "00 00000000 00"), nil); r.Status != Good || fp2.count() != 1 {
 				t.Errorf("TEST UNIT READY after SetPassthrough: %s, passed %d times", senseOf(r), fp2.count())
 			}
@@ -430,5 +441,48 @@ func TestPassthroughTrimsSelfDescribedData(t *testing.T) {
 		if r := f.exec(0, hx(t, cdb), nil); r.Status != Good || len(r.Data) != want {
 			t.Errorf("%s: %s, %d bytes, want %d", cdb, senseOf(r), len(r.Data), want)
 		}
+	}
+}
+
+// A command inside the disk holds a reference on it: the Passthrough a
+// device stops serving from drains when that command completes, and new
+// commands go to the new one.
+func TestPassthroughDrainsAfterLastCommand(t *testing.T) {
+	fp := newFakePass(64)
+	f := newPassFixture(t, fp, false)
+	entered, release := make(chan struct{}), make(chan struct{})
+	fp.answer = func(c *PassCommand) error {
+		close(entered)
+		<-release
+		c.Status = Good
+		return nil
+	}
+	done := make(chan Result)
+	go func() { done <- f.exec(0, hx(t, "00 00000000 00"), nil) }()
+	<-entered
+	fp2 := newFakePass(64)
+	dr := f.dev.SetPassthrough(fp2)
+	if dr.Pass != fp {
+		t.Fatalf("drain of %+v", dr)
+	}
+	if r := f.exec(0, hx(t, "00 00000000 00"), nil); r.Status != Good || fp2.count() != 1 {
+		t.Errorf("TEST UNIT READY after the swap: %s, %d passed to the new disk", senseOf(r), fp2.count())
+	}
+	select {
+	case <-dr.Done:
+		t.Fatal("drained while a command is inside the old disk")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if r := <-done; r.Status != Good {
+		t.Fatalf("the command across the swap: %s", senseOf(r))
+	}
+	select {
+	case <-dr.Done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not drained after the last command completed")
+	}
+	if dr := f.dev.SetOffline(nil); dr.Pass != fp2 {
+		t.Errorf("SetOffline drained %+v, want the serving Passthrough", dr)
 	}
 }

@@ -255,7 +255,13 @@ func sanitize(t *task) ([]byte, error) {
 	x.mu.Unlock()
 	job.x = x
 	if cdb[1]&sanitizeIMMED != 0 {
-		go job.run()
+		// The job outlives the command: it keeps the backend open.
+		st := t.st
+		st.hold()
+		go func() {
+			defer st.release()
+			job.run()
+		}()
 		return nil, nil
 	}
 	return nil, job.run()

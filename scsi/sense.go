@@ -208,6 +208,7 @@ var (
 	uaModeParamsChanged  = &SenseError{Key: UnitAttention, ASC: 0x2a, ASCQ: 0x01}
 	uaCapacityChanged    = &SenseError{Key: UnitAttention, ASC: 0x2a, ASCQ: 0x09}
 	uaReportedLUNsChange = &SenseError{Key: UnitAttention, ASC: 0x3f, ASCQ: 0x0e}
+	uaInquiryChanged     = &SenseError{Key: UnitAttention, ASC: 0x3f, ASCQ: 0x03}
 )
 
 // invalidField returns INVALID FIELD IN CDB pointing at byte (and bit,

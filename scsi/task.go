@@ -16,8 +16,11 @@ type task struct {
 	desc *commandDesc
 	// be is the device's backend as it was when the command started (nil
 	// for an offline device); handlers use it, not dev, so that a device
-	// going offline mid-command does not change backends under them.
+	// going offline mid-command does not change backends under them. st
+	// is the device state it came from, holding a reference that keeps
+	// be open until the command completes (see Device.acquire).
 	be vdisk.Backend
+	st *devState
 	// size is the device's capacity in bytes when the command started.
 	size int64
 	// outLen is the data-out length the CDB called for, as dataOut

@@ -144,8 +144,13 @@ func TestReportedLUNsChanged(t *testing.T) {
 func TestOfflineDevice(t *testing.T) {
 	f := newFixture(t, 64, DeviceConfig{})
 	old := f.dev.SetOffline(nil)
-	if old != f.mem || f.dev.Offline() == nil || f.dev.Backend() != nil {
+	if old.Backend != f.mem || f.dev.Offline() == nil || f.dev.Backend() != nil {
 		t.Fatalf("SetOffline: old %v, Offline %v", old, f.dev.Offline())
+	}
+	select {
+	case <-old.Done:
+	default:
+		t.Fatal("a backend no command uses is not drained at once")
 	}
 	runSteps(t, f, f.nex, []step{
 		{uaTUR, 0, want(ErrNotReadyManual)},

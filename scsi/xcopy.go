@@ -280,7 +280,10 @@ func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) (uint64, error) 
 		return 0, errCopyTargetNotReachable
 	}
 	sd, dd := src.Device, dst.Device
-	sb, db := sd.Backend(), dd.Backend()
+	ss, ds := sd.acquire(), dd.acquire()
+	defer ss.release()
+	defer ds.release()
+	sb, db := ss.backend, ds.backend
 	if sb == nil || db == nil {
 		return 0, errCopyTargetNotReachable
 	}

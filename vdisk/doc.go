@@ -4,7 +4,9 @@
 //
 //	vdisk_fileio   a regular file, read and written with pread/pwrite.
 //	               A missing file is created sparse when Spec.Size is set;
-//	               a smaller file is extended; a larger one is never shrunk.
+//	               an existing smaller file is refused, or extended with
+//	               Spec.Extend (a resize of a device already serving from
+//	               it); a larger one is never shrunk.
 //	               Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE) and
 //	               MapStatus reports holes (lseek SEEK_DATA/SEEK_HOLE).
 //	vdisk_blockio  a block device, always opened O_DIRECT. Size comes from

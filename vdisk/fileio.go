@@ -72,7 +72,7 @@ func openFile(s Spec) (Backend, error) {
 		return nil, fmt.Errorf("vdisk: %w", err)
 	}
 	b := &fileBackend{f: f, rw: f, readOnly: s.ReadOnly}
-	if err := b.fitSize(s); err != nil {
+	if err := b.fitSize(s, exists); err != nil {
 		f.Close()
 		if !exists {
 			os.Remove(s.Filename)
@@ -85,8 +85,9 @@ func openFile(s Spec) (Backend, error) {
 	return b, nil
 }
 
-// fitSize extends the file to s.Size when it is smaller; it never shrinks.
-func (b *fileBackend) fitSize(s Spec) error {
+// fitSize extends the file to s.Size when it is smaller: a file just
+// created, or an existing one when s.Extend. It never shrinks.
+func (b *fileBackend) fitSize(s Spec, existed bool) error {
 	size, err := b.Size()
 	if err != nil {
 		return err
@@ -95,6 +96,9 @@ func (b *fileBackend) fitSize(s Spec) error {
 	case size >= s.Size:
 	case s.ReadOnly:
 		return fmt.Errorf("vdisk: %s holds %d bytes, less than size %d, and is read-only so it cannot be extended (lower size or make it writable)", s.Filename, size, s.Size)
+	case existed && !s.Extend:
+		return fmt.Errorf("vdisk: %s holds %d bytes, less than size %d; an existing file is not extended when its device first opens it (grow it yourself, e.g. truncate -s %d %s, or drop size to serve it as it is)",
+			s.Filename, size, s.Size, s.Size, s.Filename)
 	default:
 		if err := b.f.Truncate(s.Size); err != nil {
 			return fmt.Errorf("vdisk: extend %s to %d bytes: %w", s.Filename, s.Size, unwrapPath(err))

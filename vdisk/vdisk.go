@@ -42,13 +42,20 @@ type Spec struct {
 	Handler  Handler
 	Filename string
 	// Size is the capacity in bytes. For fileio a missing file is created
-	// sparse with this size and a smaller file is extended; a larger file is
-	// never shrunk. Zero means "take the size of the file or device".
-	// Required for nullio.
+	// sparse with this size; an existing file smaller than Size is an
+	// error unless Extend is set; a larger file is never shrunk. Zero
+	// means "take the size of the file or device". Required for nullio.
 	Size         int64
 	ReadOnly     bool
 	ODirect      bool
 	WriteThrough bool // every write durable before it completes (O_DSYNC)
+	// Extend lets Open extend an existing fileio file smaller than Size
+	// to Size. Set it only to reopen the file of a device that already
+	// serves from it and whose size was raised (a resize): a device's
+	// first open must never change a file it did not create, which may
+	// hold anything (the file a typo in the path names, another
+	// program's data).
+	Extend bool
 }
 
 // ErrReadOnly is returned by WriteAt on a backend opened read-only.

@@ -42,6 +42,8 @@ func TestOpenErrors(t *testing.T) {
 		{"fileio char device", Spec{Handler: FileIO, Filename: "/dev/null"}, "use handler vdisk_blockio"},
 		{"fileio empty file", Spec{Handler: FileIO, Filename: empty}, "is empty (set size"},
 		{"fileio read-only too small", Spec{Handler: FileIO, Filename: existing, Size: 8192, ReadOnly: true}, "cannot be extended"},
+		{"fileio existing too small", Spec{Handler: FileIO, Filename: existing, Size: 8192},
+			"holds 4096 bytes, less than size 8192; an existing file is not extended when its device first opens it (grow it yourself, e.g. truncate -s 8192 " + existing + ", or drop size"},
 		{"blockio regular file", Spec{Handler: BlockIO, Filename: existing}, "is not a block device (use handler vdisk_fileio"},
 		{"blockio char device", Spec{Handler: BlockIO, Filename: "/dev/null"}, "is not a block device"},
 		{"blockio directory", Spec{Handler: BlockIO, Filename: dir}, "is a directory"},
@@ -66,6 +68,9 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ro.img")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("read-only open created the file: %v", err)
 	}
+	if fi, err := os.Stat(existing); err != nil || fi.Size() != 4096 {
+		t.Errorf("a refused open changed the existing file: %v %v", fi, err)
+	}
 }
 
 func TestFileIOSizing(t *testing.T) {
@@ -75,11 +80,12 @@ func TestFileIOSizing(t *testing.T) {
 		existing int64 // -1: no file
 		size     int64
 		want     int64
+		extend   bool
 	}{
-		{"create sparse", -1, 64 * mib, 64 * mib},
-		{"extend smaller", 4096, 8 * mib, 8 * mib},
-		{"never shrink", 8 * mib, 4096, 8 * mib},
-		{"size zero takes file size", 3 * mib, 0, 3 * mib},
+		{"create sparse", -1, 64 * mib, 64 * mib, false},
+		{"extend smaller", 4096, 8 * mib, 8 * mib, true},
+		{"never shrink", 8 * mib, 4096, 8 * mib, false},
+		{"size zero takes file size", 3 * mib, 0, 3 * mib, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +95,7 @@ func TestFileIOSizing(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b, err := Open(Spec{Handler: FileIO, Filename: name, Size: tt.size})
+			b, err := Open(Spec{Handler: FileIO, Filename: name, Size: tt.size, Extend: tt.extend})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/scstd/scstd/admin"
+	"github.com/scstd/scstd/config"
 )
 
 // Exit codes of `scstd plan`.
@@ -33,9 +35,30 @@ func cmdReload(o *options, fs *flag.FlagSet) (int, error) {
 		}
 		return 1, fmt.Errorf("reload rejected, the daemon keeps running generation %d: %s", r.Generation, r.Error)
 	}
-	printPlan(o.stdout, r.Changes, r.Plan)
-	fmt.Fprintf(o.stdout, "applied: generation %d, config %s\n", r.Generation, shortHash(r.ConfigHash))
+	printReload(o.stdout, r)
 	return 0, nil
+}
+
+// printReload says what the latest reload applied and by which trigger.
+// When this reload found nothing to do because another one (the file
+// watch, typically) already applied the file as it is, that one's plan is
+// what the administrator wants to see.
+func printReload(w io.Writer, r admin.ReloadReply) {
+	shown := r
+	if r.Changes == 0 && r.AlreadyApplied != nil {
+		shown = *r.AlreadyApplied
+		fmt.Fprintf(w, "already applied %s at %s, generation %d:\n", triggerPhrase(shown.Trigger),
+			shown.Time.Local().Format(time.TimeOnly), shown.Generation)
+	} else {
+		forced := ""
+		if r.Forced {
+			forced = " (forced)"
+		}
+		fmt.Fprintf(w, "applied %s%s at %s, generation %d:\n", triggerPhrase(r.Trigger), forced,
+			r.Time.Local().Format(time.TimeOnly), r.Generation)
+	}
+	printPlan(w, shown.Changes, shown.Plan)
+	fmt.Fprintf(w, "applied: generation %d, config %s\n", r.Generation, shortHash(r.ConfigHash))
 }
 
 func cmdPlan(o *options, fs *flag.FlagSet) (int, error) {
@@ -43,8 +66,11 @@ func cmdPlan(o *options, fs *flag.FlagSet) (int, error) {
 		return 2, errUsage
 	}
 	// Syntax and reference checks need no daemon: do them first, so that
-	// a broken file is reported the same way with or without one.
-	if _, ok := loadAndReport(o.config, o.stderr, false); !ok {
+	// a broken file is reported the same way with or without one. The
+	// storage checks need to know what the daemon serves: it does them.
+	l := config.NewLoader()
+	if _, diags := l.Load(o.config); diags.HasErrors() {
+		l.WriteDiagnostics(o.stderr, diags)
 		return planError, nil
 	}
 	abs, err := filepath.Abs(o.config)
@@ -55,15 +81,41 @@ func cmdPlan(o *options, fs *flag.FlagSet) (int, error) {
 	if err != nil {
 		return planError, err
 	}
+	printDaemon(o.stdout, o.adminSocket, abs, r)
 	if r.Error != "" {
 		fmt.Fprint(o.stderr, r.Diagnostics)
 		return planError, fmt.Errorf("%s", r.Error)
 	}
 	printPlan(o.stdout, r.Changes, r.Plan)
+	for _, f := range r.EmptyFiles {
+		fmt.Fprintf(o.stdout, "note: %s is empty: SIGHUP, the file watch and `scstd reload` ignore it; only `scstd reload -force` applies it.\n", f)
+	}
+	if r.Changes > 0 && r.Daemon.Watch && r.Daemon.Config == abs {
+		fmt.Fprintln(o.stdout, "note: the daemon watches this file and applies edits on its own (run it with -watch=false to apply them only on SIGHUP or `scstd reload`).")
+	}
 	if r.Changes == 0 {
 		return planNoChanges, nil
 	}
 	return planChanges, nil
+}
+
+// printDaemon says which daemon a plan was compared with.
+func printDaemon(w io.Writer, socket, path string, r admin.PlanReply) {
+	d := r.Daemon
+	last := ""
+	if !d.LastReload.Time.IsZero() {
+		outcome := "applied"
+		if !d.LastReload.OK {
+			outcome = "rejected"
+		}
+		last = fmt.Sprintf(", last reload %s %s at %s", outcome, triggerPhrase(d.LastReload.Trigger),
+			d.LastReload.Time.Local().Format(time.TimeOnly))
+	}
+	fmt.Fprintf(w, "Compared with the daemon at %s (pid %d): config %s, generation %d%s.\n",
+		socket, d.PID, d.Config, d.Generation, last)
+	if d.Config != path {
+		fmt.Fprintf(w, "note: the daemon reloads from %s, not from %s.\n", d.Config, path)
+	}
 }
 
 func printPlan(w io.Writer, changes int, plan string) {
@@ -76,13 +128,6 @@ func printPlan(w io.Writer, changes int, plan string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "%d change(s).\n", changes)
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 func cmdStatus(o *options, fs *flag.FlagSet) (int, error) {

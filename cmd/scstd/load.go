@@ -2,14 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -18,24 +12,44 @@ import (
 	"github.com/scstd/scstd/reconcile"
 )
 
-// loaded is one attempt to load the configuration: the result, its
-// diagnostics, and the loader that can print them with source lines.
+// loaded is one attempt to load the configuration: the files as read, the
+// result, its diagnostics, and the loader that can print them with source
+// lines.
 type loaded struct {
+	src    *config.Sources // nil when the path could not be read
 	cfg    *config.Config
 	diags  hcl.Diagnostics
 	hash   string
 	loader *config.Loader
 }
 
-// loadConfig loads path and hashes its content.
-func loadConfig(path string) *loaded {
+// loadConfig reads path once (config.ReadSources: regular files only, at
+// most 16 MiB, never blocking on a FIFO), hashes what it read, decodes it
+// and checks its storage safety against what the daemon serves (served is
+// nil without a daemon; see config.CheckStorageSafety).
+func loadConfig(path string, served config.Served) *loaded {
 	ld := &loaded{loader: config.NewLoader()}
-	ld.hash, _ = configHash(path)
-	ld.cfg, ld.diags = ld.loader.Load(path)
+	ld.src, ld.diags = config.ReadSources(path)
+	if ld.diags.HasErrors() {
+		return ld
+	}
+	ld.hash = ld.src.Hash()
+	ld.cfg, ld.diags = ld.loader.LoadSources(ld.src)
+	if ld.cfg != nil {
+		ld.diags = append(ld.diags, ld.cfg.CheckStorageSafety(served)...)
+	}
 	if ld.diags.HasErrors() {
 		ld.cfg = nil
 	}
 	return ld
+}
+
+// emptyFiles returns the configuration's zero-byte files.
+func (ld *loaded) emptyFiles() []string {
+	if ld.src == nil {
+		return nil
+	}
+	return ld.src.EmptyFiles()
 }
 
 // diagnosticText prints the diagnostics as file:line:col with the source
@@ -62,12 +76,12 @@ func (ld *loaded) diagnosticSummary() []string {
 	return out
 }
 
-// loadAndReport loads path and prints its diagnostics to w; ok is false
-// when there are errors. storage also checks that backing files exist, as
-// `validate` does (at run time a missing file only takes its device
-// offline, so the daemon passes false).
-func loadAndReport(path string, w io.Writer, storage bool) (*loaded, bool) {
-	ld := loadConfig(path)
+// loadAndReport loads path (storage safety checked with served) and prints
+// its diagnostics to w; ok is false when there are errors. storage also
+// checks that backing files exist, as `validate` does (at run time a
+// missing file only takes its device offline).
+func loadAndReport(path string, w io.Writer, served config.Served, storage bool) (*loaded, bool) {
+	ld := loadConfig(path, served)
 	if storage && ld.cfg != nil {
 		ld.diags = append(ld.diags, ld.cfg.CheckStorage()...)
 	}
@@ -75,41 +89,6 @@ func loadAndReport(path string, w io.Writer, storage bool) (*loaded, bool) {
 		ld.loader.WriteDiagnostics(w, ld.diags)
 	}
 	return ld, !ld.diags.HasErrors()
-}
-
-// configHash identifies the configuration's content, so that tooling can
-// tell whether the running daemon matches the file (drift). For a file it
-// is the SHA-256 of the file, what `sha256sum FILE` prints; for a
-// directory, the SHA-256 of each *.hcl file's name, length and content, in
-// name order.
-func configHash(path string) (string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	if !st.IsDir() {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", err
-		}
-		h.Write(b)
-		return hex.EncodeToString(h.Sum(nil)), nil
-	}
-	names, err := filepath.Glob(filepath.Join(path, "*.hcl"))
-	if err != nil {
-		return "", err
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(n), len(b))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func marshalDetail(p reconcile.Plan) json.RawMessage {

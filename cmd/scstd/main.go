@@ -18,17 +18,19 @@ const (
 	defaultAdminSocket = "/run/scstd.sock"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // command is one subcommand: its flags are declared on fs, and run returns
-// the process exit code (and an error to print, if any).
+// the process exit code (and an error to print, if any). The table below
+// is also the source of the usage texts and the manual pages.
 type command struct {
 	name  string
 	args  string
 	short string
-	flags func(fs *flag.FlagSet, o *options)
-	run   func(o *options, fs *flag.FlagSet) (int, error)
+	// long is the description for `scstd help NAME` and the manual page:
+	// paragraphs separated by blank lines.
+	long   string
+	flags  func(fs *flag.FlagSet, o *options)
+	run    func(o *options, fs *flag.FlagSet) (int, error)
+	hidden bool // not listed in the usage or the manual (tooling only)
 }
 
 // options are the flag values every subcommand may use.
@@ -38,6 +40,9 @@ type options struct {
 	check       bool
 	force       bool
 	json        bool
+	watch       bool
+	secretsDir  string
+	stdin       io.Reader
 	stdout      io.Writer
 	stderr      io.Writer
 }
@@ -50,78 +55,106 @@ func socketFlag(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.adminSocket, "admin-socket", defaultAdminSocket, "admin socket of the running daemon")
 }
 
-var commands = []command{
-	{name: "run", args: "[-config PATH] [-admin-socket PATH]", short: "run the daemon",
-		flags: func(fs *flag.FlagSet, o *options) { configFlag(fs, o); socketFlag(fs, o) }, run: cmdRun},
-	{name: "validate", args: "[PATH]", short: "check a configuration: exit 0, or 1 with file:line:col diagnostics",
-		run: cmdValidate},
-	{name: "fmt", args: "[-check] [PATH]", short: "rewrite configuration files in canonical format",
-		flags: func(fs *flag.FlagSet, o *options) {
-			fs.BoolVar(&o.check, "check", false, "do not write; exit 1 when a file is not formatted")
-		}, run: cmdFmt},
-	{name: "plan", args: "[-config PATH]", short: "show what a reload would change: exit 0 none, 2 changes, 1 error",
-		flags: func(fs *flag.FlagSet, o *options) { configFlag(fs, o); socketFlag(fs, o) }, run: cmdPlan},
-	{name: "reload", args: "[-force]", short: "ask the daemon to reload its configuration and print the applied plan",
-		flags: func(fs *flag.FlagSet, o *options) {
-			socketFlag(fs, o)
-			fs.BoolVar(&o.force, "force", false, "apply even when the plan ends sessions and disruptive_changes = \"refuse\"")
-		}, run: cmdReload},
-	{name: "status", args: "[-json]", short: "print the live tree: devices, targets, LUNs, sessions, connections",
-		flags: func(fs *flag.FlagSet, o *options) {
-			socketFlag(fs, o)
-			fs.BoolVar(&o.json, "json", false, "print JSON")
-		}, run: cmdStatus},
-	{name: "session", args: "close TARGET INITIATOR", short: "force-close the sessions of INITIATOR on TARGET",
-		flags: socketFlag, run: cmdSession},
-	{name: "version", short: "print the version", run: cmdVersion},
+// commands is the command table. It is filled by init because the "man"
+// command reads the table itself.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "run", args: "[-config PATH] [-admin-socket PATH] [-watch=false]", short: "run the daemon",
+			long: `Loads the configuration, serves it, and applies a changed file on SIGHUP, on a change of the file (the watch follows symlinks), or on "scstd reload" (-watch=false turns the watch off). Reloads run one at a time off the signal loop: a SIGTERM never waits for one. A configuration with errors is refused whole: at start nothing is started, on a reload the running generation keeps serving. Storage that cannot be opened is not a configuration error: that device alone goes offline and is retried.
+
+The daemon tells systemd when it is ready (Type=notify) and answers the admin API on a Unix socket of mode 0600.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				configFlag(fs, o)
+				socketFlag(fs, o)
+				fs.BoolVar(&o.watch, "watch", true, "reload when the configuration changes (following its symlinks); with -watch=false only SIGHUP and `scstd reload` do")
+			}, run: cmdRun},
+		{name: "validate", args: "[PATH]", short: "check a configuration: exit 0, or 1 with file:line:col diagnostics",
+			long: `Loads everything and starts nothing: syntax, types, references, CHAP rules, and the backing files the devices name. PATH is a file or a directory of *.hcl files (default ` + defaultConfigPath + `). Diagnostics name the file, line and column, show the line, and say what is expected.`,
+			run:  cmdValidate},
+		{name: "fmt", args: "[-check] [PATH]", short: "rewrite configuration files in canonical format",
+			long: `Rewrites each file in canonical layout (indentation, aligned equals signs), keeping comments, like "terraform fmt". It changes layout only, never meaning, and leaves a file with syntax errors alone.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				fs.BoolVar(&o.check, "check", false, "do not write; exit 1 when a file is not formatted")
+			}, run: cmdFmt},
+		{name: "plan", args: "[-config PATH]", short: "show what a reload would change: exit 0 none, 2 changes, 1 error",
+			long:  `Compares the file with the running daemon and prints the changes a reload would make, each with what live sessions would see (hot, next login, unit attention, disruptive). Nothing is applied. Exit 0 means no change, 2 changes, 1 an error.`,
+			flags: func(fs *flag.FlagSet, o *options) { configFlag(fs, o); socketFlag(fs, o) }, run: cmdPlan},
+		{name: "reload", args: "[-force]", short: "ask the daemon to reload its configuration and print the applied plan",
+			long: `Asks the running daemon to load its configuration file again and apply the difference, then prints the plan it applied. Disruptive changes (a session would end, or a LUN a live session uses would reach another device or a device of another identity) are refused unless -force is given or the running configuration sets disruptive_changes = "allow". An empty file is applied only with -force. When the file watch or SIGHUP already applied the file, it prints what that reload applied and when.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				socketFlag(fs, o)
+				fs.BoolVar(&o.force, "force", false, "apply even a disruptive plan (disruptive_changes = \"refuse\") or an empty file")
+			}, run: cmdReload},
+		{name: "status", args: "[-json]", short: "print the live tree: devices, targets, LUNs, sessions, connections",
+			long: `Prints the running daemon's state as a tree, the way SCST's sysfs reads: devices and their backing files, targets, LUNs, groups, sessions with their negotiated parameters, and connections. CHAP secrets are never shown.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				socketFlag(fs, o)
+				fs.BoolVar(&o.json, "json", false, "print JSON")
+			}, run: cmdStatus},
+		{name: "session", args: "close TARGET INITIATOR", short: "force-close the sessions of INITIATOR on TARGET",
+			long:  `Closes every session of the initiator INITIATOR on the target TARGET at once (SCST's force_close). The initiator may log in again.`,
+			flags: socketFlag, run: cmdSession},
+		{name: "import", args: "[-secrets-dir DIR] [scst.conf]", short: "convert SCST's scst.conf to scstd's HCL",
+			long: `Reads an SCST configuration file (standard input when no file or "-" is given) as scstadmin reads it and prints the equivalent scstd configuration, formatted as "scstd fmt" formats it. Devices of the vdisk_fileio, vdisk_blockio, vdisk_nullio and vcdrom handlers and the iSCSI target driver (targets, LUNs, initiator groups, CHAP users, negotiation keys, allowed_portal, per_portal_acl, redirect, rel_tgt_id, iSNS) are converted; everything else is kept in the output as comments and listed on standard error with its line, so that nothing is dropped silently.
+
+CHAP secrets stay inline, where scst.conf had them, each with a comment; with -secrets-dir each is written to a file of mode 0600 in DIR and read with file(), so that the output can go into git. The output is checked as "scstd validate" would check it, except for storage: exit 0 when it is valid, 1 when the input or the output has errors.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				fs.StringVar(&o.secretsDir, "secrets-dir", "", "write CHAP secrets to files in `DIR` and reference them with file()")
+			}, run: cmdImport},
+		{name: "version", short: "print the version, the commit and the Go version",
+			long: `Prints the version, the source commit (with "(modified)" for a build from a changed tree) and the Go release that built the binary.`,
+			run:  cmdVersion},
+		{name: "man", args: "DIR", short: "write the manual pages into DIR", hidden: true,
+			long: `Writes scstd.8 and one page per command, scstd-NAME.8, into DIR, from the command table. "make man" runs it.`,
+			run:  cmdMan},
+	}
 }
 
 func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// stdin is what commands read as standard input; tests replace it.
+var stdin io.Reader = os.Stdin
+
 // errUsage marks an error whose message is a usage problem (exit 2).
 var errUsage = errors.New("usage")
 
 func runMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
 		return 0
+	case "help":
+		return help(args[1:], stdout, stderr)
 	}
-	var cmd *command
-	for i := range commands {
-		if commands[i].name == args[0] {
-			cmd = &commands[i]
-		}
-	}
+	cmd := lookup(args[0])
 	if cmd == nil {
 		fmt.Fprintf(stderr, "scstd: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return 2
 	}
-	o := &options{stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("scstd "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: scstd %s %s\n\n%s\n", cmd.name, cmd.args, cmd.short)
-		fs.PrintDefaults()
-	}
-	if cmd.flags != nil {
-		cmd.flags(fs, o)
-	}
-	if err := fs.Parse(args[1:]); err != nil {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := newFlagSet(cmd, o)
+	if err := parseArgs(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, cmd, fs)
 			return 0
 		}
+		// The flag package printed the problem.
+		fmt.Fprintf(stderr, "usage: scstd %s\nRun 'scstd help %s' for more.\n", synopsis(cmd), cmd.name)
 		return 2
 	}
 	code, err := cmd.run(o, fs)
 	if err != nil {
 		if errors.Is(err, errUsage) {
-			fs.Usage()
+			fmt.Fprintf(stderr, "usage: scstd %s\nRun 'scstd help %s' for more.\n", synopsis(cmd), cmd.name)
 			return 2
 		}
 		fmt.Fprintf(stderr, "scstd %s: %v\n", cmd.name, err)
@@ -132,21 +165,108 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// newFlagSet returns cmd's flag set, with its flags bound to o.
+func newFlagSet(cmd *command, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("scstd "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(o.stderr)
+	fs.Usage = func() {} // runMain prints the usage itself
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	return fs
+}
+
+// help prints the usage of the command args names, or the general usage.
+func help(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return 0
+	}
+	cmd := lookup(args[0])
+	if cmd == nil || len(args) > 1 {
+		fmt.Fprintf(stderr, "scstd help: unknown command %q\n\n", strings.Join(args, " "))
+		usage(stderr)
+		return 2
+	}
+	commandUsage(stdout, cmd, newFlagSet(cmd, &options{stderr: stderr}))
+	return 0
+}
+
+// synopsis is "NAME ARGS".
+func synopsis(c *command) string { return strings.TrimSpace(c.name + " " + c.args) }
+
+// commandUsage prints one command's synopsis, description and flags.
+func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: scstd %s\n\n%s.\n", synopsis(c), capitalize(c.short))
+	for _, p := range paragraphs(c.long) {
+		fmt.Fprintf(w, "\n%s\n", strings.Join(wrapText(p, 76), "\n"))
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: scstd COMMAND [flags] [args]")
 	fmt.Fprintln(w, "\nscstd is a userspace iSCSI target driven by one declarative HCL file.\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for _, c := range commands {
-		names = append(names, fmt.Sprintf("  %-9s %s", c.name, c.short))
+		if !c.hidden {
+			names = append(names, fmt.Sprintf("  %-9s %s", c.name, c.short))
+		}
 	}
 	sort.Strings(names)
 	fmt.Fprintln(w, strings.Join(names, "\n"))
-	fmt.Fprintln(w, "\nRun 'scstd COMMAND -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'scstd help COMMAND' (or 'scstd COMMAND -h') for the usage of a command.")
 }
 
-func cmdVersion(o *options, fs *flag.FlagSet) (int, error) {
-	fmt.Fprintf(o.stdout, "scstd %s\n", version)
-	return 0, nil
+// paragraphs splits text at blank lines.
+func paragraphs(text string) []string {
+	var out []string
+	for _, p := range strings.Split(strings.TrimSpace(text), "\n\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, strings.Join(strings.Fields(p), " "))
+		}
+	}
+	return out
+}
+
+// wrapText breaks text into lines of at most width bytes at blanks.
+func wrapText(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // pathArg returns the single optional PATH argument, or def.

@@ -46,6 +46,7 @@ func TestCLI(t *testing.T) {
 		name       string
 		args       func(cfg string) []string
 		config     string
+		empty      bool // write an empty configuration file
 		wantCode   int
 		wantStdout string
 		wantStderr string
@@ -68,6 +69,16 @@ func TestCLI(t *testing.T) {
 			args: func(c string) []string { return []string{"fmt", "-check", c} }, wantCode: 0},
 		{name: "fmt -check on an unformatted file", config: strings.Replace(validConfig, `device = "null0"`, `device     =    "null0"`, 1),
 			args: func(c string) []string { return []string{"fmt", "-check", c} }, wantCode: 1, wantStdout: "scst.hcl"},
+		{name: "validate an empty file", empty: true,
+			args: func(c string) []string { return []string{"validate", c} }, wantCode: 1,
+			wantStderr: "scst.hcl:1:1: warning: Empty configuration file"},
+		{name: "validate a device", args: func(string) []string { return []string{"validate", "/dev/zero"} },
+			wantCode: 1, wantStderr: "/dev/zero is a character device"},
+		{name: "plan a device", args: func(string) []string {
+			return []string{"plan", "-config", "/dev/zero", "-admin-socket", "/nonexistent/scstd.sock"}
+		}, wantCode: 1, wantStderr: "/dev/zero is a character device"},
+		{name: "fmt a device", args: func(string) []string { return []string{"fmt", "/dev/zero"} },
+			wantCode: 1, wantStderr: "/dev/zero is a character device"},
 		{name: "reload without a daemon", args: func(string) []string {
 			return []string{"reload", "-admin-socket", "/nonexistent/scstd.sock"}
 		}, wantCode: 1, wantStderr: "cannot reach the daemon"},
@@ -75,7 +86,7 @@ func TestCLI(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := ""
-			if tc.config != "" {
+			if tc.config != "" || tc.empty {
 				cfg = writeConfig(t, tc.config)
 			}
 			code, stdout, stderr := runCLI(t, tc.args(cfg)...)

@@ -5,59 +5,80 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/scstd/scstd/admin"
+	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/reconcile"
 )
 
-// shutdownGrace bounds how long a stopping daemon waits for sessions to log
-// out and commands in flight to finish.
-const shutdownGrace = 10 * time.Second
+// How long a stopping daemon waits, in order: for admin requests to end,
+// for sessions to log out and commands in flight to finish, and for the
+// engine to close (iSNS deregistration, storage). A reload that hangs
+// holds the engine; the daemon then exits without it, so SIGTERM always
+// ends the daemon in adminGrace + engineCloseTimeout when no session is
+// left to log out.
+const (
+	adminGrace         = time.Second
+	shutdownGrace      = 10 * time.Second
+	engineCloseTimeout = 3 * time.Second
+)
 
 func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	if fs.NArg() != 0 {
 		return 2, errUsage
 	}
 	log := newLogger(os.Stderr)
-	// Missing storage is not a config error at run time: that device
-	// starts offline and is retried, and the rest serves.
-	ld, ok := loadAndReport(o.config, o.stderr, false)
-	if !ok {
-		return 1, fmt.Errorf("%s: the configuration has errors; nothing was started", o.config)
-	}
-
-	srv := iscsi.NewServer(log)
-	eng := reconcile.NewEngine(srv, log, reconcile.Options{})
-	defer eng.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-
 	// Take SIGHUP before anything is served: its default action would end
 	// the daemon, and a reload request may come as soon as a portal is up.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d := &daemonState{log: log, path: o.config, eng: eng, srv: srv}
-	first := d.apply(ctx, ld, false, "start")
+	srv := iscsi.NewServer(log)
+	d := &daemonState{
+		log: log, stderr: o.stderr, path: o.config, watch: o.watch,
+		eng: reconcile.NewEngine(srv, log, reconcile.Options{}), srv: srv,
+		stopping: make(chan struct{}),
+	}
+	d.reloads = newReloader(d.runBatch)
+	go d.reloads.loop(ctx)
+
+	// The first configuration is applied by the reload worker too, so
+	// that a SIGTERM during a start that hangs still stops the daemon.
+	var first admin.ReloadReply
+	select {
+	case first = <-d.reloads.request(triggerStart, false):
+	case <-ctx.Done():
+		log.Info("stopped before the configuration was applied")
+		d.shutdown(nil)
+		return 0, nil
+	}
 	if !first.OK {
-		fmt.Fprint(o.stderr, first.Diagnostics)
+		d.shutdown(nil)
+		if first.Diagnostics != "" {
+			return 1, fmt.Errorf("%s: the configuration has errors; nothing was started", o.config)
+		}
 		return 1, fmt.Errorf("cannot start: %s", first.Error)
 	}
 
 	adminLn, err := admin.Listen(o.adminSocket)
 	if err != nil {
-		srv.Shutdown(context.Background())
+		d.shutdown(nil)
 		return 1, err
 	}
 	adminSrv := admin.NewServer(d)
@@ -68,79 +89,144 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	}()
 	defer os.Remove(o.adminSocket)
 	log.Info("scstd running", "version", version, "config", o.config, "admin_socket", o.adminSocket,
-		"generation", first.Generation)
+		"generation", first.Generation, "watch", o.watch)
 
-	changes, err := watchConfig(ctx, o.config, log)
-	if err != nil {
-		log.Warn("config file watch unavailable; reload with SIGHUP or `scstd reload`", "err", err)
+	var changes <-chan struct{}
+	if o.watch {
+		changes, err = watchConfig(ctx, o.config, first.ConfigHash, log)
+		if err != nil {
+			log.Warn("config file watch unavailable; reload with SIGHUP or `scstd reload`", "err", err)
+		}
+	} else {
+		log.Info("config file watch off (-watch=false); reload with SIGHUP or `scstd reload`")
 	}
 	daemon.SdNotify(false, daemon.SdNotifyReady)
 
 	for {
 		select {
 		case <-ctx.Done():
-			daemon.SdNotify(false, daemon.SdNotifyStopping)
-			log.Info("shutting down")
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-			adminSrv.Shutdown(sctx)
-			err := srv.Shutdown(sctx)
-			cancel()
-			if err != nil && !errors.Is(err, iscsi.ErrServerClosed) {
-				log.Warn("shutdown", "err", err)
-			}
-			// Deregisters from the iSNS servers and closes the storage.
-			if err := eng.Close(); err != nil {
-				log.Warn("shutdown", "err", err)
-			}
+			// A second SIGTERM or SIGINT during the shutdown kills at once.
+			stop()
+			d.shutdown(adminSrv)
 			return 0, nil
 		case <-hup:
-			d.Reload(ctx, false)
+			d.reloads.request(triggerSIGHUP, false)
 		case <-changes:
-			d.reloadFrom(ctx, false, "file watch")
+			d.reloads.request(triggerWatch, false)
 		}
 	}
 }
 
-// daemonState is the running daemon as the admin API sees it. Reloads are
-// serialized by mu; the engine itself is safe for concurrent readers.
+// daemonState is the running daemon as the admin API sees it. Reloads run
+// one at a time on the reloader's goroutine; mu only guards the record of
+// their outcomes, so that the admin API answers while a reload runs.
 type daemonState struct {
-	log  *slog.Logger
-	path string
-	eng  *reconcile.Engine
-	srv  *iscsi.Server
+	log    *slog.Logger
+	stderr io.Writer // diagnostics of the first load
+	path   string
+	watch  bool
+	eng    *reconcile.Engine
+	srv    *iscsi.Server
+
+	reloads  *reloader
+	stopping chan struct{} // closed when the daemon starts to stop
 
 	mu   sync.Mutex
 	last admin.ReloadReply
+	// lastApplied is the last reload that changed something (or the
+	// start), for "already applied by the file watch at ...".
+	lastApplied *admin.ReloadReply
 }
 
-// Reload implements admin.Handler; SIGHUP uses it too.
-func (d *daemonState) Reload(ctx context.Context, force bool) admin.ReloadReply {
-	return d.reloadFrom(ctx, force, "reload")
+// shutdown stops the daemon within bounded time: admin requests get
+// adminGrace, sessions shutdownGrace to log out, and the engine
+// engineCloseTimeout to close, after which the daemon exits without it (a
+// reload hung in an open holds it).
+func (d *daemonState) shutdown(adminSrv *http.Server) {
+	close(d.stopping)
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	d.log.Info("shutting down")
+	if adminSrv != nil {
+		actx, cancel := context.WithTimeout(context.Background(), adminGrace)
+		if err := adminSrv.Shutdown(actx); err != nil {
+			adminSrv.Close()
+		}
+		cancel()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	err := d.srv.Shutdown(sctx)
+	cancel()
+	if err != nil && !errors.Is(err, iscsi.ErrServerClosed) {
+		d.log.Warn("shutdown", "err", err)
+	}
+	// Deregisters from the iSNS servers and closes the storage.
+	closed := make(chan error, 1)
+	go func() { closed <- d.eng.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			d.log.Warn("shutdown", "err", err)
+		}
+	case <-time.After(engineCloseTimeout):
+		d.log.Warn("the engine did not close in time (a reload still holds it); exiting without waiting",
+			"waited", engineCloseTimeout)
+	}
 }
 
-func (d *daemonState) reloadFrom(ctx context.Context, force bool, trigger string) admin.ReloadReply {
-	return d.apply(ctx, loadConfig(d.path), force, trigger)
+// runBatch is the reloader's work: one reload for the requests of b,
+// announced to systemd (RELOADING=1 ... READY=1, as Type=notify-reload
+// expects) unless it is the start.
+func (d *daemonState) runBatch(ctx context.Context, b *reloadBatch) admin.ReloadReply {
+	trigger := b.trigger()
+	if trigger == triggerStart {
+		return d.reload(ctx, trigger, b.force)
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	daemon.SdNotify(false, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
+	r := d.reload(ctx, trigger, b.force)
+	status := fmt.Sprintf("generation %d; last reload (%s) applied", r.Generation, trigger)
+	if !r.OK {
+		status = fmt.Sprintf("generation %d; last reload (%s) rejected: %s", r.Generation, trigger, r.Error)
+	}
+	daemon.SdNotify(false, "READY=1\nSTATUS="+strings.ReplaceAll(status, "\n", " "))
+	return r
 }
 
-// apply applies a loaded configuration (or records why it cannot) and
-// returns the outcome that the admin API reports as the last reload.
-func (d *daemonState) apply(ctx context.Context, ld *loaded, force bool, trigger string) admin.ReloadReply {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	reply := admin.ReloadReply{Time: time.Now().UTC(), Generation: d.last.Generation, ConfigHash: d.last.ConfigHash}
+// reload reads, checks and applies the configuration once, and records
+// the outcome as the last reload. A file of zero bytes is applied only at
+// start or when forced: an accidental truncation must not tear down every
+// target.
+func (d *daemonState) reload(ctx context.Context, trigger string, force bool) admin.ReloadReply {
+	prev := d.LastReload()
+	reply := admin.ReloadReply{Time: time.Now().UTC(), Trigger: trigger, Forced: force,
+		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
+	ld := loadConfig(d.path, d.served())
+	if trigger == triggerStart && len(ld.diags) > 0 {
+		ld.loader.WriteDiagnostics(d.stderr, ld.diags)
+	}
 	if ld.diags.HasErrors() {
 		reply.Error = fmt.Sprintf("%s has errors; the running configuration is unchanged", d.path)
 		reply.Diagnostics = ld.diagnosticText()
 		d.log.Error("reload rejected", "trigger", trigger, "config", d.path, "errors", ld.diagnosticSummary())
-		d.last = reply
-		return reply
+		return d.record(reply, false)
+	}
+	if empty := ld.emptyFiles(); len(empty) > 0 {
+		switch {
+		case trigger == triggerStart:
+			d.log.Warn("the configuration is empty: serving nothing", "files", empty)
+		case !force:
+			reply.Error = fmt.Sprintf("%s: empty file ignored; `scstd reload -force` applies it (it would remove every device and target the file declared)",
+				strings.Join(empty, ", "))
+			d.log.Warn("empty file ignored; `scstd reload -force` applies it", "trigger", trigger, "files", empty)
+			return d.record(reply, false)
+		}
 	}
 	res, err := d.eng.Apply(ctx, ld.cfg, reconcile.ApplyOptions{Force: force})
 	if err != nil {
 		reply.Error = err.Error()
 		d.log.Error("reload rejected", "trigger", trigger, "config", d.path, "err", err)
-		d.last = reply
-		return reply
+		return d.record(reply, false)
 	}
 	reply.OK = true
 	reply.Generation = res.Generation
@@ -148,8 +234,9 @@ func (d *daemonState) apply(ctx context.Context, ld *loaded, force bool, trigger
 	reply.Changes = len(res.Plan.Changes)
 	reply.Plan = res.Plan.String()
 	reply.Detail = marshalDetail(res.Plan)
-	if reply.Changes > 0 || trigger == "start" {
-		d.log.Info("configuration applied", "trigger", trigger, "generation", reply.Generation,
+	applied := reply.Changes > 0 || trigger == triggerStart
+	if applied {
+		d.log.Info("configuration applied", "trigger", trigger, "forced", force, "generation", reply.Generation,
 			"changes", reply.Changes, "config_hash", shortHash(ld.hash))
 		for _, line := range splitLines(reply.Plan) {
 			d.log.Info("plan", "op", line)
@@ -157,8 +244,51 @@ func (d *daemonState) apply(ctx context.Context, ld *loaded, force bool, trigger
 	} else {
 		d.log.Info("configuration unchanged", "trigger", trigger, "generation", reply.Generation)
 	}
+	return d.record(reply, applied)
+}
+
+// record keeps reply as the last reload (and as the last applied one when
+// applied). A reload that changed nothing on a configuration that an
+// earlier reload applied as it is now says which one did.
+func (d *daemonState) record(reply admin.ReloadReply, applied bool) admin.ReloadReply {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if reply.OK && !applied && d.lastApplied != nil && d.lastApplied.ConfigHash == reply.ConfigHash {
+		a := *d.lastApplied
+		a.Detail, a.AlreadyApplied = nil, nil
+		reply.AlreadyApplied = &a
+	}
+	if applied {
+		a := reply
+		d.lastApplied = &a
+	}
 	d.last = reply
 	return reply
+}
+
+// served lists the devices the engine serves from an open backing file,
+// for the storage checks: raising size grows such a file (a resize), while
+// any other existing file smaller than size is refused.
+func (d *daemonState) served() config.Served { return d.eng.Served() }
+
+// Reload implements admin.Handler: `scstd reload` waits for a reload that
+// starts after its request.
+func (d *daemonState) Reload(ctx context.Context, force bool) admin.ReloadReply {
+	ch := d.reloads.request(triggerAdmin, force)
+	notDone := func(why string) admin.ReloadReply {
+		r := d.LastReload()
+		r.OK, r.Changes, r.Plan, r.Detail, r.AlreadyApplied = false, 0, "", nil, nil
+		r.Trigger, r.Forced, r.Diagnostics, r.Error = triggerAdmin, force, "", why
+		return r
+	}
+	select {
+	case r := <-ch:
+		return r
+	case <-d.stopping:
+		return notDone("the daemon is stopping; nothing was reloaded")
+	case <-ctx.Done():
+		return notDone("the request was cancelled before its reload ran (it still runs)")
+	}
 }
 
 // LastReload implements admin.Handler.
@@ -168,27 +298,40 @@ func (d *daemonState) LastReload() admin.ReloadReply {
 	return d.last
 }
 
-// Plan implements admin.Handler: what a reload from path would change.
+// Plan implements admin.Handler: what a reload from path (the daemon's own
+// configuration when empty) would change, and against which daemon.
 func (d *daemonState) Plan(ctx context.Context, path string) admin.PlanReply {
-	ld := loadConfig(path)
+	if path == "" {
+		path = d.path
+	}
+	st := d.eng.Status()
+	last := d.LastReload()
+	last.Plan, last.Detail, last.Diagnostics, last.AlreadyApplied = "", nil, "", nil
+	reply := admin.PlanReply{Daemon: admin.DaemonInfo{PID: os.Getpid(), Config: d.path, Generation: st.Generation,
+		Watch: d.watch, LastReload: last}}
+	ld := loadConfig(path, d.served())
+	reply.EmptyFiles = ld.emptyFiles()
 	if ld.diags.HasErrors() {
-		return admin.PlanReply{Error: path + " has errors", Diagnostics: ld.diagnosticText()}
+		reply.Error = path + " has errors"
+		reply.Diagnostics = ld.diagnosticText()
+		return reply
 	}
 	p, err := d.eng.Plan(ld.cfg)
 	if err != nil {
-		return admin.PlanReply{Error: err.Error()}
+		reply.Error = err.Error()
+		return reply
 	}
-	return admin.PlanReply{Changes: len(p.Changes), Plan: p.String(), Detail: marshalDetail(p)}
+	reply.Changes, reply.Plan, reply.Detail = len(p.Changes), p.String(), marshalDetail(p)
+	return reply
 }
 
 // Status implements admin.Handler.
 func (d *daemonState) Status(ctx context.Context) any {
-	d.mu.Lock()
-	last := d.last
-	d.mu.Unlock()
+	last := d.LastReload()
 	last.Detail = nil // the printed plan says it; the JSON detail is for `reload`
 	return map[string]any{
 		"config":      d.path,
+		"watch":       d.watch,
 		"version":     version,
 		"last_reload": last,
 		"engine":      d.eng.Status(),
@@ -198,4 +341,11 @@ func (d *daemonState) Status(ctx context.Context) any {
 // CloseSession implements admin.Handler.
 func (d *daemonState) CloseSession(target, initiator string) (int, error) {
 	return d.srv.CloseSession(target, initiator)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }

@@ -6,20 +6,28 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/scstd/scstd/config"
 )
 
 // cmdValidate loads everything and starts nothing (Caddy's validate): the
-// file, its references, and the backing files it names.
+// file, its references, and the backing files it names (no daemon is
+// asked, so a short backing file is an error even where a running daemon
+// would grow it: `scstd plan` tells). An empty file is not valid either:
+// it exits 1 with a warning that applying it removes every target, since
+// a daemon applies it only with `scstd reload -force`.
 func cmdValidate(o *options, fs *flag.FlagSet) (int, error) {
 	path, err := pathArg(fs, defaultConfigPath)
 	if err != nil {
 		return 2, err
 	}
-	ld, ok := loadAndReport(path, o.stderr, true)
+	ld, ok := loadAndReport(path, o.stderr, nil, true)
 	if !ok {
+		return 1, nil
+	}
+	if empty := ld.emptyFiles(); len(empty) > 0 {
+		ld.loader.WriteDiagnostics(o.stderr, config.EmptyWarning(empty))
+		fmt.Fprintf(o.stderr, "%s: empty; a running daemon applies it only with `scstd reload -force`\n", path)
 		return 1, nil
 	}
 	fmt.Fprintf(o.stdout, "%s: valid (%d device(s), %d target(s))\n", path, len(ld.cfg.Devices), len(ld.cfg.Targets))
@@ -33,39 +41,33 @@ func cmdFmt(o *options, fs *flag.FlagSet) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	files := []string{path}
-	if st, err := os.Stat(path); err != nil {
-		return 1, err
-	} else if st.IsDir() {
-		files, _ = filepath.Glob(filepath.Join(path, "*.hcl"))
-		sort.Strings(files)
+	src, diags := config.ReadSources(path)
+	if diags.HasErrors() {
+		config.NewLoader().WriteDiagnostics(o.stderr, diags)
+		return 1, nil
 	}
 	code := 0
-	for _, name := range files {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			return 1, err
-		}
-		out, diags := config.Format(src, name)
+	for _, f := range src.Files {
+		out, diags := config.Format(f.Bytes, f.Name)
 		if diags.HasErrors() {
 			l := config.NewLoader()
-			l.Parse(src, name)
+			l.Parse(f.Bytes, f.Name)
 			l.WriteDiagnostics(o.stderr, diags)
 			code = 1
 			continue
 		}
-		if bytes.Equal(src, out) {
+		if bytes.Equal(f.Bytes, out) {
 			continue
 		}
 		if o.check {
-			fmt.Fprintln(o.stdout, name)
+			fmt.Fprintln(o.stdout, f.Name)
 			code = 1
 			continue
 		}
-		if err := writeFileAtomic(name, out); err != nil {
+		if err := writeFileAtomic(f.Name, out); err != nil {
 			return 1, err
 		}
-		fmt.Fprintln(o.stdout, name)
+		fmt.Fprintln(o.stdout, f.Name)
 	}
 	return code, nil
 }

@@ -5,39 +5,47 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/scstd/scstd/config"
 )
 
 // watchDebounce is how long the watch waits for a burst of events (an
 // editor's write + rename, a ConfigMap's symlink swap) to end.
 const watchDebounce = 300 * time.Millisecond
 
+// maxLinkHops bounds how many symlinks the watch follows, as the kernel's
+// ELOOP does.
+const maxLinkHops = 40
+
 // watchConfig reports on the returned channel each time the content of the
-// configuration at path changes. It watches the directory that holds the
-// file (or the directory itself), so that editors that write a temporary
-// file and rename it over the original, and Kubernetes ConfigMap ..data
-// symlink swaps, are both seen; it compares content hashes so that events
-// that change nothing trigger nothing.
-func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan struct{}, error) {
+// configuration at path changes from what it was (first: the hash of the
+// configuration applied at start). It follows the symlink chain of path:
+// it watches every directory that holds a link on the chain or the file
+// itself, and resolves the chain again when one of them changes. So an
+// editor's rename over the file, a Kubernetes ConfigMap's ..data symlink
+// swap, and an edit of the file a symlinked /etc/scst.hcl points to in
+// another directory are all seen. For a directory of *.hcl files it
+// follows each file's chain too. It compares content hashes (of what
+// config.ReadSources reads, which never blocks), so events that change
+// nothing trigger nothing.
+func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-chan struct{}, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
 	}
-	dir := path
-	if st, err := os.Stat(path); err != nil || !st.IsDir() {
-		dir = filepath.Dir(path)
-	}
-	if err := w.Add(dir); err != nil {
+	cw := &configWatch{path: path, w: w, watched: map[string]bool{}}
+	if err := cw.resolve(); err != nil {
 		w.Close()
 		return nil, err
 	}
 	out := make(chan struct{}, 1)
-	last, _ := configHash(path)
-	relevant := configEventFilter(path, dir != path)
 	go func() {
 		defer w.Close()
+		last := first
 		var fire <-chan time.Time
 		for {
 			select {
@@ -47,9 +55,15 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan str
 				if !ok {
 					return
 				}
-				if relevant(ev) {
-					fire = time.After(watchDebounce)
+				if !cw.relevant(ev) {
+					continue
 				}
+				if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
+					if err := cw.resolve(); err != nil {
+						log.Warn("config watch", "err", err)
+					}
+				}
+				fire = time.After(watchDebounce)
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
@@ -57,14 +71,22 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan str
 				log.Warn("config watch", "err", err)
 			case <-fire:
 				fire = nil
-				h, err := configHash(path)
-				if err != nil || h == last {
-					continue
+				// Resolve again: a link may have changed without an
+				// event in a watched directory (a directory on the
+				// chain replaced as a whole).
+				if err := cw.resolve(); err != nil {
+					log.Warn("config watch", "err", err)
 				}
-				last = h
-				select {
-				case out <- struct{}{}:
-				default:
+				src, diags := config.ReadSources(path)
+				if diags.HasErrors() {
+					continue // the next event tells; a reload would only be rejected
+				}
+				if h := src.Hash(); h != last {
+					last = h
+					select {
+					case out <- struct{}{}:
+					default:
+					}
 				}
 			}
 		}
@@ -72,21 +94,146 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger) (<-chan str
 	return out, nil
 }
 
-// configEventFilter returns whether an event in the watched directory may
-// change the configuration. Writes to other files (a busy backing file
-// kept beside the config) must not keep restarting the debounce; renames,
-// creations and removals of any name may (an editor's temporary file, a
-// ConfigMap's ..data symlink), and so may writes to the config itself.
-func configEventFilter(path string, isFile bool) func(fsnotify.Event) bool {
-	base := filepath.Base(path)
-	return func(ev fsnotify.Event) bool {
-		if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
-			return true
+// configWatch is the state of the watch: what it watches and which files
+// it reads.
+type configWatch struct {
+	path string
+	w    *fsnotify.Watcher
+	// watched are the real directories watched; files the real paths of
+	// the files the configuration reads, and dir the real directory when
+	// the configuration is a directory.
+	watched map[string]bool
+	files   map[string]bool
+	dir     string
+}
+
+// resolve follows the symlink chain of the configuration path again and
+// makes the watch cover exactly the directories it now passes through.
+func (cw *configWatch) resolve() error {
+	w := &chainWalker{dirs: map[string]bool{}, links: map[string]bool{}}
+	dirs, files := w.dirs, map[string]bool{}
+	abs, err := filepath.Abs(cw.path)
+	if err != nil {
+		return err
+	}
+	final := w.follow(abs, 0)
+	cw.dir = ""
+	if st, err := os.Stat(final); err == nil && st.IsDir() {
+		cw.dir = final
+		dirs[final] = true
+		entries, _ := os.ReadDir(final)
+		for _, e := range entries {
+			n := e.Name()
+			if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
+				continue
+			}
+			files[w.follow(filepath.Join(final, n), 0)] = true
 		}
-		name := filepath.Base(ev.Name)
-		if isFile {
-			return name == base
+	} else {
+		files[final] = true
+	}
+	cw.files = files
+	var firstErr error
+	for d := range dirs {
+		if cw.watched[d] {
+			continue
 		}
-		return filepath.Ext(name) == ".hcl"
+		if err := cw.w.Add(d); err != nil {
+			if firstErr == nil && !os.IsNotExist(err) {
+				firstErr = err
+			}
+			continue
+		}
+		cw.watched[d] = true
+	}
+	for d := range cw.watched {
+		if !dirs[d] {
+			cw.w.Remove(d)
+			delete(cw.watched, d)
+		}
+	}
+	if len(cw.watched) == 0 && firstErr == nil {
+		firstErr = os.ErrNotExist
+	}
+	return firstErr
+}
+
+// relevant reports whether an event may change the configuration. Renames,
+// creations and removals of any name in a watched directory may (an
+// editor's temporary file, a re-pointed link); writes only to the files
+// the configuration reads, or to a new *.hcl file of its directory. Writes
+// to other files (a busy backing file kept beside the configuration) must
+// not keep restarting the debounce.
+func (cw *configWatch) relevant(ev fsnotify.Event) bool {
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
+		return true
+	}
+	if !ev.Has(fsnotify.Write) {
+		return false
+	}
+	if cw.files[ev.Name] {
+		return true
+	}
+	return cw.dir != "" && filepath.Dir(ev.Name) == cw.dir && filepath.Ext(ev.Name) == ".hcl"
+}
+
+// chainWalker follows symlink chains, collecting the real directories
+// whose entries decide where they lead.
+type chainWalker struct {
+	dirs map[string]bool
+	// links are the symlinks already followed (a path with several
+	// symlinked ancestors would otherwise be walked again for each).
+	links map[string]bool
+}
+
+// follow adds to w.dirs the real directories whose entries decide what the
+// absolute path p resolves to: the directory holding p's last element,
+// and for every symlink on the way (p itself or one of its ancestors) the
+// directory holding the link and, recursively, those of its target. It
+// returns the real path p resolves to (as far as it resolves).
+func (w *chainWalker) follow(p string, hops int) string {
+	if hops > maxLinkHops {
+		return p
+	}
+	parent := filepath.Dir(p)
+	realParent := parent
+	if parent != p {
+		w.ancestors(parent, hops)
+		if r, err := filepath.EvalSymlinks(parent); err == nil {
+			realParent = r
+		}
+		w.dirs[realParent] = true
+	}
+	fi, err := os.Lstat(p)
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if target, err := os.Readlink(p); err == nil {
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(realParent, target)
+			}
+			return w.follow(filepath.Clean(target), hops+1)
+		}
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Join(realParent, filepath.Base(p))
+}
+
+// ancestors follows the symlinks among the ancestors of the absolute
+// directory d (d included).
+func (w *chainWalker) ancestors(d string, hops int) {
+	cur := string(filepath.Separator)
+	for _, part := range strings.Split(d, string(filepath.Separator)) {
+		if part == "" {
+			continue
+		}
+		cur = filepath.Join(cur, part)
+		if w.links[cur] {
+			continue
+		}
+		if fi, err := os.Lstat(cur); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			w.links[cur] = true
+			w.follow(cur, hops+1)
+		}
 	}
 }

@@ -58,6 +58,7 @@ type Target struct {
 	socket   string // admin socket
 	template string // configuration source, rendered with params
 	params   Params
+	runFlags []string // extra flags of `scstd run`
 
 	mu         sync.Mutex
 	proc       *process
@@ -114,6 +115,10 @@ func New(t testing.TB, config string) *Target {
 	return tgt
 }
 
+// SetRunFlags adds flags to the daemon's command line (`scstd run -config
+// FILE -admin-socket SOCK FLAGS...`), for the starts that follow.
+func (tgt *Target) SetRunFlags(flags ...string) { tgt.runFlags = flags }
+
 // Start starts the daemon on the written configuration and waits until the
 // portal accepts connections. When the port turned out to be taken, it
 // picks another one, rewrites the configuration and tries again.
@@ -143,7 +148,8 @@ func (tgt *Target) start() error {
 		tgt.mu.Unlock()
 		return errors.New("already running")
 	}
-	cmd := exec.Command(tgt.bin, "run", "-config", tgt.config, "-admin-socket", tgt.socket)
+	args := append([]string{"run", "-config", tgt.config, "-admin-socket", tgt.socket}, tgt.runFlags...)
+	cmd := exec.Command(tgt.bin, args...)
 	cmd.Dir = tgt.dir
 	p := &process{cmd: cmd, stderr: newTailBuffer(4 << 20), exited: make(chan struct{})}
 	cmd.Stdout = p.stderr

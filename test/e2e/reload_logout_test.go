@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,18 +140,9 @@ func TestReloadRemovingATargetLogsItsSessionsOut(t *testing.T) {
 	t.Run("refuse, then -force: a session that does not log out", func(t *testing.T) {
 		c := loginC(t, tgt.Portal(), "iqn.2026-11.org.example:reload-c2")
 		defer c.Close()
-		// Write the file without C; `scstd reload` must refuse it.
-		text, err := testtarget.Render(fmt.Sprintf(logoutConfig, "refuse", ""), tgt.Params())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The file watch reloads it too, and is refused the same way.
-		if err := os.WriteFile(tgt.ConfigPath()+".tmp", []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tgt.ConfigPath()+".tmp", tgt.ConfigPath()); err != nil {
-			t.Fatal(err)
-		}
+		// Write the file without C; `scstd reload` must refuse it. The
+		// file watch reloads it too, and is refused the same way.
+		rewriteConfig(t, tgt, fmt.Sprintf(logoutConfig, "refuse", ""))
 		out, code := testtarget.Run(t, "reload", "-admin-socket", tgt.AdminSocket())
 		if code != 1 || !strings.Contains(out, iqnC) {
 			t.Errorf("`scstd reload` removing C with disruptive_changes = \"refuse\": exit %d, want 1 naming %s\n%s", code, iqnC, out)
