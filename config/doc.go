@@ -60,11 +60,15 @@
 //   - CheckStorageSafety, wherever a configuration is loaded (validate,
 //     run, reload, plan): a backing file that is a configuration file or
 //     inside a configuration directory, two devices on one file or block
-//     device (unless both are read-only), an existing file smaller than
-//     size (allowed for a device the running daemon serves from that file:
-//     a resize). The daemon passes what it serves as Served.
+//     device (unless both are read-only), a dev_disk device's disk behind
+//     another device (another dev_disk device naming it otherwise, or a
+//     vdisk_blockio device on it or a partition of it, unless both are
+//     read-only), an existing file smaller than size (allowed for a
+//     device the running daemon serves from that file: a resize). The
+//     daemon passes what it serves as Served.
 //   - CheckStorage, which `scstd validate` adds: backing files exist (or
-//     can be created), are of the right kind and open.
+//     can be created), are of the right kind and open; a dev_disk disk
+//     exists (a SCSI device's node, or a SCSI address with an sg node).
 //
 // # Defaults
 //
