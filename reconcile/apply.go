@@ -353,7 +353,7 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		e.log.Warn("device offline", "device", d.name, "err", o.err)
 		return ""
 	}
-	was := d.offlineReason()
+	wasOffline, why := !d.online(), d.offlineReason()
 	prev := setStorage(d.dev, o.backend)
 	if err := d.dev.Offline(); err != nil {
 		// The backend could not tell its size: it is useless.
@@ -361,7 +361,7 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		o.backend.Close()
 		e.log.Warn("device offline", "device", d.name, "err", err)
 	} else {
-		if was != nil && was != scsi.ErrOffline {
+		if wasOffline && why != scsi.ErrOffline {
 			e.log.Info("device online", "device", d.name)
 		}
 		have := o.spec

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -484,5 +485,62 @@ func TestPassthroughDrainsAfterLastCommand(t *testing.T) {
 	}
 	if dr := f.dev.SetOffline(nil); dr.Pass != fp2 {
 		t.Errorf("SetOffline drained %+v, want the serving Passthrough", dr)
+	}
+}
+
+// closingPass counts commands passed to it after Close.
+type closingPass struct {
+	*fakePass
+	closed  atomic.Bool
+	lateUse *atomic.Int64
+}
+
+func (c *closingPass) Pass(p *PassCommand) error {
+	if c.closed.Load() {
+		c.lateUse.Add(1)
+	}
+	p.Status = Good
+	if c.closed.Load() {
+		c.lateUse.Add(1)
+	}
+	return nil
+}
+
+func (c *closingPass) Close() error { c.closed.Store(true); return nil }
+
+// Commands race Passthrough swaps: no disk gets a command after its
+// drain said it could be closed.
+func TestPassthroughDrainRace(t *testing.T) {
+	var late atomic.Int64
+	newPass := func() *closingPass { return &closingPass{fakePass: newFakePass(1), lateUse: &late} }
+	d := NewDevice(DeviceConfig{Name: "sdb", Type: TypeDisk, Passthrough: true}, nil)
+	d.SetPassthrough(newPass())
+	m := NewLUNMap(map[LUN]*LogicalUnit{0: {Device: d}})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		n := NewNexus("iqn.x,i,0x"+string(rune('1'+g)), "iqn.t", 1, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				Execute(&Command{Nexus: n, LUNs: m, LUN: 0, LUNValid: true, CDB: []byte{0, 0, 0, 0, 0, 0}})
+			}
+		}()
+	}
+	for range 300 {
+		dr := d.SetPassthrough(newPass())
+		<-dr.Done
+		dr.Close()
+	}
+	close(stop)
+	wg.Wait()
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d commands passed to a disk after its drain", n)
 	}
 }
