@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/big"
@@ -13,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 var rootSchema = &hcl.BodySchema{
@@ -191,7 +194,7 @@ func (d *decoder) finish() *Config {
 		d.cfg.ISCSI = newISCSI(hcl.Range{})
 	}
 	if len(d.cfg.ISCSI.Portals) == 0 {
-		d.cfg.ISCSI.Portals = []Portal{{Addr: DefaultPortal, Range: d.cfg.ISCSI.DeclRange}}
+		d.cfg.ISCSI.Portals = []Portal{{Addr: access.MustHostPort(DefaultPortal, access.ISCSIPort), Range: d.cfg.ISCSI.DeclRange}}
 	}
 	return d.cfg
 }
@@ -225,7 +228,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 			d.errorf(a.Expr.Range(), "No portals", "Expected at least one listen address such as \"0.0.0.0:3260\"; to turn iSCSI off set enabled = false.")
 		}
 		for k, s := range list {
-			addr, err := ParseHostPort(s, DefaultISCSIPort)
+			addr, err := access.ParseHostPort(s, access.ISCSIPort)
 			if err != nil {
 				d.errorf(ranges[k], "Invalid portal", "%v. Expected \"host:port\", with an IPv6 host in brackets (\"[::]:3260\").", err)
 				continue
@@ -256,7 +259,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 	for _, cb := range c.Blocks {
 		switch cb.Type {
 		case "isns_server":
-			addr, err := ParseHostPort(cb.Labels[0], DefaultISNSPort)
+			addr, err := access.ParseHostPort(cb.Labels[0], access.ISNSPort)
 			if err != nil {
 				d.errorf(cb.LabelRanges[0], "Invalid iSNS server address", "%v. Expected \"host[:port]\", with an IPv6 host in brackets.", err)
 				continue
@@ -492,12 +495,12 @@ func (d *decoder) target(b *hcl.Block) {
 			if !ok || s == "" {
 				continue
 			}
-			r, err := ParseRedirect(s)
+			r, err := access.ParseRedirect(s)
 			if err != nil {
 				d.errorf(a.Expr.Range(), "Invalid redirect", "%v. Expected \"address[:port] temp\" or \"address[:port] perm\", with an IPv6 address in brackets.", err)
 				continue
 			}
-			t.Redirect = &r
+			t.Redirect = r
 		}
 	}
 	for _, cb := range c.Blocks {
@@ -528,8 +531,8 @@ func NewTarget(name string) *Target {
 	return &Target{
 		Name:                     name,
 		Enabled:                  true,
-		HeaderDigest:             []Digest{DigestNone},
-		DataDigest:               []Digest{DigestNone},
+		HeaderDigest:             []access.Digest{access.DigestNone},
+		DataDigest:               []access.Digest{access.DigestNone},
 		ImmediateData:            true,
 		InitialR2T:               false,
 		MaxRecvDataSegmentLength: DefaultMaxRecvDataSegmentLength,
@@ -542,7 +545,7 @@ func NewTarget(name string) *Target {
 		NopInTimeout:             DefaultNopInTimeout,
 		RspTimeout:               DefaultRspTimeout,
 		MaxSessions:              DefaultMaxSessions,
-		CHAPAlgorithms:           []CHAPAlgorithm{CHAPSHA3256, CHAPSHA256, CHAPSHA1, CHAPMD5},
+		CHAPAlgorithms:           slices.Clone(access.DefaultCHAPAlgorithms),
 		Attrs:                    map[string]hcl.Range{},
 	}
 }
@@ -613,7 +616,7 @@ func (d *decoder) group(b *hcl.Block) *Group {
 	return g
 }
 
-func (d *decoder) digests(a *hcl.Attribute) []Digest {
+func (d *decoder) digests(a *hcl.Attribute) []access.Digest {
 	list, ranges, ok := d.strList(a)
 	if !ok {
 		return nil
@@ -622,25 +625,22 @@ func (d *decoder) digests(a *hcl.Attribute) []Digest {
 		d.errorf(a.Expr.Range(), "No digest", "Expected at least one of \"CRC32C\" and \"None\".")
 		return nil
 	}
-	var out []Digest
-	seen := map[Digest]bool{}
+	var out []access.Digest
 	for k, s := range list {
-		switch dg := Digest(s); dg {
-		case DigestNone, DigestCRC32C:
-			if seen[dg] {
-				d.errorf(ranges[k], "Duplicate digest", "%q is listed twice.", s)
-				continue
-			}
-			seen[dg] = true
-			out = append(out, dg)
-		default:
+		dg, err := access.ParseDigest(s)
+		switch {
+		case err != nil:
 			d.errorf(ranges[k], "Invalid digest", "Expected \"CRC32C\" or \"None\", got %q.", s)
+		case slices.Contains(out, dg):
+			d.errorf(ranges[k], "Duplicate digest", "%q is listed twice.", s)
+		default:
+			out = append(out, dg)
 		}
 	}
 	return out
 }
 
-func (d *decoder) chapAlgorithms(a *hcl.Attribute) []CHAPAlgorithm {
+func (d *decoder) chapAlgorithms(a *hcl.Attribute) []access.CHAPAlgorithm {
 	list, ranges, ok := d.strList(a)
 	if !ok {
 		return nil
@@ -649,27 +649,24 @@ func (d *decoder) chapAlgorithms(a *hcl.Attribute) []CHAPAlgorithm {
 		d.errorf(a.Expr.Range(), "No CHAP algorithm", "Expected at least one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\".")
 		return nil
 	}
-	var out []CHAPAlgorithm
-	seen := map[CHAPAlgorithm]bool{}
+	var out []access.CHAPAlgorithm
 	for k, s := range list {
-		switch alg := CHAPAlgorithm(s); alg {
-		case CHAPMD5, CHAPSHA1, CHAPSHA256, CHAPSHA3256:
-			if seen[alg] {
-				d.errorf(ranges[k], "Duplicate CHAP algorithm", "%q is listed twice.", s)
-				continue
-			}
-			seen[alg] = true
-			out = append(out, alg)
-		default:
+		alg, err := access.ParseCHAPAlgorithm(s)
+		switch {
+		case err != nil:
 			d.errorf(ranges[k], "Invalid CHAP algorithm", "Expected one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\", got %q.", s)
+		case slices.Contains(out, alg):
+			d.errorf(ranges[k], "Duplicate CHAP algorithm", "%q is listed twice.", s)
+		default:
+			out = append(out, alg)
 		}
 	}
 	return out
 }
 
-// patterns decodes a list of wildcard patterns, which must be non-empty
-// strings and must not be a bare "!".
-func (d *decoder) patterns(a *hcl.Attribute, what string) []string {
+// patterns decodes a list of wildcard patterns (package access): none
+// may be empty or a bare "!", nor hold a control character.
+func (d *decoder) patterns(a *hcl.Attribute, what string) access.Patterns {
 	list, ranges, ok := d.strList(a)
 	if !ok {
 		return nil
@@ -678,12 +675,19 @@ func (d *decoder) patterns(a *hcl.Attribute, what string) []string {
 		d.errorf(a.Expr.Range(), "Empty pattern list", "Expected at least one %s pattern; remove the attribute to allow every %s.", what, what)
 		return nil
 	}
+	out := make(access.Patterns, 0, len(list))
 	for k, s := range list {
-		if s == "" || s == "!" {
+		p, err := access.ParsePattern(s)
+		switch {
+		case errors.Is(err, access.ErrEmptyPattern):
 			d.errorf(ranges[k], "Empty pattern", "Each %s pattern must match something (using \"*\", \"?\", and a leading \"!\" to exclude), got %q.", what, s)
+		case err != nil:
+			d.errorf(ranges[k], "Invalid pattern", "%v. Expected the %s itself, with \"*\", \"?\", and a leading \"!\" to exclude.", err, what)
+		default:
+			out = append(out, p)
 		}
 	}
-	return list
+	return out
 }
 
 // eval evaluates a's expression, which must not be null.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // Validate checks the rules that span objects: unique names, references,
@@ -76,7 +78,7 @@ func (v *validator) warnf(subject hcl.Range, summary, format string, args ...any
 
 func (v *validator) iscsi(i *ISCSI) {
 	v.portals(i.Portals)
-	isns := map[string]hcl.Range{}
+	isns := map[access.HostPort]hcl.Range{}
 	for _, s := range i.ISNSServers {
 		if prev, dup := isns[s.Addr]; dup {
 			v.errorf(s.DeclRange, "Duplicate iSNS server", "The iSNS server %s is also declared at %s.", s.Addr, at(prev))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // startTCPLogin is startLogin over a loopback TCP connection, so that
@@ -317,7 +319,7 @@ func TestDiscoveryHidesTargetOffPortal(t *testing.T) {
 	s := wireServer(t, func(snap *Snapshot) {
 		c := *snap.Targets[wireTarget]
 		c.Name = only2
-		c.Access.Portals = PortalRules{Allowed: mustPatterns(t, "127.0.0.2")}
+		c.Access.Portals = PortalRules{Allowed: access.MustPatterns("127.0.0.2")}
 		snap.Targets[c.Name] = &c
 	})
 	t.Cleanup(func() { s.Shutdown(context.Background()) })

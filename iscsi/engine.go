@@ -3,6 +3,7 @@ package iscsi
 import (
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -58,25 +59,15 @@ type Target struct {
 	// Auth holds the target's CHAP users (incoming_user, outgoing_user).
 	Auth Auth
 	// Access holds initiator groups, allowed portals, per-portal ACLs and
-	// redirection. Access.LUNs is the default LUN map, the same as LUNs.
+	// redirection.
 	Access Access
-}
-
-// LUNsFor returns the LUN map initiator sees through the portal with IP
-// portalIP: its group's, or the default map (Access.LUNs, else LUNs).
-func (t *Target) LUNsFor(initiator, portalIP string) *scsi.LUNMap {
-	m, group := t.Access.LUNsFor(initiator, portalIP)
-	if group == "" && m == nil {
-		return t.LUNs
-	}
-	return m
 }
 
 // Params are a target's operational negotiation defaults (RFC 7143 §13),
 // named as in the config file.
 type Params struct {
-	HeaderDigest             []string // preference order, "CRC32C" / "None"
-	DataDigest               []string
+	HeaderDigest             []access.Digest // in order of preference
+	DataDigest               []access.Digest
 	ImmediateData            bool
 	InitialR2T               bool
 	MaxRecvDataSegmentLength uint32 // what the target can receive

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -150,8 +151,8 @@ type Engine struct {
 	targets map[string]*runTarget
 	snap    *iscsi.Snapshot
 	nextTID uint32
-	// isns are the links to the iSNS servers, by "host:port".
-	isns map[string]*isnsLink
+	// isns are the links to the iSNS servers.
+	isns map[access.HostPort]*isnsLink
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -194,7 +195,7 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		opts:    opts.withDefaults(),
 		devices: map[string]*device{},
 		targets: map[string]*runTarget{},
-		isns:    map[string]*isnsLink{},
+		isns:    map[access.HostPort]*isnsLink{},
 		stop:    make(chan struct{}),
 		running: Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
 	}
@@ -260,7 +261,7 @@ func (e *Engine) Close() error {
 		errs = append(errs, e.release(d.name, d.dev.SetOffline(ErrClosed)))
 	}
 	links := e.isns
-	e.isns = map[string]*isnsLink{}
+	e.isns = map[access.HostPort]*isnsLink{}
 	e.mu.Unlock()
 	errs = append(errs, closeISNS(links))
 	e.wg.Wait()

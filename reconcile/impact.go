@@ -15,28 +15,15 @@ import (
 // map each one sees before and after the change, what differs for it,
 // and which change of the plan causes each difference.
 
-// matcher is one initiator group of a target, its patterns parsed.
-type matcher struct {
-	name string
-	pl   iscsi.PatternList
-}
-
-// groupsOf returns t's groups in the order the iSCSI server tries them
-// (by name). A group whose patterns do not parse (the configuration
-// checks them) matches no one.
-func (d *differ) groupsOf(t *Target) []matcher {
-	if ms, ok := d.matchers[t]; ok {
-		return ms
+// groupsOf returns the names of t's groups in the order the iSCSI server
+// tries them (by name).
+func (d *differ) groupsOf(t *Target) []string {
+	names, ok := d.groupOrder[t]
+	if !ok {
+		names = sortedKeys(t.Groups)
+		d.groupOrder[t] = names
 	}
-	ms := make([]matcher, 0, len(t.Groups))
-	for _, name := range sortedKeys(t.Groups) {
-		pl, err := iscsi.ParsePatternList(t.Groups[name].Initiators)
-		if err == nil {
-			ms = append(ms, matcher{name: name, pl: pl})
-		}
-	}
-	d.matchers[t] = ms
-	return ms
+	return names
 }
 
 // view returns the LUN map session s sees in target t: its group's ("" for
@@ -46,9 +33,9 @@ func (d *differ) view(t *Target, s *Session) (string, map[scsi.LUN]LUN) {
 	if t.PerPortalACL {
 		key += "#" + s.PortalIP
 	}
-	for _, m := range d.groupsOf(t) {
-		if m.pl.Match(key) {
-			return m.name, t.Groups[m.name].LUNs
+	for _, name := range d.groupsOf(t) {
+		if t.Groups[name].Initiators.Match(key) {
+			return name, t.Groups[name].LUNs
 		}
 	}
 	return "", t.LUNs

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 )
 
@@ -20,14 +21,14 @@ type isnsAccessSetter interface {
 // isnsPortals returns the portals to register as "ip:port": the
 // configured ones, a host name resolved as net.Listen resolves it (one
 // address). A name that does not resolve is left out and logged.
-func (e *Engine) isnsPortals(configured []string) []string {
+func (e *Engine) isnsPortals(configured []access.HostPort) []string {
 	out := make([]string, 0, len(configured))
 	for _, p := range configured {
-		if ap, err := netip.ParseAddrPort(p); err == nil {
-			out = append(out, ap.String())
+		if ip, ok := p.Addr(); ok {
+			out = append(out, netip.AddrPortFrom(ip, p.Port()).String())
 			continue
 		}
-		ta, err := net.ResolveTCPAddr("tcp", p)
+		ta, err := net.ResolveTCPAddr("tcp", p.String())
 		if err != nil {
 			e.log.Warn("iSNS: portal not registered", "portal", p, "err", err)
 			continue
@@ -64,13 +65,13 @@ type isnsLink struct {
 }
 
 // newISNSLink starts the client's goroutines for server.
-func (e *Engine) newISNSLink(server string) (*isnsLink, error) {
-	c, err := iscsi.NewISNSClient(iscsi.ISNSConfig{Server: server, EntityID: e.opts.ISNSEntityID, Logger: e.log})
+func (e *Engine) newISNSLink(server access.HostPort) (*isnsLink, error) {
+	c, err := iscsi.NewISNSClient(iscsi.ISNSConfig{Server: server.String(), EntityID: e.opts.ISNSEntityID, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &isnsLink{server: server, client: c, cancel: cancel, wake: make(chan struct{}, 1)}
+	l := &isnsLink{server: server.String(), client: c, cancel: cancel, wake: make(chan struct{}, 1)}
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
@@ -182,7 +183,7 @@ func (e *Engine) syncISNS() {
 
 // closeISNS deregisters from every iSNS server. Called by Close without
 // e.mu held, after the links were taken out of e.isns.
-func closeISNS(links map[string]*isnsLink) error {
+func closeISNS(links map[access.HostPort]*isnsLink) error {
 	var errs []error
 	for _, l := range links {
 		errs = append(errs, l.close())

@@ -61,7 +61,7 @@ target "iqn.2026-11.org.example:a" {
 		defer e.mu.Unlock()
 		m := map[string]*isnsLink{}
 		for k, v := range e.isns {
-			m[k] = v
+			m[k.String()] = v
 		}
 		return m
 	}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -619,20 +621,33 @@ func formatValue(attr string, v any) string {
 		return strconv.FormatUint(uint64(x), 10)
 	case uint16:
 		return strconv.FormatUint(uint64(x), 10)
+	case Duration:
+		return strconv.FormatInt(int64(time.Duration(x)/time.Second), 10)
+	case access.Redirect:
+		return strconv.Quote(x.String())
 	case []string:
-		q := make([]string, len(x))
-		for i, s := range x {
-			q[i] = strconv.Quote(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
+		return quoteList(x, func(s string) string { return s })
+	case []access.HostPort:
+		return quoteList(x, access.HostPort.String)
+	case access.Patterns:
+		return quoteList(x, access.Pattern.String)
+	case []access.Digest:
+		return quoteList(x, access.Digest.String)
+	case []access.CHAPAlgorithm:
+		return quoteList(x, access.CHAPAlgorithm.String)
 	case []User:
-		names := make([]string, len(x))
-		for i, u := range x {
-			names[i] = u.Name
-		}
-		return formatValue("", names)
+		return quoteList(x, func(u User) string { return u.Name })
 	}
 	return fmt.Sprint(v)
+}
+
+// quoteList prints a list as the configuration writes it: ["a", "b"].
+func quoteList[E any](list []E, text func(E) string) string {
+	q := make([]string, len(list))
+	for i, e := range list {
+		q[i] = strconv.Quote(text(e))
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // formatSize prints a byte count in the largest binary unit that divides

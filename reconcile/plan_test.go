@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -76,21 +78,21 @@ var goldenCases = []struct {
 	}},
 	{"target_params", nil, func(m *Model) {
 		t := m.Targets[iqnA]
-		t.HeaderDigest = []string{"CRC32C", "None"}
+		t.HeaderDigest = []access.Digest{access.DigestCRC32C, access.DigestNone}
 		t.MaxBurstLength = 262144
 		t.QueuedCommands = 128
-		t.NopInInterval = 10
-		t.Redirect = "192.0.2.20:3260 temp"
+		t.NopInInterval = Duration(10 * time.Second)
+		t.Redirect = mustRedirect("192.0.2.20:3260 temp")
 	}},
 	{"portals", nil, func(m *Model) {
-		m.ISCSI.Portals = []string{"127.0.0.1:3260", "[::1]:3260"}
+		m.ISCSI.Portals = hostPorts("127.0.0.1:3260", "[::1]:3260")
 		m.ISCSI.Enabled = false
 	}},
 	{"connection_caps", nil, func(m *Model) {
 		m.ISCSI.MaxConnections = 1024
 		m.ISCSI.MaxConnectionsPerAddress = 16
-		m.ISCSI.LoginTimeout = 5
-		m.ISCSI.DiscoveryIdleTimeout = 10
+		m.ISCSI.LoginTimeout = Duration(5 * time.Second)
+		m.ISCSI.DiscoveryIdleTimeout = Duration(10 * time.Second)
 		m.Targets[iqnA].MaxSessions = 8
 	}},
 	{"chap_users", nil, func(m *Model) {
@@ -99,7 +101,7 @@ var goldenCases = []struct {
 	}},
 	{"groups", nil, func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"special": {Initiators: []string{"iqn.1991-05.com.microsoft:*", "!iqn.1991-05.com.microsoft:guest"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare", ReadOnly: true}}},
+			"special": {Initiators: access.MustPatterns("iqn.1991-05.com.microsoft:*", "!iqn.1991-05.com.microsoft:guest"), LUNs: map[scsi.LUN]LUN{0: {Device: "spare", ReadOnly: true}}},
 		}
 	}},
 	{"mixed", nil, func(m *Model) {
@@ -123,32 +125,32 @@ var goldenCases = []struct {
 	// session, mapping the LUN it uses to another device.
 	{"group_swaps_live_lun", nil, func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}, 1: {Device: "null1"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:host1"), LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}, 1: {Device: "null1"}}},
 		}
 	}},
 	// A group added that maps the same devices at the same LUNs, plus
 	// one: the session only gains a LUN.
 	{"group_adds_lun", nil, func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}, 1: {Device: "null1"}, 2: {Device: "spare"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:host1"), LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}, 1: {Device: "null1"}, 2: {Device: "spare"}}},
 		}
 	}},
 	// A group's initiators change so that a live session moves back to
 	// the target's LUNs; a session in the other group is not reached.
 	{"group_initiators_move", func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}},
-			"windows":   {Initiators: []string{"iqn.1991-05.com.microsoft:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "null1"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:*"), LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}},
+			"windows":   {Initiators: access.MustPatterns("iqn.1991-05.com.microsoft:*"), LUNs: map[scsi.LUN]LUN{0: {Device: "null1"}}},
 		}
 	}, func(m *Model) {
-		m.Targets[iqnA].Groups["kvm-hosts"].Initiators = []string{"iqn.1994-05.com.redhat:host9"}
+		m.Targets[iqnA].Groups["kvm-hosts"].Initiators = access.MustPatterns("iqn.1994-05.com.redhat:host9")
 		m.Targets[iqnA].Groups["windows"].LUNs[1] = LUN{Device: "spare"}
 	}},
 	// per_portal_acl: groups match "name#portal_ip", so a live session
 	// moves.
 	{"per_portal_acl", func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:host1"), LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}},
 		}
 	}, func(m *Model) { m.Targets[iqnA].PerPortalACL = true }},
 	// A rename without pinning: same file, new identity.

@@ -1,8 +1,11 @@
 package reconcile
 
 import (
+	"maps"
+	"slices"
 	"sort"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 )
@@ -79,7 +82,7 @@ type GroupStatus struct {
 // Status returns the engine's live state.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
-	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals, DisruptiveChanges: string(e.policy)}
+	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: addrStrings(e.running.ISCSI.Portals), DisruptiveChanges: string(e.policy)}
 	if e.snap != nil {
 		st.Generation = e.snap.Generation
 	}
@@ -113,12 +116,12 @@ func (e *Engine) Status() Status {
 			}
 		}
 		for _, g := range sortedKeys(t.Groups) {
-			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators, LUNs: lunStatus(t.Groups[g].LUNs)})
+			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators.Strings(), LUNs: lunStatus(t.Groups[g].LUNs)})
 		}
 		st.Targets = append(st.Targets, ts)
 	}
 	links := make([]*isnsLink, 0, len(e.isns))
-	for _, server := range sortedKeys(e.isns) {
+	for _, server := range slices.SortedFunc(maps.Keys(e.isns), access.HostPort.Compare) {
 		links = append(links, e.isns[server])
 	}
 	e.mu.Unlock()
@@ -151,6 +154,15 @@ func (e *Engine) Served() map[string]string {
 		if d.backend != nil && d.model.Filename != "" {
 			out[name] = d.model.Filename
 		}
+	}
+	return out
+}
+
+// addrStrings returns addresses as text.
+func addrStrings(as []access.HostPort) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 )
 
@@ -89,7 +90,7 @@ type Conn struct {
 	TSIH uint16
 	ISID [6]byte
 	// CHAPAlgorithm is the algorithm the target chose for a CHAP login.
-	CHAPAlgorithm iscsi.CHAPAlgorithm
+	CHAPAlgorithm access.CHAPAlgorithm
 
 	cmdSN     uint32
 	expStatSN uint32

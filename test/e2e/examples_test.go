@@ -359,7 +359,7 @@ func TestExamplesStartAsWritten(t *testing.T) {
 			st := d.status()
 			var portals []string
 			for _, p := range want.ISCSI.Portals {
-				portals = append(portals, p.Addr)
+				portals = append(portals, p.Addr.String())
 			}
 			if !slices.Equal(st.Engine.Portals, portals) {
 				t.Errorf("portals %q, want %q as written", st.Engine.Portals, portals)

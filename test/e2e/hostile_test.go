@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/iscsi"
@@ -627,7 +628,7 @@ func chapGuesses(h *hostileRun, from []string, d time.Duration) (checked, unchec
 				}
 				c.SetDeadline(time.Now().Add(30 * time.Second))
 				err = c.Login(initiator.Options{InitiatorName: "iqn.2026-11.org.example:guesser", TargetName: hostileChap,
-					CHAP: &initiator.CHAP{Name: "joe", Secret: "guess-" + src, Algorithms: []iscsi.CHAPAlgorithm{iscsi.CHAPMD5}}})
+					CHAP: &initiator.CHAP{Name: "joe", Secret: "guess-" + src, Algorithms: []access.CHAPAlgorithm{access.CHAPMD5}}})
 				c.Close()
 				var le *initiator.LoginError
 				switch {
