@@ -7,14 +7,15 @@ package iscsi
 //
 // Seams for the integrator: Target carries `Auth Auth` and `Access
 // Access`; Snapshot carries the discovery `Auth` of iscsi {
-// incoming_user ... }. The login of a NORMAL session runs, in this order:
+// incoming_user ... } and the AccessControl of iSNS. The login of a
+// NORMAL session runs, in this order:
 //
 //  1. caps: the connection was admitted under Limits (caps.go), and
 //     InitiatorName and TargetName passed CheckName (else 0200h);
 //  2. Access.Redirect → answer redirectStatus with the TargetAddress
 //     before any security negotiation;
-//  3. Target.CheckLogin(initiator, PortalIP(local addr)) and, with iSNS
-//     access control, ISNSClient.Allowed → on error answer 0203h (target not found:
+//  3. Target.CheckLogin(initiator, PortalIP(local addr)), then
+//     Snapshot.AccessControl → on error answer 0203h (target not found:
 //     a refused initiator does not learn that the target exists, as in
 //     SCST);
 //  4. Auth.SelectAuthMethod, then chapServer.start/finish (chap.go);
@@ -25,7 +26,7 @@ package iscsi
 //
 // A DISCOVERY session runs 1 and 4 against the discovery Auth, is never
 // redirected, and lists in SendTargets only the targets that
-// Target.CheckLogin lets the initiator see (and ISNSClient.Allowed),
+// Target.CheckLogin lets the initiator see (and Snapshot.AccessControl),
 // each with the TargetAddress of the portals it accepts.
 
 import (

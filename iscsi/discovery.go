@@ -256,7 +256,7 @@ func (d *discoverySession) sendTargets(value string) Text {
 	var out Text
 	for _, name := range names {
 		t := snap.Targets[name]
-		if t == nil || !t.Enabled || !d.s.isnsAllowed(d.initiator, t.Name) {
+		if t == nil || !t.Enabled || !snap.allowed(d.initiator, t.Name) {
 			continue
 		}
 		if len(addrs) > 0 && addrs[0].own && t.CheckLogin(d.initiator, addrs[0].ip) != nil {

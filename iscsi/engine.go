@@ -26,6 +26,24 @@ type Snapshot struct {
 	LogoutGrace time.Duration
 	// Limits are the connection caps and login timeouts (caps.go).
 	Limits Limits
+	// AccessControl, when not nil, is asked too whether an initiator may
+	// see and log in to a target: the iSNS server's discovery domains
+	// (isns_server { access_control = true }).
+	AccessControl AccessControl
+}
+
+// AccessControl decides, beyond a target's own rules, whether an
+// initiator may see a target in SendTargets and log in to it. Allowed is
+// called at logins and discoveries, from many goroutines at once; it may
+// take a network round trip.
+type AccessControl interface {
+	Allowed(initiator, target string) bool
+}
+
+// allowed reports whether the snapshot's AccessControl, if any, lets
+// initiator see target.
+func (s *Snapshot) allowed(initiator, target string) bool {
+	return s.AccessControl == nil || s.AccessControl.Allowed(initiator, target)
 }
 
 // Target is one iSCSI target as the engine runs it.

@@ -500,7 +500,7 @@ func (c *loginConn) leading(kvs Text) error {
 		if err := t.CheckLogin(name, portalIP); err != nil {
 			return loginFail(LoginNotFound, "%v", err)
 		}
-		if !c.s.isnsAllowed(name, t.Name) {
+		if !c.snap.allowed(name, t.Name) {
 			return loginFail(LoginNotFound, "iSNS access control: %s is not in a discovery domain with %s", name, t.Name)
 		}
 		c.target = t

@@ -101,7 +101,6 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	}
 	res := e.run(e.commit(p))
 	e.policy = cfg.DisruptiveChanges
-	e.syncISNS()
 	return res, nil
 }
 
@@ -284,8 +283,12 @@ func (e *Engine) run(s *step) *Result {
 		d.dev.SetReadOnly(d.model.ReadOnly)
 		d.dev.SetCache(d.model.NVCache, d.model.WriteThrough)
 	}
+	// The iSNS registration follows the model that runs; with an empty
+	// plan the links, and so the access control, are those running.
+	ac := e.syncISNS(s.model)
 	if s.snap != nil {
 		s.snap.LogoutGrace = e.opts.LogoutGrace
+		s.snap.AccessControl = ac
 		e.srv.Commit(s.snap, s.effects) // sets s.snap.Generation
 		e.snap = s.snap
 	}

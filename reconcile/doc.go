@@ -81,7 +81,16 @@
 // itself (scsi marks the state lost); the engine sees it, retries it like
 // any offline device, and closes the lost disk when it replaces it.
 //
+// # iSNS
+//
+// The engine owns one iSNS client (package isns) per isns_server block:
+// each registration follows the configuration that runs, sent in the
+// background after every Apply and kept alive by the client; a removed
+// block's client deregisters and closes. The snapshot's AccessControl is
+// the client of the first server with access_control, which logins and
+// SendTargets ask.
+//
 // The package does not parse files (package config does) nor speak iSCSI
-// (package iscsi); it drives the server through the small Server
-// interface.
+// or iSNS (packages iscsi and isns); it drives the iSCSI server through
+// the small Server interface.
 package reconcile

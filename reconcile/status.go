@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/isns"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 )
@@ -24,7 +25,7 @@ type Status struct {
 	Devices           []DeviceStatus `json:"devices"`
 	Targets           []TargetStatus `json:"targets"`
 	// ISNS are the iSNS servers and what each one holds.
-	ISNS []iscsi.ISNSState `json:"isns,omitempty"`
+	ISNS []isns.State `json:"isns,omitempty"`
 	// Sessions are the live sessions.
 	Sessions []iscsi.SessionInfo `json:"sessions"`
 }
