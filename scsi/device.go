@@ -45,6 +45,10 @@ type Device struct {
 
 	res reservations
 
+	// atomicMu serializes the commands that read and write the medium as
+	// one step (atomic.go).
+	atomicMu sync.Mutex
+
 	// extras holds the rarely used SANITIZE and software write protect
 	// state, nil until a command needs it (see sanitize.go).
 	extras atomic.Pointer[devExtra]
