@@ -185,7 +185,7 @@ func (ti *sessInit) expectSilence(d time.Duration) {
 // command sends a SCSI command with the next CmdSN and ITT.
 func (ti *sessInit) command(cdb []byte, read, write bool, edtl uint32, imm []byte, final bool) uint32 {
 	ti.itt++
-	cmd := SCSICommand{Final: final, Read: read, Write: write, Attr: AttrSimple, ITT: ti.itt,
+	cmd := SCSICommand{Final: final, Read: read, Write: write, Attr: scsi.Simple, ITT: ti.itt,
 		ExpectedDataTransferLength: edtl, CmdSN: ti.cmdSN}
 	copy(cmd.CDB[:], cdb)
 	ti.cmdSN++

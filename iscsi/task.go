@@ -198,7 +198,7 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	t.read, t.write = cmd.Read, cmd.Write
 	t.edtl = cmd.ExpectedDataTransferLength
 	t.cdb = cmd.CDB
-	t.attr = scsi.TaskAttribute(cmd.Attr)
+	t.attr = cmd.Attr
 	t.state = taskData
 	if ext, ok := p.FindAHS(AHSExtendedCDB); ok && len(ext) > 1 {
 		t.extCDB = make([]byte, 16+len(ext)-1)
