@@ -1,5 +1,7 @@
 package scsi
 
+import "github.com/scstd/scstd/internal/bufpool"
+
 // Commands that read and write the medium as one step: COMPARE AND WRITE,
 // ORWRITE(16) and WRITE ATOMIC(16). Each holds its device's atomic lock
 // (Device.atomicMu) from its read to its write, so these commands are
@@ -75,8 +77,9 @@ func orWrite(t *task) ([]byte, error) {
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	buf := getBuffer(len(data))
-	defer putBuffer(buf)
+	bp := bufpool.Get(len(data))
+	defer bufpool.Put(bp)
+	buf := *bp
 	t.dev.atomicMu.Lock()
 	defer t.dev.atomicMu.Unlock()
 	if err := t.readAt(buf, lba*bs); err != nil {

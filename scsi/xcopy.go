@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync"
+
+	"github.com/scstd/scstd/internal/bufpool"
 )
 
 // EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 §6.4, §6.18): the
@@ -302,8 +304,9 @@ func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) (uint64, error) 
 	if s.srcLBA > srcEnd || n/sbs > srcEnd-s.srcLBA || s.dstLBA > dstEnd || n/dbs > dstEnd-s.dstLBA {
 		return 0, errCopyAborted
 	}
-	buf := getBuffer(int(min(n, xcopyChunk)))
-	defer putBuffer(buf)
+	bp := bufpool.Get(int(min(n, xcopyChunk)))
+	defer bufpool.Put(bp)
+	buf := *bp
 	from, to := s.srcLBA*sbs, s.dstLBA*dbs
 	for done := uint64(0); done < n; {
 		c := buf[:min(n-done, uint64(len(buf)))]
