@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/hctl"
 )
 
 var rootSchema = &hcl.BodySchema{
@@ -349,7 +350,7 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		// Identity and block size are the real disk's.
 		dev.BlockSize, dev.T10DevID, dev.USN = 0, "", ""
 		dev.Timeout = DefaultDevDiskTimeout
-		if IsHCTL(name) {
+		if hctl.Valid(name) {
 			dev.Path = name
 		}
 	}
@@ -408,7 +409,7 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 			}
 		case "path":
 			if s, ok := d.str(a); ok {
-				if !filepath.IsAbs(s) && !IsHCTL(s) {
+				if !filepath.IsAbs(s) && !hctl.Valid(s) {
 					d.errorf(a.Expr.Range(), "Invalid path", "%q is neither an absolute device node path (\"/dev/sg2\") nor a SCSI address H:C:T:L (\"0:0:1:0\", as lsscsi prints it).", s)
 					continue
 				}

@@ -1,8 +1,12 @@
-// Package config reads scstd's HCL configuration: it decodes the schema of
-// DESIGN.md ("Configuration schema") into plain Go values, fills in every
-// default, and checks it, reporting each problem as an hcl.Diagnostic whose
-// Subject points at the offending file, line and column and whose Detail
-// says what is expected. It knows nothing about the engine.
+// Package config reads scstd's HCL configuration: it decodes the schema
+// (every attribute is in the table under Defaults below; examples/ holds
+// complete files) into plain Go values, fills in every default, and checks
+// it, reporting each problem as an hcl.Diagnostic whose Subject points at
+// the offending file, line and column and whose Detail says what is
+// expected. It knows nothing about the engine: besides hcl it imports only
+// the standard library and two packages of it, internal/access (the typed
+// values of access rules, which it decodes into) and internal/hctl (SCSI
+// addresses).
 //
 // # Loading
 //

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/hctl"
 )
 
 // Validate checks the rules that span objects: unique names, references,
@@ -133,7 +134,7 @@ func (v *validator) secret(u *User, kind string) {
 }
 
 func (v *validator) device(d *Device) {
-	if d.Handler == HandlerDevDisk && IsHCTL(d.Name) {
+	if d.Handler == HandlerDevDisk && hctl.Valid(d.Name) {
 		// SCST names pass-through devices by their SCSI address.
 	} else if err := checkDeviceName(d.Name); err != nil {
 		v.errorf(d.NameRange, "Invalid device name", "%v.", err)

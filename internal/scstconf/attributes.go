@@ -90,7 +90,7 @@ var targetAttrs = map[string]mapping{
 }
 
 // targetOrder is the order target attributes are written in: the order of
-// DESIGN.md's schema.
+// the configuration schema (config's documentation).
 var targetOrder = []string{
 	"enabled", "header_digest", "data_digest", "immediate_data", "initial_r2t",
 	"max_recv_data_segment_length", "max_xmit_data_segment_length",
