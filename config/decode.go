@@ -115,12 +115,7 @@ func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+	d.diags = append(d.diags, diagf(hcl.DiagError, subject, summary, format, args...))
 }
 
 func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyContent {
@@ -201,9 +196,7 @@ func (d *decoder) finish() *Config {
 }
 
 func (d *decoder) duplicate(subject hcl.Range, summary, detail string) {
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject.Ptr(),
-	})
+	d.errorf(subject, summary, "%s", detail)
 }
 
 // at formats a range as "file:line" for "also declared at" messages.
@@ -617,52 +610,41 @@ func (d *decoder) group(b *hcl.Block) *Group {
 	return g
 }
 
-func (d *decoder) digests(a *hcl.Attribute) []access.Digest {
+// distinctList decodes a non-empty list of distinct values, each parsed
+// by parse: what names one value in the summaries ("digest"); atLeast and
+// oneOf say in the details which values there are.
+func distinctList[T comparable](d *decoder, a *hcl.Attribute, what string, parse func(string) (T, error), atLeast, oneOf string) []T {
 	list, ranges, ok := d.strList(a)
 	if !ok {
 		return nil
 	}
 	if len(list) == 0 {
-		d.errorf(a.Expr.Range(), "No digest", "Expected at least one of \"CRC32C\" and \"None\".")
+		d.errorf(a.Expr.Range(), "No "+what, "Expected %s.", atLeast)
 		return nil
 	}
-	var out []access.Digest
+	var out []T
 	for k, s := range list {
-		dg, err := access.ParseDigest(s)
+		v, err := parse(s)
 		switch {
 		case err != nil:
-			d.errorf(ranges[k], "Invalid digest", "Expected \"CRC32C\" or \"None\", got %q.", s)
-		case slices.Contains(out, dg):
-			d.errorf(ranges[k], "Duplicate digest", "%q is listed twice.", s)
+			d.errorf(ranges[k], "Invalid "+what, "Expected %s, got %q.", oneOf, s)
+		case slices.Contains(out, v):
+			d.errorf(ranges[k], "Duplicate "+what, "%q is listed twice.", s)
 		default:
-			out = append(out, dg)
+			out = append(out, v)
 		}
 	}
 	return out
 }
 
+func (d *decoder) digests(a *hcl.Attribute) []access.Digest {
+	return distinctList(d, a, "digest", access.ParseDigest,
+		`at least one of "CRC32C" and "None"`, `"CRC32C" or "None"`)
+}
+
 func (d *decoder) chapAlgorithms(a *hcl.Attribute) []access.CHAPAlgorithm {
-	list, ranges, ok := d.strList(a)
-	if !ok {
-		return nil
-	}
-	if len(list) == 0 {
-		d.errorf(a.Expr.Range(), "No CHAP algorithm", "Expected at least one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\".")
-		return nil
-	}
-	var out []access.CHAPAlgorithm
-	for k, s := range list {
-		alg, err := access.ParseCHAPAlgorithm(s)
-		switch {
-		case err != nil:
-			d.errorf(ranges[k], "Invalid CHAP algorithm", "Expected one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\", got %q.", s)
-		case slices.Contains(out, alg):
-			d.errorf(ranges[k], "Duplicate CHAP algorithm", "%q is listed twice.", s)
-		default:
-			out = append(out, alg)
-		}
-	}
-	return out
+	return distinctList(d, a, "CHAP algorithm", access.ParseCHAPAlgorithm,
+		`at least one of "SHA3-256", "SHA-256", "SHA-1" and "MD5"`, `one of "SHA3-256", "SHA-256", "SHA-1" and "MD5"`)
 }
 
 // patterns decodes a list of wildcard patterns (package access): none

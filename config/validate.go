@@ -60,21 +60,11 @@ type validator struct {
 }
 
 func (v *validator) errorf(subject hcl.Range, summary, format string, args ...any) {
-	v.diags = append(v.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+	v.diags = append(v.diags, diagf(hcl.DiagError, subject, summary, format, args...))
 }
 
 func (v *validator) warnf(subject hcl.Range, summary, format string, args ...any) {
-	v.diags = append(v.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+	v.diags = append(v.diags, diagf(hcl.DiagWarning, subject, summary, format, args...))
 }
 
 func (v *validator) iscsi(i *ISCSI) {
