@@ -3,10 +3,10 @@
 // complete files) into plain Go values, fills in every default, and checks
 // it, reporting each problem as an hcl.Diagnostic whose Subject points at
 // the offending file, line and column and whose Detail says what is
-// expected. It knows nothing about the engine: besides hcl it imports only
-// the standard library and two packages of it, internal/access (the typed
-// values of access rules, which it decodes into) and internal/hctl (SCSI
-// addresses).
+// expected. It knows nothing about the engine: besides hcl and the
+// standard library it imports only two of scstd's packages, which use
+// nothing else either: internal/access (the typed values of access rules,
+// which it decodes into) and internal/hctl (SCSI addresses).
 //
 // # Loading
 //
@@ -140,6 +140,13 @@
 // identity and block size being the disk's. Its label may be the disk's
 // SCSI address ("0:0:1:0"), as SCST names pass-through devices; then path
 // may be left out. One disk backs at most one dev_disk device.
+//
+// allowed_portals and a group's initiators are wildcard patterns: "*" any
+// run of characters, "?" one character, a leading "!" excludes. A name or
+// portal matches a list when no "!" pattern matches it and some other
+// pattern does (or there is none). Case does not matter, as in SCST,
+// whose wildcmp compares both sides in lower case. Package access says
+// the details.
 //
 // Sizes are whole numbers with an optional unit: B; KB, MB, GB, TB, PB
 // (powers of 1000); KiB, MiB, GiB, TiB, PiB (powers of 1024); case does not
