@@ -35,8 +35,15 @@ type Device struct {
 	resetEpoch    atomic.Uint64 // LOGICAL UNIT RESET
 
 	// ejected is true while a removable device's medium is out (START
-	// STOP UNIT with LOEJ).
+	// STOP UNIT with LOEJ; a CD-ROM's tray is open).
 	ejected atomic.Bool
+	// mediumEpoch counts media loaded (NOT READY TO READY CHANGE, MEDIUM
+	// MAY HAVE CHANGED); mediaEvent is the last media event for GET EVENT
+	// STATUS NOTIFICATION and its sequence number; lastRead is the last
+	// block a CD-ROM read (MECHANISM STATUS). See medium.go.
+	mediumEpoch atomic.Uint64
+	mediaEvent  atomic.Uint64
+	lastRead    atomic.Uint32
 	// preventers are the nexuses with a PREVENT ALLOW MEDIUM REMOVAL in
 	// force; nprevent is len(preventers), read without the lock.
 	preventMu  sync.Mutex
@@ -51,7 +58,8 @@ type Device struct {
 }
 
 // devState is the backend a device serves from, swapped atomically as the
-// device goes offline and online. backend is nil while offline.
+// device goes offline and online. backend is nil while offline, and in a
+// removable device that is online without a medium (noMedium).
 //
 // A command that uses the backend holds a reference on the state it took
 // it from (acquire, release); a state replaced by the next one is retired,
@@ -60,11 +68,12 @@ type Device struct {
 // The counter's high bit marks retirement, so that taking and dropping a
 // reference is one atomic add each, with no lock and no allocation.
 type devState struct {
-	backend vdisk.Backend
-	offline error
-	refs    atomic.Int64
-	idle    chan struct{} // closed when drained; nil without a backend
-	drained atomic.Bool
+	backend  vdisk.Backend
+	offline  error
+	noMedium bool
+	refs     atomic.Int64
+	idle     chan struct{} // closed when drained; nil without a backend
+	drained  atomic.Bool
 }
 
 // stateRetired is the bit of devState.refs set when the state is retired.
@@ -180,7 +189,10 @@ func (d *Device) Config() DeviceConfig {
 
 // SetBackend makes the device serve from b (bringing an offline device
 // online) and reads its size; a size that differs from the last one known
-// posts CAPACITY DATA HAS CHANGED to every nexus. When b.Size() fails the
+// posts CAPACITY DATA HAS CHANGED to every nexus. On a CD-ROM b is a new
+// disc, loaded with the tray closed: every nexus gets NOT READY TO READY
+// CHANGE, MEDIUM MAY HAVE CHANGED instead, and GET EVENT STATUS
+// NOTIFICATION reports new media. When b.Size() fails the
 // device goes offline with that error as the reason (see Offline) and the
 // caller keeps b. A nil b is SetOffline(nil). The backend the device
 // served from before is returned as a Drain: the caller closes it once
@@ -192,6 +204,9 @@ func (d *Device) SetBackend(b vdisk.Backend) Drain {
 	n, err := b.Size()
 	if err != nil {
 		return d.swap(newState(nil, fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)))
+	}
+	if d.cfg.Type == TypeCDROM {
+		return d.loadMedium(b, n)
 	}
 	d.setSize(n)
 	return d.swap(newState(b, nil))
