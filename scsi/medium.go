@@ -80,6 +80,18 @@ func (d *Device) HasMedium() bool {
 // its medium must respect.
 func (d *Device) RemovalPrevented() bool { return d.removalPrevented() }
 
+// PreventedBy reports whether nexus n holds a PREVENT ALLOW MEDIUM
+// REMOVAL on the device.
+func (d *Device) PreventedBy(n *Nexus) bool {
+	if d.nprevent.Load() == 0 {
+		return false
+	}
+	d.preventMu.Lock()
+	defer d.preventMu.Unlock()
+	_, ok := d.preventers[n]
+	return ok
+}
+
 // postMediaEvent records a media event under the next sequence number.
 func (d *Device) postMediaEvent(code uint8) {
 	for {

@@ -159,11 +159,12 @@ func TestTrayByStartStopUnit(t *testing.T) {
 
 	// RemovalPrevented is what a reload asks before changing the disc.
 	runSteps(t, f, other, []step{{preventCmd, 0, "GOOD"}})
-	if !f.dev.RemovalPrevented() {
-		t.Fatal("RemovalPrevented false under a PREVENT")
+	if !f.dev.RemovalPrevented() || !f.dev.PreventedBy(other) || f.dev.PreventedBy(f.nex) {
+		t.Fatalf("under other's PREVENT: RemovalPrevented %v, by other %v, by f.nex %v",
+			f.dev.RemovalPrevented(), f.dev.PreventedBy(other), f.dev.PreventedBy(f.nex))
 	}
 	other.Close()
-	if f.dev.RemovalPrevented() {
-		t.Fatal("RemovalPrevented true after the nexus that prevented ended")
+	if f.dev.RemovalPrevented() || f.dev.PreventedBy(other) {
+		t.Fatal("removal prevented after the nexus that prevented ended")
 	}
 }
