@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/admin"
 	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/scsi"
@@ -258,4 +261,158 @@ func TestCDROMInstallerProbe(t *testing.T) {
 	}
 	s.want("START STOP UNIT load", cdbLoad, 0, sense{})
 	s.want("TEST UNIT READY after the load", cdbTUR, 0, sense{})
+}
+
+// cdromFileTarget is cdromTarget with the drive's filename a %q.
+const cdromFileTarget = `
+iscsi { portals = ["{{.Portal}}"] }
+
+handler "vcdrom" {
+  device "cd0" {
+    filename = %q
+  }
+}
+
+target "iqn.2026-11.org.example:t1" {
+  lun "0" { device = "cd0" }
+}
+`
+
+// TestCDROMEmptyDrive: a vcdrom with filename = "" is a drive without a
+// disc, online: libiscsi logs in to it (its login's TEST UNIT READY
+// accepts MEDIUM NOT PRESENT), INQUIRY, REPORT LUNS, GET CONFIGURATION
+// and GET EVENT STATUS NOTIFICATION answer, and media access answers NOT
+// READY, MEDIUM NOT PRESENT - TRAY CLOSED.
+func TestCDROMEmptyDrive(t *testing.T) {
+	requireTools(t, "iscsi-inq")
+	tgt := testtarget.Start(t, fmt.Sprintf(cdromFileTarget, ""))
+	out := mustRun(t, "iscsi-inq", "-i", initiatorFirst, tgt.LUNURL(iqnT1, 0))
+	if !strings.Contains(out, "Peripheral Device Type:MMC") || !strings.Contains(out, "Removable:1") {
+		t.Errorf("iscsi-inq on the empty drive:\n%s", out)
+	}
+
+	s := newCDSession(t, tgt, liveInitiator)
+	s.want("TEST UNIT READY", cdbTUR, 0, senseNoMedium)
+	s.want("READ CAPACITY(10)", cdbReadCapacity, 8, senseNoMedium)
+	s.want("READ(10)", read10(0, 1), 2048, senseNoMedium)
+	s.want("READ TOC", cdbReadTOC, 256, senseNoMedium)
+	s.want("INQUIRY", cdbInquiry, 96, sense{})
+	s.want("REPORT LUNS", []byte{0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, 256, sense{})
+	if c := s.want("GET CONFIGURATION", cdbGetConfig, 256, sense{}); len(c) < 8 || c[6] != 0 || c[7] != 0 {
+		t.Errorf("GET CONFIGURATION: % x, want current profile 0000h (no disc)", c)
+	}
+	if g := s.want("GET EVENT STATUS NOTIFICATION", cdbGESN, 8, sense{}); len(g) != 8 || g[5] != 0 {
+		t.Errorf("GET EVENT STATUS NOTIFICATION: % x, want no medium, tray closed", g)
+	}
+	s.want("MODE SENSE(10) page 2Ah", cdbModeSense2A, 64, sense{})
+	s.want("MECHANISM STATUS", cdbMechStatus, 8, sense{})
+
+	var st struct {
+		Devices []struct {
+			Name   string `json:"name"`
+			Online bool   `json:"online"`
+			Medium string `json:"medium"`
+			Reason string `json:"reason"`
+		} `json:"devices"`
+	}
+	raw, err := tgt.Admin().Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Devices) != 1 || !st.Devices[0].Online || st.Devices[0].Medium != "none" || st.Devices[0].Reason != "" {
+		t.Errorf("status of the empty drive: %+v, want online, medium none", st.Devices)
+	}
+}
+
+// TestCDROMMediaChangeByReload: a reload that changes a vcdrom's filename
+// changes the disc in the same drive: a live session gets NOT READY TO
+// READY CHANGE, MEDIUM MAY HAVE CHANGED on its next command and then reads
+// the new disc, GET EVENT STATUS NOTIFICATION reports new media (or media
+// removal for filename = ""), and while a session prevents medium removal
+// the reload is refused unless forced.
+func TestCDROMMediaChangeByReload(t *testing.T) {
+	// The files as the configuration names them (rendered with Params).
+	const discA, discB = "{{.Dir}}/a.iso", "{{.Dir}}/b.iso"
+	config := func(file string) string { return fmt.Sprintf(cdromFileTarget, file) }
+	tgt := testtarget.New(t, config(discA))
+	isoA := writeISO(t, tgt.Path("a.iso"), 1000)
+	isoB := make([]byte, 1500*2048)
+	for i := range isoB {
+		isoB[i] = 0xb0 | byte(i/2048%15)
+	}
+	if err := os.WriteFile(tgt.Path("b.iso"), isoB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Start()
+	s := newCDSession(t, tgt, liveInitiator)
+	other := newCDSession(t, tgt, initiatorSecond)
+
+	reload := func(file string) admin.ReloadReply {
+		t.Helper()
+		r := tgt.Reconfigure(config(file))
+		if !r.OK {
+			t.Fatalf("reload to %q rejected: %s\n%s", file, r.Error, r.Diagnostics)
+		}
+		return r
+	}
+	sector := func(s *cdSession, what string, lba uint32, want []byte) {
+		t.Helper()
+		if d := s.want(what, read10(lba, 1), 2048, sense{}); !bytes.Equal(d, want) {
+			t.Errorf("%s: READ(10) of sector %d does not return the disc's", what, lba)
+		}
+	}
+	event := func(s *cdSession, what string, code, status byte) {
+		t.Helper()
+		if g := s.want(what, cdbGESN, 8, sense{}); len(g) != 8 || g[4] != code || g[5] != status {
+			t.Errorf("%s: GET EVENT STATUS NOTIFICATION % x, want event %02Xh, media status %02Xh", what, g, code, status)
+		}
+	}
+	sector(s, "disc A", 5, isoA[5*2048:6*2048])
+
+	r := reload(discB)
+	if !strings.Contains(r.Plan, "medium changed") {
+		t.Errorf("the plan of a disc change does not say so:\n%s", r.Plan)
+	}
+	s.want("first command after the change to disc B", read10(5, 1), 2048, senseMediumMoved)
+	sector(s, "disc B", 5, isoB[5*2048:6*2048])
+	if rc := s.want("READ CAPACITY(10) of disc B", cdbReadCapacity, 8, sense{}); !bytes.Equal(rc, []byte{0, 0, 0x05, 0xdb, 0, 0, 0x08, 0}) {
+		t.Errorf("READ CAPACITY(10) of disc B: % x, want last LBA 1499", rc)
+	}
+	event(s, "disc B", 0x02, 0x02) // NewMedia, present
+	event(s, "disc B, polled again", 0x00, 0x02)
+
+	reload("")
+	s.want("first command after the eject by reload", cdbTUR, 0, senseNoMedium)
+	event(s, "no disc", 0x03, 0x00) // MediaRemoval, absent, tray closed
+
+	reload(discA)
+	s.want("first command after disc A is back", cdbTUR, 0, senseMediumMoved)
+	sector(s, "disc A again", 7, isoA[7*2048:8*2048])
+	event(s, "disc A again", 0x02, 0x02)
+	// The other session, idle all along, hears of the change once.
+	other.want("the other session's first command since", cdbTUR, 0, senseMediumMoved)
+	sector(other, "the other session", 7, isoA[7*2048:8*2048])
+
+	// The other session locks the disc in: changing or ejecting it is
+	// disruptive, refused, and nothing changes.
+	other.want("PREVENT ALLOW MEDIUM REMOVAL", cdbPrevent, 0, sense{})
+	for _, file := range []string{discB, ""} {
+		r := tgt.Reconfigure(config(file))
+		if r.OK || !strings.Contains(r.Error, "medium removal prevented") {
+			t.Errorf("reload to %q while the medium is locked: ok=%v error=%q, want refused as medium removal prevented", file, r.OK, r.Error)
+		}
+		sector(s, "disc A, kept by the refused reload", 7, isoA[7*2048:8*2048])
+	}
+	// Forced, it applies.
+	tgt.Reconfigure(config(discB))
+	fr, err := tgt.Admin().Reload(true)
+	if err != nil || !fr.OK {
+		t.Fatalf("forced reload: %v %s", err, fr.Error)
+	}
+	s.want("first command after the forced change", cdbTUR, 0, senseMediumMoved)
+	sector(s, "disc B, forced", 9, isoB[9*2048:10*2048])
+	other.want("the locking session after the forced change", cdbTUR, 0, senseMediumMoved)
 }
