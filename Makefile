@@ -3,8 +3,9 @@
 #   make run    build the daemon and serve examples/quickstart.hcl on 127.0.0.1:3260
 #               (make run PORT=3261 for another port)
 #   make test   install the test tools, lint, unit tests (-race), end-to-end tests
+#   make test-vm the dev_disk tests: a QEMU guest with SCSI disks (minutes under TCG)
 #
-# Everything else: make build | deps | lint | fuzz | bench | man | deb | clean
+# Everything else: make build | deps | vm-kernel | lint | fuzz | bench | man | deb | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,8 +26,10 @@ GIT_MODIFIED := $(shell [ -n "$$(git status --porcelain --untracked-files=no 2>/
 LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(GIT_COMMIT) -X main.modified=$(GIT_MODIFIED)
 
 # Debian packages the end-to-end tests and the benchmark drive the daemon
-# with; ansible runs the example playbook (examples/ansible) in the tests.
-APT_PACKAGES := libiscsi-bin qemu-utils qemu-block-extra tgt open-isns-server open-isns-utils ansible
+# with; ansible runs the example playbook (examples/ansible) in the tests;
+# the dev_disk VM tests (make test-vm) boot a QEMU guest with busybox.
+APT_PACKAGES := libiscsi-bin qemu-utils qemu-block-extra tgt open-isns-server open-isns-utils ansible \
+                qemu-system-x86 busybox-static
 # Pinned to the version the team's package list names.
 STATICCHECK_VERSION := v0.8.2
 
@@ -40,7 +43,7 @@ FUZZTIME     ?= 5s
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run deps test lint fmt-check vet staticcheck unit e2e fuzz bench man deb clean
+.PHONY: all build run deps test lint fmt-check vet staticcheck unit e2e test-vm vm-kernel fuzz bench man deb clean
 
 all: build
 
@@ -119,6 +122,23 @@ unit:
 e2e: build deb
 	SCSTD_BIN=$(CURDIR)/$(BIN) SCSTD_DEB=$$(ls -t $(CURDIR)/bin/scstd_$(VERSION)_*.deb | head -n1) \
 		$(GO) test -timeout $(E2E_TIMEOUT) -v $(E2E_PKG)
+
+# vm-kernel fetches Debian's kernel package into .state/vm (not committed)
+# and extracts the guest kernel and modules the dev_disk tests boot.
+vm-kernel:
+	scripts/vm-kernel.sh $(VM_KERNEL)
+
+# test-vm runs the dev_disk pass-through tests (build tag vm): scstd in a
+# QEMU guest (TCG) in front of virtio-scsi disks, driven from this host by
+# libiscsi and qemu-io. About five minutes on two cores, so not in `make
+# test`; .ci/run calls it afterwards.
+VM_KERNEL := $(CURDIR)/.state/vm/kernel
+VM_TIMEOUT ?= 40m
+test-vm: deps vm-kernel
+	$(GO) vet -tags vm ./test/e2e
+	@sc=$$(command -v staticcheck || { test -x $(GOBIN_DIR)/staticcheck && echo $(GOBIN_DIR)/staticcheck; } || true); \
+	if [ -n "$$sc" ]; then "$$sc" -tags vm ./test/e2e; fi
+	SCSTD_VM_KERNEL=$(VM_KERNEL) $(GO) test -tags vm -timeout $(VM_TIMEOUT) -v -run 'TestDevDisk' ./test/e2e
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

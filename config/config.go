@@ -192,10 +192,12 @@ const (
 	HandlerNullIO Handler = "vdisk_nullio"
 	// HandlerCDROM serves an ISO image as a read-only MMC CD-ROM.
 	HandlerCDROM Handler = "vcdrom"
+	// HandlerDevDisk passes commands through to a real SCSI disk (SG_IO).
+	HandlerDevDisk Handler = "dev_disk"
 )
 
 // Handlers lists every known handler.
-var Handlers = []Handler{HandlerFileIO, HandlerBlockIO, HandlerNullIO, HandlerCDROM}
+var Handlers = []Handler{HandlerFileIO, HandlerBlockIO, HandlerNullIO, HandlerCDROM, HandlerDevDisk}
 
 // String returns the configuration spelling of h.
 func (h Handler) String() string { return string(h) }
@@ -231,6 +233,14 @@ type Device struct {
 	// USN is the unit serial number (default: 8 hex digits of the FNV-1a
 	// hash of the device name, stable across restarts).
 	USN string
+	// Path is the real SCSI disk of a dev_disk device: an absolute device
+	// node that takes SG_IO (/dev/sg2, /dev/disk/by-id/...) or a SCSI
+	// address H:C:T:L (default: the device label when it is one, as
+	// SCST names pass-through devices). Empty for other handlers.
+	Path string
+	// Timeout bounds each command passed to a dev_disk device (default
+	// 30s). Zero for other handlers.
+	Timeout time.Duration
 
 	// DeclRange is the range of the device block header.
 	DeclRange hcl.Range

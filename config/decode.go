@@ -53,6 +53,7 @@ var deviceSchema = &hcl.BodySchema{
 		{Name: "filename"}, {Name: "size"}, {Name: "blocksize"}, {Name: "nv_cache"},
 		{Name: "write_through"}, {Name: "o_direct"}, {Name: "read_only"},
 		{Name: "removable"}, {Name: "t10_dev_id"}, {Name: "usn"},
+		{Name: "path"}, {Name: "timeout"},
 	},
 }
 
@@ -63,6 +64,7 @@ var deviceAttrs = map[Handler][]string{
 	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn"},
 	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn"},
 	HandlerCDROM:   {"filename", "blocksize", "t10_dev_id", "usn"},
+	HandlerDevDisk: {"path", "timeout", "read_only"},
 }
 
 var targetSchema = &hcl.BodySchema{
@@ -335,10 +337,18 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		Name: name, Handler: h, BlockSize: DefaultBlockSize, T10DevID: name, USN: defaultUSN(name),
 		DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{},
 	}
-	if h == HandlerCDROM {
+	switch h {
+	case HandlerCDROM:
 		dev.BlockSize = 2048
 		dev.ReadOnly = true
 		dev.Removable = true
+	case HandlerDevDisk:
+		// Identity and block size are the real disk's.
+		dev.BlockSize, dev.T10DevID, dev.USN = 0, "", ""
+		dev.Timeout = DefaultDevDiskTimeout
+		if IsHCTL(name) {
+			dev.Path = name
+		}
 	}
 	c := d.content(b.Body, deviceSchema)
 	for _, a := range sortedAttrs(c.Attributes) {
@@ -394,6 +404,18 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		case "usn":
 			if s, ok := d.str(a); ok {
 				dev.USN = s
+			}
+		case "path":
+			if s, ok := d.str(a); ok {
+				if !filepath.IsAbs(s) && !IsHCTL(s) {
+					d.errorf(a.Expr.Range(), "Invalid path", "%q is neither an absolute device node path (\"/dev/sg2\") nor a SCSI address H:C:T:L (\"0:0:1:0\", as lsscsi prints it).", s)
+					continue
+				}
+				dev.Path = s
+			}
+		case "timeout":
+			if n, ok := d.intIn(a, 1, 65535); ok {
+				dev.Timeout = time.Duration(n) * time.Second
 			}
 		}
 	}

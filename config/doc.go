@@ -62,11 +62,15 @@
 //   - CheckStorageSafety, wherever a configuration is loaded (validate,
 //     run, reload, plan): a backing file that is a configuration file or
 //     inside a configuration directory, two devices on one file or block
-//     device (unless both are read-only), an existing file smaller than
-//     size (allowed for a device the running daemon serves from that file:
-//     a resize). The daemon passes what it serves as Served.
+//     device (unless both are read-only), a dev_disk device's disk behind
+//     another device (another dev_disk device naming it otherwise, or a
+//     vdisk_blockio device on it or a partition of it, unless both are
+//     read-only), an existing file smaller than size (allowed for a
+//     device the running daemon serves from that file: a resize). The
+//     daemon passes what it serves as Served.
 //   - CheckStorage, which `scstd validate` adds: backing files exist (or
-//     can be created), are of the right kind and open.
+//     can be created), are of the right kind and open; a dev_disk disk
+//     exists (a SCSI device's node, or a SCSI address with an sg node).
 //
 // `scstd validate -no-storage`, for a CI runner that has the configuration
 // but not the storage, runs neither: CheckStorageNames applies the rules
@@ -104,6 +108,9 @@
 //	                               false (vcdrom: read_only and removable true)
 //	device.t10_dev_id              device name    1..64 printable ASCII
 //	device.usn                     %08x of FNV-1a-32(device name) 1..64 printable ASCII
+//	dev_disk device.path           the label, when it is H:C:T:L   absolute device node, or H:C:T:L
+//	dev_disk device.timeout        30 (seconds)   1..65535, per command passed to the disk
+//	dev_disk device.read_only      false
 //	target.enabled                 true
 //	header_digest, data_digest     ["None"]       "CRC32C", "None"
 //	immediate_data                 true
@@ -125,6 +132,12 @@
 //	chap_algorithms                ["SHA3-256", "SHA-256", "SHA-1", "MD5"]
 //	lun label                                     0..16383
 //	lun.read_only                  false
+//
+// A dev_disk device passes commands through to a real SCSI disk (SCST's
+// pass-through mode): it takes path, timeout and read_only only, its
+// identity and block size being the disk's. Its label may be the disk's
+// SCSI address ("0:0:1:0"), as SCST names pass-through devices; then path
+// may be left out. One disk backs at most one dev_disk device.
 //
 // Sizes are whole numbers with an optional unit: B; KB, MB, GB, TB, PB
 // (powers of 1000); KiB, MiB, GiB, TiB, PiB (powers of 1024); case does not

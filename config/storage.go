@@ -15,13 +15,19 @@ import (
 // CheckStorage checks the backing files the devices name, as `scstd
 // validate` does: a vdisk_fileio file must exist or have a size to be
 // created with (in an existing directory), a vdisk_blockio filename must be
-// a block device, a vcdrom image must be a readable regular file. It is not
-// part of Load because at run time missing storage is not a configuration
+// a block device, a vcdrom image must be a readable regular file, and a
+// dev_disk disk must exist: a device node (of a SCSI device, where sysfs
+// tells) or the SCSI address of a device with an sg node. It is not part
+// of Load because at run time missing storage is not a configuration
 // error: that device alone goes offline.
 func (c *Config) CheckStorage() hcl.Diagnostics {
 	v := &validator{}
 	errorf := v.errorf
 	for _, d := range c.Devices {
+		if d.Handler == HandlerDevDisk {
+			v.checkDisk(d)
+			continue
+		}
 		if d.Filename == "" {
 			continue
 		}
@@ -125,13 +131,21 @@ type Served map[string]string
 //   - two devices on the same file or block device (same device and inode,
 //     or same device number for block devices), unless both are read-only:
 //     each would have its own identity and reservations over the same data;
+//   - a dev_disk device's disk behind another device: another dev_disk
+//     device (the disk by another name: its sg node, its block device or
+//     its SCSI address), or a vdisk_blockio device on the disk or one of
+//     its partitions, unless both are read-only. Disks are compared by
+//     SCSI address where sysfs tells, else by device number;
 //   - an existing vdisk_fileio file smaller than its size: the daemon
 //     creates a missing file but never extends an existing one on first
 //     use, as it may be a file that was never meant to be a disk. A device
 //     that served (in served) from that same file is grown on reload: that
 //     is a resize, and allowed.
 //
-// It only stats files. Missing files are not its concern (CheckStorage
+// It only stats files and reads sysfs. A dev_disk path cannot be a
+// configuration file: CheckStorage wants a device node, and a regular
+// file does not take SG_IO, so such a device could only stay offline.
+// Missing files are not its concern (CheckStorage
 // reports them for validate; at run time such a device goes offline).
 func (c *Config) CheckStorageSafety(served Served) hcl.Diagnostics {
 	return c.checkStorageSafety(served, statIdentity{})
@@ -210,7 +224,14 @@ func (c *Config) checkStorageSafety(served Served, id identity) hcl.Diagnostics 
 		key fileKey
 	}
 	var users []user
+	var disks []diskUser
 	for _, d := range c.Devices {
+		if key, ok := diskKey(d); ok {
+			if v.checkSameDisk(disks, d, key) {
+				continue
+			}
+			disks = append(disks, diskUser{d: d, key: key})
+		}
 		if d.Filename == "" {
 			continue
 		}

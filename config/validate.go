@@ -16,7 +16,15 @@ func (c *Config) Validate() hcl.Diagnostics {
 	v := &validator{}
 	v.iscsi(c.ISCSI)
 	devices := map[string]*Device{}
+	paths := map[string]*Device{}
 	for _, d := range c.Devices {
+		if d.Path != "" {
+			if prev, dup := paths[d.Path]; dup {
+				v.errorf(d.Range("path"), "Disk passed through twice", "%s is also the disk of device %q at %s; one disk can back one dev_disk device.", d.Path, prev.Name, at(prev.Range("path")))
+			} else {
+				paths[d.Path] = d
+			}
+		}
 		if prev, dup := devices[d.Name]; dup {
 			v.errorf(d.NameRange, "Duplicate device", "A device named %q is also declared at %s (handler %s); device names are unique across handlers.", d.Name, at(prev.NameRange), prev.Handler)
 			continue
@@ -123,7 +131,9 @@ func (v *validator) secret(u *User, kind string) {
 }
 
 func (v *validator) device(d *Device) {
-	if err := checkDeviceName(d.Name); err != nil {
+	if d.Handler == HandlerDevDisk && IsHCTL(d.Name) {
+		// SCST names pass-through devices by their SCSI address.
+	} else if err := checkDeviceName(d.Name); err != nil {
 		v.errorf(d.NameRange, "Invalid device name", "%v.", err)
 	}
 	switch d.Handler {
@@ -134,6 +144,12 @@ func (v *validator) device(d *Device) {
 	case HandlerNullIO:
 		if _, set := d.Attrs["size"]; !set {
 			v.errorf(d.DeclRange, "Missing size", "A %s device needs size = its capacity, such as \"1TiB\".", d.Handler)
+		}
+	case HandlerDevDisk:
+		if d.Path == "" {
+			if _, set := d.Attrs["path"]; !set {
+				v.errorf(d.DeclRange, "Missing path", "A %s device needs path = its SCSI disk (\"/dev/sg2\" or \"H:C:T:L\"), unless its label is the SCSI address H:C:T:L.", d.Handler)
+			}
 		}
 	}
 	if d.Size.IsSet() && d.Size.Bytes%int64(d.BlockSize) != 0 {

@@ -43,6 +43,16 @@ handler "vcdrom" {
   }
 }
 
+# A local SCSI disk passed through (SCST's dev_disk handler), named by its
+# SCSI address as lsscsi prints it; its identity and data are the disk's.
+# Left commented out so that this file validates on any host:
+#
+#   handler "dev_disk" {
+#     device "0:0:1:0" {
+#       timeout = 60
+#     }
+#   }
+
 target "iqn.2026-11.org.example:db" {
   header_digest   = ["CRC32C", "None"]
   queued_commands = 64

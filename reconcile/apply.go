@@ -13,7 +13,6 @@ import (
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
-	"github.com/scstd/scstd/vdisk"
 )
 
 // Reasons a device of an older generation is taken offline.
@@ -119,7 +118,7 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, access: map[string]targetAccess{}}
 	portals := !started
 	touched := map[string]bool{}
-	open := map[string]vdisk.Spec{}
+	open := map[string]spec{}
 	for _, c := range plan.Changes {
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
@@ -162,9 +161,9 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 	return p, nil
 }
 
-// openAll opens the backends of specs in parallel, each within the time
+// openAll opens the storage of specs in parallel, each within the time
 // limit.
-func (e *Engine) openAll(ctx context.Context, specs map[string]vdisk.Spec) map[string]opened {
+func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]opened {
 	out := make(map[string]opened, len(specs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -271,14 +270,15 @@ func (e *Engine) commit(p *prepared) *step {
 	return s
 }
 
-// reopen says whether a kept device, to run as m, needs its backend
-// opened (again) and how: it is offline, or its backend's attributes
-// differ from m's (a reopen that failed is retried so). A device that
-// serves may grow its file (Spec.Extend): that is a resize.
-func (d *device) reopen(m Device) (vdisk.Spec, bool) {
+// reopen says whether a kept device, to run as m, needs its storage
+// opened (again) and how: it is offline (a pass-through disk lost
+// included), or its storage's attributes differ from m's (a reopen that
+// failed is retried so). A device that serves may grow its file
+// (Spec.Extend): that is a resize.
+func (d *device) reopen(m Device) (spec, bool) {
 	want := specOf(m)
 	switch {
-	case d.backend == nil:
+	case !d.online():
 		return want, true
 	case d.have != want:
 		want.Extend = true
@@ -329,39 +329,39 @@ func (e *Engine) run(s *step) *Result {
 	}
 	res.Generation = e.snap.Generation
 	for _, name := range sortedKeys(e.devices) {
-		if d := e.devices[name]; d.backend == nil {
-			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.reason.Error()})
+		if d := e.devices[name]; !d.online() {
+			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.offlineReason().Error()})
 		}
 	}
 	return res
 }
 
-// serve gives d the backend o opened, or takes it offline with o's error.
-// A device that serves keeps its backend when a reopen failed, and the
-// warning says so. A backend d had before is released once drained.
-// Called with e.mu held.
+// serve gives d the storage o opened, or takes it offline with o's error.
+// A device that serves keeps its storage when a reopen failed, and the
+// warning says so. Storage d had before (a lost pass-through disk
+// included) is released once drained. Called with e.mu held.
 func (e *Engine) serve(d *device, o opened) (warning string) {
 	if o.err != nil {
-		if d.backend != nil {
-			// It keeps serving with its old backend and attributes; the
+		if d.online() {
+			// It keeps serving with its old storage and attributes; the
 			// new ones are retried.
 			d.reason = fmt.Errorf("cannot reopen with the new attributes: %w", o.err)
 			e.log.Warn("device keeps its old backend", "device", d.name, "err", o.err)
 			return fmt.Sprintf("device %s: %v", d.name, d.reason)
 		}
-		d.reason = o.err
-		d.dev.SetOffline(o.err)
+		e.goOffline(d, o.err)
 		e.log.Warn("device offline", "device", d.name, "err", o.err)
 		return ""
 	}
-	prev := d.dev.SetBackend(o.backend)
+	wasOffline, why := !d.online(), d.offlineReason()
+	prev := setStorage(d.dev, o.backend)
 	if err := d.dev.Offline(); err != nil {
 		// The backend could not tell its size: it is useless.
 		d.reason, d.backend = err, nil
 		o.backend.Close()
 		e.log.Warn("device offline", "device", d.name, "err", err)
 	} else {
-		if d.backend == nil && d.reason != scsi.ErrOffline {
+		if wasOffline && why != scsi.ErrOffline {
 			e.log.Info("device online", "device", d.name)
 		}
 		have := o.spec
@@ -372,6 +372,15 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		e.log.Warn("closing released storage", "device", d.name, "err", err)
 	}
 	return ""
+}
+
+// goOffline takes d offline for reason, releasing the storage it had (a
+// lost pass-through disk) once drained. Called with e.mu held.
+func (e *Engine) goOffline(d *device, reason error) {
+	d.reason, d.backend = reason, nil
+	if err := e.release(d.name, d.dev.SetOffline(reason)); err != nil {
+		e.log.Warn("closing released storage", "device", d.name, "err", err)
+	}
 }
 
 // nextSnapshot makes the snapshot the plan leads to. A target the plan

@@ -3,8 +3,6 @@ package reconcile
 import (
 	"context"
 	"maps"
-
-	"github.com/scstd/scstd/vdisk"
 )
 
 // retryOffline reopens offline devices, and devices whose reopen with new
@@ -22,8 +20,11 @@ func (e *Engine) retryOffline() {
 		e.mu.Unlock()
 		return
 	}
-	specs := map[string]vdisk.Spec{}
+	specs := map[string]spec{}
 	for name, d := range e.devices {
+		if d.backend != nil && !d.online() {
+			e.log.Warn("device lost", "device", name, "err", d.dev.Offline())
+		}
 		if spec, ok := d.reopen(d.model); ok {
 			specs[name] = spec
 		}
@@ -47,9 +48,8 @@ func (e *Engine) retryOffline() {
 	running.Devices = maps.Clone(running.Devices)
 	for _, name := range sortedKeys(opened) {
 		o, d := opened[name], e.devices[name]
-		if o.err != nil && d.backend == nil {
-			d.reason = o.err
-			d.dev.SetOffline(o.err)
+		if o.err != nil && !d.online() {
+			e.goOffline(d, o.err)
 			continue
 		}
 		if o.err != nil {
@@ -72,7 +72,7 @@ func (e *Engine) pollSizes() {
 	}
 	var devs []*device
 	for _, d := range e.devices {
-		if d.backend != nil && d.model.Handler != vdisk.NullIO {
+		if d.online() && hasFile(d.model.Handler) {
 			devs = append(devs, d)
 		}
 	}

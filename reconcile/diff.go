@@ -18,6 +18,7 @@ const (
 	reasonSecretChanged   = "secret changed"
 	reasonNeverShrunk     = "a file is never shrunk"
 	reasonReopened        = "backing file reopened"
+	reasonDiskReopened    = "disk reopened"
 	reasonCapacityIfGrown = "capacity changed if the file is smaller"
 	reasonSwap            = "inquiry data changed, reported luns changed"
 )
@@ -107,11 +108,13 @@ var deviceAttrs = []attr[Device]{
 	replacing(field("t10_dev_id", func(d *Device) *string { return &d.T10DevID }, nil)),
 	replacing(field("usn", func(d *Device) *string { return &d.USN }, nil)),
 	replacing(field("file_id", func(d *Device) *string { return &d.FileID }, nil)),
+	replacing(field("path", func(d *Device) *string { return &d.Path }, nil)),
 	field("size", func(d *Device) *int64 { return &d.Size }, resizeImpact),
 	field("read_only", func(d *Device) *bool { return &d.ReadOnly }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("nv_cache", func(d *Device) *bool { return &d.NVCache }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("write_through", func(d *Device) *bool { return &d.WriteThrough }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("o_direct", func(d *Device) *bool { return &d.ODirect }, fixed[Device](SetDeviceAttr, Hot, reasonReopened)),
+	field("timeout", func(d *Device) *uint32 { return &d.Timeout }, fixed[Device](SetDeviceAttr, Hot, reasonDiskReopened)),
 }
 
 // resizeImpact: nullio takes any size and a block device exports the size

@@ -46,6 +46,9 @@ func randomModel(r *rand.Rand) Model {
 		if d.Handler != vdisk.NullIO {
 			d.Filename = pick("/a.img", "/b.img")
 		}
+		if r.IntN(5) == 0 {
+			d = Device{Handler: devDisk, Path: pick("/dev/sg1", "0:0:1:0"), Timeout: uint32(30 * (1 + r.IntN(2))), ReadOnly: r.IntN(2) == 0}
+		}
 		m.Devices[name] = d
 	}
 	luns := func() map[scsi.LUN]LUN {

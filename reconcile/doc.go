@@ -72,6 +72,15 @@
 // replaced backends are closed when the last command using them has
 // completed (scsi.Drain), never on a timer.
 //
+// A dev_disk device serves from a pass-through disk (scsi.Passthrough,
+// opened through package sgio or Options.OpenDisk) as others serve from a
+// vdisk backend: opened by the same opener with the same time limit,
+// drained by reference, offline alone when missing. Its identity is the
+// disk's; its path replaces the device, its timeout reopens the disk
+// (hot). A disk that reports itself gone takes its device offline by
+// itself (scsi marks the state lost); the engine sees it, retries it like
+// any offline device, and closes the lost disk when it replaces it.
+//
 // The package does not parse files (package config does) nor speak iSCSI
 // (package iscsi); it drives the server through the small Server
 // interface.

@@ -38,13 +38,17 @@ type Options struct {
 	// LogoutGrace is how long the sessions of a removed or disabled target
 	// have to log out before they are closed (default 5s).
 	LogoutGrace time.Duration
-	// OpenTimeout bounds how long opening (or stat'ing) one backing file
-	// or block device may take (default 10s). One that takes longer
+	// OpenTimeout bounds how long opening (or stat'ing) one backing file,
+	// block device or pass-through disk may take (default 10s). One that takes longer
 	// leaves its device offline, to be retried, and the rest of the
 	// reload applies; while it hangs it is not tried again.
 	OpenTimeout time.Duration
 	// Open opens a backend (default vdisk.Open). Tests give a slow one.
 	Open func(vdisk.Spec) (vdisk.Backend, error)
+	// OpenDisk opens the disk of a dev_disk device, a device node or
+	// H:C:T:L, with its per-command timeout (default: through package
+	// sgio). Tests give one without SCSI disks.
+	OpenDisk func(path string, timeout time.Duration) (scsi.Passthrough, error)
 	// ISNSEntityID is the entity identifier registered with iSNS servers;
 	// empty: "scstd:" and the host name.
 	ISNSEntityID string
@@ -62,6 +66,9 @@ func (o Options) withDefaults() Options {
 	def(&o.OpenTimeout, 10*time.Second)
 	if o.Open == nil {
 		o.Open = vdisk.Open
+	}
+	if o.OpenDisk == nil {
+		o.OpenDisk = openSGIO
 	}
 	return o
 }
@@ -151,16 +158,20 @@ type Engine struct {
 }
 
 // device is a running device: the model it was made from, its scsi.Device
-// (kept across reloads while its identity holds) and the backend it serves
+// (kept across reloads while its identity holds) and the storage it serves
 // from.
 type device struct {
-	name    string
-	model   Device
-	dev     *scsi.Device
-	backend vdisk.Backend // nil while offline
+	name  string
+	model Device
+	dev   *scsi.Device
+	// backend is the storage the device was given: a vdisk.Backend, or a
+	// dev_disk device's scsi.Passthrough; nil while offline. A
+	// pass-through disk that is lost stays here until it is replaced
+	// (see online).
+	backend storage
 	// have is the spec backend was opened with; when it differs from
 	// specOf(model) a reopen failed and is retried.
-	have vdisk.Spec
+	have spec
 	// reason is why the device is offline, or why a reopen failed.
 	reason error
 }
@@ -187,7 +198,7 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		stop:    make(chan struct{}),
 		running: Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
 	}
-	e.open = newOpener(e.opts.Open, e.opts.OpenTimeout, e.stop, log)
+	e.open = newOpener(e.opts.openStorage(), e.opts.OpenTimeout, e.stop, log)
 	if e.opts.RetryInterval > 0 {
 		e.loop(e.opts.RetryInterval, e.retryOffline)
 	}
@@ -256,18 +267,6 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// specOf is how a device's backend is opened.
-func specOf(d Device) vdisk.Spec {
-	return vdisk.Spec{
-		Handler:      d.Handler,
-		Filename:     d.Filename,
-		Size:         d.Size,
-		ReadOnly:     d.ReadOnly,
-		ODirect:      d.ODirect,
-		WriteThrough: d.WriteThrough,
-	}
-}
-
 // scsiConfig is what a device's scsi.Device is made with.
 func scsiConfig(name string, d Device) scsi.DeviceConfig {
 	t := scsi.TypeDisk
@@ -284,18 +283,19 @@ func scsiConfig(name string, d Device) scsi.DeviceConfig {
 		Removable:    d.Removable,
 		T10DevID:     d.T10DevID,
 		USN:          d.USN,
+		Passthrough:  d.Handler == devDisk,
 	}
 }
 
-// release closes the backend device name stopped serving from once the
+// release closes the storage device name stopped serving from once the
 // last command using it has completed: at once, returning Close's error,
 // when none is in flight; else a goroutine waits for the drain and logs.
 func (e *Engine) release(name string, dr scsi.Drain) error {
-	if dr.Backend == nil {
+	if dr.Empty() {
 		return nil
 	}
 	closeIt := func() error {
-		err := dr.Backend.Close()
+		err := dr.Close()
 		e.log.Info("storage released", "device", name, "err", err)
 		return err
 	}

@@ -67,6 +67,8 @@ func deviceFromConfig(d *config.Device) Device {
 		Removable:    d.Removable,
 		T10DevID:     d.T10DevID,
 		USN:          d.USN,
+		Path:         d.Path,
+		Timeout:      seconds(d.Timeout),
 	}
 }
 

@@ -76,10 +76,10 @@ func (d *differ) swapImpact(before, after string) Impact {
 }
 
 // sameStorage reports whether two devices serve the same data: same
-// handler, file and block size (and the same file on disk, when both are
-// known).
+// handler, file (or pass-through disk) and block size (and the same file
+// on disk, when both are known).
 func sameStorage(b, a *Device) bool {
-	return b.Handler == a.Handler && b.Filename == a.Filename && b.BlockSize == a.BlockSize &&
+	return b.Handler == a.Handler && b.Filename == a.Filename && b.Path == a.Path && b.BlockSize == a.BlockSize &&
 		(b.FileID == "" || a.FileID == "" || b.FileID == a.FileID)
 }
 

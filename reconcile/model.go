@@ -73,6 +73,10 @@ type Device struct {
 	Removable    bool   `json:"removable"`
 	T10DevID     string `json:"t10_dev_id"`
 	USN          string `json:"usn"`
+	// Path is a dev_disk device's disk: a device node or H:C:T:L.
+	Path string `json:"path,omitempty"`
+	// Timeout bounds each command of a dev_disk device, in seconds.
+	Timeout uint32 `json:"timeout,omitempty"`
 	// FileID identifies the backing file or block device the engine
 	// serves ("dev:inode", or "rdev:number" for a device node), so that a file replaced
 	// under the same name is a replaced device. FromConfig leaves it

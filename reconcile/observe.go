@@ -27,8 +27,10 @@ func fileID(path string) string {
 	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
 
-// hasFile reports whether a handler serves a file or block device.
-func hasFile(h vdisk.Handler) bool { return h != vdisk.NullIO }
+// hasFile reports whether a handler serves a file or block device whose
+// identity the engine tracks (see Device.FileID). A dev_disk device
+// serves a disk whose identity is its own (INQUIRY, VPD 83h).
+func hasFile(h vdisk.Handler) bool { return h != vdisk.NullIO && h != devDisk }
 
 // serving returns the models of the devices the engine serves from a
 // file whose identity it knows, for observe. Called with e.mu held.

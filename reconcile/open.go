@@ -6,17 +6,16 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/scstd/scstd/vdisk"
 )
 
-// opener opens backends and stats files with a time limit, so that
-// storage that does not answer (a hung NFS server, a FIFO) holds up
-// nothing but its own device. A call that outlives the limit is left to
+// opener opens storage (backends, pass-through disks) and stats files
+// with a time limit, so that storage that does not answer (a hung NFS
+// server, a FIFO, a disk whose INQUIRY never returns) holds up nothing
+// but its own device. A call that outlives the limit is left to
 // finish on its own goroutine (what it opened is then closed); until it
 // does, the same file is not tried again.
 type opener struct {
-	open    func(vdisk.Spec) (vdisk.Backend, error)
+	open    func(spec) (storage, error)
 	timeout time.Duration
 	stop    <-chan struct{}
 	log     *slog.Logger
@@ -25,23 +24,23 @@ type opener struct {
 	hung map[string]time.Time // file → since when a call on it hangs
 }
 
-func newOpener(open func(vdisk.Spec) (vdisk.Backend, error), timeout time.Duration, stop <-chan struct{}, log *slog.Logger) *opener {
+func newOpener(open func(spec) (storage, error), timeout time.Duration, stop <-chan struct{}, log *slog.Logger) *opener {
 	return &opener{open: open, timeout: timeout, stop: stop, log: log, hung: map[string]time.Time{}}
 }
 
-// opened is the outcome of opening one backend: the backend, or why not,
-// and the identity of the file it serves (see fileID).
+// opened is the outcome of opening one device's storage: the storage, or
+// why not, and the identity of the file it serves (see fileID).
 type opened struct {
-	spec    vdisk.Spec
-	backend vdisk.Backend
+	spec    spec
+	backend storage
 	fileID  string
 	err     error
 }
 
-// Open opens the backend s describes and reads its file's identity, within
-// the time limit, ctx, and until the engine closes.
-func (o *opener) Open(ctx context.Context, s vdisk.Spec) opened {
-	r, ok := bounded(o, ctx, s.Filename, func() opened {
+// Open opens the storage s describes and reads its file's identity,
+// within the time limit, ctx, and until the engine closes.
+func (o *opener) Open(ctx context.Context, s spec) opened {
+	r, ok := bounded(o, ctx, s.where(), func() opened {
 		b, err := o.open(s)
 		r := opened{spec: s, backend: b, err: err}
 		if err == nil && hasFile(s.Handler) {

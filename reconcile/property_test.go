@@ -6,12 +6,15 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
 )
 
 // enginePairs is how many random configuration pairs the engine property
@@ -31,6 +34,32 @@ type genDevice struct {
 	// id, when set, pins t10_dev_id and usn (usn "usn-"+id).
 	id string
 	ro bool
+	// disk, when set, makes a dev_disk device passing through to that
+	// disk with timeout seconds per command (size, blocksize and id do
+	// not apply: a pass-through device has the disk's).
+	disk    string
+	timeout int
+}
+
+// genDisks are the disks dev_disk devices pass through to (each behind
+// one device at most); genMissingDisk cannot be opened.
+var genDisks = []string{"/dev/sg1", "/dev/sg2", "0:0:1:0", genMissingDisk}
+
+const genMissingDisk = "/dev/missing-sg9"
+
+// freeDisk returns a disk of genDisks that no device of g passes through
+// to, or "" when none is left.
+func (g *genConfig) freeDisk(r *rand.Rand) string {
+	var free []string
+	for _, p := range genDisks {
+		if !slices.ContainsFunc(g.devices, func(d genDevice) bool { return d.disk == p }) {
+			free = append(free, p)
+		}
+	}
+	if len(free) == 0 {
+		return ""
+	}
+	return pickOf(r, free...)
 }
 
 type genLUN struct {
@@ -69,6 +98,9 @@ func randomConfig(r *rand.Rand) genConfig {
 		d := genDevice{name: fmt.Sprintf("d%d", i), size: pickOf(r, "1MiB", "2MiB"), blocksize: pickOf(r, "512", "512", "4096"), ro: r.IntN(5) == 0}
 		if r.IntN(2) == 0 {
 			d.id = pickOf(r, d.name, "d0", "d1")
+		}
+		if r.IntN(4) == 0 {
+			d.disk, d.timeout = g.freeDisk(r), pickOf(r, 30, 60)
 		}
 		g.devices = append(g.devices, d)
 	}
@@ -129,12 +161,14 @@ func (g *genConfig) lunMaps() []*[]genLUN {
 // pair differs in one thing at a time too: a LUN's read_only or device, a
 // LUN added or removed, a device renamed (its identity pinned or not),
 // given another block size or identity, or resized, a group's members, a
-// target disabled, removed or switched to per_portal_acl.
+// target disabled, removed or switched to per_portal_acl; a dev_disk
+// device given another disk or timeout, or a device turned into a
+// dev_disk device and back.
 func (g genConfig) mutate(r *rand.Rand) genConfig {
 	m := g.clone()
 	for range 1 + r.IntN(3) {
 		maps := m.lunMaps()
-		switch k := r.IntN(10); {
+		switch k := r.IntN(11); {
 		case k == 0 && len(maps) > 0: // read_only of one LUN
 			if l := *pickOf(r, maps...); len(l) > 0 {
 				l[r.IntN(len(l))].ro = !l[0].ro
@@ -170,9 +204,17 @@ func (g genConfig) mutate(r *rand.Rand) genConfig {
 		case k == 4 && len(m.devices) > 0:
 			d := &m.devices[r.IntN(len(m.devices))]
 			d.blocksize = pickOf(r, "512", "4096")
+			if d.disk != "" {
+				if p := m.freeDisk(r); p != "" {
+					d.disk = p
+				}
+			}
 		case k == 5 && len(m.devices) > 0:
 			d := &m.devices[r.IntN(len(m.devices))]
 			d.id = pickOf(r, "", "d0", "d1", "x")
+			if d.disk != "" {
+				d.timeout = 90 - d.timeout
+			}
 		case k == 6 && len(m.devices) > 0:
 			d := &m.devices[r.IntN(len(m.devices))]
 			d.size, d.ro = pickOf(r, "1MiB", "2MiB", "4MiB"), r.IntN(4) == 0
@@ -186,6 +228,13 @@ func (g genConfig) mutate(r *rand.Rand) genConfig {
 		case k == 8 && len(m.targets) > 0:
 			t := &m.targets[r.IntN(len(m.targets))]
 			t.ppacl = !t.ppacl
+		case k == 10 && len(m.devices) > 0:
+			d := &m.devices[r.IntN(len(m.devices))]
+			if d.disk != "" {
+				d.disk = ""
+			} else if p := m.freeDisk(r); p != "" {
+				d.disk, d.timeout = p, 30
+			}
 		case k == 9 && len(m.targets) > 0:
 			i := r.IntN(len(m.targets))
 			if r.IntN(2) == 0 {
@@ -202,11 +251,20 @@ func (g genConfig) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "disruptive_changes = %q\niscsi { portals = [\"127.0.0.1:3260\"] }\nhandler \"vdisk_nullio\" {\n", g.policy)
 	for _, d := range g.devices {
+		if d.disk != "" {
+			continue
+		}
 		fmt.Fprintf(&b, "  device %q {\n    size = %q\n    blocksize = %s\n    read_only = %t\n", d.name, d.size, d.blocksize, d.ro)
 		if d.id != "" {
 			fmt.Fprintf(&b, "    t10_dev_id = %q\n    usn = %q\n", d.id, "usn-"+d.id)
 		}
 		b.WriteString("  }\n")
+	}
+	b.WriteString("}\nhandler \"dev_disk\" {\n")
+	for _, d := range g.devices {
+		if d.disk != "" {
+			fmt.Fprintf(&b, "  device %q {\n    path = %q\n    timeout = %d\n    read_only = %t\n  }\n", d.name, d.disk, d.timeout, d.ro)
+		}
 	}
 	b.WriteString("}\n")
 	luns := func(indent string, ls []genLUN) {
@@ -264,6 +322,87 @@ func expectedEffects(sessions []iscsi.SessionInfo, old, next *iscsi.Snapshot) []
 	return out
 }
 
+// checkStorage verifies that every device serves from what its model
+// says: a dev_disk device from a pass-through disk opened with its path
+// and timeout (offline, saying why, when that disk is missing), the
+// others from a backend; status agrees.
+func checkStorage(e *Engine, st Status) error {
+	for _, ds := range st.Devices {
+		d := e.devices[ds.Name]
+		m := d.model
+		if (m.Handler == devDisk) != d.dev.Config().Passthrough || ds.Path != m.Path {
+			return fmt.Errorf("device %s: pass-through %v, status path %q, model %+v", ds.Name, d.dev.Config().Passthrough, ds.Path, m)
+		}
+		if m.Path == genMissingDisk {
+			if ds.Online || !strings.Contains(ds.Reason, genMissingDisk) {
+				return fmt.Errorf("device %s on a missing disk: status %+v", ds.Name, ds)
+			}
+			continue
+		}
+		if !ds.Online {
+			return fmt.Errorf("device %s offline: %s", ds.Name, ds.Reason)
+		}
+		fd, isDisk := d.backend.(*fakeDisk)
+		switch {
+		case m.Handler != devDisk && isDisk:
+			return fmt.Errorf("device %s (%s) serves from a disk", ds.Name, m.Handler)
+		case m.Handler == devDisk && (!isDisk || fd.path != m.Path || fd.timeout != time.Duration(m.Timeout)*time.Second):
+			return fmt.Errorf("device %s serves from %+v, model %+v", ds.Name, d.backend, m)
+		}
+	}
+	return nil
+}
+
+// handlerOf returns the handler of a change's Before when it is a
+// device (a removed or replaced one).
+func handlerOf(before any) vdisk.Handler {
+	if d, ok := before.(Device); ok {
+		return d.Handler
+	}
+	return ""
+}
+
+// countingOpener opens backends with vdisk.Open and counts their closes.
+type countingOpener struct {
+	mu     sync.Mutex
+	opened []*countedBackend
+}
+
+type countedBackend struct {
+	vdisk.Backend
+	closes atomic.Int32
+}
+
+func (c *countedBackend) Close() error {
+	c.closes.Add(1)
+	return c.Backend.Close()
+}
+
+func (o *countingOpener) open(s vdisk.Spec) (vdisk.Backend, error) {
+	b, err := vdisk.Open(s)
+	if err != nil {
+		return nil, err
+	}
+	cb := &countedBackend{Backend: b}
+	o.mu.Lock()
+	o.opened = append(o.opened, cb)
+	o.mu.Unlock()
+	return cb, nil
+}
+
+// unclosed returns how many backends were opened, and how many of them
+// were not closed exactly once.
+func (o *countingOpener) unclosed() (n, bad int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, b := range o.opened {
+		if b.closes.Load() != 1 {
+			bad++
+		}
+	}
+	return len(o.opened), bad
+}
+
 func effectsEqual(a, b []iscsi.SessionEffect) bool {
 	return slices.EqualFunc(a, b, func(x, y iscsi.SessionEffect) bool {
 		return x.Session == y.Session && x.Logout == y.Logout && x.LUNsChanged == y.LUNsChanged &&
@@ -315,6 +454,9 @@ func checkSnapshot(t *testing.T, e *Engine, snap *iscsi.Snapshot, m Model) {
 func TestEngineProperties(t *testing.T) {
 	start := time.Now()
 	classes := map[Impact]int{}
+	// disks counts the pass-through disks opened, diskChanges the plans'
+	// changes of dev_disk devices.
+	disks, diskChanges := 0, 0
 	for seed := range uint64(enginePairs) {
 		rnd := rand.New(rand.NewPCG(seed, 8))
 		// Half the pairs are independent draws, half a draw and a small
@@ -335,7 +477,9 @@ func TestEngineProperties(t *testing.T) {
 			t.Fatalf("seed %d: %s\n--- a\n%s--- b\n%s", seed, fmt.Sprintf(format, args...), srcA, srcB)
 		}
 		r := &recorder{}
-		e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1})
+		fakeDisks, backends := newFakeDisks(), &countingOpener{}
+		fakeDisks.missing[genMissingDisk] = true
+		e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, Open: backends.open, OpenDisk: fakeDisks.open})
 		if _, err := e.Apply(context.Background(), cfgA, ApplyOptions{Force: true}); err != nil {
 			fail("apply a: %v", err)
 		}
@@ -361,8 +505,12 @@ func TestEngineProperties(t *testing.T) {
 			fail("running model is not b; plan:\n%s", printed)
 		}
 		checkSnapshot(t, e, r.snap, e.running)
-		if st := e.Status(); len(st.Devices) != len(cfgB.Devices) || len(st.Targets) != len(cfgB.Targets) {
+		st := e.Status()
+		if len(st.Devices) != len(cfgB.Devices) || len(st.Targets) != len(cfgB.Targets) {
 			fail("status: %d devices, %d targets", len(st.Devices), len(st.Targets))
+		}
+		if err := checkStorage(e, st); err != nil {
+			fail("%v; plan:\n%s", err, printed)
 		}
 		got := r.take()
 		if res.Plan.Empty() {
@@ -385,6 +533,9 @@ func TestEngineProperties(t *testing.T) {
 		}
 		for _, c := range res.Plan.Changes {
 			classes[c.Impact]++
+			if c.Addr.Device != "" && (e.running.Devices[c.Addr.Device].Handler == devDisk || handlerOf(c.Before) == devDisk) {
+				diskChanges++
+			}
 			for _, a := range c.Sessions {
 				if a.Impact == SessionDrop {
 					continue
@@ -403,7 +554,9 @@ func TestEngineProperties(t *testing.T) {
 					was := snapA.Targets[si.Target].LUNsFor(si.Initiator, si.PortalIP).Lookup(l.LUN).Device.Config()
 					now := r.snap.Targets[si.Target].LUNsFor(si.Initiator, si.PortalIP).Lookup(l.LUN).Device.Config()
 					class := DeviceSwap
-					if was.BlockSize == now.BlockSize && (was.T10DevID != now.T10DevID || was.USN != now.USN) {
+					// (A pass-through device's identity is its disk's:
+					// from a virtual device to one is a swap.)
+					if was.Passthrough == now.Passthrough && was.BlockSize == now.BlockSize && (was.T10DevID != now.T10DevID || was.USN != now.USN) {
 						class = IdentityChange
 					}
 					want = max(want, class)
@@ -429,8 +582,23 @@ func TestEngineProperties(t *testing.T) {
 			fail("b planned against itself after applying it:\n%s", p)
 		}
 		e.Close()
+		// No command is in flight: every disk and backend opened is
+		// closed by now, once.
+		for _, d := range fakeDisks.all() {
+			if _, _, n := d.closedAt(); n != 1 {
+				fail("disk %s (timeout %v) closed %d times", d.path, d.timeout, n)
+			}
+			disks++
+		}
+		if n, bad := backends.unclosed(); bad > 0 {
+			fail("%d of %d backends not closed exactly once", bad, n)
+		}
 	}
-	t.Logf("%d pairs in %v; changes by impact: %v", enginePairs, time.Since(start).Round(time.Millisecond), classes)
+	t.Logf("%d pairs in %v; changes by impact: %v; %d pass-through disks opened, %d changes of dev_disk devices",
+		enginePairs, time.Since(start).Round(time.Millisecond), classes, disks, diskChanges)
+	if disks == 0 || diskChanges == 0 {
+		t.Error("the generator makes no dev_disk device or change of one")
+	}
 	for _, i := range []Impact{Hot, NextLogin, UnitAttention, IdentityChange, DeviceSwap, SessionDrop} {
 		if classes[i] == 0 && i != NextLogin {
 			t.Errorf("no change of impact %v in %d pairs: the generator misses a case", i, enginePairs)

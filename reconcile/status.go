@@ -31,6 +31,8 @@ type DeviceStatus struct {
 	Name     string `json:"name"`
 	Handler  string `json:"handler"`
 	Filename string `json:"filename,omitempty"`
+	// Path is a dev_disk device's disk (device node or H:C:T:L).
+	Path string `json:"path,omitempty"`
 	// Size is the capacity served now, in bytes (0 while offline);
 	// ConfiguredSize is the size attribute (0: the file's size).
 	Size           int64  `json:"size"`
@@ -89,13 +91,16 @@ func (e *Engine) Status() Status {
 			ConfiguredSize: m.Size, BlockSize: m.BlockSize,
 			ReadOnly: cfg.ReadOnly, NVCache: cfg.NVCache, WriteThrough: cfg.WriteThrough,
 			ODirect: m.ODirect, Removable: m.Removable, T10DevID: m.T10DevID, USN: m.USN,
-			Online: d.backend != nil,
+			Path:   m.Path,
+			Online: d.online(),
 		}
 		if ds.Online {
 			ds.Size = d.dev.Size()
 		}
 		if d.reason != nil {
 			ds.Reason = d.reason.Error()
+		} else if err := d.dev.Offline(); err != nil && d.backend != nil {
+			ds.Reason = err.Error()
 		}
 		st.Devices = append(st.Devices, ds)
 	}

@@ -37,6 +37,10 @@ type DeviceConfig struct {
 	// USN is the unit serial number of VPD page 80h; empty means one
 	// derived from T10DevID.
 	USN string
+	// Passthrough makes a pass-through device: a real logical unit
+	// (SetPassthrough) executes its commands, and its identity comes from
+	// that unit, not from the fields above.
+	Passthrough bool
 }
 
 // LogicalUnit is one entry of a LUN map: a device seen through one LUN,

@@ -57,44 +57,55 @@ type Device struct {
 	extras atomic.Pointer[devExtra]
 }
 
-// devState is the backend a device serves from, swapped atomically as the
-// device goes offline and online. backend is nil while offline, and in a
-// removable device that is online without a medium (noMedium).
+// devState is the storage a device serves from, swapped atomically as
+// the device goes offline and online: backend for a virtual device, pass
+// for a pass-through device, both nil while offline, and in a removable
+// device that is online without a medium (noMedium).
 //
-// A command that uses the backend holds a reference on the state it took
+// A command that uses the storage holds a reference on the state it took
 // it from (acquire, release); a state replaced by the next one is retired,
 // and once retired and without references it is drained: its idle
-// channel closes and whoever took the device's old backend may close it.
+// channel closes and whoever took the device's old storage may close it.
 // The counter's high bit marks retirement, so that taking and dropping a
 // reference is one atomic add each, with no lock and no allocation.
 type devState struct {
 	backend  vdisk.Backend
+	pass     Passthrough
 	offline  error
 	noMedium bool
-	refs     atomic.Int64
-	idle     chan struct{} // closed when drained; nil without a backend
-	drained  atomic.Bool
+	// lost is set when the pass-through disk reported that it has gone
+	// (see Device.lose): the state keeps pass, so that the disk is
+	// closed through the state's Drain like any storage, but serves no
+	// more commands.
+	lost    atomic.Pointer[error]
+	refs    atomic.Int64
+	idle    chan struct{} // closed when drained; nil without storage
+	drained atomic.Bool
 }
 
 // stateRetired is the bit of devState.refs set when the state is retired.
 const stateRetired = 1 << 62
 
-func newState(b vdisk.Backend, offline error) *devState {
-	st := &devState{backend: b, offline: offline}
-	if b != nil {
+func newState(b vdisk.Backend, p Passthrough, offline error) *devState {
+	st := &devState{backend: b, pass: p, offline: offline}
+	if st.serves() {
 		st.idle = make(chan struct{})
 	}
 	return st
 }
 
+// serves reports whether the state holds storage (it may have been lost
+// since).
+func (st *devState) serves() bool { return st.backend != nil || st.pass != nil }
+
 // acquire returns the device's current state with a reference on its
-// backend, which the caller drops with release once it no longer uses
-// the backend. A state retired between the load and the reference is
-// given up for the one that replaced it.
+// storage, which the caller drops with release once it no longer uses
+// it. A state retired between the load and the reference is given up for
+// the one that replaced it.
 func (d *Device) acquire() *devState {
 	for {
 		st := d.state.Load()
-		if st.backend == nil {
+		if !st.serves() {
 			return st
 		}
 		if st.refs.Add(1)&stateRetired == 0 {
@@ -107,14 +118,14 @@ func (d *Device) acquire() *devState {
 // hold takes one more reference on a state the caller already holds one
 // on (a job that outlives its command).
 func (st *devState) hold() {
-	if st != nil && st.backend != nil {
+	if st != nil && st.serves() {
 		st.refs.Add(1)
 	}
 }
 
 // release drops a reference taken by acquire or hold; nil-safe.
 func (st *devState) release() {
-	if st == nil || st.backend == nil {
+	if st == nil || !st.serves() {
 		return
 	}
 	if st.refs.Add(-1) == stateRetired {
@@ -125,13 +136,13 @@ func (st *devState) release() {
 // retire marks a state that the device no longer serves from; it drains
 // at once when no command holds it, else when the last one releases it.
 func (st *devState) retire() Drain {
-	if st.backend == nil {
+	if !st.serves() {
 		return Drain{}
 	}
 	if st.refs.Add(stateRetired) == stateRetired {
 		st.drain()
 	}
-	return Drain{Backend: st.backend, Done: st.idle}
+	return Drain{Backend: st.backend, Pass: st.pass, Done: st.idle}
 }
 
 func (st *devState) drain() {
@@ -140,12 +151,29 @@ func (st *devState) drain() {
 	}
 }
 
-// Drain is a backend a device stopped serving from (nil when it served
-// from none): Done is closed when the last command that picked it up has
+// Drain is the storage a device stopped serving from: Backend for a
+// virtual device, Pass for a pass-through device, both nil when it served
+// from none. Done is closed when the last command that picked it up has
 // completed, and only then may the owner close it.
 type Drain struct {
 	Backend vdisk.Backend
+	Pass    Passthrough
 	Done    <-chan struct{}
+}
+
+// Empty reports whether the device served from no storage.
+func (dr Drain) Empty() bool { return dr.Backend == nil && dr.Pass == nil }
+
+// Close closes the drained storage (nil for none). Call it once Done is
+// closed.
+func (dr Drain) Close() error {
+	switch {
+	case dr.Backend != nil:
+		return dr.Backend.Close()
+	case dr.Pass != nil:
+		return dr.Pass.Close()
+	}
+	return nil
 }
 
 // ErrOffline is the reason Offline reports for a device created or set
@@ -167,7 +195,7 @@ func NewDevice(cfg DeviceConfig, b vdisk.Backend) *Device {
 	d.readOnly.Store(cfg.ReadOnly)
 	d.nvCache.Store(cfg.NVCache)
 	d.writeThrough.Store(cfg.WriteThrough)
-	d.state.Store(newState(nil, ErrOffline))
+	d.state.Store(newState(nil, nil, ErrOffline))
 	if b != nil {
 		d.SetBackend(b)
 	}
@@ -203,34 +231,44 @@ func (d *Device) SetBackend(b vdisk.Backend) Drain {
 	}
 	n, err := b.Size()
 	if err != nil {
-		return d.swap(newState(nil, fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)))
+		return d.swap(newState(nil, nil, fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)))
 	}
 	if d.cfg.Type == TypeCDROM {
 		return d.loadMedium(b, n)
 	}
 	d.setSize(n)
-	return d.swap(newState(b, nil))
+	return d.swap(newState(b, nil, nil))
 }
 
 // SetOffline takes the device offline for reason (nil: ErrOffline): its
 // LUNs answer NOT READY, LOGICAL UNIT NOT READY, MANUAL INTERVENTION
-// REQUIRED until SetBackend. It returns the backend it served from as a
-// Drain, for the caller to close once the commands in flight have
-// finished with it.
+// REQUIRED until SetBackend (SetPassthrough). It returns the storage it
+// served from as a Drain, for the caller to close once the commands in
+// flight have finished with it.
 func (d *Device) SetOffline(reason error) Drain {
 	if reason == nil {
 		reason = ErrOffline
 	}
-	return d.swap(newState(nil, reason))
+	return d.swap(newState(nil, nil, reason))
 }
 
 func (d *Device) swap(st *devState) Drain {
 	return d.state.Swap(st).retire()
 }
 
-// Offline returns why the device is offline, or nil when it is online.
+// Offline returns why the device is offline, or nil when it is online. A
+// pass-through device whose disk has gone is offline by itself; its
+// storage is still to be taken from it (SetPassthrough, SetOffline) and
+// closed.
 func (d *Device) Offline() error {
-	return d.state.Load().offline
+	st := d.state.Load()
+	if st.offline != nil {
+		return st.offline
+	}
+	if err := st.lost.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Backend returns the backend the device serves from, or nil when offline.

@@ -230,6 +230,9 @@ func (t *task) execute() Result {
 			return checkCondition(ua)
 		}
 	}
+	if t.dev.cfg.Passthrough {
+		return t.passThrough()
+	}
 	if t.desc == nil || !t.desc.types.has(t.dev.cfg.Type) {
 		if t.desc == nil && commandIndex[cmd.CDB[0]].bySA != nil {
 			// A supported opcode with a service action it lacks

@@ -23,6 +23,48 @@
 //	write to a read-only device or LUN?    yes → DATA PROTECT 27h/00h
 //	the command's own checks and work      (handler)
 //
+// # Pass-through devices
+//
+// A Device made with DeviceConfig.Passthrough has no vdisk backend and no
+// command table of its own: a Passthrough (the dev_disk handler's SG_IO
+// backend, package internal/sgio) executes the initiators' commands on a
+// real logical unit. The seam is one branch in the dispatcher: after the
+// logical unit lookup and the unit attention check, which every device
+// shares, a pass-through device's command goes to passThrough instead of
+// the table. The target keeps only what the transport and the sharing of
+// one device by many initiators need:
+//
+//	REPORT LUNS                  the target's LUN map, not the device's
+//	INQUIRY VPD 83h              the device's logical unit designators, the target's
+//	                             port designators (relative port, port group, names)
+//	unit attentions              the target's own (power on per nexus, reported LUNs
+//	                             changed, LU reset, reservations) come first; the
+//	                             device's pass verbatim, and its CAPACITY DATA HAS
+//	                             CHANGED and MODE PARAMETERS CHANGED reach every nexus
+//	RESERVE/RELEASE(6/10),       the target's, as for virtual devices: the device sees
+//	PERSISTENT RESERVE IN/OUT    one initiator (this host) for all, so its own
+//	                             reservations could not tell initiators apart
+//	read-only LU or device       commands not known to leave the medium alone are
+//	                             refused (DATA PROTECT); MODE SENSE reports WP
+//	device offline or gone       NOT READY 04h/03h; standard INQUIRY answers with
+//	                             peripheral qualifier 001b
+//
+// Task management stays the target's: LOGICAL UNIT RESET resets the
+// target's state of the device (SPC-2 reservation, unit attentions), not
+// the disk, and an aborted command's SG_IO runs to completion or to its
+// timeout while its answer is dropped.
+//
+// Everything else is passed as is, and the device's status and sense data
+// (fixed or descriptor format) come back verbatim. Data-in is sized from
+// the CDB for the commands SPC-4 and SBC-3 define (the initiator's
+// expected length otherwise), so that an initiator expecting less gets an
+// overflow residual rather than a failed transfer; a block write whose
+// data-out falls short writes the whole blocks that arrived, as the
+// target's own WRITE does. Transport failures (timeouts, host errors) are
+// the Passthrough's to map to sense; an error wrapping ENODEV or ENXIO
+// means the device is gone, and the Device goes offline until it is given
+// a Passthrough again (the engine's retries do that).
+//
 // # Wire formats
 //
 // A LUN on the wire (SAM-5 §4.7), single level:
@@ -69,10 +111,13 @@
 // # Backends drain by reference
 //
 // A command takes a reference on the device state it picks its backend
-// from (one atomic add, and one to drop it when it completes). When a
-// device changes backends or goes offline, the old state is retired and
-// returned as a Drain, whose Done channel closes when the last command
-// holding it completes: only then is the backend closed, so that a
-// command in flight across a reload finishes on the storage it started
-// on, and no timer decides when storage is released.
+// (or a pass-through device's Passthrough) from: one atomic add, and one
+// to drop it when it completes. When a device changes storage or goes
+// offline, the old state is retired and returned as a Drain, whose Done
+// channel closes when the last command holding it completes: only then is
+// the storage closed, so that a command in flight across a reload
+// finishes on the storage it started on, and no timer decides when
+// storage is released. A pass-through disk that reports itself gone
+// marks its state lost (the device answers NOT READY) but stays in it, so
+// that the engine closes it through the same Drain when it replaces it.
 package scsi

@@ -271,20 +271,30 @@ func (t *task) vpdDeviceIdent() []byte {
 		t10 = t10[:255]
 	}
 	b = appendDesignator(b, codeSetASCII, assocLU, desigT10Vendor, t10)
-	if n := t.cmd.Nexus; n != nil {
-		var port [4]byte
-		binary.BigEndian.PutUint16(port[2:], n.RelTgtPortID)
-		b = appendDesignator(b, codeSetBinary, assocTargetPort, desigRelTgtPort, port[:])
-		binary.BigEndian.PutUint16(port[2:], n.TPGT)
-		b = appendDesignator(b, codeSetBinary, assocTargetPort, desigTgtPortGroup, port[:])
-		if n.TargetPort != "" {
-			b = appendNameString(b, assocTargetPort, n.TargetPort)
-		}
-		if n.TargetName != "" {
-			b = appendNameString(b, assocTarget, n.TargetName)
-		}
-	}
+	b = t.appendPortDesignators(b)
 	binary.BigEndian.PutUint16(b[2:4], uint16(len(b)-4))
+	return b
+}
+
+// appendPortDesignators appends the designators of the target port and
+// target device the command came through (relative target port, target
+// port group, SCSI name strings), when it came through a nexus.
+func (t *task) appendPortDesignators(b []byte) []byte {
+	n := t.cmd.Nexus
+	if n == nil {
+		return b
+	}
+	var port [4]byte
+	binary.BigEndian.PutUint16(port[2:], n.RelTgtPortID)
+	b = appendDesignator(b, codeSetBinary, assocTargetPort, desigRelTgtPort, port[:])
+	binary.BigEndian.PutUint16(port[2:], n.TPGT)
+	b = appendDesignator(b, codeSetBinary, assocTargetPort, desigTgtPortGroup, port[:])
+	if n.TargetPort != "" {
+		b = appendNameString(b, assocTargetPort, n.TargetPort)
+	}
+	if n.TargetName != "" {
+		b = appendNameString(b, assocTarget, n.TargetName)
+	}
 	return b
 }
 

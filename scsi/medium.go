@@ -39,7 +39,7 @@ func (d *Device) loadMedium(b vdisk.Backend, n int64) Drain {
 	}
 	// No CAPACITY DATA HAS CHANGED: a new medium implies it.
 	d.size.Store(n)
-	drain := d.swap(newState(b, nil))
+	drain := d.swap(newState(b, nil, nil))
 	d.ejected.Store(false)
 	d.lastRead.Store(0)
 	d.mediumEpoch.Add(1)
@@ -57,7 +57,7 @@ func (d *Device) loadMedium(b vdisk.Backend, n int64) Drain {
 // (RemovalPrevented). The backend the device served from is returned as
 // a Drain, to close once Drain.Done is closed.
 func (d *Device) RemoveMedium() Drain {
-	st := newState(nil, nil)
+	st := newState(nil, nil, nil)
 	st.noMedium = true
 	had := d.state.Load().backend != nil
 	drain := d.swap(st)

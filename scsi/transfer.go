@@ -17,7 +17,7 @@ func DataOutLength(lu *LogicalUnit, cdb []byte) (uint32, bool) {
 	default:
 		return 0, false
 	}
-	if len(cdb) < cdbLength(cdb[0]) {
+	if len(cdb) < cdbLength(cdb) {
 		return 0, false
 	}
 	rw := decodeRW(cdb)
@@ -36,20 +36,4 @@ func DataOutLength(lu *LogicalUnit, cdb []byte) (uint32, bool) {
 		}
 	}
 	return uint32(min(blocks*bs, 1<<32-1)), true
-}
-
-// cdbLength is the length of a CDB from its group code (SPC-4 §4.2.5.1);
-// 0 for the reserved and vendor specific groups.
-func cdbLength(op byte) int {
-	switch op >> 5 {
-	case 0:
-		return 6
-	case 1, 2:
-		return 10
-	case 4:
-		return 16
-	case 5:
-		return 12
-	}
-	return 0
 }

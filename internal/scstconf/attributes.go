@@ -28,6 +28,7 @@ const (
 	handlerBlockIO = "vdisk_blockio"
 	handlerNullIO  = "vdisk_nullio"
 	handlerCDROM   = "vcdrom"
+	handlerDevDisk = "dev_disk"
 )
 
 // deviceAttrs maps, per handler, the DEVICE attributes that scstd has.
@@ -57,6 +58,9 @@ var deviceAttrs = map[string]map[string]mapping{
 		"filename": {"filename", kindString}, "t10_dev_id": {"t10_dev_id", kindString},
 		"usn": {"usn", kindString},
 	},
+	// A pass-through device is named by its SCSI address, as scstd's
+	// dev_disk label may be; its identity is the disk's.
+	handlerDevDisk: {"read_only": {"read_only", kindFlag}},
 }
 
 // nullioDefaultSize is the size SCST gives a vdisk_nullio device created

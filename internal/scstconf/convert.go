@@ -195,7 +195,7 @@ func (c *converter) handler(root *node, e *Entry) {
 	}
 	h := e.Args[0]
 	if !supported(h) {
-		c.keep(root, e, fmt.Sprintf("scstd has no %s handler (only vdisk_fileio, vdisk_blockio, vdisk_nullio and vcdrom); LUNs of its devices are kept as comments too", h))
+		c.keep(root, e, fmt.Sprintf("scstd has no %s handler (only vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom and dev_disk); LUNs of its devices are kept as comments too", h))
 		return
 	}
 	hb := root.block("handler", h)
@@ -247,7 +247,7 @@ func (c *converter) device(hb *node, h string, e *Entry) {
 	if h == handlerNullIO && !d.has("size") {
 		d.set("size", str(nullioDefaultSize), "SCST's default size for a vdisk_nullio device (2.5 TiB).")
 	}
-	if !d.has("usn") || !d.has("t10_dev_id") {
+	if h != handlerDevDisk && (!d.has("usn") || !d.has("t10_dev_id")) {
 		c.noIdent = append(c.noIdent, e.Args[0])
 	}
 }

@@ -43,9 +43,10 @@
 //
 // # Conversion
 //
-// Convert maps the iSCSI part of a parsed file to scstd's schema and prints
-// it through config.Format, the formatter of `scstd fmt`. Everything else
-// (other target drivers, pass-through handlers, ALUA device groups, SCST
+// Convert maps the iSCSI part of a parsed file (with the devices of the
+// vdisk, vcdrom and dev_disk handlers) to scstd's schema and prints it
+// through config.Format, the formatter of `scstd fmt`. Everything else
+// (other target drivers, other pass-through handlers, ALUA device groups, SCST
 // core and tuning attributes) is kept as comments in the output and
 // reported as Notes, so that nothing is dropped silently; attributes.go
 // lists what maps where. CHAP secrets never appear in a Note or in a

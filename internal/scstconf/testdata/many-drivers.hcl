@@ -3,11 +3,12 @@
 
 # many-drivers.conf:6: setup_id 0x1234  (not imported: SCST core setting (seeds the default t10_dev_id and usn); scstd has none)
 
-# many-drivers.conf:8-11, not imported: scstd has no dev_disk handler (only vdisk_fileio, vdisk_blockio, vdisk_nullio and vcdrom); LUNs of its devices are kept as comments too.
-# HANDLER dev_disk {
-#   DEVICE 1:0:0:0
-#   DEVICE 2:0:0:0
-# }
+handler "dev_disk" {
+  device "1:0:0:0" {
+  }
+  device "2:0:0:0" {
+  }
+}
 
 handler "vdisk_fileio" {
   device "disk1" {
@@ -73,12 +74,10 @@ target "iqn.2006-10.net.vlnb:tgt" {
   lun "1" {
     device = "disk2"
   }
-
-  # many-drivers.conf:59-61, not imported: the device 1:0:0:0 is one of handler dev_disk, which scstd does not have.
-  # LUN 2 1:0:0:0 {
-  #   read_only 1
-  # }
-
+  lun "2" {
+    device    = "1:0:0:0"
+    read_only = true
+  }
   lun "3" {
     device = "cdrom1"
   }
