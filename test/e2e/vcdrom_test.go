@@ -173,7 +173,7 @@ func (s *cdSession) want(what string, cdb []byte, readLen int, w sense) []byte {
 var (
 	cdbTUR           = []byte{0x00, 0, 0, 0, 0, 0}
 	cdbInquiry       = []byte{0x12, 0, 0, 0, 96, 0}
-	cdbModeSense2A   = []byte{0x5a, 0x08, 0x2a, 0, 0, 0, 0, 0, 64, 0}
+	cdbModeSense2A   = []byte{0x5a, 0x00, 0x2a, 0, 0, 0, 0, 0, 128, 0} // as sr's get_capabilities: block descriptors allowed
 	cdbGetConfig     = []byte{0x46, 0x00, 0, 0, 0, 0, 0, 0x01, 0x00, 0}
 	cdbGESN          = []byte{0x4a, 0x01, 0, 0, 0x10, 0, 0, 0, 8, 0}
 	cdbReadCapacity  = []byte{0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}
@@ -217,7 +217,7 @@ func TestCDROMInstallerProbe(t *testing.T) {
 	if inq := s.want("INQUIRY", cdbInquiry, 96, sense{}); len(inq) < 2 || inq[0] != 0x05 || inq[1]&0x80 == 0 {
 		t.Errorf("INQUIRY: % x, want peripheral type 05h and RMB", inq)
 	}
-	if p := s.want("MODE SENSE(10) page 2Ah", cdbModeSense2A, 64, sense{}); len(p) != 40 || p[8] != 0x2a || p[10] != 0x08 || p[11] != 0 || p[14] != 0x29 {
+	if p := s.want("MODE SENSE(10) page 2Ah", cdbModeSense2A, 128, sense{}); len(p) != 40 || p[8] != 0x2a || p[10] != 0x08 || p[11] != 0 || p[14] != 0x29 {
 		t.Errorf("MODE SENSE(10) page 2Ah: % x, want DVD-ROM read, no write bits, tray, eject, lock", p)
 	}
 	if c := s.want("GET CONFIGURATION", cdbGetConfig, 256, sense{}); len(c) < 8 || c[6] != 0x00 || c[7] != 0x08 {
@@ -232,6 +232,12 @@ func TestCDROMInstallerProbe(t *testing.T) {
 	toc := s.want("READ TOC", cdbReadTOC, 256, sense{})
 	if want := []byte{0, 0x12, 1, 1, 0, 0x14, 1, 0, 0, 0, 0, 0, 0, 0x14, 0xaa, 0, 0, 0, 0x03, 0xe8}; !bytes.Equal(toc, want) {
 		t.Errorf("READ TOC:\n got % x\nwant % x", toc, want)
+	}
+	// Linux sr's multisession check (sr_cd_check): session info asked for
+	// with the format bits of SFF-8020i in the CONTROL byte, 12 bytes.
+	srSession := []byte{0x43, 0, 0, 0, 0, 0, 0, 0, 12, 0x40}
+	if si := s.want("READ TOC as sr_cd_check asks", srSession, 12, sense{}); !bytes.Equal(si, []byte{0, 0x0a, 1, 1, 0, 0x14, 1, 0, 0, 0, 0, 0}) {
+		t.Errorf("READ TOC as sr_cd_check asks: % x, want the session info of session 1", si)
 	}
 	if full := s.want("READ TOC full TOC", cdbFullTOC, 256, sense{}); len(full) != 48 || full[7] != 0xa0 || full[29] != 0xa2 || full[40] != 0x01 {
 		t.Errorf("READ TOC full TOC: % x, want points A0h, A1h, A2h, 01h", full)
@@ -304,16 +310,18 @@ func TestCDROMEmptyDrive(t *testing.T) {
 	if g := s.want("GET EVENT STATUS NOTIFICATION", cdbGESN, 8, sense{}); len(g) != 8 || g[5] != 0 {
 		t.Errorf("GET EVENT STATUS NOTIFICATION: % x, want no medium, tray closed", g)
 	}
-	s.want("MODE SENSE(10) page 2Ah", cdbModeSense2A, 64, sense{})
+	s.want("MODE SENSE(10) page 2Ah", cdbModeSense2A, 128, sense{})
 	s.want("MECHANISM STATUS", cdbMechStatus, 8, sense{})
 
 	var st struct {
-		Devices []struct {
-			Name   string `json:"name"`
-			Online bool   `json:"online"`
-			Medium string `json:"medium"`
-			Reason string `json:"reason"`
-		} `json:"devices"`
+		Engine struct {
+			Devices []struct {
+				Name   string `json:"name"`
+				Online bool   `json:"online"`
+				Medium string `json:"medium"`
+				Reason string `json:"reason"`
+			} `json:"devices"`
+		} `json:"engine"`
 	}
 	raw, err := tgt.Admin().Status()
 	if err != nil {
@@ -322,8 +330,8 @@ func TestCDROMEmptyDrive(t *testing.T) {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Devices) != 1 || !st.Devices[0].Online || st.Devices[0].Medium != "none" || st.Devices[0].Reason != "" {
-		t.Errorf("status of the empty drive: %+v, want online, medium none", st.Devices)
+	if d := st.Engine.Devices; len(d) != 1 || !d[0].Online || d[0].Medium != "none" || d[0].Reason != "" {
+		t.Errorf("status of the empty drive: %+v, want online, medium none", d)
 	}
 }
 
