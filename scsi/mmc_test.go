@@ -318,3 +318,19 @@ func TestMMCProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCDROMReadsDoNotAllocate: READ(10) and READ CD of a CD-ROM fill the
+// transport's buffer and allocate nothing per command (the data path).
+func TestCDROMReadsDoNotAllocate(t *testing.T) {
+	f := cdFixture(t, 64)
+	buf := make([]byte, 0, 4*2048)
+	for _, cdb := range []string{"28 00 00000001 00 0004 00", "be 08 00000001 000004 10 00 00"} {
+		cmd := &Command{Nexus: f.nex, LUNs: f.lus, LUNValid: true, CDB: hx(t, cdb), ExpectedIn: 4 * 2048, DataIn: buf}
+		if r := Execute(cmd); r.Status != Good || len(r.Data) != 4*2048 || &r.Data[0] != &buf[:1][0] || r.Data[0] != 1 {
+			t.Fatalf("%s: %s, did not read sector 1 into the transport's buffer", cdb, senseOf(r))
+		}
+		if allocs := testing.AllocsPerRun(100, func() { Execute(cmd) }); allocs > 0 {
+			t.Errorf("%s allocates %.0f times per command", cdb, allocs)
+		}
+	}
+}
