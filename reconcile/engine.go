@@ -173,6 +173,9 @@ type device struct {
 	// have is the spec backend was opened with; when it differs from
 	// specOf(model) a reopen failed and is retried.
 	have spec
+	// empty is set while the device serves without a medium: a vcdrom
+	// whose filename is "" (backend is nil, yet the device is online).
+	empty bool
 	// reason is why the device is offline, or why a reopen failed.
 	reason error
 }
@@ -236,10 +239,10 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 		e.mu.Unlock()
 		return Plan{}, ErrClosed
 	}
-	running, serving := e.running, e.serving()
+	running, serving, drives := e.running, e.serving(), e.drives()
 	e.mu.Unlock()
 	e.observe(&desired, serving)
-	return Diff(running, desired, SessionsOf(e.srv.Sessions())), nil
+	return Diff(running, desired, e.liveSessions(drives)), nil
 }
 
 // Close stops the background loops, deregisters from the iSNS servers and

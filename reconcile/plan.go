@@ -33,6 +33,11 @@ const (
 	RenameDevice
 	ResizeDevice
 	SetDeviceAttr
+	// ChangeMedium puts another disc in a vcdrom drive (its filename
+	// changed, or its image was replaced on disk), or takes it out
+	// (filename = ""): the device and its identity stay; its sessions
+	// get NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED.
+	ChangeMedium
 	AddTarget
 	RemoveTarget
 	EnableTarget
@@ -56,6 +61,7 @@ var opNames = [...]string{
 	RenameDevice:       "RenameDevice",
 	ResizeDevice:       "ResizeDevice",
 	SetDeviceAttr:      "SetDeviceAttr",
+	ChangeMedium:       "ChangeMedium",
 	AddTarget:          "AddTarget",
 	RemoveTarget:       "RemoveTarget",
 	EnableTarget:       "EnableTarget",
@@ -129,6 +135,12 @@ const (
 	// UnitAttention takes effect at once and the live sessions it reaches
 	// get a unit attention (and, for LUN maps, an asynchronous event).
 	UnitAttention
+	// MediumLocked: a live session holds the medium of a vcdrom in with
+	// PREVENT ALLOW MEDIUM REMOVAL and the change takes it out (another
+	// disc, or none): the guest reads another disc than the one it
+	// locked. Forced, the session gets NOT READY TO READY CHANGE, MEDIUM
+	// MAY HAVE CHANGED.
+	MediumLocked
 	// IdentityChange: a LUN a live session uses reaches a device with
 	// the same storage under another identity (USN, t10_dev_id and the
 	// designators derived from them, removable): multipath and
@@ -145,12 +157,13 @@ const (
 )
 
 var impactNames = [...]string{
-	Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention",
+	Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention", MediumLocked: "medium-locked",
 	IdentityChange: "identity-change", DeviceSwap: "device-swap", SessionDrop: "session-drop",
 }
 
 // String returns the impact class: "hot", "next-login",
-// "unit-attention", "identity-change", "device-swap" or "session-drop".
+// "unit-attention", "medium-locked", "identity-change", "device-swap" or
+// "session-drop".
 func (i Impact) String() string {
 	if int(i) < len(impactNames) {
 		return impactNames[i]
@@ -163,7 +176,7 @@ func (i Impact) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
 
 // Disruptive reports whether the impact ends a live session or changes
 // what one reads.
-func (i Impact) Disruptive() bool { return i >= IdentityChange }
+func (i Impact) Disruptive() bool { return i >= MediumLocked }
 
 // Addr names the object a change applies to, the way Terraform names
 // resources: "iscsi", "device.disk1", `target["iqn...:a"]`,
@@ -313,11 +326,14 @@ type Change struct {
 	Hint string `json:"hint,omitempty"`
 }
 
-// Session is a live session as Diff sees it: its identity and the IP of
-// the portal it logged in on (per-portal ACLs match it).
+// Session is a live session as Diff sees it: its identity, the IP of the
+// portal it logged in on (per-portal ACLs match it), and the devices
+// (running names) whose medium it holds in with PREVENT ALLOW MEDIUM
+// REMOVAL.
 type Session struct {
 	iscsi.SessionID
-	PortalIP string `json:"portal_ip,omitempty"`
+	PortalIP string   `json:"portal_ip,omitempty"`
+	Locks    []string `json:"locks_medium,omitempty"`
 }
 
 // Affected is a live session that a change reaches.
@@ -395,7 +411,7 @@ func (p Plan) Impact() Impact {
 }
 
 // Disruptive returns the changes that end a live session or change what
-// one reads (SessionDrop, DeviceSwap, IdentityChange).
+// one reads (SessionDrop, DeviceSwap, IdentityChange, MediumLocked).
 func (p Plan) Disruptive() []Change {
 	var d []Change
 	for _, c := range p.Changes {
@@ -481,7 +497,11 @@ func (c *Change) printSessions(b *bytes.Buffer) {
 			continue
 		}
 		for _, l := range a.LUNs {
-			lines = append(lines, who+" lun "+strconv.Itoa(int(l.LUN))+": "+l.text())
+			line := who + " lun " + strconv.Itoa(int(l.LUN)) + ": " + l.text()
+			if a.Impact == MediumLocked {
+				line += " (its disc locked in by this session)"
+			}
+			lines = append(lines, line)
 		}
 	}
 	for i, l := range lines {
@@ -558,6 +578,9 @@ func (c Change) detail() string {
 		}
 		return strings.Join(parts, ", ")
 	}
+	if c.Op == ChangeMedium {
+		return c.Before.(Medium).changeText(c.After.(Medium))
+	}
 	if sameValue(c.Before, c.After) {
 		return c.Attr
 	}
@@ -612,6 +635,11 @@ func formatValue(attr string, v any) string {
 		return strconv.Quote(x)
 	case vdisk.Handler:
 		return strconv.Quote(string(x))
+	case Medium:
+		if x.Filename == "" {
+			return "(no disc)"
+		}
+		return strconv.Quote(x.Filename)
 	case int64:
 		if attr == "size" {
 			return formatSize(x)

@@ -49,6 +49,10 @@ type nexusLU struct {
 	inquiryChanged               bool
 	capSeen, modeSeen, resetSeen uint64
 	lunsSeen                     uint64
+	// mediumSeen counts the media loaded (NOT READY TO READY CHANGE)
+	// that the nexus was told of; eventSeen is the sequence number of
+	// the last media event GET EVENT STATUS NOTIFICATION reported.
+	mediumSeen, eventSeen uint64
 }
 
 // LUNChange is what a new LUN map changes for one nexus: the LUNs it
@@ -176,12 +180,14 @@ func (n *Nexus) lu(lun LUN, d *Device) *nexusLU {
 	s.capSeen = d.capacityEpoch.Load()
 	s.modeSeen = d.modeEpoch.Load()
 	s.resetSeen = d.resetEpoch.Load()
+	s.mediumSeen = d.mediumEpoch.Load()
+	s.eventSeen = d.mediaEvent.Load() >> mediaEventSeqShift
 	return s
 }
 
 // takeUA returns the highest-priority unit attention pending for lun
 // (mapped to d) and clears it, or nil: power-on, logical unit reset,
-// capacity changed, mode parameters changed, reported LUNs changed, then
+// inquiry data changed, medium may have changed, capacity changed, mode parameters changed, reported LUNs changed, then
 // those the reservation code queued for this nexus.
 func (n *Nexus) takeUA(lun LUN, d *Device) *SenseError {
 	if ua := n.takeDeviceUA(lun, d); ua != nil {
@@ -201,6 +207,7 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 		s.capSeen = d.capacityEpoch.Load()
 		s.modeSeen = d.modeEpoch.Load()
 		s.resetSeen = d.resetEpoch.Load()
+		s.mediumSeen = d.mediumEpoch.Load()
 		return uaPowerOnReset
 	}
 	if e := d.resetEpoch.Load(); e != s.resetSeen {
@@ -210,6 +217,10 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 	if s.inquiryChanged {
 		s.inquiryChanged = false
 		return uaInquiryChanged
+	}
+	if e := d.mediumEpoch.Load(); e != s.mediumSeen {
+		s.mediumSeen = e
+		return uaMediumChanged
 	}
 	if e := d.capacityEpoch.Load(); e != s.capSeen {
 		s.capSeen = e
