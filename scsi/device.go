@@ -45,6 +45,9 @@ type Device struct {
 
 	res reservations
 
+	// alua is the device group the device is in, nil for none.
+	alua atomic.Pointer[DeviceGroup]
+
 	// extras holds the rarely used SANITIZE and software write protect
 	// state, nil until a command needs it (see sanitize.go).
 	extras atomic.Pointer[devExtra]
