@@ -59,7 +59,7 @@ func TestAPTPL(t *testing.T) {
 	}
 	f.run(t, []prStep{
 		{1, cdbRegister, keyB + keyB + aptplTail, good, ""}, // same key again, APTPL on
-		{0, cdbReserve("1"), keyA + zero + tail, good, ""},   // APTPL is ignored for RESERVE; saved anyway
+		{0, cdbReserve("1"), keyA + zero + tail, good, ""},  // APTPL is ignored for RESERVE; saved anyway
 	})
 	wantState := PRState{APTPL: true, Generation: 3, Registrations: []PRRegistration{
 		{InitiatorPort: initiator, TargetPort: target, Key: 0xaaaaaaaaaaaaaaaa, RelTgtPortID: 1},
