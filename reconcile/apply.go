@@ -44,6 +44,9 @@ type prepared struct {
 	// touches, discovery the discovery CHAP policy.
 	access    map[string]targetAccess
 	discovery iscsi.Auth
+	// pr holds, for added and replaced devices, the persistent
+	// reservations saved for them (see loadPR).
+	pr map[string]savedPR
 }
 
 // discard closes the backends prepare opened, for a reload that stops
@@ -83,6 +86,13 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := e.openState(desired.StateDir, running.StateDir, started); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	st := e.state
+	e.mu.Unlock()
+	identify(&desired, st)
 	e.observe(&desired, serving)
 	plan := Diff(running, desired, SessionsOf(e.srv.Sessions()))
 	if !started {
@@ -95,6 +105,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err != nil {
 		return nil, err
 	}
+	// The plan does not carry state_dir: openState checked that it is
+	// the running one, or opened it at the first Apply.
+	p.next.StateDir = desired.StateDir
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -115,7 +128,8 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 // (SetPortals is itself all-or-nothing). It runs without e.mu; e.applyMu
 // keeps the device table still.
 func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started bool) (*prepared, error) {
-	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, access: map[string]targetAccess{}}
+	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, access: map[string]targetAccess{},
+		pr: map[string]savedPR{}}
 	portals := !started
 	touched := map[string]bool{}
 	open := map[string]spec{}
@@ -123,6 +137,7 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
 			open[c.Addr.Device] = specOf(p.next.Devices[c.Addr.Device])
+			p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, p.next.Devices[c.Addr.Device])
 		case RenameDevice:
 			p.renamed[c.Addr.Device] = c.Before.(string)
 		case SetPortals:
@@ -247,9 +262,11 @@ func (e *Engine) commit(p *prepared) *step {
 		switch c.Op {
 		case AddDevice:
 			s.devices[name] = newDevice(name, p.next.Devices[name])
+			p.pr[name].attach(s.devices[name].dev)
 		case ReplaceDevice:
 			s.retire = append(s.retire, retired{s.devices[name], errReplaced})
 			s.devices[name] = newDevice(name, p.next.Devices[name])
+			p.pr[name].attach(s.devices[name].dev)
 		case RenameDevice:
 			old := c.Before.(string)
 			d := *s.devices[old]
@@ -322,11 +339,17 @@ func (e *Engine) run(s *step) *Result {
 	}
 	e.started = true
 	e.running, e.devices, e.targets, e.nextTID = s.model, s.devices, s.targets, s.nextTID
+	ports := make(map[string]uint16, len(e.snap.Targets))
+	for name, t := range e.snap.Targets {
+		ports[name] = t.RelTgtPortID
+	}
+	e.runALUA(s.p.plan, s.model, e.devices, ports)
 	for _, r := range s.retire {
 		if err := e.release(r.d.name, r.d.dev.SetOffline(r.reason)); err != nil {
 			e.log.Warn("closing released storage", "device", r.d.name, "err", err)
 		}
 	}
+	e.forgetPR(s.p.plan, s.retire)
 	res.Generation = e.snap.Generation
 	for _, name := range sortedKeys(e.devices) {
 		if d := e.devices[name]; !d.online() {

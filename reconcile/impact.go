@@ -87,7 +87,7 @@ func sameStorage(b, a *Device) bool {
 // identity: unit serial number, T10 vendor identification (and the NAA
 // designator derived from it), removable medium bit.
 func sameIdentity(b, a *Device) bool {
-	return b.T10DevID == a.T10DevID && b.USN == a.USN && b.Removable == a.Removable
+	return b.T10DevID == a.T10DevID && b.USN == a.USN && b.Removable == a.Removable && b.NAA == a.NAA
 }
 
 // identityHint says how to give device after the identity of device
@@ -103,6 +103,11 @@ func (d *differ) identityHint(before, after string) string {
 	}
 	if b.Removable != a.Removable {
 		set = append(set, "removable = "+strconv.FormatBool(b.Removable))
+	}
+	if b.NAA != a.NAA && b.NAA != "" && b.T10DevID == a.T10DevID {
+		// (With t10_dev_id pinned back, a derived NAA designator comes
+		// back by itself.)
+		set = append(set, "naa_id = "+strconv.Quote(b.NAA))
 	}
 	return "set " + strings.Join(set, ", ") + " in " + DeviceAddr(after).String()
 }
@@ -221,6 +226,7 @@ func (d *differ) reach(sessions []Session) {
 				}
 			}
 		}
+		d.reachALUA(s, before, after, changes)
 		// Devices the session keeps seeing at the same LUN and that
 		// change in place (capacity, mode parameters).
 		for _, l := range sortedLUNs(after) {

@@ -98,13 +98,21 @@ func (d *Device) RestorePR(st PRState, readErr error) error {
 	return err
 }
 
-// restore is RestorePR for a state that was read; r.mu must be held.
-func (r *reservations) restore(st PRState) error {
+// CheckPRState reports why st cannot be a device's persistent
+// reservation state (RestorePR would refuse it), or nil.
+func CheckPRState(st PRState) error {
+	_, _, err := prFromState(st)
+	return err
+}
+
+// prFromState checks st and returns its registrations and the holder of
+// its reservation.
+func prFromState(st PRState) ([]registration, itNexus, error) {
 	regs := make([]registration, 0, len(st.Registrations))
 	for _, g := range st.Registrations {
 		n := itNexus{g.InitiatorPort, g.TargetPort}
 		if g.Key == 0 || g.InitiatorPort == "" || slices.ContainsFunc(regs, func(o registration) bool { return o.nexus == n }) {
-			return fmt.Errorf("scsi: registration of %s: zero key, no name or registered twice", g.InitiatorPort)
+			return nil, itNexus{}, fmt.Errorf("scsi: registration of %q: zero key, no name or registered twice", g.InitiatorPort)
 		}
 		regs = append(regs, registration{nexus: n, key: g.Key, rtpi: g.RelTgtPortID})
 	}
@@ -113,14 +121,23 @@ func (r *reservations) restore(st PRState) error {
 		holder = itNexus{res.InitiatorPort, res.TargetPort}
 		switch {
 		case !res.Type.valid():
-			return fmt.Errorf("scsi: reservation type %d", res.Type)
+			return nil, itNexus{}, fmt.Errorf("scsi: reservation type %d", res.Type)
 		case len(regs) == 0:
-			return errors.New("scsi: a reservation without registrations")
+			return nil, itNexus{}, errors.New("scsi: a reservation without registrations")
 		case !res.Type.allRegistrants() && !slices.ContainsFunc(regs, func(o registration) bool { return o.nexus == holder }):
-			return fmt.Errorf("scsi: the reservation holder %s is not registered", res.InitiatorPort)
+			return nil, itNexus{}, fmt.Errorf("scsi: the reservation holder %q is not registered", res.InitiatorPort)
 		case res.Type.allRegistrants():
 			holder = itNexus{}
 		}
+	}
+	return regs, holder, nil
+}
+
+// restore is RestorePR for a state that was read; r.mu must be held.
+func (r *reservations) restore(st PRState) error {
+	regs, holder, err := prFromState(st)
+	if err != nil {
+		return err
 	}
 	r.regs, r.generation, r.aptpl = regs, st.Generation, st.APTPL
 	r.reserved, r.resType, r.resHolder = st.Reservation != nil, 0, holder
