@@ -109,6 +109,9 @@ func (d *differ) identityHint(before, after string) string {
 		// back by itself.)
 		set = append(set, "naa_id = "+strconv.Quote(b.NAA))
 	}
+	if len(set) == 0 {
+		return ""
+	}
 	return "set " + strings.Join(set, ", ") + " in " + DeviceAddr(after).String()
 }
 
@@ -268,7 +271,7 @@ func (d *differ) hint(c *Change) string {
 			if e.Kind != LUNSwapped || d.swapImpact(e.Before, e.After) != IdentityChange {
 				continue
 			}
-			if h := d.identityHint(e.Before, e.After); !seen[h] {
+			if h := d.identityHint(e.Before, e.After); h != "" && !seen[h] {
 				seen[h] = true
 				hints = append(hints, h)
 			}
