@@ -13,7 +13,9 @@
 // (AddDevice, RenameDevice, ResizeDevice, SetDeviceAttr, ReplaceDevice,
 // RemoveDevice, AddTarget, SetTargetParam, EnableTarget, DisableTarget,
 // RemoveTarget, AddLUN, SetLUNAttr, RemoveLUN, AddGroup,
-// SetGroupInitiators, RemoveGroup, SetChapUsers, SetPortals, SetGlobal).
+// SetGroupInitiators, RemoveGroup, SetChapUsers, SetPortals, SetGlobal,
+// and for ALUA AddDeviceGroup, SetDeviceGroupAttr, RemoveDeviceGroup,
+// AddTargetGroup, SetTargetGroupAttr, SetALUAState, RemoveTargetGroup).
 //
 // # Impact per live session
 //
@@ -25,10 +27,11 @@
 //	hot              nothing a live session notices
 //	next login       new logins only (negotiation, CHAP, portals)
 //	unit attention   a LUN added or removed, read_only, capacity, mode
-//	                 parameters: the sessions get that unit attention
+//	                 parameters, an ALUA state or group of the session's
+//	                 port (alua.go): the sessions get that unit attention
 //	identity change  a LUN a session uses reaches the same storage under
-//	                 another identity (usn, t10_dev_id, removable): the
-//	                 plan says which values to pin to keep it
+//	                 another identity (usn, t10_dev_id, naa_id, removable):
+//	                 the plan says which values to pin to keep it
 //	device swap      a LUN number a session uses reaches another device
 //	session drop     the session's target is removed or disabled
 //
@@ -80,6 +83,15 @@
 // (hot). A disk that reports itself gone takes its device offline by
 // itself (scsi marks the state lost); the engine sees it, retries it like
 // any offline device, and closes the lost disk when it replaces it.
+//
+// # State
+//
+// The first Apply opens the state directory (state_dir, package
+// internal/state; a later reload may not change it). Its seed gives
+// every device that does not pin naa_id its NAA 6h designator (identify,
+// before Diff: the designator is part of the device's identity), and
+// each device gets its persistent reservation file (pr.go), restored
+// when the device is made.
 //
 // The package does not parse files (package config does) nor speak iSCSI
 // (package iscsi); it drives the server through the small Server
