@@ -52,11 +52,21 @@ type PRRegistration struct {
 	// ("iqn...,i,0x<isid>", "iqn...,t,0x<tpgt>").
 	InitiatorPort string `json:"initiator_port"`
 	TargetPort    string `json:"target_port"`
-	Key           uint64 `json:"key"`
+	Key           ReservationKey `json:"key"`
 	// RelTgtPortID is the relative target port the nexus registered
 	// through.
 	RelTgtPortID uint16 `json:"rel_tgt_port_id"`
 }
+
+// ReservationKey is a persistent reservation key. It prints as 0x and 16
+// hex digits (JSON too: a JSON number cannot hold every key exactly).
+type ReservationKey uint64
+
+// String returns the key as 0x and 16 hex digits.
+func (k ReservationKey) String() string { return fmt.Sprintf("0x%016x", uint64(k)) }
+
+// MarshalText makes a ReservationKey a JSON string.
+func (k ReservationKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // PRReservation is a persistent reservation: its type and, for the types
 // that are not all-registrants types, its holder's I_T nexus.
@@ -114,7 +124,7 @@ func prFromState(st PRState) ([]registration, itNexus, error) {
 		if g.Key == 0 || g.InitiatorPort == "" || slices.ContainsFunc(regs, func(o registration) bool { return o.nexus == n }) {
 			return nil, itNexus{}, fmt.Errorf("scsi: registration of %q: zero key, no name or registered twice", g.InitiatorPort)
 		}
-		regs = append(regs, registration{nexus: n, key: g.Key, rtpi: g.RelTgtPortID})
+		regs = append(regs, registration{nexus: n, key: uint64(g.Key), rtpi: g.RelTgtPortID})
 	}
 	var holder itNexus
 	if res := st.Reservation; res != nil {
@@ -176,7 +186,7 @@ func (r *reservations) state() PRState {
 	st := PRState{APTPL: r.aptpl, Generation: r.generation, Registrations: make([]PRRegistration, 0, len(r.regs))}
 	for _, g := range r.regs {
 		st.Registrations = append(st.Registrations, PRRegistration{InitiatorPort: g.nexus.initiator,
-			TargetPort: g.nexus.target, Key: g.key, RelTgtPortID: g.rtpi})
+			TargetPort: g.nexus.target, Key: ReservationKey(g.key), RelTgtPortID: g.rtpi})
 	}
 	if r.reserved {
 		st.Reservation = &PRReservation{Type: r.resType}

@@ -188,7 +188,7 @@ func (f *PRFile) Save(st scsi.PRState) error {
 		Generation: st.Generation, Registrations: []prRegistration{}}
 	for _, g := range st.Registrations {
 		out.Registrations = append(out.Registrations, prRegistration{InitiatorPort: g.InitiatorPort,
-			TargetPort: g.TargetPort, Key: "0x" + strconv.FormatUint(g.Key, 16), RelTgtPortID: g.RelTgtPortID})
+			TargetPort: g.TargetPort, Key: "0x" + strconv.FormatUint(uint64(g.Key), 16), RelTgtPortID: g.RelTgtPortID})
 	}
 	if r := st.Reservation; r != nil {
 		out.Reservation = &prReservation{Type: r.Type.String(), InitiatorPort: r.InitiatorPort, TargetPort: r.TargetPort}
@@ -259,7 +259,7 @@ func decodePR(b []byte) (scsi.PRState, error) {
 			return st, fmt.Errorf("registration key %q is not 0x and hex digits", g.Key)
 		}
 		st.Registrations = append(st.Registrations, scsi.PRRegistration{InitiatorPort: g.InitiatorPort,
-			TargetPort: g.TargetPort, Key: key, RelTgtPortID: g.RelTgtPortID})
+			TargetPort: g.TargetPort, Key: scsi.ReservationKey(key), RelTgtPortID: g.RelTgtPortID})
 	}
 	if r := in.Reservation; r != nil {
 		t, ok := prTypes[r.Type]
