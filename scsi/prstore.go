@@ -50,8 +50,8 @@ type PRState struct {
 type PRRegistration struct {
 	// InitiatorPort and TargetPort name the I_T nexus
 	// ("iqn...,i,0x<isid>", "iqn...,t,0x<tpgt>").
-	InitiatorPort string `json:"initiator_port"`
-	TargetPort    string `json:"target_port"`
+	InitiatorPort string         `json:"initiator_port"`
+	TargetPort    string         `json:"target_port"`
 	Key           ReservationKey `json:"key"`
 	// RelTgtPortID is the relative target port the nexus registered
 	// through.
