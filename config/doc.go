@@ -163,7 +163,9 @@
 // maps a device of a device group must be in one of its target groups.
 //
 // state_dir holds the seed and the persistent reservations of devices
-// whose initiators asked for APTPL; the daemon creates it (mode 0750).
+// whose initiators asked for APTPL; the daemon creates it (mode 0750) at
+// start and keeps it until it stops: a reload that names another one
+// warns, and the new one is used from the next start.
 //
 // Sizes are whole numbers with an optional unit: B; KB, MB, GB, TB, PB
 // (powers of 1000); KiB, MiB, GiB, TiB, PiB (powers of 1024); case does not

@@ -235,3 +235,35 @@ target "iqn.2026-11.org.example:a" {
 		t.Errorf("key %s", k)
 	}
 }
+
+func TestStateDirKeptUntilRestart(t *testing.T) {
+	first := filepath.Join(t.TempDir(), "first")
+	r := &recorder{}
+	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1})
+	t.Cleanup(func() { e.Close() })
+	cfg := `
+state_dir = "%s"
+handler "vdisk_nullio" {
+  device "null1" { size = "1MiB" }
+}
+target "iqn.2026-11.org.example:a" {
+  lun "0" { device = "null1" }
+}
+`
+	apply(t, e, parse(t, strings.Replace(cfg, "%s", first, 1)))
+	naa := e.running.Devices["null1"].NAA
+	if fi, err := os.Stat(filepath.Join(first, "identity.seed")); err != nil || fi.Size() == 0 {
+		t.Fatalf("seed in state_dir: %v", err)
+	}
+	second := filepath.Join(t.TempDir(), "second")
+	res := apply(t, e, parse(t, strings.Replace(cfg, "%s", second, 1)))
+	if !res.Plan.Empty() || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "applies at the next start") {
+		t.Errorf("reload with another state_dir: plan %s, warnings %q", res.Plan, res.Warnings)
+	}
+	if e.Status().StateDir != first || e.running.Devices["null1"].NAA != naa {
+		t.Errorf("state_dir %s, NAA %s: the running ones must stay", e.Status().StateDir, e.running.Devices["null1"].NAA)
+	}
+	if _, err := os.Stat(second); !os.IsNotExist(err) {
+		t.Errorf("the new state_dir was created before a restart: %v", err)
+	}
+}

@@ -86,7 +86,8 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := e.openState(desired.StateDir, running.StateDir, started); err != nil {
+	stateWarning, err := e.openState(desired.StateDir, running.StateDir, started)
+	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -105,9 +106,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err != nil {
 		return nil, err
 	}
-	// The plan does not carry state_dir: openState checked that it is
-	// the running one, or opened it at the first Apply.
-	p.next.StateDir = desired.StateDir
+	// The plan does not carry state_dir: the first Apply opened it, and
+	// it stays (openState).
+	if !started {
+		p.next.StateDir = desired.StateDir
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -115,6 +118,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		return nil, ErrClosed
 	}
 	res := e.run(e.commit(p))
+	if stateWarning != "" {
+		res.Warnings = append(res.Warnings, stateWarning)
+	}
 	e.policy = cfg.DisruptiveChanges
 	e.syncISNS()
 	return res, nil

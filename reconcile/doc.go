@@ -87,7 +87,8 @@
 // # State
 //
 // The first Apply opens the state directory (state_dir, package
-// internal/state; a later reload may not change it). Its seed gives
+// internal/state); later ones keep it, with a warning when the
+// configuration names another. Its seed gives
 // every device that does not pin naa_id its NAA 6h designator (identify,
 // before Diff: the designator is part of the device's identity), and
 // each device gets its persistent reservation file (pr.go), restored

@@ -325,16 +325,20 @@ func (e *Engine) release(name string, dr scsi.Drain) error {
 }
 
 // openState opens the state directory of the first Apply (the
-// configuration's state_dir, or Options.StateDir), and refuses a later
-// one that names another: the seed and the persistent reservations
-// would be left behind.
-func (e *Engine) openState(desired, running string, started bool) error {
+// configuration's state_dir, or Options.StateDir). A later Apply keeps
+// it: one whose configuration names another gets a warning (the seed
+// and the persistent reservations stay where the daemon found them; the
+// new directory is used from the next start).
+func (e *Engine) openState(desired, running string, started bool) (warning string, err error) {
 	if started {
 		if desired != running {
-			return fmt.Errorf("reconcile: state_dir cannot change while scstd runs (%q -> %q); nothing was changed. "+
-				"Stop scstd, move the directory's files, and start it again", running, desired)
+			w := fmt.Sprintf("state_dir %q -> %q applies at the next start; until then the state stays in %q "+
+				"(move its files before restarting: identity.seed keeps the devices' NAA designators, pr/ their persistent reservations)",
+				running, desired, running)
+			e.log.Warn("state_dir changed: it applies at the next start", "running", running, "configured", desired)
+			return w, nil
 		}
-		return nil
+		return "", nil
 	}
 	dir := desired
 	if e.opts.StateDir != "" {
@@ -344,17 +348,17 @@ func (e *Engine) openState(desired, running string, started bool) error {
 	have := e.state
 	e.mu.Unlock()
 	if have != nil && have.Path() == dir {
-		return nil
+		return "", nil
 	}
 	st, err := state.Open(dir)
 	if err != nil {
-		return fmt.Errorf("reconcile: state_dir: %w; nothing was started (set state_dir to a directory scstd can write)", err)
+		return "", fmt.Errorf("reconcile: state_dir: %w; nothing was started (set state_dir to a directory scstd can write)", err)
 	}
 	e.mu.Lock()
 	e.state = st
 	e.mu.Unlock()
 	e.log.Info("state directory", "state_dir", dir)
-	return nil
+	return "", nil
 }
 
 // identify fills in the NAA designator of the devices of m that do not
