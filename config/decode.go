@@ -66,7 +66,7 @@ var deviceAttrs = map[Handler][]string{
 	HandlerFileIO:  {"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
 	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
 	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
-	HandlerCDROM:   {"filename", "t10_dev_id", "usn", "naa_id"},
+	HandlerCDROM:   {"filename", "blocksize", "t10_dev_id", "usn", "naa_id"},
 	HandlerDevDisk: {"path", "timeout", "read_only"},
 }
 
@@ -368,9 +368,9 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		switch a.Name {
 		case "filename":
 			if s, ok := d.str(a); ok {
-				if s == "" {
+				if s == "" && h != HandlerCDROM {
 					d.errorf(a.Expr.Range(), "Empty filename", "Expected the path of the backing file; remove the attribute for none.")
-				} else if !filepath.IsAbs(s) {
+				} else if s != "" && !filepath.IsAbs(s) {
 					s = absPath(d.dir, s)
 				}
 				dev.Filename = s
@@ -386,8 +386,10 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 			}
 		case "blocksize":
 			if n, ok := d.integer(a); ok {
-				switch n {
-				case 512, 1024, 2048, 4096:
+				switch {
+				case h == HandlerCDROM && n != 2048:
+					d.errorf(a.Expr.Range(), "Invalid blocksize", "A vcdrom device has 2048-byte blocks (MMC); got %d. Remove blocksize or set it to 2048.", n)
+				case n == 512, n == 1024, n == 2048, n == 4096:
 					dev.BlockSize = int(n)
 				default:
 					d.errorf(a.Expr.Range(), "Invalid blocksize", "Expected 512, 1024, 2048 or 4096, got %d.", n)

@@ -28,7 +28,9 @@
 //
 // Relative paths (a device's filename, the argument of file()) resolve
 // against the directory of the file that contains them, so a configuration
-// directory can be moved as a whole.
+// directory can be moved as a whole. A vcdrom's filename may be "" (or
+// absent): an empty drive, online without a disc; changing it by reload
+// changes the disc.
 //
 // # Reading a Config
 //
@@ -101,7 +103,7 @@
 //	isns_server label port         3205
 //	isns_server.access_control     false
 //	log_level                      unset: the -log-level flag   "debug", "info", "warn", "error"
-//	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096
+//	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096 (vcdrom: 2048 only)
 //	device.nv_cache, write_through, o_direct, read_only, removable
 //	                               false (vcdrom: read_only and removable true)
 //	device.t10_dev_id              device name    1..64 printable ASCII

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/scstd/scstd/scsi"
 )
 
 // SessionInfo describes one live session for `scstd status`.
@@ -33,6 +35,9 @@ type SessionInfo struct {
 	// FAILURE).
 	Panics      uint64     `json:"panics"`
 	Connections []ConnInfo `json:"connections"`
+	// Nexus is the session's SCSI state, for the engine to ask what it
+	// holds (a PREVENT ALLOW MEDIUM REMOVAL, see scsi.Device.PreventedBy).
+	Nexus *scsi.Nexus `json:"-"`
 }
 
 // ConnInfo describes one connection of a session.
@@ -67,6 +72,7 @@ func (s *Server) Sessions() []SessionInfo {
 			Commands:       ss.commands.Load(),
 			Panics:         ss.panics.Load(),
 			Connections:    []ConnInfo{},
+			Nexus:          ss.nexus,
 		}
 		if _, t := ss.lunMap(); t != nil && t.Enabled {
 			_, si.Group = t.Access.LUNsFor(ss.key.initiator, ss.portalIP)

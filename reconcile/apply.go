@@ -81,7 +81,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
-	running, started, policy, serving := e.running, e.started, e.policy, e.serving()
+	running, started, policy, serving, drives := e.running, e.started, e.policy, e.serving(), e.drives()
 	e.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -95,7 +95,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	e.mu.Unlock()
 	identify(&desired, st)
 	e.observe(&desired, serving)
-	plan := Diff(running, desired, SessionsOf(e.srv.Sessions()))
+	plan := Diff(running, desired, e.liveSessions(drives))
 	if !started {
 		policy = cfg.DisruptiveChanges
 	}
@@ -386,7 +386,7 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 	prev := setStorage(d.dev, o.backend)
 	if err := d.dev.Offline(); err != nil {
 		// The backend could not tell its size: it is useless.
-		d.reason, d.backend = err, nil
+		d.reason, d.backend, d.empty = err, nil, false
 		o.backend.Close()
 		e.log.Warn("device offline", "device", d.name, "err", err)
 	} else {
@@ -395,7 +395,7 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		}
 		have := o.spec
 		have.Extend = false
-		d.backend, d.have, d.reason = o.backend, have, nil
+		d.backend, d.have, d.reason, d.empty = o.backend, have, nil, have.noMedium()
 	}
 	if err := e.release(d.name, prev); err != nil {
 		e.log.Warn("closing released storage", "device", d.name, "err", err)
@@ -406,7 +406,7 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 // goOffline takes d offline for reason, releasing the storage it had (a
 // lost pass-through disk) once drained. Called with e.mu held.
 func (e *Engine) goOffline(d *device, reason error) {
-	d.reason, d.backend = reason, nil
+	d.reason, d.backend, d.empty = reason, nil, false
 	if err := e.release(d.name, d.dev.SetOffline(reason)); err != nil {
 		e.log.Warn("closing released storage", "device", d.name, "err", err)
 	}

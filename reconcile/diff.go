@@ -21,6 +21,8 @@ const (
 	reasonDiskReopened    = "disk reopened"
 	reasonCapacityIfGrown = "capacity changed if the file is smaller"
 	reasonSwap            = "inquiry data changed, reported luns changed"
+	reasonMediumChanged   = "medium changed"
+	reasonMediumLocked    = "medium removal prevented"
 )
 
 // attr is one attribute of a model object of type T: how to read, write
@@ -30,8 +32,9 @@ type attr[T any] struct {
 	get  func(*T) any
 	set  func(*T, any)
 	eq   func(a, b *T) bool
-	// replace: for devices, a change replaces the device.
-	replace bool
+	// replace: for devices, a change replaces the device. medium: except
+	// on a vcdrom, where it changes the disc (ChangeMedium).
+	replace, medium bool
 	// change says which operation sets the attribute from b to a and its
 	// impact on live sessions.
 	change func(b, a *T) (Op, Impact, string)
@@ -86,6 +89,13 @@ func replacing[T any](a attr[T]) attr[T] {
 	return a
 }
 
+// disc marks a device attribute that replaces a device but is the disc of
+// a vcdrom drive.
+func disc(a attr[Device]) attr[Device] {
+	a.medium = true
+	return a
+}
+
 var globalAttrs = []attr[Global]{
 	field("log_level", func(g *Global) *string { return &g.LogLevel }, fixed[Global](SetGlobal, Hot, "")),
 	field("enabled", func(g *Global) *bool { return &g.Enabled }, fixed[Global](SetGlobal, NextLogin, "")),
@@ -102,13 +112,13 @@ var globalAttrs = []attr[Global]{
 
 var deviceAttrs = []attr[Device]{
 	replacing(field("handler", func(d *Device) *vdisk.Handler { return &d.Handler }, nil)),
-	replacing(field("filename", func(d *Device) *string { return &d.Filename }, nil)),
+	disc(replacing(field("filename", func(d *Device) *string { return &d.Filename }, nil))),
 	replacing(field("blocksize", func(d *Device) *uint32 { return &d.BlockSize }, nil)),
 	replacing(field("removable", func(d *Device) *bool { return &d.Removable }, nil)),
 	replacing(field("t10_dev_id", func(d *Device) *string { return &d.T10DevID }, nil)),
 	replacing(field("usn", func(d *Device) *string { return &d.USN }, nil)),
 	replacing(field("naa_id", func(d *Device) *string { return &d.NAA }, nil)),
-	replacing(field("file_id", func(d *Device) *string { return &d.FileID }, nil)),
+	disc(replacing(field("file_id", func(d *Device) *string { return &d.FileID }, nil))),
 	replacing(field("path", func(d *Device) *string { return &d.Path }, nil)),
 	field("size", func(d *Device) *int64 { return &d.Size }, resizeImpact),
 	field("read_only", func(d *Device) *bool { return &d.ReadOnly }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
@@ -259,6 +269,8 @@ func (p *pending) settle() Change {
 	switch c.Impact {
 	case DeviceSwap, IdentityChange:
 		c.Reason = reasonSwap
+	case MediumLocked:
+		c.Reason = reasonMediumLocked
 	case SessionDrop:
 		c.Reason = reasonLoggedOut
 	default:
@@ -312,7 +324,7 @@ func (d *differ) findRenames() {
 		want := d.desired.Devices[name]
 		for _, old := range gone {
 			have := d.running.Devices[old]
-			if d.renamedTo[old] == "" && !needsReplace(&have, &want) {
+			if d.renamedTo[old] == "" && !needsReplace(&have, &want) && !mediumChanged(&have, &want) {
 				d.renamed[name], d.renamedTo[old] = old, name
 				break
 			}
@@ -344,25 +356,42 @@ func (d *differ) devices() {
 }
 
 // changedDevice adds the changes of a device that differs. (Its own
-// function so that only changed devices are copied to the heap.)
+// function so that only changed devices are copied to the heap.) A
+// vcdrom whose disc changes keeps its device: ChangeMedium.
 func (d *differ) changedDevice(name string, have, want Device) {
 	if needsReplace(&have, &want) {
 		d.replaced[name] = true
 		d.add(Change{Op: ReplaceDevice, Addr: DeviceAddr(name), Before: have, After: want, Impact: DeviceSwap}, Hot)
 		return
 	}
+	if mediumChanged(&have, &want) {
+		d.add(Change{Op: ChangeMedium, Addr: DeviceAddr(name), Attr: "filename", Before: mediumOf(&have), After: mediumOf(&want),
+			Impact: UnitAttention, Reason: reasonMediumChanged}, Hot)
+		have.Filename, have.FileID = want.Filename, want.FileID
+	}
 	diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
 }
 
-// needsReplace reports whether an identity attribute differs.
+// needsReplace reports whether an identity attribute differs. The disc
+// of a vcdrom (its filename and the file's identity) is not one.
 func needsReplace(b, a *Device) bool {
+	cd := isDrive(b, a)
 	for _, at := range deviceAttrs {
-		if at.replace && !at.eq(b, a) {
+		if at.replace && !(at.medium && cd) && !at.eq(b, a) {
 			return true
 		}
 	}
 	return false
 }
+
+// mediumChanged reports whether b and a are a vcdrom drive with another
+// disc in it.
+func mediumChanged(b, a *Device) bool {
+	return isDrive(b, a) && mediumOf(b) != mediumOf(a)
+}
+
+// isDrive reports whether b and a are both vcdrom drives.
+func isDrive(b, a *Device) bool { return b.Handler == vdisk.CDROM && a.Handler == vdisk.CDROM }
 
 func (d *differ) targets() {
 	for name, want := range d.desired.Targets {

@@ -49,6 +49,11 @@ func randomModel(r *rand.Rand) Model {
 		if r.IntN(5) == 0 {
 			d = Device{Handler: devDisk, Path: pick("/dev/sg1", "0:0:1:0"), Timeout: uint32(30 * (1 + r.IntN(2))), ReadOnly: r.IntN(2) == 0}
 		}
+		if r.IntN(5) == 0 {
+			// A vcdrom drive, with a disc or none (filename "").
+			d = Device{Handler: vdisk.CDROM, Filename: pick("/a.iso", "/b.iso", ""), FileID: pick("", "8:1", "8:2"), BlockSize: 2048,
+				ReadOnly: true, Removable: true, T10DevID: name, USN: pick("0001", "0002")}
+		}
 		m.Devices[name] = d
 	}
 	luns := func() map[scsi.LUN]LUN {

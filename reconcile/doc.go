@@ -10,8 +10,8 @@
 // A Model is the normalized description of what runs: devices, targets
 // with their parameters, LUN maps and groups, CHAP users and portal
 // rules, keyed by name. A Plan is plain data, an ordered list of Changes
-// (AddDevice, RenameDevice, ResizeDevice, SetDeviceAttr, ReplaceDevice,
-// RemoveDevice, AddTarget, SetTargetParam, EnableTarget, DisableTarget,
+// (AddDevice, RenameDevice, ResizeDevice, SetDeviceAttr, ChangeMedium,
+// ReplaceDevice, RemoveDevice, AddTarget, SetTargetParam, EnableTarget, DisableTarget,
 // RemoveTarget, AddLUN, SetLUNAttr, RemoveLUN, AddGroup,
 // SetGroupInitiators, RemoveGroup, SetChapUsers, SetPortals, SetGlobal,
 // and for ALUA AddDeviceGroup, SetDeviceGroupAttr, RemoveDeviceGroup,
@@ -19,23 +19,27 @@
 //
 // # Impact per live session
 //
-// Diff knows the live sessions (target, initiator, ISID, TSIH, portal)
-// and, for each, the LUN map it sees before and after: the first group in
+// Diff knows the live sessions (target, initiator, ISID, TSIH, portal,
+// the vcdrom drives whose disc each holds in with PREVENT ALLOW MEDIUM
+// REMOVAL) and, for each, the LUN map it sees before and after: the first group in
 // name order whose initiators match it, else the target's own LUNs. Each
 // change is labelled by what the sessions it reaches see, and lists them:
 //
 //	hot              nothing a live session notices
 //	next login       new logins only (negotiation, CHAP, portals)
 //	unit attention   a LUN added or removed, read_only, capacity, mode
-//	                 parameters, an ALUA state or group of the session's
-//	                 port (alua.go): the sessions get that unit attention
+//	                 parameters, a vcdrom's disc (medium changed), an
+//	                 ALUA state or group of the session's port (alua.go):
+//	                 the sessions get that unit attention
+//	medium locked    a vcdrom's disc changes or goes while the session
+//	                 holds it in (PREVENT ALLOW MEDIUM REMOVAL)
 //	identity change  a LUN a session uses reaches the same storage under
 //	                 another identity (usn, t10_dev_id, naa_id, removable):
 //	                 the plan says which values to pin to keep it
 //	device swap      a LUN number a session uses reaches another device
 //	session drop     the session's target is removed or disabled
 //
-// The last three are disruptive: Apply refuses them while the running
+// The last four are disruptive: Apply refuses them while the running
 // configuration says disruptive_changes = "refuse" (the default), unless
 // forced. A change that acts on sessions and reaches none is hot. A plan
 // prints like a Terraform plan, with the sessions under each change:
@@ -74,6 +78,15 @@
 // polled for growth, which raises CAPACITY DATA HAS CHANGED. Removed and
 // replaced backends are closed when the last command using them has
 // completed (scsi.Drain), never on a timer.
+//
+// A vcdrom's filename and image are its disc, not its identity: a change
+// of either is a ChangeMedium that reopens the same scsi.Device with the
+// new image (scsi.Device.SetBackend loads it: NOT READY TO READY CHANGE,
+// MEDIUM MAY HAVE CHANGED for every session, a media event for GET EVENT
+// STATUS NOTIFICATION), and filename = "" is a drive without a disc:
+// nothing is opened, the device is online (scsi.Device.RemoveMedium) and
+// is not retried. An image that cannot be opened leaves the old disc in,
+// as any reopen with new attributes that fails does, and is retried.
 //
 // A dev_disk device serves from a pass-through disk (scsi.Passthrough,
 // opened through package sgio or Options.OpenDisk) as others serve from a

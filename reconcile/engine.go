@@ -183,6 +183,9 @@ type device struct {
 	// have is the spec backend was opened with; when it differs from
 	// specOf(model) a reopen failed and is retried.
 	have spec
+	// empty is set while the device serves without a medium: a vcdrom
+	// whose filename is "" (backend is nil, yet the device is online).
+	empty bool
 	// reason is why the device is offline, or why a reopen failed.
 	reason error
 }
@@ -246,11 +249,11 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 		e.mu.Unlock()
 		return Plan{}, ErrClosed
 	}
-	running, serving, st := e.running, e.serving(), e.state
+	running, serving, drives, st := e.running, e.serving(), e.drives(), e.state
 	e.mu.Unlock()
 	identify(&desired, st)
 	e.observe(&desired, serving)
-	return Diff(running, desired, SessionsOf(e.srv.Sessions())), nil
+	return Diff(running, desired, e.liveSessions(drives)), nil
 }
 
 // Close stops the background loops, deregisters from the iSNS servers and

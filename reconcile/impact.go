@@ -231,15 +231,21 @@ func (d *differ) reach(sessions []Session) {
 		}
 		d.reachALUA(s, before, after, changes)
 		// Devices the session keeps seeing at the same LUN and that
-		// change in place (capacity, mode parameters).
+		// change in place (capacity, mode parameters, the disc in a
+		// drive, which a session that locked it in must not lose).
 		for _, l := range sortedLUNs(after) {
 			b, ok := before[l]
 			a := after[l]
 			if !ok || !d.sameDevice(b.Device, a.Device) {
 				continue
 			}
-			for _, c := range changes(DeviceAddr(a.Device), func(c *Change) bool { return c.Op == ResizeDevice || c.Op == SetDeviceAttr }) {
-				d.affect(c, s, UnitAttention, []LUNEffect{{LUN: l, Kind: LUNDeviceEvent, Before: b.Device, After: a.Device}})
+			inPlace := func(c *Change) bool { return c.Op == ResizeDevice || c.Op == SetDeviceAttr || c.Op == ChangeMedium }
+			for _, c := range changes(DeviceAddr(a.Device), inPlace) {
+				impact := UnitAttention
+				if d.changes[c].Op == ChangeMedium && slices.Contains(s.Locks, b.Device) {
+					impact = MediumLocked
+				}
+				d.affect(c, s, impact, []LUNEffect{{LUN: l, Kind: LUNDeviceEvent, Before: b.Device, After: a.Device}})
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/scsi"
@@ -94,6 +95,33 @@ type Device struct {
 	// empty; the engine fills it in from the file system (see
 	// Engine.observe), keeping the running value when it cannot tell.
 	FileID string `json:"file_id,omitempty"`
+}
+
+// Medium is the disc in a vcdrom drive, as a ChangeMedium change carries
+// it: the image file ("" for none) and its identity on disk (see
+// Device.FileID).
+type Medium struct {
+	Filename string `json:"filename"`
+	FileID   string `json:"file_id,omitempty"`
+}
+
+// mediumOf returns the disc of d.
+func mediumOf(d *Device) Medium { return Medium{Filename: d.Filename, FileID: d.FileID} }
+
+// changeText prints a change from disc m to disc n: `filename "a.iso" ->
+// "b.iso"`, `filename "a.iso" -> (no disc)`, or `filename "a.iso"
+// (replaced on disk)`.
+func (m Medium) changeText(n Medium) string {
+	name := func(f string) string {
+		if f == "" {
+			return "(no disc)"
+		}
+		return strconv.Quote(f)
+	}
+	if m.Filename == n.Filename {
+		return "filename " + name(n.Filename) + " (replaced on disk)"
+	}
+	return "filename " + name(m.Filename) + " -> " + name(n.Filename)
 }
 
 // Target is one target with its parameters, LUN map and groups.
@@ -237,6 +265,11 @@ func (m Model) apply(p Plan) Model {
 		case ResizeDevice, SetDeviceAttr:
 			d := m.Devices[a.Device]
 			setAttr(deviceAttrs, &d, c)
+			m.Devices[a.Device] = d
+		case ChangeMedium:
+			d := m.Devices[a.Device]
+			md := c.After.(Medium)
+			d.Filename, d.FileID = md.Filename, md.FileID
 			m.Devices[a.Device] = d
 		case AddTarget:
 			m.Targets[a.Target] = cloneTarget(c.After.(*Target))

@@ -31,6 +31,11 @@ const (
 	RenameDevice
 	ResizeDevice
 	SetDeviceAttr
+	// ChangeMedium puts another disc in a vcdrom drive (its filename
+	// changed, or its image was replaced on disk), or takes it out
+	// (filename = ""): the device and its identity stay; its sessions
+	// get NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED.
+	ChangeMedium
 	AddTarget
 	RemoveTarget
 	EnableTarget
@@ -65,6 +70,7 @@ var opNames = [...]string{
 	RenameDevice:       "RenameDevice",
 	ResizeDevice:       "ResizeDevice",
 	SetDeviceAttr:      "SetDeviceAttr",
+	ChangeMedium:       "ChangeMedium",
 	AddTarget:          "AddTarget",
 	RemoveTarget:       "RemoveTarget",
 	EnableTarget:       "EnableTarget",
@@ -145,6 +151,12 @@ const (
 	// UnitAttention takes effect at once and the live sessions it reaches
 	// get a unit attention (and, for LUN maps, an asynchronous event).
 	UnitAttention
+	// MediumLocked: a live session holds the medium of a vcdrom in with
+	// PREVENT ALLOW MEDIUM REMOVAL and the change takes it out (another
+	// disc, or none): the guest reads another disc than the one it
+	// locked. Forced, the session gets NOT READY TO READY CHANGE, MEDIUM
+	// MAY HAVE CHANGED.
+	MediumLocked
 	// IdentityChange: a LUN a live session uses reaches a device with
 	// the same storage under another identity (USN, t10_dev_id and the
 	// designators derived from them, removable): multipath and
@@ -161,12 +173,13 @@ const (
 )
 
 var impactNames = [...]string{
-	Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention",
+	Hot: "hot", NextLogin: "next-login", UnitAttention: "unit-attention", MediumLocked: "medium-locked",
 	IdentityChange: "identity-change", DeviceSwap: "device-swap", SessionDrop: "session-drop",
 }
 
 // String returns the impact class: "hot", "next-login",
-// "unit-attention", "identity-change", "device-swap" or "session-drop".
+// "unit-attention", "medium-locked", "identity-change", "device-swap" or
+// "session-drop".
 func (i Impact) String() string {
 	if int(i) < len(impactNames) {
 		return impactNames[i]
@@ -179,7 +192,7 @@ func (i Impact) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
 
 // Disruptive reports whether the impact ends a live session or changes
 // what one reads.
-func (i Impact) Disruptive() bool { return i >= IdentityChange }
+func (i Impact) Disruptive() bool { return i >= MediumLocked }
 
 // Addr names the object a change applies to, the way Terraform names
 // resources: "iscsi", "device.disk1", `target["iqn...:a"]`,
@@ -370,11 +383,14 @@ type Change struct {
 	Hint string `json:"hint,omitempty"`
 }
 
-// Session is a live session as Diff sees it: its identity and the IP of
-// the portal it logged in on (per-portal ACLs match it).
+// Session is a live session as Diff sees it: its identity, the IP of the
+// portal it logged in on (per-portal ACLs match it), and the devices
+// (running names) whose medium it holds in with PREVENT ALLOW MEDIUM
+// REMOVAL.
 type Session struct {
 	iscsi.SessionID
-	PortalIP string `json:"portal_ip,omitempty"`
+	PortalIP string   `json:"portal_ip,omitempty"`
+	Locks    []string `json:"locks_medium,omitempty"`
 }
 
 // Affected is a live session that a change reaches.
@@ -452,7 +468,7 @@ func (p Plan) Impact() Impact {
 }
 
 // Disruptive returns the changes that end a live session or change what
-// one reads (SessionDrop, DeviceSwap, IdentityChange).
+// one reads (SessionDrop, DeviceSwap, IdentityChange, MediumLocked).
 func (p Plan) Disruptive() []Change {
 	var d []Change
 	for _, c := range p.Changes {
@@ -538,7 +554,11 @@ func (c *Change) printSessions(b *bytes.Buffer) {
 			continue
 		}
 		for _, l := range a.LUNs {
-			lines = append(lines, who+" lun "+strconv.Itoa(int(l.LUN))+": "+l.text())
+			line := who + " lun " + strconv.Itoa(int(l.LUN)) + ": " + l.text()
+			if a.Impact == MediumLocked {
+				line += " (its disc locked in by this session)"
+			}
+			lines = append(lines, line)
 		}
 	}
 	for i, l := range lines {
@@ -615,6 +635,9 @@ func (c Change) detail() string {
 		}
 		return strings.Join(parts, ", ")
 	}
+	if c.Op == ChangeMedium {
+		return c.Before.(Medium).changeText(c.After.(Medium))
+	}
 	if sameValue(c.Before, c.After) {
 		return c.Attr
 	}
@@ -683,6 +706,11 @@ func formatValue(attr string, v any) string {
 		return strconv.Quote(string(x))
 	case scsi.ALUAState:
 		return strconv.Quote(x.String())
+	case Medium:
+		if x.Filename == "" {
+			return "(no disc)"
+		}
+		return strconv.Quote(x.Filename)
 	case int64:
 		if attr == "size" {
 			return formatSize(x)

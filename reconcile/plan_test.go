@@ -189,6 +189,11 @@ var goldenCases = []struct {
 	}},
 	// usn changed in place under a live session.
 	{"identity_changed", nil, func(m *Model) { setDevice(m, "null1", func(d *Device) { d.USN = "99999999" }) }},
+	// A vcdrom's disc changed, taken out, and changed under a session
+	// that locked it in (sessions: lockingSessions).
+	{"change_medium", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "/srv/b.iso", "" }) }},
+	{"eject_medium", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "", "" }) }},
+	{"change_medium_locked", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "/srv/b.iso", "" }) }},
 }
 
 // withDeviceGroup puts null1 in a device group whose target group "a"
@@ -216,8 +221,11 @@ func TestGoldenPlans(t *testing.T) {
 			desired := cloneModel(running)
 			tc.change(&desired)
 			live := goldenSessions
-			if strings.HasSuffix(tc.name, "_no_sessions") {
+			switch {
+			case strings.HasSuffix(tc.name, "_no_sessions"):
 				live = nil
+			case strings.HasSuffix(tc.name, "_locked"):
+				live = lockingSessions()
 			}
 			p := Diff(running, desired, live)
 			got := p.String()
@@ -314,7 +322,7 @@ func TestEnumStrings(t *testing.T) {
 	if got := Op(200).String(); got != "Op(200)" {
 		t.Errorf("unknown op prints %q", got)
 	}
-	for i, want := range []string{"hot", "next-login", "unit-attention", "identity-change", "device-swap", "session-drop", "Impact(6)"} {
+	for i, want := range []string{"hot", "next-login", "unit-attention", "medium-locked", "identity-change", "device-swap", "session-drop", "Impact(7)"} {
 		if got := Impact(i).String(); got != want {
 			t.Errorf("Impact(%d) = %q, want %q", i, got, want)
 		}

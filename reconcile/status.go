@@ -65,6 +65,13 @@ type DeviceStatus struct {
 	// Reason says why the device is offline, or why new attributes could
 	// not be applied to its backend.
 	Reason string `json:"reason,omitempty"`
+	// Medium is, for a removable device online, "loaded", "ejected" (by
+	// the initiator: START STOP UNIT) or "none" (a vcdrom whose filename
+	// is ""); MediumLocked says that a session holds it in with PREVENT
+	// ALLOW MEDIUM REMOVAL, which a reload changing it must be forced
+	// past.
+	Medium       string `json:"medium,omitempty"`
+	MediumLocked bool   `json:"medium_locked,omitempty"`
 }
 
 // TargetStatus is one target as the engine runs it.
@@ -118,6 +125,17 @@ func (e *Engine) Status() Status {
 		}
 		if ds.Online {
 			ds.Size = d.dev.Size()
+		}
+		if ds.Online && m.Removable {
+			switch {
+			case d.empty:
+				ds.Medium = "none"
+			case d.dev.HasMedium():
+				ds.Medium = "loaded"
+			default:
+				ds.Medium = "ejected"
+			}
+			ds.MediumLocked = d.dev.RemovalPrevented()
 		}
 		if d.reason != nil {
 			ds.Reason = d.reason.Error()

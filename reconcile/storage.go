@@ -13,8 +13,9 @@ import (
 const devDisk = vdisk.Handler(sgio.Handler)
 
 // storage is what a device serves from: a vdisk.Backend, or for a
-// dev_disk device a scsi.Passthrough. The engine only opens it, hands it
-// to the device (setStorage) and closes it once drained.
+// dev_disk device a scsi.Passthrough; none for a vcdrom without a disc
+// (spec.noMedium). The engine only opens it, hands it to the device
+// (setStorage) and closes it once drained.
 type storage interface {
 	Close() error
 }
@@ -44,6 +45,10 @@ func specOf(d Device) spec {
 	}
 }
 
+// noMedium reports whether s is an empty drive: a vcdrom whose filename
+// is "". It has no storage to open; its device serves without a medium.
+func (s spec) noMedium() bool { return s.Handler == vdisk.CDROM && s.Filename == "" }
+
 // where names the storage s opens, in messages and for the opener's
 // record of storage that hangs: the backing file, or the disk.
 func (s spec) where() string {
@@ -63,9 +68,13 @@ func openSGIO(path string, timeout time.Duration) (scsi.Passthrough, error) {
 }
 
 // openStorage returns how the engine opens what a spec describes: through
-// o.Open, or o.OpenDisk for a dev_disk device.
+// o.Open, or o.OpenDisk for a dev_disk device; an empty drive opens
+// nothing (nil storage, no error).
 func (o Options) openStorage() func(spec) (storage, error) {
 	return func(s spec) (storage, error) {
+		if s.noMedium() {
+			return nil, nil
+		}
 		if s.Handler == devDisk {
 			p, err := o.OpenDisk(s.Path, s.Timeout)
 			if err != nil {
@@ -82,9 +91,12 @@ func (o Options) openStorage() func(spec) (storage, error) {
 }
 
 // setStorage makes dev serve from s and returns what it served from
-// before, to be closed once drained.
+// before, to be closed once drained. No storage is an empty drive: the
+// device serves without a medium.
 func setStorage(dev *scsi.Device, s storage) scsi.Drain {
 	switch s := s.(type) {
+	case nil:
+		return dev.RemoveMedium()
 	case scsi.Passthrough:
 		return dev.SetPassthrough(s)
 	case vdisk.Backend:
@@ -93,11 +105,12 @@ func setStorage(dev *scsi.Device, s storage) scsi.Drain {
 	return dev.SetOffline(nil)
 }
 
-// online reports whether d serves from its storage: it has some, and the
-// scsi.Device has not lost it since (a pass-through disk that
-// disappeared takes its device offline by itself, until it is reopened).
+// online reports whether d serves from its storage: it has some (or is
+// an empty drive, which needs none), and the scsi.Device has not lost it
+// since (a pass-through disk that disappeared takes its device offline by
+// itself, until it is reopened).
 func (d *device) online() bool {
-	return d.backend != nil && d.dev.Offline() == nil
+	return (d.backend != nil || d.empty) && d.dev.Offline() == nil
 }
 
 // offlineReason is why d does not serve: the engine's reason, else the

@@ -23,5 +23,8 @@ func valueText(attr string, v any) string {
 	if s, ok := v.(string); ok && s != "" {
 		return s
 	}
+	if m, ok := v.(Medium); ok && m.Filename != "" {
+		return m.Filename
+	}
 	return formatValue(attr, v)
 }

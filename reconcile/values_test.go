@@ -24,6 +24,8 @@ func TestChangeValues(t *testing.T) {
 		{"add", Change{Op: AddDevice, After: null}, "", `handler = "vdisk_nullio", size = 1GiB`},
 		{"remove", Change{Op: RemoveLUN, Before: LUN{Device: "d", ReadOnly: true}}, `device = "d", read_only = true`, ""},
 		{"replace", Change{Op: ReplaceDevice, Before: null, After: file}, `handler = "vdisk_nullio", size = 1GiB`, `handler = "vdisk_fileio", filename = "/srv/a.img"`},
+		{"disc changed", Change{Op: ChangeMedium, Attr: "filename", Before: Medium{Filename: "/srv/a.iso", FileID: "8:1"}, After: Medium{Filename: "/srv/b.iso"}}, "/srv/a.iso", "/srv/b.iso"},
+		{"disc taken out", Change{Op: ChangeMedium, Attr: "filename", Before: Medium{Filename: "/srv/a.iso"}, After: Medium{}}, "/srv/a.iso", "(no disc)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b, a := tt.c.Values()

@@ -171,11 +171,15 @@ func TestRemovableMedium(t *testing.T) {
 	}
 	f.exec(0, hx(t, load), nil)
 
+	// The medium f.nex loaded may have changed for the other nexus.
 	// Preventions end with a logical unit reset and with the nexus.
-	runSteps(t, f, other, []step{{prevent, 0, "GOOD"}})
+	runSteps(t, f, other, []step{{uaTUR, 0, want(uaMediumChanged)}, {uaTUR, 0, "GOOD"}, {prevent, 0, "GOOD"}})
 	LogicalUnitReset(f.nex, f.lu)
 	runSteps(t, f, f.nex, []step{{uaTUR, 0, want(uaLUReset)}, {eject, 0, "GOOD"}, {load, 0, "GOOD"}})
-	runSteps(t, f, other, []step{{uaTUR, 0, want(uaLUReset)}, {prevent, 0, "GOOD"}})
+	// The other nexus hears of the reset, then of the medium f.nex
+	// loaded (f.nex, which loaded it, is not told: its eject below meets
+	// the prevention, not a unit attention).
+	runSteps(t, f, other, []step{{uaTUR, 0, want(uaLUReset)}, {uaTUR, 0, want(uaMediumChanged)}, {prevent, 0, "GOOD"}})
 	runSteps(t, f, f.nex, []step{{eject, 0, want(ErrMediumRemovalPrevented)}})
 	other.Close()
 	runSteps(t, f, f.nex, []step{{eject, 0, "GOOD"}})

@@ -35,8 +35,15 @@ type Device struct {
 	resetEpoch    atomic.Uint64 // LOGICAL UNIT RESET
 
 	// ejected is true while a removable device's medium is out (START
-	// STOP UNIT with LOEJ).
+	// STOP UNIT with LOEJ; a CD-ROM's tray is open).
 	ejected atomic.Bool
+	// mediumEpoch counts media loaded (NOT READY TO READY CHANGE, MEDIUM
+	// MAY HAVE CHANGED); mediaEvent is the last media event for GET EVENT
+	// STATUS NOTIFICATION and its sequence number; lastRead is the last
+	// block a CD-ROM read (MECHANISM STATUS). See medium.go.
+	mediumEpoch atomic.Uint64
+	mediaEvent  atomic.Uint64
+	lastRead    atomic.Uint32
 	// preventers are the nexuses with a PREVENT ALLOW MEDIUM REMOVAL in
 	// force; nprevent is len(preventers), read without the lock.
 	preventMu  sync.Mutex
@@ -55,7 +62,8 @@ type Device struct {
 
 // devState is the storage a device serves from, swapped atomically as
 // the device goes offline and online: backend for a virtual device, pass
-// for a pass-through device, both nil while offline.
+// for a pass-through device, both nil while offline, and in a removable
+// device that is online without a medium (noMedium).
 //
 // A command that uses the storage holds a reference on the state it took
 // it from (acquire, release); a state replaced by the next one is retired,
@@ -64,9 +72,10 @@ type Device struct {
 // The counter's high bit marks retirement, so that taking and dropping a
 // reference is one atomic add each, with no lock and no allocation.
 type devState struct {
-	backend vdisk.Backend
-	pass    Passthrough
-	offline error
+	backend  vdisk.Backend
+	pass     Passthrough
+	offline  error
+	noMedium bool
 	// lost is set when the pass-through disk reported that it has gone
 	// (see Device.lose): the state keeps pass, so that the disk is
 	// closed through the state's Drain like any storage, but serves no
@@ -211,7 +220,10 @@ func (d *Device) Config() DeviceConfig {
 
 // SetBackend makes the device serve from b (bringing an offline device
 // online) and reads its size; a size that differs from the last one known
-// posts CAPACITY DATA HAS CHANGED to every nexus. When b.Size() fails the
+// posts CAPACITY DATA HAS CHANGED to every nexus. On a CD-ROM b is a new
+// disc, loaded with the tray closed: every nexus gets NOT READY TO READY
+// CHANGE, MEDIUM MAY HAVE CHANGED instead, and GET EVENT STATUS
+// NOTIFICATION reports new media. When b.Size() fails the
 // device goes offline with that error as the reason (see Offline) and the
 // caller keeps b. A nil b is SetOffline(nil). The backend the device
 // served from before is returned as a Drain: the caller closes it once
@@ -223,6 +235,9 @@ func (d *Device) SetBackend(b vdisk.Backend) Drain {
 	n, err := b.Size()
 	if err != nil {
 		return d.swap(newState(nil, nil, fmt.Errorf("scsi: device %s: size: %w", d.cfg.Name, err)))
+	}
+	if d.cfg.Type == TypeCDROM {
+		return d.loadMedium(b, n)
 	}
 	d.setSize(n)
 	return d.swap(newState(b, nil, nil))

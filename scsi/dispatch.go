@@ -57,8 +57,8 @@ const (
 	flagNoUA
 	// flagOffline: the command runs on an offline device (t.be is nil).
 	flagOffline
-	// flagNoMedium: the command runs while a removable device's medium
-	// is ejected (others get NOT READY, MEDIUM NOT PRESENT).
+	// flagNoMedium: the command runs while a removable device has no
+	// medium or it is ejected (others get NOT READY, MEDIUM NOT PRESENT).
 	flagNoMedium
 	// flagALUA: only a device in a device group offers the command
 	// (INVALID COMMAND OPERATION CODE otherwise); flagExplicitALUA: only
@@ -258,11 +258,8 @@ func (t *task) execute() Result {
 	t.st = t.dev.acquire()
 	t.be = t.st.backend
 	t.size = t.dev.size.Load()
-	if t.be == nil && t.desc.flags&flagOffline == 0 {
-		return checkCondition(ErrNotReadyManual)
-	}
-	if t.desc.flags&flagNoMedium == 0 && t.dev.ejected.Load() {
-		return checkCondition(ErrMediumNotPresent)
+	if e := t.notReady(); e != nil {
+		return checkCondition(e)
 	}
 	if e := t.sanitizeCheck(); e != nil {
 		return checkCondition(e)

@@ -20,7 +20,7 @@
 //	opcode supported for the device type?  no  → ILLEGAL REQUEST 20h/00h
 //	  (REPORT/SET TARGET PORT GROUPS: for a device in a device group)
 //	port's ALUA state allows the command?  no  → NOT READY 04h/0Ah, 0Bh, 0Ch, 12h
-//	device online, medium present?         no  → NOT READY 04h/03h, 3Ah/00h
+//	device online, medium present?         no  → NOT READY 04h/03h, 3Ah/00h (CD-ROM: 3Ah/01h, 3Ah/02h)
 //	reservation held by another nexus?     yes → RESERVATION CONFLICT
 //	write to a read-only device or LUN?    yes → DATA PROTECT 27h/00h
 //	the command's own checks and work      (handler)
@@ -112,7 +112,7 @@
 // # Unit attentions without a registry
 //
 // Device-wide events (capacity changed, mode parameters changed, logical
-// unit reset) increment counters in the Device. Each Nexus remembers, per
+// unit reset, a medium loaded) increment counters in the Device. Each Nexus remembers, per
 // LUN, the counter values it has reported and compares them on its next
 // command to that LUN, so an event reaches every nexus without the device
 // knowing which nexuses exist.

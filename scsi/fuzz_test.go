@@ -5,7 +5,8 @@ import (
 )
 
 // FuzzExecute runs arbitrary CDBs and data-out against a small thin
-// device seen through two LUNs (one read-only). Execute must never panic
+// device seen through two LUNs (one read-only): a disk, or (sel bit 5) a
+// CD-ROM with a disc or (sel bit 6) without one. Execute must never panic
 // (it recovers nothing, so a panic fails the target), must answer a valid
 // status, and CHECK CONDITION must carry sense data.
 func FuzzExecute(f *testing.F) {
@@ -13,15 +14,29 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte{0x2a, 0x08, 0, 0, 0, 1, 0, 0, 1, 0}, make([]byte, 512), uint8(0))
 	f.Add([]byte{0x15, 0x10, 0, 0, 0x18, 0}, []byte{0, 0, 0, 0, 8, 0x12, 4}, uint8(1))
 	f.Add([]byte{0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, []byte{}, uint8(0))
-	f.Add([]byte{0xa3, 0x2a, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, []byte{}, uint8(32))
-	f.Add([]byte{0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0, 0}, []byte{0, 0, 0, 0, 0x02, 0, 0, 1, 0x00, 0, 0, 2}, uint8(32|64))
+	f.Add([]byte{0xa3, 0x2a, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, []byte{}, uint8(128))
+	f.Add([]byte{0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0, 0}, []byte{0, 0, 0, 0, 0x02, 0, 0, 1, 0x00, 0, 0, 2}, uint8(128))
+	f.Add([]byte{0x43, 0x02, 0x02, 0, 0, 0, 0, 0, 0xff, 0}, []byte{}, uint8(32))
+	f.Add([]byte{0x46, 0x00, 0, 0, 0, 0, 0, 0, 0xff, 0}, []byte{}, uint8(96))
+	f.Add([]byte{0x4a, 0x01, 0, 0, 0x10, 0, 0, 0, 8, 0}, []byte{}, uint8(32))
+	f.Add([]byte{0x51, 0x00, 0, 0, 0, 0, 0, 0, 0x22, 0}, []byte{}, uint8(32))
+	f.Add([]byte{0xbd, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0}, []byte{}, uint8(96))
+	f.Add([]byte{0xbe, 0x08, 0, 0, 0, 1, 0, 0, 2, 0x10, 0, 0}, []byte{}, uint8(32))
+	f.Add([]byte{0x5a, 0x08, 0x2a, 0, 0, 0, 0, 0, 0xff, 0}, []byte{}, uint8(32))
 	f.Fuzz(func(t *testing.T, cdb, out []byte, sel uint8) {
 		mem := unmapMem{newMem(32 * 512)}
-		dev := NewDevice(DeviceConfig{Name: "fuzz", Removable: sel&4 != 0}, mem)
+		cfg := DeviceConfig{Name: "fuzz", Removable: sel&4 != 0}
 		if sel&32 != 0 {
+			cfg.Type, cfg.BlockSize = TypeCDROM, 2048
+		}
+		dev := NewDevice(cfg, mem)
+		if sel&64 != 0 {
+			dev.RemoveMedium()
+		}
+		if sel&128 != 0 {
 			// In an explicit device group, through a port whose state
-			// the top bits choose.
-			state := []ALUAState{ActiveOptimized, Standby, Unavailable, Transitioning}[sel>>6]
+			// bits 6..5 choose.
+			state := []ALUAState{ActiveOptimized, Standby, Unavailable, Transitioning}[sel>>5&3]
 			a, b := NewTargetPortGroup("a", 1, state, true), NewTargetPortGroup("b", 2, Standby, false)
 			dev.SetDeviceGroup(NewDeviceGroup("dg", true, []PortGroupMember{
 				{Group: a, Targets: []string{"iqn.t"}, Ports: []uint16{1}},

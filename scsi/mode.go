@@ -24,8 +24,21 @@ const (
 	pcSaved      = 3
 )
 
-// modePages lists the pages in the order MODE SENSE returns them for 3Fh.
-var modePages = [...]byte{pageCaching, pageControl, pageInfoExcept}
+// modePages lists a disk's pages in the order MODE SENSE returns them
+// for 3Fh; cdromModePages a CD-ROM's, which adds the CD/DVD capabilities
+// and mechanical status page (mmc.go).
+var (
+	modePages      = [...]byte{pageCaching, pageControl, pageInfoExcept}
+	cdromModePages = [...]byte{pageCaching, pageControl, pageInfoExcept, pageCapabilities}
+)
+
+// modePageList returns the pages of t's device.
+func (t *task) modePageList() []byte {
+	if t.dev.cfg.Type == TypeCDROM {
+		return cdromModePages[:]
+	}
+	return modePages[:]
+}
 
 // cachingWCE is the WCE bit in byte 2 of the caching page.
 const cachingWCE = 0x04
@@ -35,9 +48,12 @@ const cachingWCE = 0x04
 // DATA PROTECT, LOGICAL UNIT SOFTWARE WRITE PROTECTED (SPC-4 §7.5.8).
 const controlSWP = 0x08
 
-// appendModePage appends page (one of modePages) as page control pc asks.
+// appendModePage appends page (one of modePageList) as page control pc
+// asks.
 func (t *task) appendModePage(b []byte, page byte, pc int) []byte {
 	switch page {
+	case pageCapabilities:
+		return t.appendCapabilitiesPage(b, pc)
 	case pageCaching:
 		p := [20]byte{pageCaching, 0x12}
 		switch pc {
@@ -77,7 +93,8 @@ func (t *task) appendModePage(b []byte, page byte, pc int) []byte {
 }
 
 // modeSense handles MODE SENSE(6) and MODE SENSE(10) (SPC-4 §6.11-6.12):
-// the caching, control and informational exceptions pages, current,
+// the caching, control and informational exceptions pages (and on a
+// CD-ROM the capabilities page), current,
 // changeable or default values (saved ones are not supported), with a
 // block descriptor unless DBD (long with LLBAA in MODE SENSE(10)).
 //
@@ -101,13 +118,13 @@ func modeSense(t *task) ([]byte, error) {
 	if sub != 0 && sub != subpageAll {
 		return nil, invalidField(3, -1)
 	}
-	var pages []byte
-	if page == pageAll {
-		pages = modePages[:]
-	} else if i := bytes.IndexByte(modePages[:], page); i >= 0 {
-		pages = modePages[i : i+1]
-	} else {
-		return nil, invalidField(2, 5)
+	pages := t.modePageList()
+	if page != pageAll {
+		i := bytes.IndexByte(pages, page)
+		if i < 0 {
+			return nil, invalidField(2, 5)
+		}
+		pages = pages[i : i+1]
 	}
 
 	hdrLen := 4
@@ -231,7 +248,7 @@ func modeSelect(t *task) ([]byte, error) {
 			return nil, invalidParam(off, 6)
 		}
 		code := p[off] & 0x3f
-		if bytes.IndexByte(modePages[:], code) < 0 {
+		if bytes.IndexByte(t.modePageList(), code) < 0 {
 			return nil, invalidParam(off, 5)
 		}
 		cur := t.appendModePage(nil, code, pcCurrent)

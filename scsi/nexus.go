@@ -53,6 +53,10 @@ type nexusLU struct {
 	// without ALUA) and tpgSeen the count of its changes reported.
 	tpg     *TargetPortGroup
 	tpgSeen uint64
+	// mediumSeen counts the media loaded (NOT READY TO READY CHANGE)
+	// that the nexus was told of; eventSeen is the sequence number of
+	// the last media event GET EVENT STATUS NOTIFICATION reported.
+	mediumSeen, eventSeen uint64
 }
 
 // LUNChange is what a new LUN map changes for one nexus: the LUNs it
@@ -181,6 +185,8 @@ func (n *Nexus) lu(lun LUN, d *Device) *nexusLU {
 	s.modeSeen = d.modeEpoch.Load()
 	s.resetSeen = d.resetEpoch.Load()
 	n.seePortGroup(s, d)
+	s.mediumSeen = d.mediumEpoch.Load()
+	s.eventSeen = d.mediaEvent.Load() >> mediaEventSeqShift
 	return s
 }
 
@@ -196,7 +202,7 @@ func (n *Nexus) seePortGroup(s *nexusLU, d *Device) {
 
 // takeUA returns the highest-priority unit attention pending for lun
 // (mapped to d) and clears it, or nil: power-on, logical unit reset,
-// capacity changed, mode parameters changed, reported LUNs changed, then
+// inquiry data changed, medium may have changed, capacity changed, mode parameters changed, reported LUNs changed, then
 // those the reservation code queued for this nexus.
 func (n *Nexus) takeUA(lun LUN, d *Device) *SenseError {
 	if ua := n.takeDeviceUA(lun, d); ua != nil {
@@ -217,6 +223,7 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 		s.modeSeen = d.modeEpoch.Load()
 		s.resetSeen = d.resetEpoch.Load()
 		n.seePortGroup(s, d)
+		s.mediumSeen = d.mediumEpoch.Load()
 		return uaPowerOnReset
 	}
 	if e := d.resetEpoch.Load(); e != s.resetSeen {
@@ -226,6 +233,10 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 	if s.inquiryChanged {
 		s.inquiryChanged = false
 		return uaInquiryChanged
+	}
+	if e := d.mediumEpoch.Load(); e != s.mediumSeen {
+		s.mediumSeen = e
+		return uaMediumChanged
 	}
 	if e := d.capacityEpoch.Load(); e != s.capSeen {
 		s.capSeen = e

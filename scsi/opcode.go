@@ -41,6 +41,7 @@ const (
 	ReadTOC              Opcode = 0x43 // MMC-6
 	GetConfiguration     Opcode = 0x46 // MMC-6
 	GetEventStatusNotif  Opcode = 0x4a // MMC-6
+	ReadDiscInformation  Opcode = 0x51 // MMC-6
 	ModeSelect10         Opcode = 0x55
 	Reserve10            Opcode = 0x56
 	Release10            Opcode = 0x57
@@ -70,6 +71,8 @@ const (
 	WriteAndVerify12     Opcode = 0xae
 	Verify12             Opcode = 0xaf
 	ReadDefectData12     Opcode = 0xb7
+	MechanismStatus      Opcode = 0xbd // MMC-6
+	ReadCD               Opcode = 0xbe // MMC-6
 )
 
 // Service actions of SERVICE ACTION IN(16) and MAINTENANCE IN that scstd
@@ -119,6 +122,7 @@ var opcodeNames = map[Opcode]string{
 	ReadTOC:              "READ_TOC_PMA_ATIP",
 	GetConfiguration:     "GET_CONFIGURATION",
 	GetEventStatusNotif:  "GET_EVENT_STATUS_NOTIFICATION",
+	ReadDiscInformation:  "READ_DISC_INFORMATION",
 	ModeSelect10:         "MODE_SELECT_10",
 	Reserve10:            "RESERVE_10",
 	Release10:            "RELEASE_10",
@@ -148,6 +152,8 @@ var opcodeNames = map[Opcode]string{
 	WriteAndVerify12:     "WRITE_AND_VERIFY_12",
 	Verify12:             "VERIFY_12",
 	ReadDefectData12:     "READ_DEFECT_DATA_12",
+	MechanismStatus:      "MECHANISM_STATUS",
+	ReadCD:               "READ_CD",
 }
 
 // String returns the command's name as SPC-4 spells it, with underscores

@@ -185,8 +185,18 @@ var (
 	// INTERVENTION REQUIRED (04h/03h): the device is offline.
 	ErrNotReadyManual = &SenseError{Key: NotReady, ASC: 0x04, ASCQ: 0x03}
 	// ErrMediumNotPresent is NOT READY, MEDIUM NOT PRESENT (3Ah/00h): a
-	// removable device's medium was ejected.
+	// removable disk's medium was ejected.
 	ErrMediumNotPresent = &SenseError{Key: NotReady, ASC: 0x3a}
+	// ErrNoMediumTrayClosed is NOT READY, MEDIUM NOT PRESENT - TRAY
+	// CLOSED (3Ah/01h): a CD-ROM drive without a disc.
+	ErrNoMediumTrayClosed = &SenseError{Key: NotReady, ASC: 0x3a, ASCQ: 0x01}
+	// ErrNoMediumTrayOpen is NOT READY, MEDIUM NOT PRESENT - TRAY OPEN
+	// (3Ah/02h): a CD-ROM drive whose tray START STOP UNIT opened.
+	ErrNoMediumTrayOpen = &SenseError{Key: NotReady, ASC: 0x3a, ASCQ: 0x02}
+	// ErrIllegalModeForTrack is ILLEGAL REQUEST, ILLEGAL MODE FOR THIS
+	// TRACK (64h/00h): READ CD asked for a sector type the disc does not
+	// hold.
+	ErrIllegalModeForTrack = &SenseError{Key: IllegalRequest, ASC: 0x64}
 	// ErrMediumRemovalPrevented is ILLEGAL REQUEST, MEDIUM REMOVAL
 	// PREVENTED (53h/02h).
 	ErrMediumRemovalPrevented = &SenseError{Key: IllegalRequest, ASC: 0x53, ASCQ: 0x02}
@@ -208,6 +218,7 @@ var (
 	uaModeParamsChanged  = &SenseError{Key: UnitAttention, ASC: 0x2a, ASCQ: 0x01}
 	uaCapacityChanged    = &SenseError{Key: UnitAttention, ASC: 0x2a, ASCQ: 0x09}
 	uaReportedLUNsChange = &SenseError{Key: UnitAttention, ASC: 0x3f, ASCQ: 0x0e}
+	uaMediumChanged      = &SenseError{Key: UnitAttention, ASC: 0x28, ASCQ: 0x00} // NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED
 	uaInquiryChanged     = &SenseError{Key: UnitAttention, ASC: 0x3f, ASCQ: 0x03}
 )
 

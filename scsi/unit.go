@@ -7,8 +7,9 @@ func testUnitReady(t *task) ([]byte, error) { return nil, nil }
 // requestSense handles REQUEST SENSE (SPC-4 §6.39). It returns, as data
 // with GOOD status, LOGICAL UNIT NOT SUPPORTED for a LUN without a logical
 // unit, else the pending unit attention (clearing it), else NOT READY for an
-// offline device or an ejected medium, else NOT READY for a target port
-// whose asymmetric access state refuses media access, else NO SENSE.
+// offline device or a missing or ejected medium, else NOT READY for a
+// target port whose asymmetric access state refuses media access, else
+// NO SENSE.
 //
 //	byte 1 bit 0 DESC: descriptor format sense data
 //	byte 4       ALLOCATION LENGTH
@@ -29,10 +30,8 @@ func requestSense(t *task) ([]byte, error) {
 		}
 		fallthrough
 	default:
-		if t.dev.Offline() != nil {
-			e = ErrNotReadyManual
-		} else if t.dev.ejected.Load() {
-			e = ErrMediumNotPresent
+		if nr := t.dev.deviceNotReady(); nr != nil {
+			e = nr
 		} else if a := t.portStateSense(); a != nil {
 			e = a
 		}
@@ -50,7 +49,7 @@ func requestSense(t *task) ([]byte, error) {
 // CONDITION is accepted and START and LOEJ are then ignored, as SBC-3
 // says. On a removable device LOEJ ejects (START=0) or loads (START=1) the
 // medium, unless a PREVENT ALLOW MEDIUM REMOVAL is in force (MEDIUM
-// REMOVAL PREVENTED). On a fixed disk START and LOEJ are accepted and have
+// REMOVAL PREVENTED); see ejectOrLoad. On a fixed disk START and LOEJ are accepted and have
 // no effect: the backend is always spinning.
 //
 //	byte 1 bit 0 IMMED
@@ -66,11 +65,7 @@ func startStopUnit(t *task) ([]byte, error) {
 	if !loej || !t.dev.removable() {
 		return nil, nil
 	}
-	if t.dev.removalPrevented() {
-		return nil, ErrMediumRemovalPrevented
-	}
-	t.dev.ejected.Store(!start)
-	return nil, nil
+	return nil, t.ejectOrLoad(start)
 }
 
 // preventAllow handles PREVENT ALLOW MEDIUM REMOVAL (SBC-3 §5.10):

@@ -46,6 +46,19 @@ handler "vcdrom" {
     filename  = "/srv/a.iso"
     read_only = false
   }
+  device "cd-512" {
+    filename  = "/srv/b.iso"
+    blocksize = 512
+  }
+  device "cd-empty" {
+    filename = ""
+  }
+}
+
+handler "vdisk_fileio" {
+  device "file-empty" {
+    filename = ""
+  }
 }
 
 handler "vdisk_foo" {
