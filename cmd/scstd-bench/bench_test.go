@@ -260,3 +260,16 @@ func TestFmtInt(t *testing.T) {
 		}
 	}
 }
+
+func TestListensIn(t *testing.T) {
+	tcp := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:7531 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0100007F:7532 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
+   2: 00000000:0CBC 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0
+`
+	for port, want := range map[int]bool{30001: true, 30002: false, 3260: true, 3261: false} {
+		if got := listensIn(tcp, port); got != want {
+			t.Errorf("listensIn(%d) = %t, want %t", port, got, want)
+		}
+	}
+}
