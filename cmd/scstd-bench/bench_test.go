@@ -103,6 +103,9 @@ func TestParseVariants(t *testing.T) {
 		{"x=missing.hcl", nil, "no such file"},
 		{"nosuch", nil, "no variant"},
 		{"a-b=m.hcl", nil, "without blanks"},
+		{"gmp1:GOMAXPROCS=1 GOGC=off", []string{"gmp1"}, ""},
+		{"gmp1:GOMAXPROCS", nil, "not VAR=VALUE"},
+		{":GOGC=off", nil, "a name"},
 		{"base,base", nil, "named twice"},
 	}
 	for _, tt := range tests {

@@ -43,18 +43,21 @@ func lunURL(portal, target string, lun int) string {
 
 // variant is a configuration of scstd measured side by side with the
 // others (the hook for "what does X cost": metrics on vs off, say): HCL
-// appended to the top level of the benchmark configuration.
+// appended to the top level of the benchmark configuration, or
+// environment variables for the daemon (GOMAXPROCS=1, GOGC=off).
 type variant struct {
 	Name string // "" is scstd as configured by benchConfig alone
 	HCL  string
+	Env  []string
 }
 
 // builtinVariants are the variants BENCH_VARIANTS may name without a file.
-var builtinVariants = map[string]string{}
+var builtinVariants = map[string]variant{}
 
 // parseVariants reads BENCH_VARIANTS: a comma-separated list of "base"
-// (scstd as benchConfig writes it), a builtin variant's name, or
-// NAME=FILE, whose HCL is appended to the configuration.
+// (scstd as benchConfig writes it), a builtin variant's name,
+// NAME=FILE (whose HCL is appended to the configuration), or
+// NAME:VAR=VALUE[ VAR=VALUE...] (the daemon runs with that environment).
 func parseVariants(spec string, readFile func(string) ([]byte, error)) ([]variant, error) {
 	if strings.TrimSpace(spec) == "" {
 		return []variant{{}}, nil
@@ -63,25 +66,30 @@ func parseVariants(spec string, readFile func(string) ([]byte, error)) ([]varian
 	seen := map[string]bool{}
 	for _, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
-		name, file, hasFile := strings.Cut(item, "=")
 		var v variant
-		switch {
-		case item == "base":
-		case hasFile:
+		if name, env, ok := strings.Cut(item, ":"); ok {
+			v = variant{Name: name, Env: strings.Fields(env)}
+			for _, kv := range v.Env {
+				if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+					return nil, fmt.Errorf("BENCH_VARIANTS: %s: %q is not VAR=VALUE", name, kv)
+				}
+			}
+		} else if name, file, ok := strings.Cut(item, "="); ok {
 			b, err := readFile(file)
 			if err != nil {
 				return nil, fmt.Errorf("BENCH_VARIANTS: %s: %v", name, err)
 			}
 			v = variant{Name: name, HCL: string(b)}
-		default:
-			hcl, ok := builtinVariants[name]
+		} else if item != "base" {
+			bv, ok := builtinVariants[item]
 			if !ok {
-				return nil, fmt.Errorf("BENCH_VARIANTS: no variant %q (base, NAME=FILE.hcl, or one of %v)", name, keys(builtinVariants))
+				return nil, fmt.Errorf("BENCH_VARIANTS: no variant %q (base, NAME=FILE.hcl, NAME:VAR=VALUE, or one of %v)", item, keys(builtinVariants))
 			}
-			v = variant{Name: name, HCL: hcl}
+			v = bv
+			v.Name = item
 		}
-		if strings.ContainsAny(v.Name, " \t-") {
-			return nil, fmt.Errorf("BENCH_VARIANTS: %q: a name without blanks or '-'", v.Name)
+		if strings.ContainsAny(v.Name, " \t-") || (item != "base" && v.Name == "") {
+			return nil, fmt.Errorf("BENCH_VARIANTS: %q: a name, without blanks or '-'", item)
 		}
 		if seen[v.Name] {
 			return nil, fmt.Errorf("BENCH_VARIANTS: %q named twice", item)
@@ -146,7 +154,7 @@ func startScstdEnv(set *settings, v variant, dir string, env []string) (*instanc
 	if err := os.WriteFile(cfg, []byte(benchConfig(portal, img, set.sizeMiB, set.manySessions, v.HCL)), 0o644); err != nil {
 		return nil, err
 	}
-	d, err := startDaemon("scstd", env, set.scstdBin, "run", "-config", cfg, "-admin-socket", filepath.Join(dir, "scstd.sock"),
+	d, err := startDaemon("scstd", append(slices.Clone(v.Env), env...), set.scstdBin, "run", "-config", cfg, "-admin-socket", filepath.Join(dir, "scstd.sock"),
 		"-watch=false", "-log-format", "json")
 	if err != nil {
 		return nil, err
@@ -273,7 +281,7 @@ func truncate(path string, size int64) error {
 	return f.Close()
 }
 
-func keys(m map[string]string) []string {
+func keys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
