@@ -248,6 +248,11 @@ func TestReportTable(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+	var wide strings.Builder
+	printReport(&wide, r, append(systems, &system{Name: "scstd[metrics] fileio", Key: "scstd.metrics-fileio"}))
+	if head, _, _ := strings.Cut(wide.String(), "\n"); !strings.HasSuffix(head, "   tgtd null  scstd[metrics] fileio   fileio÷rdwr   nullio÷null") {
+		t.Errorf("a long column name is not set apart:\n%s", head)
+	}
 	if strings.Contains(out.String(), "4 KiB QD32 write") {
 		t.Errorf("a row without figures is printed:\n%s", out.String())
 	}

@@ -223,7 +223,10 @@ func environment(set *settings) []string {
 	}
 	host, _ := os.Hostname()
 	mode := fmt.Sprintf("%d interleaved rounds (medians), ~%gs a throughput run, %gs a latency case", set.rounds, set.seconds, set.latencySeconds)
-	if set.quick {
+	switch {
+	case set.profile:
+		mode = fmt.Sprintf("BENCH_PROFILE: ~%gs a profiled run", set.seconds)
+	case set.quick:
 		mode = "BENCH_QUICK: " + mode
 	}
 	fs := "?"
@@ -325,7 +328,7 @@ func (b *bench) round(n int) {
 			b.fail("loopback", err)
 		} else {
 			res.add(n, caseLoopback, sysIperf, "mbps", v)
-			logf("  %-22s %-16s %8s MB/s", caseLoopback, sysIperf, fmtInt(v))
+			logf("  %-22s %-20s %8s MB/s", caseLoopback, sysIperf, fmtInt(v))
 		}
 	}
 	for _, c := range ioCases {
@@ -345,7 +348,7 @@ func (b *bench) round(n int) {
 			res.add(n, c.Name, s.Key, "target_syscalls_per_io", r.SyscallsPerIO())
 			res.add(n, c.Name, s.Key, "target_ctxsw_per_io", r.CtxSwPerIO())
 			res.add(n, c.Name, s.Key, "seconds", r.Seconds)
-			logf("  %-22s %-16s %8.1fk IOPS %7s MB/s  target %5.1f µs/IO  initiator %5.1f µs/IO  syscalls %.2f  ctxsw %.2f",
+			logf("  %-22s %-20s %8.1fk IOPS %7s MB/s  target %5.1f µs/IO  initiator %5.1f µs/IO  syscalls %.2f  ctxsw %.2f",
 				c.Name, s.Name, r.IOPS()/1000, fmtInt(r.MBps(c.Size)), r.TargetCPUPerIO(), r.InitiatorCPUPerIO(), r.SyscallsPerIO(), r.CtxSwPerIO())
 		}
 	}
@@ -362,7 +365,7 @@ func (b *bench) round(n int) {
 			res.add(n, caseManySessions, s.Key, "iops", r.IOPS())
 			res.add(n, caseManySessions, s.Key, "target_cpu_us_per_io", r.TargetCPUPerIO())
 			res.add(n, caseManySessions, s.Key, "initiator_cpu_us_per_io", r.InitiatorCPUPerIO())
-			logf("  %-22s %-16s %8.1fk IOPS (%d sessions)  target %5.1f µs/IO", caseManySessions, s.Name, r.IOPS()/1000, len(s.Sessions), r.TargetCPUPerIO())
+			logf("  %-22s %-20s %8.1fk IOPS (%d sessions)  target %5.1f µs/IO", caseManySessions, s.Name, r.IOPS()/1000, len(s.Sessions), r.TargetCPUPerIO())
 		}
 	}
 	for _, c := range latencyCases {
@@ -381,7 +384,7 @@ func (b *bench) round(n int) {
 			res.add(n, c.Name, s.Key, "p99_us", us(p99))
 			res.add(n, c.Name, s.Key, "p999_us", us(percentile(xs, 99.9)))
 			res.add(n, c.Name, s.Key, "samples", float64(len(xs)))
-			logf("  %-22s %-16s p50 %6.1f µs  p99 %6.1f µs  (%d commands)", c.Name, s.Name, us(p50), us(p99), len(xs))
+			logf("  %-22s %-20s p50 %6.1f µs  p99 %6.1f µs  (%d commands)", c.Name, s.Name, us(p50), us(p99), len(xs))
 		}
 	}
 }

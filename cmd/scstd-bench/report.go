@@ -154,12 +154,14 @@ func printReport(w io.Writer, r *results, systems []*system) {
 		}
 	}
 	const labelW, colW = 36, 14
+	// A system's column is wider when its name needs it.
+	width := func(s *system) int { return max(colW, utf8.RuneCountInString(s.Name)+2) }
 	cell := func(s string, width int) string {
 		return strings.Repeat(" ", max(0, width-utf8.RuneCountInString(s))) + s
 	}
 	line := pad("figure (median)", labelW)
 	for _, s := range systems {
-		line += cell(s.Name, colW)
+		line += cell(s.Name, width(s))
 	}
 	for _, c := range ratios {
 		line += cell(c.head, colW)
@@ -171,10 +173,10 @@ func printReport(w io.Writer, r *results, systems []*system) {
 		for _, s := range systems {
 			v, ok := row.Value(r, s.Key)
 			if ok {
-				line += cell(row.Format(v), colW)
+				line += cell(row.Format(v), width(s))
 				any = true
 			} else {
-				line += cell("-", colW)
+				line += cell("-", width(s))
 			}
 		}
 		if !any {
