@@ -33,13 +33,19 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
-	got, err := parseVmRSS("Name:\tscstd\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t7\n")
-	if err != nil || got != 12345*1024 {
-		t.Errorf("parseVmRSS = %d, %v", got, err)
+func TestStatusKB(t *testing.T) {
+	status := "Name:\tscstd\nVmPeak:\t  9000 kB\nVmHWM:\t   20000 kB\nVmRSS:\t   12345 kB\nThreads:\t7\n"
+	if got, err := statusKB(status, "VmRSS:"); err != nil || got != 12345*1024 {
+		t.Errorf("VmRSS = %d, %v", got, err)
 	}
-	if _, err := parseVmRSS("Name:\tkthreadd\n"); err == nil {
+	if got, err := statusKB(status, "VmHWM:"); err != nil || got != 20000*1024 {
+		t.Errorf("VmHWM = %d, %v", got, err)
+	}
+	if _, err := statusKB("Name:\tkthreadd\n", "VmRSS:"); err == nil {
 		t.Error("no VmRSS: no error")
+	}
+	if _, err := statusKB("VmRSS:\t12 MB\n", "VmRSS:"); err == nil {
+		t.Error("a unit other than kB: no error")
 	}
 }
 

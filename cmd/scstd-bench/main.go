@@ -167,7 +167,11 @@ func run(ctx context.Context) int {
 		return 1
 	}
 	loads := []string{"start " + loadAverage()}
-	for round := 1; round <= set.rounds && ctx.Err() == nil; round++ {
+	rounds := set.rounds
+	if len(b.systems) == 0 && !set.cases.MatchString(caseLoopback) {
+		rounds = 0 // no case of the rounds is selected
+	}
+	for round := 1; round <= rounds && ctx.Err() == nil; round++ {
 		b.round(round)
 		loads = append(loads, fmt.Sprintf("after round %d %s", round, loadAverage()))
 		logf("load average %s", loads[len(loads)-1])
@@ -462,8 +466,10 @@ func (b *bench) scale(work string) {
 		b.res.add(i, caseScale, sysScstd, "rss_bytes", float64(r.RSS))
 		b.res.add(i, caseScale, sysScstd, "baseline_rss_bytes", float64(r.BaselineRSS))
 		b.res.add(i, caseScale, sysScstd, "bytes_per_lun", float64(r.RSS-r.BaselineRSS)/scaleLUNs)
-		logf("  validate %v, start %v / %v, reload %v (unchanged %v), watch %v, RSS %.0f MiB",
+		b.res.add(i, caseScale, sysScstd, "peak_rss_bytes", float64(r.Peak))
+		b.res.add(i, caseScale, sysScstd, "peak_bytes_per_lun", float64(r.Peak-r.BaselinePeak)/scaleLUNs)
+		logf("  validate %v, start %v / %v, reload %v (unchanged %v), watch %v, RSS %.0f MiB (peak %.0f MiB)",
 			r.Validate.Round(time.Millisecond), r.StartPortal, r.StartRunning, r.ReloadAdmin, r.ReloadUnchanged, r.ReloadWatch,
-			float64(r.RSS)/(1<<20))
+			float64(r.RSS)/(1<<20), float64(r.Peak)/(1<<20))
 	}
 }

@@ -113,25 +113,36 @@ func sumFields(text string, names ...string) int64 {
 
 // rssBytes is pid's resident set size (VmRSS in /proc/PID/status).
 func rssBytes(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(string(b))
+	rss, _, err := memory(pid)
+	return rss, err
 }
 
-func parseVmRSS(status string) (int64, error) {
+// memory is pid's resident set size now and at its peak (VmRSS and VmHWM
+// in /proc/PID/status).
+func memory(pid int) (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	if rss, err = statusKB(string(b), "VmRSS:"); err == nil {
+		peak, err = statusKB(string(b), "VmHWM:")
+	}
+	return rss, peak, err
+}
+
+// statusKB reads the line name of /proc/PID/status, in kB, as bytes.
+func statusKB(status, name string) (int64, error) {
 	for line := range strings.Lines(status) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			f := strings.Fields(rest)
 			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("/proc status: VmRSS %q", strings.TrimSpace(rest))
+				return 0, fmt.Errorf("/proc status: %s %q", name, strings.TrimSpace(rest))
 			}
 			n, err := strconv.ParseInt(f[0], 10, 64)
 			return n * 1024, err
 		}
 	}
-	return 0, errors.New("/proc status: no VmRSS")
+	return 0, fmt.Errorf("/proc status: no %s", name)
 }
 
 // loadAverage is the first three fields of /proc/loadavg.

@@ -42,13 +42,20 @@ func scaleConfig(portal string, targets, luns int, extra bool) string {
 	return b.String()
 }
 
+// settleRSS is how long after "scstd running" the RSS is read. What the
+// start left behind is freed at the next GC, which an idle daemon may not
+// run for minutes: the RSS then still holds the garbage of decoding.
+const settleRSS = 2 * time.Second
+
 // scaleResult holds one repetition of the configuration case.
 type scaleResult struct {
 	Validate time.Duration
 	// Start is to the portal accepting and to "scstd running", for each
 	// of the two daemons started.
 	StartPortal, StartRunning []time.Duration
-	RSS, BaselineRSS          int64
+	// RSS is VmRSS settleRSS after "scstd running", Peak VmHWM then;
+	// the baselines are the same of a daemon serving one LUN.
+	RSS, Peak, BaselineRSS, BaselinePeak int64
 	// ReloadAdmin is `scstd reload`'s request to its reply, for a change
 	// of one LUN; ReloadUnchanged the same with nothing changed;
 	// ReloadWatch from the rename of the file to the "configuration
@@ -115,8 +122,8 @@ func configScale(ctx context.Context, set *settings, dir string) (scaleResult, e
 	if err != nil {
 		return r, err
 	}
-	time.Sleep(500 * time.Millisecond)
-	if r.RSS, err = rssBytes(d.PID()); err != nil {
+	time.Sleep(settleRSS)
+	if r.RSS, r.Peak, err = memory(d.PID()); err != nil {
 		d.stop(15 * time.Second)
 		return r, err
 	}
@@ -153,6 +160,9 @@ func configScale(ctx context.Context, set *settings, dir string) (scaleResult, e
 	if d, err = start2(true); err != nil {
 		return r, err
 	}
+	// The watch is set up after "scstd running" is logged, and an event
+	// before that is not seen: give it a moment.
+	time.Sleep(time.Second)
 	for i := 1; i <= 2 && err == nil; i++ {
 		from := d.recordCount()
 		// Take the time before the rename: the watch may see it before
@@ -184,7 +194,7 @@ func configScale(ctx context.Context, set *settings, dir string) (scaleResult, e
 	if _, _, err := d.waitRecord("scstd running", 0, 60*time.Second); err != nil {
 		return r, err
 	}
-	time.Sleep(500 * time.Millisecond)
-	r.BaselineRSS, err = rssBytes(d.PID())
+	time.Sleep(settleRSS)
+	r.BaselineRSS, r.BaselinePeak, err = memory(d.PID())
 	return r, err
 }
