@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/scstd/scstd/admin"
 )
 
 // The environment variables that make `scstd run` write profiles
@@ -88,6 +90,15 @@ func runProfile(ctx context.Context, set *settings) int {
 			logf("%s: %v", pc.Name, err)
 			failed++
 			continue
+		}
+		summary.WriteString(s)
+	}
+	if set.cases.MatchString(caseScale) && ctx.Err() == nil {
+		logf("profiling %s", caseScale)
+		s, err := profileScale(set, work, out)
+		if err != nil {
+			logf("%s: %v", caseScale, err)
+			failed++
 		}
 		summary.WriteString(s)
 	}
@@ -228,6 +239,76 @@ func profileOne(ctx context.Context, set *settings, work, out string, pc profile
 			continue
 		}
 		fmt.Fprintf(&sb, "pprof %s, µs per I/O:\n%s", v.name, perIOTable(string(txt), r.Count, 18))
+	}
+	return sb.String(), nil
+}
+
+// profileScale profiles the configuration case: a daemon started on
+// 1,000 targets and 10,000 LUNs, two reloads of one LUN through the admin
+// API, and the stop; the CPU profile covers the whole.
+func profileScale(set *settings, work, out string) (string, error) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n=== %s (%d targets, %d LUNs: start and two reloads of one LUN) ===\n", caseScale, scaleTargets, scaleLUNs)
+	dir := filepath.Join(work, caseScale)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	portal := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg, sock := filepath.Join(dir, "scale.hcl"), filepath.Join(dir, "scale.sock")
+	srcs := [2][]byte{[]byte(scaleConfig(portal, scaleTargets, scaleLUNsPerTarget, false)),
+		[]byte(scaleConfig(portal, scaleTargets, scaleLUNsPerTarget, true))}
+	if err := os.WriteFile(cfg, srcs[0], 0o644); err != nil {
+		return "", err
+	}
+	cpuProf := filepath.Join(out, caseScale+".cpu.pprof")
+	allocs := filepath.Join(out, caseScale+".allocs.pprof")
+	d, err := startDaemon("scstd (10,000 LUNs)", []string{envCPUProfile + "=" + cpuProf, envMemProfile + "=" + allocs},
+		set.scstdBin, "run", "-config", cfg, "-admin-socket", sock, "-watch=false", "-log-format", "json")
+	if err != nil {
+		return "", err
+	}
+	at, _, err := d.waitRecord("scstd running", 0, 120*time.Second)
+	if err != nil {
+		d.stop(15 * time.Second)
+		return "", err
+	}
+	fmt.Fprintf(&sb, "start to \"scstd running\": %v (profiled)\n", at.Sub(d.started).Round(time.Millisecond))
+	cl := admin.NewClient(sock)
+	for i := 1; i <= 2 && err == nil; i++ {
+		if err = writeAtomic(cfg, srcs[i%2]); err == nil {
+			start := time.Now()
+			var rep admin.ReloadReply
+			if rep, err = cl.Reload(false); err == nil && !rep.OK {
+				err = fmt.Errorf("reload: %s", rep.Error)
+			}
+			fmt.Fprintf(&sb, "reload %d: %v (profiled)\n", i, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	d.stop(15 * time.Second)
+	if err != nil {
+		return sb.String(), err
+	}
+	for _, v := range []struct{ name, flag, prof, index string }{
+		{"flat", "", cpuProf, ""}, {"cum", "-cum", cpuProf, ""}, {"allocs", "-cum", allocs, "-sample_index=alloc_space"},
+	} {
+		args := []string{"tool", "pprof", "-top", "-nodecount=30"}
+		if v.flag != "" {
+			args = append(args, v.flag)
+		}
+		if v.index != "" {
+			args = append(args, v.index)
+		}
+		txt, err := exec.Command("go", append(args, set.scstdBin, v.prof)...).CombinedOutput()
+		os.WriteFile(filepath.Join(out, caseScale+".pprof-"+v.name+".txt"), txt, 0o644)
+		if err != nil {
+			fmt.Fprintf(&sb, "pprof %s: %v\n", v.name, err)
+			continue
+		}
+		fmt.Fprintf(&sb, "pprof %s:\n%s", v.name, indent(topLines(string(txt), 36)))
 	}
 	return sb.String(), nil
 }
