@@ -5,7 +5,10 @@
 #   make test   install the test tools, lint, unit tests (-race), end-to-end tests
 #   make test-vm the dev_disk tests: a QEMU guest with SCSI disks (minutes under TCG)
 #
-# Everything else: make build | deps | vm-kernel | lint | fuzz | bench | man | deb | clean
+#   make bench  measure scstd beside tgtd and the loopback ceiling: one table of
+#               issue 13's figures, raw figures in .state/bench (docs/benchmarks.md)
+#
+# Everything else: make build | deps | vm-kernel | lint | fuzz | bench-profile | man | deb | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -27,9 +30,10 @@ LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(GIT_COMMIT) -X main.m
 
 # Debian packages the end-to-end tests and the benchmark drive the daemon
 # with; ansible runs the example playbook (examples/ansible) in the tests;
-# the dev_disk VM tests (make test-vm) boot a QEMU guest with busybox.
+# the dev_disk VM tests (make test-vm) boot a QEMU guest with busybox;
+# iperf3 measures the benchmark's loopback ceiling.
 APT_PACKAGES := libiscsi-bin qemu-utils qemu-block-extra tgt open-isns-server open-isns-utils ansible \
-                qemu-system-x86 busybox-static
+                qemu-system-x86 busybox-static iperf3
 # Pinned to the version the team's package list names.
 STATICCHECK_VERSION := v0.8.2
 
@@ -43,7 +47,7 @@ FUZZTIME     ?= 5s
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run deps test lint fmt-check vet staticcheck unit e2e test-vm vm-kernel fuzz bench man deb clean
+.PHONY: all build run deps test lint fmt-check vet staticcheck unit e2e test-vm vm-kernel fuzz bench bench-profile man deb clean
 
 all: build
 
@@ -143,8 +147,21 @@ test-vm: deps vm-kernel
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-bench: build
-	SCSTD_BIN=$(CURDIR)/$(BIN) scripts/bench.sh
+# bench prints issue 13's figures side by side in one run (cmd/scstd-bench;
+# docs/benchmarks.md says what each is and how it is measured) and keeps
+# the raw figures in .state/bench/. BENCH_QUICK=1 runs each case once for
+# a few seconds; BENCH_ROUNDS, BENCH_CASES, BENCH_VARIANTS and the others
+# are listed in cmd/scstd-bench/main.go.
+bench: deps build
+	$(GO) build -o bin/scstd-bench ./cmd/scstd-bench
+	SCSTD_BIN=$(CURDIR)/$(BIN) BENCH_OUT=$(CURDIR)/$(STATE)/bench bin/scstd-bench
+
+# bench-profile profiles the daemon's 4 KiB reads and writes and 1 MiB
+# reads (pprof, and perf and strace where they work) into
+# .state/bench/profile-*/ and prints the costs per I/O.
+bench-profile: deps build
+	$(GO) build -o bin/scstd-bench ./cmd/scstd-bench
+	SCSTD_BIN=$(CURDIR)/$(BIN) BENCH_OUT=$(CURDIR)/$(STATE)/bench BENCH_PROFILE=1 bin/scstd-bench
 
 clean:
 	rm -rf bin $(STATE)

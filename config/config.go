@@ -35,6 +35,14 @@ type Config struct {
 	// Targets lists the targets in file order. Target names are unique.
 	Targets []*Target
 
+	// StateDir is the directory where the daemon keeps its state (the
+	// seed of NAA designators, persistent reservations with APTPL),
+	// absolute (default DefaultStateDir).
+	StateDir string
+
+	// DeviceGroups lists the ALUA device groups in file order.
+	DeviceGroups []*DeviceGroup
+
 	// Attrs holds the ranges of the top-level attributes that were set,
 	// keyed by attribute name (e.g. "disruptive_changes").
 	Attrs map[string]hcl.Range
@@ -234,6 +242,11 @@ type Device struct {
 	// USN is the unit serial number (default: 8 hex digits of the FNV-1a
 	// hash of the device name, stable across restarts).
 	USN string
+	// NAAID pins the logical unit's NAA designator, as lower-case hex
+	// digits (32 for NAA 6h, 16 for NAA 2h, 3h or 5h); "" (the default)
+	// derives an NAA 6h designator from the installation's seed and
+	// t10_dev_id.
+	NAAID string
 	// Path is the real SCSI disk of a dev_disk device: an absolute device
 	// node that takes SG_IO (/dev/sg2, /dev/disk/by-id/...) or a SCSI
 	// address H:C:T:L (default: the device label when it is one, as

@@ -20,11 +20,13 @@ import (
 )
 
 var rootSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}, {Name: "log_level"}},
+	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}, {Name: "log_level"},
+		{Name: "state_dir"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "iscsi"},
 		{Type: "handler", LabelNames: []string{"name"}},
 		{Type: "target", LabelNames: []string{"name"}},
+		{Type: "device_group", LabelNames: []string{"name"}},
 	},
 }
 
@@ -58,16 +60,17 @@ var deviceSchema = &hcl.BodySchema{
 		{Name: "write_through"}, {Name: "o_direct"}, {Name: "read_only"},
 		{Name: "removable"}, {Name: "t10_dev_id"}, {Name: "usn"},
 		{Name: "path"}, {Name: "timeout"},
+		{Name: "naa_id"},
 	},
 }
 
 // deviceAttrs lists, per handler, the device attributes that mean something
 // for it; the others are rejected rather than ignored.
 var deviceAttrs = map[Handler][]string{
-	HandlerFileIO:  {"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct", "read_only", "removable", "t10_dev_id", "usn"},
-	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn"},
-	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn"},
-	HandlerCDROM:   {"filename", "blocksize", "t10_dev_id", "usn"},
+	HandlerFileIO:  {"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
+	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
+	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
+	HandlerCDROM:   {"filename", "blocksize", "t10_dev_id", "usn", "naa_id"},
 	HandlerDevDisk: {"path", "timeout", "read_only"},
 }
 
@@ -109,7 +112,7 @@ type decoder struct {
 
 func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
 	return &decoder{
-		cfg:       &Config{DisruptiveChanges: DisruptiveRefuse, Attrs: map[string]hcl.Range{}},
+		cfg:       &Config{DisruptiveChanges: DisruptiveRefuse, StateDir: DefaultStateDir, Attrs: map[string]hcl.Range{}},
 		lookupEnv: lookupEnv,
 	}
 }
@@ -145,6 +148,9 @@ func (d *decoder) file(f *hcl.File, dir string) {
 	if a, ok := c.Attributes["log_level"]; ok {
 		d.logLevel(a)
 	}
+	if a, ok := c.Attributes["state_dir"]; ok {
+		d.stateDir(a)
+	}
 	for _, b := range c.Blocks {
 		switch b.Type {
 		case "iscsi":
@@ -153,6 +159,8 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.handler(b)
 		case "target":
 			d.target(b)
+		case "device_group":
+			d.deviceGroup(b)
 		}
 	}
 }
@@ -401,6 +409,10 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		case "usn":
 			if s, ok := d.str(a); ok {
 				dev.USN = s
+			}
+		case "naa_id":
+			if s, ok := d.naaID(a); ok {
+				dev.NAAID = s
 			}
 		case "path":
 			if s, ok := d.str(a); ok {

@@ -52,6 +52,8 @@ func (c *Config) Validate() hcl.Diagnostics {
 		}
 		v.target(t, devices)
 	}
+	v.identities(c.Devices, devices)
+	v.deviceGroups(c, devices, targets)
 	return v.diags
 }
 

@@ -41,6 +41,9 @@ type prepared struct {
 	// devices, devices whose backend attributes changed, and offline
 	// devices retried.
 	opened map[string]opened
+	// pr holds, for added and replaced devices, the persistent
+	// reservations saved for them (see loadPR).
+	pr map[string]savedPR
 }
 
 // discard closes the backends prepare opened, for a reload that stops
@@ -81,6 +84,14 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	stateWarning, err := e.openState(desired.StateDir, running.StateDir, started)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	st := e.state
+	e.mu.Unlock()
+	identify(&desired, st)
 	e.observe(&desired, serving)
 	plan := Diff(running, desired, e.liveSessions(drives))
 	if !started {
@@ -93,6 +104,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err != nil {
 		return nil, err
 	}
+	// The plan does not carry state_dir: the first Apply opened it, and
+	// it stays (openState).
+	if !started {
+		p.next.StateDir = desired.StateDir
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -100,6 +116,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		return nil, ErrClosed
 	}
 	res := e.run(e.commit(p))
+	if stateWarning != "" {
+		res.Warnings = append(res.Warnings, stateWarning)
+	}
 	e.policy = cfg.DisruptiveChanges
 	return res, nil
 }
@@ -111,13 +130,14 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 // is itself all-or-nothing). It runs without e.mu; e.applyMu keeps the
 // device table still.
 func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started bool) (*prepared, error) {
-	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}}
+	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, pr: map[string]savedPR{}}
 	portals := !started
 	open := map[string]spec{}
 	for _, c := range plan.Changes {
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
 			open[c.Addr.Device] = specOf(p.next.Devices[c.Addr.Device])
+			p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, p.next.Devices[c.Addr.Device])
 		case RenameDevice:
 			p.renamed[c.Addr.Device] = c.Before.(string)
 		case SetPortals:
@@ -215,9 +235,11 @@ func (e *Engine) commit(p *prepared) *step {
 		switch c.Op {
 		case AddDevice:
 			s.devices[name] = newDevice(name, p.next.Devices[name])
+			p.pr[name].attach(s.devices[name].dev)
 		case ReplaceDevice:
 			s.retire = append(s.retire, retired{s.devices[name], errReplaced})
 			s.devices[name] = newDevice(name, p.next.Devices[name])
+			p.pr[name].attach(s.devices[name].dev)
 		case RenameDevice:
 			old := c.Before.(string)
 			d := *s.devices[old]
@@ -294,11 +316,17 @@ func (e *Engine) run(s *step) *Result {
 	}
 	e.started = true
 	e.running, e.devices, e.targets, e.nextTID = s.model, s.devices, s.targets, s.nextTID
+	ports := make(map[string]uint16, len(e.snap.Targets))
+	for name, t := range e.snap.Targets {
+		ports[name] = t.RelTgtPortID
+	}
+	e.runALUA(s.p.plan, s.model, e.devices, ports)
 	for _, r := range s.retire {
 		if err := e.release(r.d.name, r.d.dev.SetOffline(r.reason)); err != nil {
 			e.log.Warn("closing released storage", "device", r.d.name, "err", err)
 		}
 	}
+	e.forgetPR(s.p.plan, s.retire)
 	res.Generation = e.snap.Generation
 	for _, name := range sortedKeys(e.devices) {
 		if d := e.devices[name]; !d.online() {

@@ -118,6 +118,7 @@ var deviceAttrs = []attr[Device]{
 	replacing(field("removable", func(d *Device) *bool { return &d.Removable }, nil)),
 	replacing(field("t10_dev_id", func(d *Device) *string { return &d.T10DevID }, nil)),
 	replacing(field("usn", func(d *Device) *string { return &d.USN }, nil)),
+	replacing(field("naa_id", func(d *Device) *string { return &d.NAA }, nil)),
 	disc(replacing(field("file_id", func(d *Device) *string { return &d.FileID }, nil))),
 	replacing(field("path", func(d *Device) *string { return &d.Path }, nil)),
 	field("size", func(d *Device) *int64 { return &d.Size }, resizeImpact),
@@ -211,6 +212,7 @@ func Diff(running, desired Model, sessions []Session) Plan {
 	diffAttrs(&d, GlobalAddr, globalAttrs, &running.ISCSI, &desired.ISCSI, Hot)
 	d.devices()
 	d.targets()
+	d.deviceGroups()
 	sort.SliceStable(d.changes, func(i, j int) bool {
 		a, b := d.changes[i].Change, d.changes[j].Change
 		ta, tb := a.Op.tier(), b.Op.tier()

@@ -89,7 +89,7 @@ func parse(t testing.TB, src string) *config.Config {
 // call retryOffline and pollSizes themselves).
 func newTestEngine(t testing.TB) (*Engine, *recorder) {
 	r := &recorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1})
+	e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1})
 	t.Cleanup(func() { e.Close() })
 	return e, r
 }

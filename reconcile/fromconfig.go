@@ -17,8 +17,10 @@ import (
 // LUN blocks) do not show in the model.
 func FromConfig(c *config.Config) Model {
 	m := Model{
-		Devices: make(map[string]Device, len(c.Devices)),
-		Targets: make(map[string]*Target, len(c.Targets)),
+		Devices:      make(map[string]Device, len(c.Devices)),
+		Targets:      make(map[string]*Target, len(c.Targets)),
+		DeviceGroups: deviceGroupsFromConfig(c.DeviceGroups),
+		StateDir:     c.StateDir,
 	}
 	if c.ISCSI != nil {
 		m.ISCSI = globalFromConfig(c.ISCSI)
@@ -67,6 +69,7 @@ func deviceFromConfig(d *config.Device) Device {
 		Removable:    d.Removable,
 		T10DevID:     d.T10DevID,
 		USN:          d.USN,
+		NAA:          d.NAAID,
 		Path:         d.Path,
 		Timeout:      Duration(d.Timeout),
 	}

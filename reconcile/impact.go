@@ -74,7 +74,7 @@ func sameStorage(b, a *Device) bool {
 // identity: unit serial number, T10 vendor identification (and the NAA
 // designator derived from it), removable medium bit.
 func sameIdentity(b, a *Device) bool {
-	return b.T10DevID == a.T10DevID && b.USN == a.USN && b.Removable == a.Removable
+	return b.T10DevID == a.T10DevID && b.USN == a.USN && b.Removable == a.Removable && b.NAA == a.NAA
 }
 
 // identityHint says how to give device after the identity of device
@@ -90,6 +90,14 @@ func (d *differ) identityHint(before, after string) string {
 	}
 	if b.Removable != a.Removable {
 		set = append(set, "removable = "+strconv.FormatBool(b.Removable))
+	}
+	if b.NAA != a.NAA && b.NAA != "" && b.T10DevID == a.T10DevID {
+		// (With t10_dev_id pinned back, a derived NAA designator comes
+		// back by itself.)
+		set = append(set, "naa_id = "+strconv.Quote(b.NAA))
+	}
+	if len(set) == 0 {
+		return ""
 	}
 	return "set " + strings.Join(set, ", ") + " in " + DeviceAddr(after).String()
 }
@@ -208,6 +216,7 @@ func (d *differ) reach(sessions []Session) {
 				}
 			}
 		}
+		d.reachALUA(s, before, after, changes)
 		// Devices the session keeps seeing at the same LUN and that
 		// change in place (capacity, mode parameters, the disc in a
 		// drive, which a session that locked it in must not lose).
@@ -255,7 +264,7 @@ func (d *differ) hint(c *Change) string {
 			if e.Kind != LUNSwapped || d.swapImpact(e.Before, e.After) != IdentityChange {
 				continue
 			}
-			if h := d.identityHint(e.Before, e.After); !seen[h] {
+			if h := d.identityHint(e.Before, e.After); h != "" && !seen[h] {
 				seen[h] = true
 				hints = append(hints, h)
 			}

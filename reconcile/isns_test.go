@@ -26,7 +26,7 @@ func closedAddr(t *testing.T) string {
 // test/e2e.)
 func TestISNSLinks(t *testing.T) {
 	r := &recorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, ISNSEntityID: "scstd:test"})
+	e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, ISNSEntityID: "scstd:test"})
 	t.Cleanup(func() { e.Close() })
 	a, b := closedAddr(t), closedAddr(t)
 	cfg := func(servers string) string {

@@ -27,6 +27,11 @@ type Model struct {
 	Devices map[string]Device `json:"devices"`
 	// Targets by iSCSI name.
 	Targets map[string]*Target `json:"targets"`
+	// DeviceGroups are the ALUA device groups by name.
+	DeviceGroups map[string]*DeviceGroup `json:"device_groups,omitempty"`
+	// StateDir is the state directory (state_dir). The engine opens it
+	// at its first Apply and keeps it: a reload may not change it.
+	StateDir string `json:"state_dir"`
 }
 
 // Global is the iscsi block, and the top-level log_level.
@@ -86,6 +91,12 @@ type Device struct {
 	Removable    bool   `json:"removable"`
 	T10DevID     string `json:"t10_dev_id"`
 	USN          string `json:"usn"`
+	// NAA is the logical unit's NAA designator in hex: naa_id, or, when
+	// the configuration leaves it unset, the NAA 6h designator the engine
+	// derives from its seed and T10DevID (FromConfig leaves it empty; see
+	// Engine.identify). Empty for dev_disk devices, whose identity is
+	// the disk's.
+	NAA string `json:"naa_id,omitempty"`
 	// Path is a dev_disk device's disk: a device node or H:C:T:L.
 	Path string `json:"path,omitempty"`
 	// Timeout bounds each command of a dev_disk device.
@@ -210,7 +221,8 @@ func lunMapsEqual(a, b map[scsi.LUN]LUN) bool {
 
 // cloneModel deep-copies m, so that a test can change the copy.
 func cloneModel(m Model) Model {
-	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets))}
+	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets)),
+		DeviceGroups: cloneDeviceGroups(m.DeviceGroups), StateDir: m.StateDir}
 	c.ISCSI.Portals = slices.Clone(m.ISCSI.Portals)
 	c.ISCSI.ISNSServers = slices.Clone(m.ISCSI.ISNSServers)
 	c.ISCSI.ISNSAccessControl = slices.Clone(m.ISCSI.ISNSAccessControl)
@@ -322,6 +334,28 @@ func (m Model) apply(p Plan) Model {
 			}
 		case EnableTarget, DisableTarget, SetTargetParam:
 			setAttr(targetAttrs, m.Targets[a.Target], c)
+		case AddDeviceGroup:
+			if m.DeviceGroups == nil {
+				m.DeviceGroups = map[string]*DeviceGroup{}
+			}
+			g := cloneDeviceGroup(c.After.(*DeviceGroup))
+			g.TargetGroups = map[string]*TargetGroup{}
+			m.DeviceGroups[a.DeviceGroup] = g
+		case RemoveDeviceGroup:
+			delete(m.DeviceGroups, a.DeviceGroup)
+		case SetDeviceGroupAttr:
+			setAttr(deviceGroupAttrs, m.DeviceGroups[a.DeviceGroup], c)
+		case AddTargetGroup:
+			tg := *c.After.(*TargetGroup)
+			tg.Targets = slices.Clone(tg.Targets)
+			m.DeviceGroups[a.DeviceGroup].TargetGroups[a.TargetGroup] = &tg
+		case RemoveTargetGroup:
+			// A group removed with its device group is gone already.
+			if g := m.DeviceGroups[a.DeviceGroup]; g != nil {
+				delete(g.TargetGroups, a.TargetGroup)
+			}
+		case SetTargetGroupAttr, SetALUAState:
+			setAttr(targetGroupAttrs, m.DeviceGroups[a.DeviceGroup].TargetGroups[a.TargetGroup], c)
 		default:
 			panic("reconcile: apply: unknown op " + c.Op.String())
 		}

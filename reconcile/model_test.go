@@ -90,6 +90,9 @@ func normalize(m Model) Model {
 			}
 		}
 	}
+	if len(m.DeviceGroups) == 0 {
+		m.DeviceGroups = nil
+	}
 	return m
 }
 

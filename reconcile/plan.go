@@ -52,6 +52,17 @@ const (
 	SetChapUsers
 	SetPortals
 	SetGlobal
+	// AddDeviceGroup, RemoveDeviceGroup and SetDeviceGroupAttr (devices,
+	// explicit) change ALUA device groups; AddTargetGroup,
+	// RemoveTargetGroup, SetTargetGroupAttr (group_id, targets) and
+	// SetALUAState (state, preferred) their target port groups.
+	AddDeviceGroup
+	RemoveDeviceGroup
+	SetDeviceGroupAttr
+	AddTargetGroup
+	RemoveTargetGroup
+	SetTargetGroupAttr
+	SetALUAState
 )
 
 var opNames = [...]string{
@@ -76,6 +87,13 @@ var opNames = [...]string{
 	SetChapUsers:       "SetChapUsers",
 	SetPortals:         "SetPortals",
 	SetGlobal:          "SetGlobal",
+	AddDeviceGroup:     "AddDeviceGroup",
+	RemoveDeviceGroup:  "RemoveDeviceGroup",
+	SetDeviceGroupAttr: "SetDeviceGroupAttr",
+	AddTargetGroup:     "AddTargetGroup",
+	RemoveTargetGroup:  "RemoveTargetGroup",
+	SetTargetGroupAttr: "SetTargetGroupAttr",
+	SetALUAState:       "SetALUAState",
 }
 
 // String returns the operation's name, e.g. "AddDevice".
@@ -93,9 +111,9 @@ func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 // for removals, "-/+" for replacements and "~" for in-place changes.
 func (o Op) Symbol() string {
 	switch o {
-	case AddDevice, AddTarget, AddLUN, AddGroup:
+	case AddDevice, AddTarget, AddLUN, AddGroup, AddDeviceGroup, AddTargetGroup:
 		return "+"
-	case RemoveDevice, RemoveTarget, RemoveLUN, RemoveGroup:
+	case RemoveDevice, RemoveTarget, RemoveLUN, RemoveGroup, RemoveDeviceGroup, RemoveTargetGroup:
 		return "-"
 	case ReplaceDevice:
 		return "-/+"
@@ -110,9 +128,9 @@ func (o Op) tier() int {
 	switch o {
 	case AddDevice, RenameDevice:
 		return 0
-	case AddTarget, AddGroup, AddLUN:
+	case AddTarget, AddGroup, AddLUN, AddDeviceGroup, AddTargetGroup:
 		return 1
-	case RemoveLUN, RemoveGroup, RemoveTarget:
+	case RemoveLUN, RemoveGroup, RemoveTarget, RemoveDeviceGroup, RemoveTargetGroup:
 		return 3
 	case RemoveDevice:
 		return 4
@@ -191,6 +209,10 @@ type Addr struct {
 	// LUN is meaningful when HasLUN.
 	LUN    scsi.LUN `json:"lun,omitempty"`
 	HasLUN bool     `json:"has_lun,omitempty"`
+	// DeviceGroup is set for a device group and its target groups,
+	// TargetGroup for a target group.
+	DeviceGroup string `json:"device_group,omitempty"`
+	TargetGroup string `json:"target_group,omitempty"`
 }
 
 // GlobalAddr is the address of the iscsi block.
@@ -209,8 +231,21 @@ func GroupAddr(t, g string) Addr { return Addr{Target: t, Group: g} }
 // not empty.
 func LUNAddr(t, g string, l scsi.LUN) Addr { return Addr{Target: t, Group: g, LUN: l, HasLUN: true} }
 
+// DeviceGroupAddr returns the address of device group g.
+func DeviceGroupAddr(g string) Addr { return Addr{DeviceGroup: g} }
+
+// TargetGroupAddr returns the address of target group tg of device group g.
+func TargetGroupAddr(g, tg string) Addr { return Addr{DeviceGroup: g, TargetGroup: tg} }
+
 // String returns the address as it prints in a plan.
 func (a Addr) String() string {
+	if a.DeviceGroup != "" {
+		s := "device_group" + nameSuffix(a.DeviceGroup)
+		if a.TargetGroup != "" {
+			s += ".target_group" + nameSuffix(a.TargetGroup)
+		}
+		return s
+	}
 	if a.Device != "" {
 		if isIdent(a.Device) {
 			return "device." + a.Device
@@ -232,6 +267,14 @@ func (a Addr) String() string {
 
 // MarshalText makes an Addr a JSON string.
 func (a Addr) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// nameSuffix is ".name", or `["name"]` when name is not an identifier.
+func nameSuffix(name string) string {
+	if isIdent(name) {
+		return "." + name
+	}
+	return "[" + strconv.Quote(name) + "]"
+}
 
 // isIdent reports whether s can follow "device." unquoted.
 func isIdent(s string) bool {
@@ -257,11 +300,27 @@ func compareAddr(a, b Addr, deepFirst bool) int {
 			return 1
 		case x.Target != "":
 			return 2
+		case x.DeviceGroup != "":
+			return 3
 		}
 		return 0
 	}
 	if c := rank(a) - rank(b); c != 0 {
 		return c
+	}
+	if a.DeviceGroup != "" {
+		if c := strings.Compare(a.DeviceGroup, b.DeviceGroup); c != 0 {
+			return c
+		}
+		switch {
+		case a.TargetGroup == b.TargetGroup:
+			return 0
+		case a.TargetGroup == "":
+			return flip(-1, deepFirst)
+		case b.TargetGroup == "":
+			return flip(1, deepFirst)
+		}
+		return strings.Compare(a.TargetGroup, b.TargetGroup)
 	}
 	if c := strings.Compare(a.Device, b.Device); c != 0 {
 		return c
@@ -612,6 +671,18 @@ func summarize(v any) string {
 		return s
 	case *Group:
 		return "initiators = " + formatValue("", o.Initiators)
+	case *DeviceGroup:
+		s := "devices = " + formatValue("", o.Devices)
+		if o.Explicit {
+			s += ", explicit = true"
+		}
+		return s
+	case *TargetGroup:
+		s := "group_id = " + strconv.Itoa(int(o.GroupID)) + ", state = " + strconv.Quote(o.State.String())
+		if o.Preferred {
+			s += ", preferred = true"
+		}
+		return s + ", targets = " + formatValue("", o.Targets)
 	case *Target:
 		if !o.Enabled {
 			return "enabled = false"
@@ -635,6 +706,8 @@ func formatValue(attr string, v any) string {
 		return strconv.Quote(x)
 	case vdisk.Handler:
 		return strconv.Quote(string(x))
+	case scsi.ALUAState:
+		return strconv.Quote(x.String())
 	case Medium:
 		if x.Filename == "" {
 			return "(no disc)"

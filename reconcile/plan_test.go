@@ -38,6 +38,26 @@ var goldenCases = []struct {
 	{"unchanged", nil, func(m *Model) {}},
 	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
 	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
+	// A planned failover: one edit, one reload, no session dropped; each
+	// path that flips gets the unit attention, the others nothing.
+	{"alua_failover", withDeviceGroup, func(m *Model) {
+		m.DeviceGroups["dg1"].TargetGroups["a"].State = scsi.Standby
+		m.DeviceGroups["dg1"].TargetGroups["b"].State = scsi.ActiveOptimized
+	}},
+	{"alua_one_path", withDeviceGroup, func(m *Model) { m.DeviceGroups["dg1"].TargetGroups["b"].State = scsi.Unavailable }},
+	{"alua_add_device_group", nil, func(m *Model) { withDeviceGroup(m) }},
+	{"alua_remove_device_group", withDeviceGroup, func(m *Model) { delete(m.DeviceGroups, "dg1") }},
+	{"alua_explicit_and_members", withDeviceGroup, func(m *Model) {
+		m.DeviceGroups["dg1"].Explicit = true
+		m.DeviceGroups["dg1"].Devices = []string{"disk1", "null1"}
+		m.DeviceGroups["dg1"].TargetGroups["a"].GroupID = 3
+	}},
+	// naa_id pinned to another value under a live session.
+	{"naa_id_changed", func(m *Model) {
+		setDevice(m, "null1", func(d *Device) { d.NAA = "60253447f15d8c16b1e2db9dc54b3c0a" })
+	}, func(m *Model) {
+		setDevice(m, "null1", func(d *Device) { d.NAA = "3123456789abcdef" })
+	}},
 	{"add_device", nil, func(m *Model) {
 		m.Devices["disk2"] = Device{Handler: vdisk.FileIO, Filename: "/var/lib/scst/disk2.img", Size: 10 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
 	}},
@@ -176,6 +196,15 @@ var goldenCases = []struct {
 	{"change_medium", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "/srv/b.iso", "" }) }},
 	{"eject_medium", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "", "" }) }},
 	{"change_medium_locked", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "/srv/b.iso", "" }) }},
+}
+
+// withDeviceGroup puts null1 in a device group whose target group "a"
+// (active/optimized, preferred) holds target a and "b" (standby) target b.
+func withDeviceGroup(m *Model) {
+	m.DeviceGroups = map[string]*DeviceGroup{"dg1": {Devices: []string{"null1"}, TargetGroups: map[string]*TargetGroup{
+		"a": {GroupID: 1, State: scsi.ActiveOptimized, Preferred: true, Targets: []string{iqnA}},
+		"b": {GroupID: 2, State: scsi.Standby, Targets: []string{iqnB}},
+	}}}
 }
 
 func setDevice(m *Model, name string, f func(d *Device)) {

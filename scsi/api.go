@@ -37,6 +37,11 @@ type DeviceConfig struct {
 	// USN is the unit serial number of VPD page 80h; empty means one
 	// derived from T10DevID.
 	USN string
+	// NAA is the logical unit's NAA designator in VPD page 83h: 16 bytes
+	// of NAA IEEE Registered Extended (6h; see DeriveNAA), or 8 bytes of
+	// an 8-byte NAA format (LegacyNAA pinned to keep an identity from
+	// before). Empty: LegacyNAA(T10DevID).
+	NAA []byte
 	// Passthrough makes a pass-through device: a real logical unit
 	// (SetPassthrough) executes its commands, and its identity comes from
 	// that unit, not from the fields above.

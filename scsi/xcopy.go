@@ -1,6 +1,7 @@
 package scsi
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"sync"
@@ -255,7 +256,7 @@ func (t *task) findCopyTarget(desig []byte) *LogicalUnit {
 		d := lu.Device
 		switch typ {
 		case desigNAA:
-			return n == 8 && binary.BigEndian.Uint64(id) == d.id.naa
+			return bytes.Equal(id, d.id.naa)
 		case desigT10Vendor:
 			return string(id) == string(padASCII(inquiryVendor, 8))+d.id.t10ID
 		}

@@ -42,6 +42,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	}
 	level := newLogLevel(o.logLevel)
 	log := newLogger(o.stderr, o.logFormat, level, noColor(os.Getenv))
+	defer startProfiles(log, os.Getenv)()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// Take SIGHUP before anything is served: its default action would end
