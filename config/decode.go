@@ -273,16 +273,8 @@ func (d *decoder) iscsi(b *hcl.Block) {
 				s.AccessControl, _ = d.boolean(a)
 			}
 			i.ISNSServers = append(i.ISNSServers, s)
-		case "incoming_user":
-			if u := d.user(cb); u != nil {
-				i.IncomingUsers = append(i.IncomingUsers, u)
-			}
-		case "outgoing_user":
-			if i.OutgoingUser != nil {
-				d.duplicate(cb.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed; it is also declared at %s.", at(i.OutgoingUser.DeclRange)))
-				continue
-			}
-			i.OutgoingUser = d.user(cb)
+		case "incoming_user", "outgoing_user":
+			d.userBlock(cb, &i.IncomingUsers, &i.OutgoingUser, "")
 		}
 	}
 }
@@ -306,6 +298,23 @@ var iscsiInts = map[string]intAttr{
 	"max_connections_per_address": {min: 1, max: 1 << 20},
 	"login_timeout":               {min: 1, max: 3600},
 	"discovery_idle_timeout":      {min: 1, max: 86400},
+}
+
+// userBlock decodes an incoming_user block into in, or the one
+// outgoing_user block of its scope into out; per says what the scope is
+// in the message about a second outgoing_user (" per target").
+func (d *decoder) userBlock(b *hcl.Block, in *[]*User, out **User, per string) {
+	if b.Type == "incoming_user" {
+		if u := d.user(b); u != nil {
+			*in = append(*in, u)
+		}
+		return
+	}
+	if *out != nil {
+		d.duplicate(b.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed%s; it is also declared at %s.", per, at((*out).DeclRange)))
+		return
+	}
+	*out = d.user(b)
 }
 
 func (d *decoder) user(b *hcl.Block) *User {
@@ -513,16 +522,8 @@ func (d *decoder) target(b *hcl.Block) {
 	}
 	for _, cb := range c.Blocks {
 		switch cb.Type {
-		case "incoming_user":
-			if u := d.user(cb); u != nil {
-				t.IncomingUsers = append(t.IncomingUsers, u)
-			}
-		case "outgoing_user":
-			if t.OutgoingUser != nil {
-				d.duplicate(cb.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed per target; it is also declared at %s.", at(t.OutgoingUser.DeclRange)))
-				continue
-			}
-			t.OutgoingUser = d.user(cb)
+		case "incoming_user", "outgoing_user":
+			d.userBlock(cb, &t.IncomingUsers, &t.OutgoingUser, " per target")
 		case "lun":
 			if l := d.lun(cb); l != nil {
 				t.LUNs = append(t.LUNs, l)
