@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -64,6 +65,11 @@ func (d *decoder) metrics(b *hcl.Block) {
 	if err != nil {
 		d.errorf(a.Expr.Range(), "Invalid metrics listen address",
 			"%v. Expected \"host:port\" such as \"127.0.0.1:9470\", with an IPv6 host in brackets (\"[::1]:9470\"), or \"\" for no endpoint.", err)
+		return
+	}
+	if _, isIP := addr.Addr(); !isIP && strings.Trim(addr.Host(), "0123456789") == "" {
+		d.errorf(a.Expr.Range(), "Invalid metrics listen address",
+			"%q is a number, not a host. Expected \"host:port\" such as \"127.0.0.1:%s\".", s, addr.Host())
 		return
 	}
 	m.Listen = addr
