@@ -60,15 +60,14 @@ func ClassOf(cdb []byte) CommandClass {
 }
 
 // LatencyBuckets are the upper bounds of the latency histograms' buckets,
-// from 25µs (a 4 KiB read served from the page cache) to 30s (beyond
+// from 50µs (a 4 KiB read served from the page cache) to 30s (beyond
 // which an initiator has usually given up); the last bucket, above them,
 // is +Inf.
 var LatencyBuckets = [...]time.Duration{
-	25 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond,
-	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
-	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
-	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
-	5 * time.Second, 10 * time.Second, 30 * time.Second,
+	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	time.Second, 5 * time.Second, 30 * time.Second,
 }
 
 // numBuckets counts the buckets, +Inf included.

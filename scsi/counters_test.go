@@ -83,7 +83,7 @@ func TestIOStatsRecord(t *testing.T) {
 	r := c.Histograms[ClassRead]
 	// 30µs is in the 50µs bucket, 1ms in the 1ms bucket (bounds are
 	// inclusive), a minute beyond the last bound.
-	if r.Counts[1] != 1 || r.Counts[5] != 1 || r.Counts[numBuckets-1] != 1 || r.Count() != 3 {
+	if r.Counts[0] != 1 || r.Counts[4] != 1 || r.Counts[numBuckets-1] != 1 || r.Count() != 3 {
 		t.Errorf("read histogram %v", r.Counts)
 	}
 	if r.Sum != 30*time.Microsecond+time.Minute+time.Millisecond {
@@ -93,7 +93,7 @@ func TestIOStatsRecord(t *testing.T) {
 		t.Errorf("read latency %+v", c.Latency.Read)
 	}
 	// The aborted write counts as 0s: the median is in the first bucket.
-	if w := c.Latency.Write; w.P50Seconds != 25e-6 || w.P99Seconds != 0.0025 || math.Abs(w.MeanSeconds-0.001) > 1e-12 {
+	if w := c.Latency.Write; w.P50Seconds != 50e-6 || w.P99Seconds != 0.0025 || math.Abs(w.MeanSeconds-0.001) > 1e-12 {
 		t.Errorf("write latency %+v", w)
 	}
 }
