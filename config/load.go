@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // Loader reads configuration files and remembers their sources, so that
@@ -26,17 +26,17 @@ type Loader struct {
 	// Tests replace it to stay independent of the environment.
 	LookupEnv func(name string) (string, bool)
 
-	parser *hclparse.Parser
+	files map[string]*hcl.File
 }
 
 // NewLoader returns a Loader with an empty file map.
 func NewLoader() *Loader {
-	return &Loader{LookupEnv: os.LookupEnv, parser: hclparse.NewParser()}
+	return &Loader{LookupEnv: os.LookupEnv, files: map[string]*hcl.File{}}
 }
 
 // Files returns every source file parsed so far by name, for
 // hcl.NewDiagnosticTextWriter.
-func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
+func (l *Loader) Files() map[string]*hcl.File { return l.files }
 
 // WriteDiagnostics prints diags as "file:line:col: error: summary" with the
 // source line, a caret under the subject, and what is expected.
@@ -95,7 +95,7 @@ func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	}
 	files := make([]*hcl.File, 0, len(srcs))
 	for _, s := range srcs {
-		f, d := l.parser.ParseHCL(s.Bytes, s.Name)
+		f, d := l.parse(s.Bytes, s.Name)
 		diags = append(diags, d...)
 		files = append(files, f)
 	}
@@ -119,6 +119,22 @@ func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 		return nil, diags
 	}
 	return cfg, diags
+}
+
+// parse parses one file, with parseFast when it takes the file and with
+// hclsyntax otherwise, and remembers it for the diagnostics. A name
+// parsed before is not parsed again, as with hclparse.Parser.
+func (l *Loader) parse(src []byte, name string) (*hcl.File, hcl.Diagnostics) {
+	if f := l.files[name]; f != nil {
+		return f, nil
+	}
+	f := parseFast(src, name)
+	var diags hcl.Diagnostics
+	if f == nil {
+		f, diags = hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1})
+	}
+	l.files[name] = f
+	return f, diags
 }
 
 // Load reads path with a new Loader; see Loader.Load. Use a Loader when the
