@@ -128,6 +128,50 @@ func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyConten
 	return c
 }
 
+// attributes returns the attributes of a body whose schema has no blocks,
+// in source order, as sortedAttrs(Content(schema).Attributes) would.
+// For a body of hclsyntax's with nothing Content would complain of (the
+// common case) it skips Content's map; otherwise Content reports.
+func (d *decoder) attributes(body hcl.Body, schema *hcl.BodySchema) []*hcl.Attribute {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok || len(sb.Blocks) != 0 || !fitsSchema(sb, schema) {
+		return sortedAttrs(d.content(body, schema).Attributes)
+	}
+	vals := make([]hcl.Attribute, 0, len(sb.Attributes))
+	for _, a := range sb.Attributes {
+		vals = append(vals, hcl.Attribute{Name: a.Name, Expr: a.Expr, Range: a.SrcRange, NameRange: a.NameRange})
+	}
+	slices.SortFunc(vals, func(a, b hcl.Attribute) int { return a.Range.Start.Byte - b.Range.Start.Byte })
+	out := make([]*hcl.Attribute, len(vals))
+	for k := range vals {
+		out[k] = &vals[k]
+	}
+	return out
+}
+
+// fitsSchema reports whether body's attributes are all in schema and
+// those it requires all present.
+func fitsSchema(body *hclsyntax.Body, schema *hcl.BodySchema) bool {
+	required := 0
+	for _, s := range schema.Attributes {
+		if s.Required {
+			if body.Attributes[s.Name] == nil {
+				return false
+			}
+			required++
+		}
+	}
+	if len(body.Attributes) == required {
+		return true
+	}
+	for name := range body.Attributes {
+		if !slices.ContainsFunc(schema.Attributes, func(s hcl.AttributeSchema) bool { return s.Name == name }) {
+			return false
+		}
+	}
+	return true
+}
+
 // file decodes one parsed file into the configuration.
 func (d *decoder) file(f *hcl.File, dir string) {
 	d.dir = dir
@@ -367,8 +411,7 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 			dev.Path = name
 		}
 	}
-	c := d.content(b.Body, deviceSchema)
-	for _, a := range sortedAttrs(c.Attributes) {
+	for _, a := range d.attributes(b.Body, deviceSchema) {
 		if !slices.Contains(allowed, a.Name) {
 			d.errorf(a.NameRange, "Attribute not valid for this handler", "%s devices do not take %q. Expected one of: %s.", h, a.Name, joinNames(allowed))
 			continue
@@ -596,14 +639,22 @@ func (d *decoder) lun(b *hcl.Block) *LUN {
 		return nil
 	}
 	l := &LUN{Number: n, DeclRange: b.DefRange, NumberRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{}}
-	c := d.content(b.Body, lunSchema)
-	if a, ok := c.Attributes["device"]; ok {
+	var device, readOnly *hcl.Attribute
+	for _, a := range d.attributes(b.Body, lunSchema) {
+		switch a.Name {
+		case "device":
+			device = a
+		case "read_only":
+			readOnly = a
+		}
+	}
+	if a := device; a != nil {
 		l.Attrs[a.Name] = a.Range
 		if s, ok := d.str(a); ok {
 			l.Device = s
 		}
 	}
-	if a, ok := c.Attributes["read_only"]; ok {
+	if a := readOnly; a != nil {
 		l.Attrs[a.Name] = a.Range
 		l.ReadOnly, _ = d.boolean(a)
 	}
@@ -693,6 +744,9 @@ func (d *decoder) patterns(a *hcl.Attribute, what string) access.Patterns {
 
 // eval evaluates a's expression, which must not be null.
 func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
+	if v, ok := literal(a.Expr); ok {
+		return v, true
+	}
 	v, diags := a.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() {
@@ -703,6 +757,24 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	return v, true
+}
+
+// literal returns the value of a literal that is neither null nor
+// unknown (a number, true, false, or a quoted string with no template
+// sequence), as Expr.Value would, without evaluating it: most attributes
+// of a large configuration are such literals.
+func literal(e hcl.Expression) (cty.Value, bool) {
+	if t, ok := e.(*hclsyntax.TemplateExpr); ok && len(t.Parts) == 1 {
+		e = t.Parts[0]
+		if l, ok := e.(*hclsyntax.LiteralValueExpr); !ok || l.Val.Type() != cty.String {
+			return cty.NilVal, false
+		}
+	}
+	l, ok := e.(*hclsyntax.LiteralValueExpr)
+	if !ok || l.Val.IsNull() || !l.Val.IsKnown() || l.Val.IsMarked() {
+		return cty.NilVal, false
+	}
+	return l.Val, true
 }
 
 func (d *decoder) convert(a *hcl.Attribute, v cty.Value, ty cty.Type, expected string) (cty.Value, bool) {

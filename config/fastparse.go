@@ -96,15 +96,20 @@ func (l *fastLexer) next(skipNewlines bool) fastToken {
 		}
 		switch {
 		case c == '\n' || c == '#' || c == '/' && start+1 < len(src) && src[start+1] == '/':
-			end := start
+			end, ascii := start, true
 			for end < len(src) && src[end] != '\n' {
 				if src[end] == '\r' {
 					return fastToken{kind: fkBad}
 				}
+				ascii = ascii && src[end] < 0x80
 				end++
 			}
 			if end == len(src) {
-				// A comment that the file's end closes is no newline.
+				// A comment that the file's end closes is no newline;
+				// the end's column counts its characters.
+				if !ascii {
+					return fastToken{kind: fkBad}
+				}
 				l.i = end
 				continue
 			}
