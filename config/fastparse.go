@@ -1,6 +1,8 @@
 package config
 
 import (
+	"unicode/utf8"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -103,6 +105,9 @@ func (l *fastLexer) next(skipNewlines bool) fastToken {
 				}
 				ascii = ascii && src[end] < 0x80
 				end++
+			}
+			if !ascii && !utf8.Valid(src[start:end]) {
+				return fastToken{kind: fkBad}
 			}
 			if end == len(src) {
 				// A comment that the file's end closes is no newline;

@@ -13,9 +13,18 @@ import (
 	"github.com/scstd/scstd/config"
 )
 
-// watchDebounce is how long the watch waits for a burst of events (an
-// editor's write + rename, a ConfigMap's symlink swap) to end.
-const watchDebounce = 300 * time.Millisecond
+// How long the watch waits for a burst of events to end before it reads
+// the configuration. A rename, creation or removal (an editor's rename of
+// a complete file over the configuration, a ConfigMap's symlink swap)
+// leaves a file that is already whole: watchRenameDebounce only gathers
+// the burst. A write in place may be half done: once the burst holds a
+// write, the watch waits until no write came for watchDebounce, as a
+// writer that pauses longer mid-file is rare. (A file still empty is
+// never applied either way: see daemonState.reload.)
+const (
+	watchDebounce       = 300 * time.Millisecond
+	watchRenameDebounce = 20 * time.Millisecond
+)
 
 // maxLinkHops bounds how many symlinks the watch follows, as the kernel's
 // ELOOP does.
@@ -47,6 +56,7 @@ func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-c
 		defer w.Close()
 		last := first
 		var fire <-chan time.Time
+		written := false // a write in the burst: wait watchDebounce
 		for {
 			select {
 			case <-ctx.Done():
@@ -63,14 +73,19 @@ func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-c
 						log.Warn("config watch", "err", err)
 					}
 				}
-				fire = time.After(watchDebounce)
+				written = written || ev.Has(fsnotify.Write)
+				wait := watchRenameDebounce
+				if written {
+					wait = watchDebounce
+				}
+				fire = time.After(wait)
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
 				}
 				log.Warn("config watch", "err", err)
 			case <-fire:
-				fire = nil
+				fire, written = nil, false
 				// Resolve again: a link may have changed without an
 				// event in a watched directory (a directory on the
 				// chain replaced as a whole).

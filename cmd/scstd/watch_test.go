@@ -94,6 +94,37 @@ func TestWatchConfig(t *testing.T) {
 	<-done
 }
 
+// TestWatchHalfWritten: a file written in place in two parts, with a
+// pause longer than the rename debounce between them, is reported once,
+// after its second part: a write in the burst makes the watch wait for
+// writes to stop, so a half-written file is never read as the new one.
+func TestWatchHalfWritten(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "scst.hcl")
+	os.WriteFile(cfg, []byte("# one\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := watchConfig(ctx, cfg, hashOf(t, cfg), discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(cfg, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("target \"iqn.2026-11.org.example:a\" {\n")
+	pause := 5 * watchRenameDebounce
+	time.Sleep(pause)
+	secondPart := time.Now()
+	f.WriteString("}\n")
+	expectChange(t, ch, "a file written in two parts")
+	if since := time.Since(secondPart); since < watchDebounce/2 {
+		t.Errorf("reported %v after the second part was written, before the write debounce (%v) ran out", since, watchDebounce)
+	}
+	expectQuiet(t, ch, "after the whole file was reported")
+}
+
 func TestWatchConfigMapSymlinkSwap(t *testing.T) {
 	// Kubernetes mounts a ConfigMap as dir/scst.hcl -> ..data/scst.hcl,
 	// ..data -> ..2026_11_25_x; an update swaps the ..data symlink.

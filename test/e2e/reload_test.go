@@ -707,9 +707,14 @@ func (r *reloadRun) swapSymlink(text string) {
 	}
 }
 
-// watchDebounce is the file watch's debounce in cmd/scstd: its reload of
-// a write starts at least this long after the write.
-const watchDebounce = 300 * time.Millisecond
+// The file watch's debounces in cmd/scstd: its reload of a file renamed
+// into place (as reloadRun writes, and a symlink swap) starts at least
+// watchRenameDebounce after the rename; of a file written in place, at
+// least watchDebounce after the last write.
+const (
+	watchDebounce       = 300 * time.Millisecond
+	watchRenameDebounce = 20 * time.Millisecond
+)
 
 // settle waits until the reloads an edit causes are over and returns the
 // last one's outcome. Every write of a new content is reloaded by the file
@@ -722,7 +727,7 @@ func (r *reloadRun) settle(afterWrite bool) admin.ReloadReply {
 	deadline := time.Now().Add(testtarget.ReloadTimeout)
 	last := r.lastReload()
 	if afterWrite {
-		for last.Time.Before(r.lastWrite.Add(watchDebounce)) {
+		for last.Time.Before(r.lastWrite.Add(watchRenameDebounce)) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the file watch did not reload within %v of a write of %s (last reload: %+v)",
 					testtarget.ReloadTimeout, r.tgt.ConfigPath(), last)
