@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,6 +99,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	defer os.Remove(o.adminSocket)
 	log.Info("scstd running", "version", version, "config", o.config, "admin_socket", o.adminSocket,
 		"generation", first.Generation, "watch", o.watch, "log_level", levelName(level.Level()))
+	go releaseMemory()
 
 	var changes <-chan struct{}
 	if o.watch {
@@ -223,6 +225,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	prev := d.LastReload()
 	reply = admin.ReloadReply{Time: time.Now().UTC(), Trigger: trigger, Forced: force,
 		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
+	defer raiseGC()()
 	ld := loadConfig(d.path, d.served())
 	if trigger == triggerStart && len(ld.diags) > 0 {
 		if d.textDiags {
@@ -420,6 +423,31 @@ func (d *daemonState) Status(ctx context.Context) any {
 func (d *daemonState) CloseSession(target, initiator string) (int, error) {
 	return d.srv.CloseSession(target, initiator)
 }
+
+// A reload decodes the whole configuration: for 10,000 LUNs it allocates
+// about as much again as the running daemon holds, all of it garbage once
+// applied. At the usual GOGC of 100 that starts a collection in the middle
+// of every large reload, marking the whole running state while the reload
+// waits for CPU. So a reload runs with the collector's target raised to
+// reloadGC percent (unless GOGC asks for more, or for none), and the collection
+// comes after it, off the reload's time: releaseMemory runs one once the
+// reply is out and gives the garbage back to the system, so that an idle
+// daemon's RSS is what it holds, not what its last reload left behind.
+const reloadGC = 400
+
+// raiseGC sets the GC percent of a reload and returns what restores the
+// one in force before.
+func raiseGC() (restore func()) {
+	prev := debug.SetGCPercent(reloadGC)
+	if prev < 0 || prev > reloadGC {
+		debug.SetGCPercent(prev)
+	}
+	return func() { debug.SetGCPercent(prev) }
+}
+
+// releaseMemory collects the garbage of a reload and returns it to the
+// system.
+func releaseMemory() { debug.FreeOSMemory() }
 
 func shortHash(h string) string {
 	if len(h) > 12 {
