@@ -298,7 +298,8 @@ func newDevice(name string, m Device) *device {
 // using it have completed. Called with e.mu held.
 func (e *Engine) run(s *step) *Result {
 	res := &Result{Plan: s.p.plan}
-	s.model.Devices = maps.Clone(s.model.Devices)
+	// s.model is the model Model.apply copied for this step: nothing
+	// else holds its maps until it runs, so noteFileID may write them.
 	for name, d := range s.devices {
 		d.model = s.model.Devices[name]
 	}
@@ -339,11 +340,12 @@ func (e *Engine) run(s *step) *Result {
 	}
 	e.forgetPR(s.p.plan, s.retire)
 	res.Generation = e.snap.Generation
-	for _, name := range sortedKeys(e.devices) {
-		if d := e.devices[name]; !d.online() {
+	for name, d := range e.devices {
+		if !d.online() {
 			res.Offline = append(res.Offline, OfflineDevice{Name: name, Reason: d.offlineReason().Error()})
 		}
 	}
+	slices.SortFunc(res.Offline, func(a, b OfflineDevice) int { return cmp.Compare(a.Name, b.Name) })
 	return res
 }
 

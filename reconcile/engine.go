@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
@@ -372,22 +371,21 @@ func (e *Engine) openState(desired, running string, started bool) (warning strin
 // identify fills in the NAA designator of the devices of m that do not
 // pin naa_id: the NAA 6h designator derived from the state directory's
 // seed and t10_dev_id (scsi.DeriveNAA). Without a state directory (none
-// opened yet) it leaves them empty. m.Devices is copied before it is
-// changed.
+// opened yet) it leaves them empty. It changes m.Devices in place: m is
+// a model FromConfig just built, whose map nothing else holds (copying
+// 10,000 devices on every reload was a tenth of its Apply).
 func identify(m *Model, st *state.Dir) {
 	if st == nil {
 		return
 	}
-	devs := maps.Clone(m.Devices)
-	for name, d := range devs {
+	for name, d := range m.Devices {
 		if d.NAA != "" || d.Handler == devDisk {
 			continue
 		}
 		naa := scsi.DeriveNAA(st.Seed(), d.T10DevID)
 		d.NAA = hex.EncodeToString(naa[:])
-		devs[name] = d
+		m.Devices[name] = d
 	}
-	m.Devices = devs
 }
 
 // naaBytes decodes a model's NAA designator (nil for none).
