@@ -156,6 +156,35 @@ type daemonState struct {
 	// lastApplied is the last reload that changed something (or the
 	// start), for "already applied by the file watch at ...".
 	lastApplied *admin.ReloadReply
+	// unrendered is the plan of the start while the start is the last
+	// reload or the last applied one and its Plan and Detail are not
+	// rendered yet (see render).
+	unrendered *reconcile.Plan
+}
+
+// renderLater records p as the plan of the reply just recorded, rendered
+// when first asked for.
+func (d *daemonState) renderLater(p reconcile.Plan) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.unrendered = &p
+}
+
+// render fills in the Plan and Detail of the recorded start, if they are
+// not yet. Called with d.mu held.
+func (d *daemonState) render() {
+	p := d.unrendered
+	if p == nil {
+		return
+	}
+	d.unrendered = nil
+	text, detail := p.String(), marshalDetail(*p)
+	if d.last.Trigger == triggerStart && d.last.Plan == "" {
+		d.last.Plan, d.last.Detail = text, detail
+	}
+	if a := d.lastApplied; a != nil && a.Trigger == triggerStart && a.Plan == "" {
+		a.Plan, a.Detail = text, detail
+	}
 }
 
 // shutdown stops the daemon within bounded time: admin requests get
@@ -262,8 +291,16 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	reply.Generation = res.Generation
 	reply.ConfigHash = ld.hash
 	reply.Changes = len(res.Plan.Changes)
-	reply.Plan = res.Plan.String()
-	reply.Detail = marshalDetail(res.Plan)
+	if trigger == triggerStart {
+		// Nobody waits for the start's reply but the daemon itself: a
+		// start of 10,000 LUNs would spend a sixth of its time printing
+		// 21,000 changes as text and JSON that may never be asked for.
+		// The admin API renders them when it first shows the start.
+		defer d.renderLater(res.Plan)
+	} else {
+		reply.Plan = res.Plan.String()
+		reply.Detail = marshalDetail(res.Plan)
+	}
 	applied := reply.Changes > 0 || trigger == triggerStart
 	if applied {
 		d.log.Info("configuration applied", "trigger", trigger, "forced", force, "generation", reply.Generation,
@@ -333,6 +370,7 @@ func (d *daemonState) record(reply admin.ReloadReply, applied bool) admin.Reload
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if reply.OK && !applied && d.lastApplied != nil && d.lastApplied.ConfigHash == reply.ConfigHash {
+		d.render()
 		a := *d.lastApplied
 		a.Detail, a.AlreadyApplied = nil, nil
 		reply.AlreadyApplied = &a
@@ -342,6 +380,9 @@ func (d *daemonState) record(reply admin.ReloadReply, applied bool) admin.Reload
 		d.lastApplied = &a
 	}
 	d.last = reply
+	if d.last.Trigger != triggerStart && (d.lastApplied == nil || d.lastApplied.Trigger != triggerStart) {
+		d.unrendered = nil // the start is no longer shown
+	}
 	return reply
 }
 
@@ -374,6 +415,7 @@ func (d *daemonState) Reload(ctx context.Context, force bool) admin.ReloadReply 
 func (d *daemonState) LastReload() admin.ReloadReply {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.render()
 	return d.last
 }
 
