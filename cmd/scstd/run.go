@@ -251,7 +251,9 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	start := time.Now()
 	var plan reconcile.Plan
 	defer func() { d.reloadStats.Observe(reply.OK, time.Now(), time.Since(start), plan) }()
-	prev := d.LastReload()
+	d.mu.Lock()
+	prev := d.last // not LastReload: the start's plan stays unrendered
+	d.mu.Unlock()
 	reply = admin.ReloadReply{Time: time.Now().UTC(), Trigger: trigger, Forced: force,
 		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
 	defer raiseGC()()
