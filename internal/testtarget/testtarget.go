@@ -261,7 +261,8 @@ func (tgt *Target) Restart() {
 
 // Reconfigure renders config with the target's Params, replaces the
 // configuration file and reloads the daemon through SIGHUP, returning the
-// reload's outcome as the admin API reports it. A rejected reload is
+// outcome of the reload that applied it (the SIGHUP's, or the file
+// watch's when it came first) as the admin API reports it. A rejected reload is
 // returned, not failed: tests of rejection inspect it.
 func (tgt *Target) Reconfigure(config string) admin.ReloadReply {
 	tgt.t.Helper()
@@ -285,8 +286,14 @@ func (tgt *Target) reloadAfter(before admin.ReloadReply) admin.ReloadReply {
 	for {
 		now := tgt.lastReload()
 		// The config file watch may reload too; either way the newest
-		// outcome is the one for the file as now written.
+		// outcome is the one for the file as now written. When the
+		// watch (20 ms after the rename) applied the file before the
+		// SIGHUP's reload ran, that reload changed nothing and names
+		// the one that applied it: that one is the outcome.
 		if now.Time.After(before.Time) {
+			if a := now.AlreadyApplied; now.OK && now.Changes == 0 && a != nil && a.Time.After(before.Time) {
+				return *a
+			}
 			return now
 		}
 		if time.Now().After(deadline) {
