@@ -133,43 +133,37 @@ func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyConten
 // For a body of hclsyntax's with nothing Content would complain of (the
 // common case) it skips Content's map; otherwise Content reports.
 func (d *decoder) attributes(body hcl.Body, schema *hcl.BodySchema) []*hcl.Attribute {
-	sb, ok := body.(*hclsyntax.Body)
-	if !ok || len(sb.Blocks) != 0 || !fitsSchema(sb, schema) {
-		return sortedAttrs(d.content(body, schema).Attributes)
+	if sb, ok := body.(*hclsyntax.Body); ok && len(sb.Blocks) == 0 {
+		if out := fittingAttributes(sb, schema); out != nil {
+			return out
+		}
 	}
-	vals := make([]hcl.Attribute, 0, len(sb.Attributes))
-	for _, a := range sb.Attributes {
+	return sortedAttrs(d.content(body, schema).Attributes)
+}
+
+// fittingAttributes returns body's attributes in source order when they
+// are all in schema and those it requires all present, and nil otherwise.
+func fittingAttributes(body *hclsyntax.Body, schema *hcl.BodySchema) []*hcl.Attribute {
+	for _, s := range schema.Attributes {
+		if s.Required && body.Attributes[s.Name] == nil {
+			return nil
+		}
+	}
+	vals := make([]hcl.Attribute, 0, len(body.Attributes))
+	for _, a := range body.Attributes {
+		if !slices.ContainsFunc(schema.Attributes, func(s hcl.AttributeSchema) bool { return s.Name == a.Name }) {
+			return nil
+		}
 		vals = append(vals, hcl.Attribute{Name: a.Name, Expr: a.Expr, Range: a.SrcRange, NameRange: a.NameRange})
 	}
-	slices.SortFunc(vals, func(a, b hcl.Attribute) int { return a.Range.Start.Byte - b.Range.Start.Byte })
+	if len(vals) > 1 {
+		slices.SortFunc(vals, func(a, b hcl.Attribute) int { return a.Range.Start.Byte - b.Range.Start.Byte })
+	}
 	out := make([]*hcl.Attribute, len(vals))
 	for k := range vals {
 		out[k] = &vals[k]
 	}
 	return out
-}
-
-// fitsSchema reports whether body's attributes are all in schema and
-// those it requires all present.
-func fitsSchema(body *hclsyntax.Body, schema *hcl.BodySchema) bool {
-	required := 0
-	for _, s := range schema.Attributes {
-		if s.Required {
-			if body.Attributes[s.Name] == nil {
-				return false
-			}
-			required++
-		}
-	}
-	if len(body.Attributes) == required {
-		return true
-	}
-	for name := range body.Attributes {
-		if !slices.ContainsFunc(schema.Attributes, func(s hcl.AttributeSchema) bool { return s.Name == name }) {
-			return false
-		}
-	}
-	return true
 }
 
 // file decodes one parsed file into the configuration.
