@@ -267,3 +267,29 @@ target "iqn.2026-11.org.example:a" {
 		t.Errorf("the new state_dir was created before a restart: %v", err)
 	}
 }
+
+// TestPRListing: an added device looks its PR file up in one listing of
+// the directory; a directory that cannot be listed lets every device try
+// its file.
+func TestPRListing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "naa.60.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &prListing{}
+	for _, c := range []struct {
+		path string
+		want bool
+	}{
+		{filepath.Join(dir, "naa.60.json"), true},
+		{filepath.Join(dir, "naa.61.json"), false},
+	} {
+		if got := l.mayHave(c.path); got != c.want {
+			t.Errorf("mayHave(%s) = %t, want %t", c.path, got, c.want)
+		}
+	}
+	gone := &prListing{}
+	if !gone.mayHave(filepath.Join(dir, "missing", "naa.60.json")) {
+		t.Error("a directory that cannot be listed must let the device try its file")
+	}
+}

@@ -137,11 +137,19 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, pr: map[string]savedPR{}}
 	portals := !started
 	open := map[string]spec{}
+	// An added device's PR file is looked up in one listing of their
+	// directory; a replaced device's is always opened, as the device it
+	// replaces may still write it.
+	listing := &prListing{}
 	for _, c := range plan.Changes {
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
 			open[c.Addr.Device] = specOf(p.next.Devices[c.Addr.Device])
-			p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, p.next.Devices[c.Addr.Device])
+			l := listing
+			if c.Op == ReplaceDevice {
+				l = nil
+			}
+			p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, p.next.Devices[c.Addr.Device], l)
 		case RenameDevice:
 			p.renamed[c.Addr.Device] = c.Before.(string)
 		case SetPortals:

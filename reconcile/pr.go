@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"encoding/hex"
+	"os"
+	"path/filepath"
 
 	"github.com/scstd/scstd/internal/state"
 	"github.com/scstd/scstd/scsi"
@@ -34,7 +36,10 @@ func prKey(name string, m Device) string {
 // as m. A file that cannot be read or is corrupt is logged (a corrupt one
 // is moved aside): the device starts without persistent reservations and
 // serves, and its status says why.
-func (e *Engine) loadPR(name string, m Device) savedPR {
+//
+// With a listing, a device whose file is not in it starts with none,
+// without trying to open a file that is not there.
+func (e *Engine) loadPR(name string, m Device, listing *prListing) savedPR {
 	e.mu.Lock()
 	st := e.state
 	e.mu.Unlock()
@@ -43,6 +48,9 @@ func (e *Engine) loadPR(name string, m Device) savedPR {
 	}
 	f := st.PR(prKey(name, m), name)
 	s := savedPR{file: f}
+	if listing != nil && !listing.mayHave(f.Path()) {
+		return s
+	}
 	s.st, s.ok, s.err = f.Load()
 	if s.ok {
 		if err := scsi.CheckPRState(s.st); err != nil {
@@ -57,6 +65,30 @@ func (e *Engine) loadPR(name string, m Device) savedPR {
 			"registrations", len(s.st.Registrations), "reserved", s.st.Reservation != nil)
 	}
 	return s
+}
+
+// prListing is one listing of the directory of the PR files, taken when
+// first asked, for the devices a plan adds: a start of 10,000 devices
+// otherwise spends 10,000 failed opens (60 ms of CPU) finding that none
+// has a file.
+type prListing struct {
+	listed bool
+	names  map[string]bool // nil when the directory could not be listed
+}
+
+// mayHave reports whether the PR file path may exist: it is listed, or
+// the directory could not be listed.
+func (l *prListing) mayHave(path string) bool {
+	if !l.listed {
+		l.listed = true
+		if entries, err := os.ReadDir(filepath.Dir(path)); err == nil {
+			l.names = make(map[string]bool, len(entries))
+			for _, en := range entries {
+				l.names[en.Name()] = true
+			}
+		}
+	}
+	return l.names == nil || l.names[filepath.Base(path)]
 }
 
 // attach gives a new device its PR file and the state saved in it.
