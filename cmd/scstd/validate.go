@@ -22,6 +22,10 @@ func cmdValidate(o *options, fs *flag.FlagSet) (int, error) {
 	if err != nil {
 		return 2, err
 	}
+	// Nearly all validate allocates is the syntax tree and the decoded
+	// configuration, live until it ends: collecting on the way would only
+	// mark them again and again (see raiseGC).
+	defer raiseGC()()
 	ld, ok := loadAndReport(path, o.stderr, !o.noStorage)
 	if !ok {
 		return 1, nil
