@@ -322,3 +322,45 @@ func TestLogFailure(t *testing.T) {
 		t.Errorf("reload failure: %v", r)
 	}
 }
+
+// TestBatchWriter: held, the log output gathers records and writes them
+// in order, in chunks of batchChunk at most one record over; released,
+// it writes the rest and then each record at once again.
+func TestBatchWriter(t *testing.T) {
+	var calls []int
+	var all bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		calls = append(calls, len(p))
+		return all.Write(p)
+	})
+	b := &batchWriter{w: w}
+	b.Write([]byte("before\n"))
+	b.hold()
+	rec := bytes.Repeat([]byte("x"), 1000)
+	rec[len(rec)-1] = '\n'
+	n := 2*batchChunk/len(rec) + 10
+	for range n {
+		b.Write(rec)
+	}
+	if len(calls) != 3 {
+		t.Errorf("%d writes while held (after one before), want 2 chunks", len(calls)-1)
+	}
+	b.release()
+	b.Write([]byte("after\n"))
+	want := "before\n" + strings.Repeat(string(rec), n) + "after\n"
+	if all.String() != want {
+		t.Errorf("written %d bytes, want %d in order", all.Len(), len(want))
+	}
+	if len(calls) != 5 {
+		t.Errorf("%d writes in all, want 5 (before, 2 chunks, the rest, after)", len(calls))
+	}
+	for _, c := range calls[1:3] {
+		if c < batchChunk || c >= batchChunk+len(rec) {
+			t.Errorf("a chunk of %d bytes, want %d to %d", c, batchChunk, batchChunk+len(rec))
+		}
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

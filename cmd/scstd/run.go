@@ -43,7 +43,8 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 		return 2, errUsage
 	}
 	level := newLogLevel(o.logLevel)
-	log := newLogger(o.stderr, o.logFormat, level, noColor(os.Getenv))
+	out := &batchWriter{w: o.stderr}
+	log := newLogger(out, o.logFormat, level, noColor(os.Getenv))
 	defer startProfiles(log, os.Getenv)()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -56,7 +57,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	srv := iscsi.NewServer(log)
 	srv.SetDescriptorLimit(raiseNoFile(log))
 	d := &daemonState{
-		log: log, level: level, stderr: o.stderr, textDiags: o.logFormat == logText, path: o.config, watch: o.watch,
+		log: log, logOut: out, level: level, stderr: out, textDiags: o.logFormat == logText, path: o.config, watch: o.watch,
 		srv: srv, stopping: make(chan struct{}), reloadStats: &metrics.Reloads{},
 	}
 	d.metrics = metrics.NewEndpoint(metrics.NewRegistry(metrics.NewCollector(metrics.Sources{
@@ -131,7 +132,10 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 // one at a time on the reloader's goroutine; mu only guards the record of
 // their outcomes, so that the admin API answers while a reload runs.
 type daemonState struct {
-	log    *slog.Logger
+	log *slog.Logger
+	// logOut is log's output, which gathers the records of a plan (nil
+	// in tests: each record is written at once).
+	logOut *batchWriter
 	stderr io.Writer // diagnostics of the first load, with -log-format text
 	path   string
 	watch  bool
@@ -328,6 +332,10 @@ func (d *daemonState) logFailure(trigger string, args ...any) {
 // logChanges logs an applied plan, one record a change, each field an
 // attribute, for log pipelines; `scstd reload` prints the plan as text.
 func (d *daemonState) logChanges(p reconcile.Plan, generation uint64) {
+	if d.logOut != nil && len(p.Changes) > 1 {
+		d.logOut.hold()
+		defer d.logOut.release()
+	}
 	for _, c := range p.Changes {
 		before, after := c.Values()
 		d.log.Info("change applied", "generation", generation, "op", c.Op.String(), "address", c.Addr.String(),
