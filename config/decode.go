@@ -27,6 +27,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "handler", LabelNames: []string{"name"}},
 		{Type: "target", LabelNames: []string{"name"}},
 		{Type: "device_group", LabelNames: []string{"name"}},
+		{Type: "metrics"},
 	},
 }
 
@@ -161,6 +162,8 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.target(b)
 		case "device_group":
 			d.deviceGroup(b)
+		case "metrics":
+			d.metrics(b)
 		}
 	}
 }

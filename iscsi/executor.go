@@ -108,6 +108,10 @@ func (c *conn) runSCSI(t *task, try bool) (res scsi.Result, ran bool) {
 	}()
 	luns, _ := ss.lunMap()
 	lun, ok := scsi.DecodeLUN(t.lun)
+	if t.unit == nil {
+		// Not yet started by a TryExecute that gave the command up.
+		t.startUnit(luns, lun, ok)
+	}
 	cmd := &t.scmd
 	*cmd = scsi.Command{
 		Nexus:      ss.nexus,
@@ -144,6 +148,7 @@ func (c *conn) complete(t *task, res scsi.Result, how via) {
 	c.releaseOutLocked(t)
 	ss.mu.Unlock()
 	defer ss.taskWG.Done()
+	ss.countCommand(t, &res, aborted)
 	if aborted {
 		c.sendq.pay(t.reserved)
 		t.release()

@@ -26,6 +26,9 @@ func FromConfig(c *config.Config) Model {
 		m.ISCSI = globalFromConfig(c.ISCSI)
 	}
 	m.ISCSI.LogLevel = string(c.LogLevel)
+	if c.Metrics != nil && !c.Metrics.Listen.IsZero() {
+		m.ISCSI.MetricsListen = c.Metrics.Listen.String()
+	}
 	for _, d := range c.Devices {
 		m.Devices[d.Name] = deviceFromConfig(d)
 	}
