@@ -53,6 +53,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -238,20 +239,68 @@ func DecodeRecord(b []byte) (Record, error) {
 // FromSysfs reads the identity of the SCSI device whose sysfs directory
 // is dir (/sys/bus/scsi/devices/H:C:T:L): its vendor and model files and
 // its copies of VPD pages 80h and 83h (vpd_pg80, vpd_pg83), which the
-// kernel reads when it finds the device. It fails when vendor cannot be
-// read; missing pages are pages the disk has not.
-func FromSysfs(dir string) (Identity, error) {
-	vendor, err := os.ReadFile(filepath.Join(dir, "vendor"))
-	if err != nil {
-		return Identity{}, err
+// kernel reads when it finds the device. sysfs has no copy of a page the
+// disk has not, nor of pages the kernel did not read (it skips them for
+// some disks): Compare takes what sysfs lacks from the record. It fails
+// when a file that is there cannot be read (vpd_pg* are root's).
+func FromSysfs(dir string) (Sysfs, error) {
+	var s Sysfs
+	var inq [32]byte
+	for _, f := range []struct {
+		name string
+		dst  []byte
+		n    int
+		have *bool
+	}{
+		{"vendor", inq[8:16], 8, nil}, {"model", inq[16:32], 16, nil},
+		{"vpd_pg80", nil, 0, &s.HasVPD80}, {"vpd_pg83", nil, 0, &s.HasVPD83},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, f.name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && f.have != nil:
+			continue
+		case err != nil:
+			return Sysfs{}, err
+		case f.have != nil:
+			*f.have = true
+			if f.name == "vpd_pg80" {
+				s.vpd80 = b
+			} else {
+				s.vpd83 = b
+			}
+		default:
+			copy(f.dst, pad(strings.TrimRight(string(b), "\n"), f.n))
+		}
 	}
-	model, _ := os.ReadFile(filepath.Join(dir, "model"))
-	vpd80, _ := os.ReadFile(filepath.Join(dir, "vpd_pg80"))
-	vpd83, _ := os.ReadFile(filepath.Join(dir, "vpd_pg83"))
-	inq := make([]byte, 32)
-	copy(inq[8:16], pad(strings.TrimRight(string(vendor), "\n"), 8))
-	copy(inq[16:32], pad(strings.TrimRight(string(model), "\n"), 16))
-	return FromPages(inq, vpd80, vpd83), nil
+	s.Identity = FromPages(inq[:], s.vpd80, s.vpd83)
+	return s, nil
+}
+
+// Sysfs is a disk's identity as sysfs tells it.
+type Sysfs struct {
+	Identity
+	// HasVPD80 and HasVPD83 say whether sysfs had a copy of each page.
+	HasVPD80, HasVPD83 bool
+	vpd80, vpd83       []byte
+}
+
+// Compare returns the identity to compare with recorded: s's, with the
+// fields of pages sysfs has no copy of taken from recorded.
+func (s Sysfs) Compare(recorded Identity) Identity {
+	id := s.Identity
+	if !s.HasVPD80 {
+		id.Serial = recorded.Serial
+	}
+	if !s.HasVPD83 {
+		id.Designators = recorded.Designators
+	}
+	return id
+}
+
+// RecordPath returns where the state directory stateDir keeps the
+// identity record of dev_disk device name: dev_disk/NAME.json.
+func RecordPath(stateDir, name string) string {
+	return filepath.Join(stateDir, "dev_disk", name+".json")
 }
 
 // pad is s cut or padded with spaces to n bytes, as INQUIRY holds it.

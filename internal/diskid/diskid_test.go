@@ -155,11 +155,29 @@ func TestFromSysfs(t *testing.T) {
 	}
 	got, err := FromSysfs(dir)
 	want := FromPages(inquiry("QEMU", "QEMU HARDDISK"), vpd80, vpd83)
-	if err != nil || !got.Equal(want) {
+	if err != nil || !got.Equal(want) || !got.HasVPD80 || !got.HasVPD83 || !got.Compare(Identity{}).Equal(want) {
 		t.Fatalf("FromSysfs %+v, %v; FromPages %+v", got, err, want)
+	}
+	// Without the kernel's copies of the VPD pages, what they hold is
+	// the record's.
+	os.Remove(filepath.Join(dir, "vpd_pg80"))
+	os.Remove(filepath.Join(dir, "vpd_pg83"))
+	got, err = FromSysfs(dir)
+	if err != nil || got.HasVPD80 || got.HasVPD83 || !got.Compare(want).Equal(want) {
+		t.Fatalf("FromSysfs without VPD pages %+v, %v", got, err)
+	}
+	if got.Compare(Identity{Vendor: "OTHER"}).Equal(Identity{Vendor: "OTHER"}) {
+		t.Error("another vendor compares equal")
 	}
 	if _, err := FromSysfs(filepath.Join(dir, "none")); err == nil {
 		t.Error("FromSysfs of no device: no error")
+	}
+	// A copy that cannot be read is an error, not a page the disk has not.
+	if err := os.Mkdir(filepath.Join(dir, "vpd_pg83"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromSysfs(dir); err == nil {
+		t.Error("an unreadable vpd_pg83: no error")
 	}
 }
 

@@ -11,11 +11,9 @@ import (
 )
 
 // DiskIDPath returns where the state directory dir keeps the identity
-// of dev_disk device name's disk. Package config reads it there without
-// opening the directory.
-func DiskIDPath(dir, name string) string {
-	return filepath.Join(dir, diskIDDir, name+".json")
-}
+// of dev_disk device name's disk (diskid.RecordPath: package config reads
+// it there without opening the directory).
+func DiskIDPath(dir, name string) string { return diskid.RecordPath(dir, name) }
 
 // DiskID returns the record of the identity of dev_disk device name's
 // disk.
