@@ -1,8 +1,10 @@
 package reconcile
 
 import (
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scstd/scstd/internal/diskid"
@@ -51,10 +53,16 @@ func wantWrongDisk(t *testing.T, e *Engine, r *recorder, want, found diskid.Iden
 func TestDevDiskIdentity(t *testing.T) {
 	disks := newFakeDisks()
 	disks.setID("/dev/sg1", diskA)
-	e, r := newDiskEngine(t, disks, Options{})
-	dir := e.opts.StateDir
+	var log lockedBuffer
+	r := &recorder{}
+	dir := t.TempDir()
+	e := NewEngine(r, slog.New(slog.NewTextHandler(&log, nil)), Options{RetryInterval: -1, SizePollInterval: -1, OpenDisk: disks.open, StateDir: dir})
+	t.Cleanup(func() { e.Close() })
 	rec := state.DiskIDPath(dir, "sdb")
 	apply(t, e, parse(t, diskConfig("/dev/sg1", 30)))
+	if !strings.Contains(log.String(), `msg="disk identity recorded" device=sdb disk="naa.5000c50015ea71ac (serial SCSTDVM0`) {
+		t.Errorf("the log does not say what was recorded:\n%s", log.String())
+	}
 	b, err := os.ReadFile(rec)
 	if err != nil {
 		t.Fatal(err)
@@ -68,11 +76,18 @@ func TestDevDiskIdentity(t *testing.T) {
 	disks.setID("/dev/sg1", diskB)
 	e.retryOffline()
 	wantWrongDisk(t, e, r, diskA, diskB, rec)
-	if n := len(disks.all()); n != 2 {
-		t.Fatalf("%d opens, want 2", n)
+	e.retryOffline()
+	wantWrongDisk(t, e, r, diskA, diskB, rec)
+	if n := len(disks.all()); n != 3 {
+		t.Fatalf("%d opens, want 3", n)
 	}
-	if _, _, closes := disks.all()[1].closedAt(); closes != 1 {
-		t.Errorf("the wrong disk was closed %d times, want 1", closes)
+	for _, d := range disks.all()[1:] {
+		if _, _, closes := d.closedAt(); closes != 1 {
+			t.Errorf("the wrong disk was closed %d times, want 1", closes)
+		}
+	}
+	if n := strings.Count(log.String(), "leads to another disk"); n != 1 {
+		t.Errorf("the log says %d times that the path leads to another disk, want once for two retries:\n%s", n, log.String())
 	}
 	// A reload does not accept it either.
 	if res := apply(t, e, parse(t, diskConfig("/dev/sg1", 30))); len(res.Offline) != 1 || !strings.Contains(res.Offline[0].Reason, "leads to another disk") {
@@ -121,6 +136,24 @@ func TestDevDiskIdentity(t *testing.T) {
 	if res := apply(t, e2, parse(t, diskConfig("/dev/sg7", 30))); len(res.Offline) != 0 {
 		t.Fatalf("added back: offline %+v", res.Offline)
 	}
+}
+
+// lockedBuffer is a log the engine's goroutines may write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // nullOnly is diskConfig without its dev_disk device.
