@@ -193,7 +193,7 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 			open[name] = spec
 		}
 	}
-	p.opened = e.openAll(ctx, open)
+	p.opened = e.openAll(ctx, open, p.renamed)
 	if err := ctx.Err(); err != nil {
 		p.discard()
 		return nil, err
@@ -215,8 +215,9 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 }
 
 // openAll opens the storage of specs in parallel, each within the time
-// limit.
-func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]opened {
+// limit, and holds dev_disk disks to their recorded identity (renamed
+// maps a device's new name to its running name).
+func (e *Engine) openAll(ctx context.Context, specs map[string]spec, renamed map[string]string) map[string]opened {
 	out := make(map[string]opened, len(specs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -225,6 +226,9 @@ func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]
 		go func() {
 			defer wg.Done()
 			o := e.open.Open(ctx, s)
+			if s.Handler == devDisk && o.err == nil {
+				o = e.checkDisk(name, renamed[name], o)
+			}
 			mu.Lock()
 			out[name] = o
 			mu.Unlock()
@@ -371,6 +375,7 @@ func (e *Engine) run(s *step) *Result {
 		}
 	}
 	e.forgetPR(s.p.plan, s.retire)
+	e.forgetDisks(s.p.plan)
 	res.Generation = e.snap.Generation
 	for _, name := range sortedKeys(e.devices) {
 		if d := e.devices[name]; !d.online() {
@@ -411,6 +416,9 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		have := o.spec
 		have.Extend = false
 		d.backend, d.have, d.reason, d.empty = o.backend, have, nil, have.noMedium()
+		if o.recorded {
+			e.dropPR(d)
+		}
 	}
 	if err := e.release(d.name, prev); err != nil {
 		e.log.Warn("closing released storage", "device", d.name, "err", err)
