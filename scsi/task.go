@@ -26,6 +26,10 @@ type task struct {
 	// outLen is the data-out length the CDB called for, as dataOut
 	// recorded it (Result.DataOutLen).
 	outLen uint64
+	// try says the command runs on a goroutine that must not wait
+	// (TryExecute); blocked is set when it would have waited, and the
+	// command is then given up.
+	try, blocked bool
 }
 
 // handler executes one opcode. It returns the data-in (nil for none) or an

@@ -262,12 +262,10 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
 	defer raiseGC()()
 	ld := loadConfig(d.path, d.served())
-	if trigger == triggerStart && len(ld.diags) > 0 {
-		if d.textDiags {
-			ld.loader.WriteDiagnostics(d.stderr, ld.diags)
-		} else {
-			ld.logWarnings(d.log)
-		}
+	if trigger == triggerStart && d.textDiags && len(ld.diags) > 0 {
+		ld.loader.WriteDiagnostics(d.stderr, ld.diags)
+	} else {
+		ld.logWarnings(d.log)
 	}
 	if ld.diags.HasErrors() {
 		reply.Error = fmt.Sprintf("%s has errors; the running configuration is unchanged", d.path)
@@ -306,6 +304,10 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	} else {
 		reply.Plan = res.Plan.String()
 		reply.Detail = marshalDetail(res.Plan)
+	}
+	reply.Warnings = append(ld.warnings(), res.Warnings...)
+	for _, o := range res.Offline {
+		reply.Warnings = append(reply.Warnings, fmt.Sprintf("device %s is offline (it answers NOT READY, and opening it is retried): %s", o.Name, o.Reason))
 	}
 	applied := reply.Changes > 0 || trigger == triggerStart
 	if applied {

@@ -55,7 +55,11 @@ func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-c
 	go func() {
 		defer w.Close()
 		last := first
-		var fire <-chan time.Time
+		// An edit made after the start read the file and before the
+		// watch was registered sent no event: compare once, after the
+		// rename debounce, so that the events of a write in progress
+		// come first and make it wait for the write to end.
+		fire := time.After(watchRenameDebounce)
 		written := false // a write in the burst: wait watchDebounce
 		for {
 			select {
