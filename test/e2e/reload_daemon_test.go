@@ -467,7 +467,14 @@ func TestReloadWatchOff(t *testing.T) {
 	if !h.OK || h.Trigger != "sighup" || h.Changes != 0 || h.AlreadyApplied == nil || h.AlreadyApplied.Trigger != "admin" {
 		t.Errorf("SIGHUP after `scstd reload`: %+v; want trigger sighup, no changes, already applied by admin", h)
 	}
+	// The reload's record is written before its outcome is recorded,
+	// but the test reads the daemon's stderr through a pipe: give the
+	// reader a moment to catch up.
 	log := tgt.Stderr()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(log, "trigger=sighup") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		log = tgt.Stderr()
+	}
 	for _, trig := range []string{"trigger=start", "trigger=admin", "trigger=sighup"} {
 		if !strings.Contains(log, trig) {
 			t.Errorf("the daemon's log lacks %s", trig)
