@@ -33,6 +33,10 @@ type Config struct {
 	// Targets lists the targets in file order. Target names are unique.
 	Targets []*Target
 
+	// Cluster is the cluster block, nil when there is none (a gateway
+	// on its own).
+	Cluster *Cluster
+
 	// Attrs holds the ranges of the top-level attributes that were set,
 	// keyed by attribute name (e.g. "disruptive_changes").
 	Attrs map[string]hcl.Range

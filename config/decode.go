@@ -21,6 +21,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "iscsi"},
 		{Type: "handler", LabelNames: []string{"name"}},
 		{Type: "target", LabelNames: []string{"name"}},
+		{Type: "cluster"},
 	},
 }
 
@@ -154,6 +155,8 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.handler(b)
 		case "target":
 			d.target(b)
+		case "cluster":
+			d.cluster(b)
 		}
 	}
 }
