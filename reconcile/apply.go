@@ -84,6 +84,10 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		return nil, err
 	}
 	e.observe(&desired, serving)
+	if !started {
+		// The daemon joins the cluster the start's configuration names.
+		running.Cluster = desired.Cluster
+	}
 	plan := Diff(running, desired, e.liveSessions(drives))
 	if !started {
 		policy = cfg.DisruptiveChanges

@@ -24,6 +24,7 @@ func FromConfig(c *config.Config) Model {
 		m.ISCSI = globalFromConfig(c.ISCSI)
 	}
 	m.ISCSI.LogLevel = string(c.LogLevel)
+	m.Cluster = clusterFromConfig(c.Cluster)
 	for _, d := range c.Devices {
 		m.Devices[d.Name] = deviceFromConfig(d)
 	}

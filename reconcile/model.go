@@ -25,6 +25,8 @@ type Model struct {
 	Devices map[string]Device `json:"devices"`
 	// Targets by iSCSI name.
 	Targets map[string]*Target `json:"targets"`
+	// Cluster is the cluster block, nil for none.
+	Cluster *Cluster `json:"cluster,omitempty"`
 }
 
 // Global is the iscsi block, and the top-level log_level.
@@ -200,7 +202,8 @@ func lunMapsEqual(a, b map[scsi.LUN]LUN) bool {
 
 // cloneModel deep-copies m, so that a test can change the copy.
 func cloneModel(m Model) Model {
-	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets))}
+	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets)),
+		Cluster: m.Cluster.clone()}
 	c.ISCSI.Portals = slices.Clone(m.ISCSI.Portals)
 	c.ISCSI.ISNSServers = slices.Clone(m.ISCSI.ISNSServers)
 	c.ISCSI.ISNSAccessControl = slices.Clone(m.ISCSI.ISNSAccessControl)
@@ -312,6 +315,8 @@ func (m Model) apply(p Plan) Model {
 			}
 		case EnableTarget, DisableTarget, SetTargetParam:
 			setAttr(targetAttrs, m.Targets[a.Target], c)
+		case SetCluster:
+			m.applyCluster(c)
 		default:
 			panic("reconcile: apply: unknown op " + c.Op.String())
 		}

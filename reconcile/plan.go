@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
@@ -50,6 +51,9 @@ const (
 	SetChapUsers
 	SetPortals
 	SetGlobal
+	// SetCluster changes the cluster block; its Reason says whether the
+	// daemon reconnects to etcd or keeps the change for its next start.
+	SetCluster
 )
 
 var opNames = [...]string{
@@ -74,6 +78,7 @@ var opNames = [...]string{
 	SetChapUsers:       "SetChapUsers",
 	SetPortals:         "SetPortals",
 	SetGlobal:          "SetGlobal",
+	SetCluster:         "SetCluster",
 }
 
 // String returns the operation's name, e.g. "AddDevice".
@@ -189,6 +194,8 @@ type Addr struct {
 	// LUN is meaningful when HasLUN.
 	LUN    scsi.LUN `json:"lun,omitempty"`
 	HasLUN bool     `json:"has_lun,omitempty"`
+	// Cluster is set for the cluster block.
+	Cluster bool `json:"cluster,omitempty"`
 }
 
 // GlobalAddr is the address of the iscsi block.
@@ -214,6 +221,9 @@ func (a Addr) String() string {
 			return "device." + a.Device
 		}
 		return "device[" + strconv.Quote(a.Device) + "]"
+	}
+	if a.Cluster {
+		return "cluster"
 	}
 	if a.Target == "" {
 		return "iscsi"
@@ -255,6 +265,8 @@ func compareAddr(a, b Addr, deepFirst bool) int {
 			return 1
 		case x.Target != "":
 			return 2
+		case x.Cluster:
+			return -1
 		}
 		return 0
 	}
@@ -582,7 +594,11 @@ func (c Change) detail() string {
 	if sameValue(c.Before, c.After) {
 		return c.Attr
 	}
-	return c.Attr + " " + formatValue(c.Attr, c.Before) + " -> " + formatValue(c.Attr, c.After)
+	change := formatValue(c.Attr, c.Before) + " -> " + formatValue(c.Attr, c.After)
+	if c.Attr == "" { // a whole block (cluster)
+		return change
+	}
+	return c.Attr + " " + change
 }
 
 // sameValue reports whether two printed values read the same (CHAP user
@@ -647,6 +663,13 @@ func formatValue(attr string, v any) string {
 		return strconv.FormatUint(uint64(x), 10)
 	case uint16:
 		return strconv.FormatUint(uint64(x), 10)
+	case time.Duration:
+		return strconv.Quote(x.String())
+	case *Cluster:
+		if x == nil {
+			return "(none)"
+		}
+		return x.String()
 	case []string:
 		q := make([]string, len(x))
 		for i, s := range x {
