@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scstd/scstd/admin"
+	"github.com/scstd/scstd/cluster"
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/reconcile"
@@ -142,6 +143,11 @@ type daemonState struct {
 
 	mu   sync.Mutex
 	last admin.ReloadReply
+	// cluster is the gateway's membership, nil without a cluster block
+	// at start; clusterRestart lists the cluster changes that apply at
+	// the next start.
+	cluster        *cluster.Node
+	clusterRestart []string
 	// lastApplied is the last reload that changed something (or the
 	// start), for "already applied by the file watch at ...".
 	lastApplied *admin.ReloadReply
@@ -167,6 +173,14 @@ func (d *daemonState) shutdown(adminSrv *http.Server) {
 	cancel()
 	if err != nil && !errors.Is(err, iscsi.ErrServerClosed) {
 		d.log.Warn("shutdown", "err", err)
+	}
+	// Leave the cluster once nothing is served: the lease is revoked, so
+	// the other gateways see this one go at once.
+	d.mu.Lock()
+	node := d.cluster
+	d.mu.Unlock()
+	if node != nil {
+		node.Close()
 	}
 	// Deregisters from the iSNS servers and closes the storage.
 	closed := make(chan error, 1)
@@ -256,6 +270,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) ad
 		d.log.Info("configuration unchanged", "trigger", trigger, "generation", reply.Generation)
 	}
 	d.applyLogLevel(res.Plan)
+	d.applyCluster(ld, res.Plan, trigger == triggerStart)
 	return d.record(reply, applied)
 }
 
@@ -391,7 +406,7 @@ func (d *daemonState) Plan(ctx context.Context, path string) admin.PlanReply {
 func (d *daemonState) Status(ctx context.Context) any {
 	last := d.LastReload()
 	last.Detail = nil // the printed plan says it; the JSON detail is for `reload`
-	return map[string]any{
+	st := map[string]any{
 		"config":      d.path,
 		"watch":       d.watch,
 		"version":     version,
@@ -399,6 +414,10 @@ func (d *daemonState) Status(ctx context.Context) any {
 		"last_reload": last,
 		"engine":      d.eng.Status(),
 	}
+	if c := d.clusterStatus(); c != nil {
+		st["cluster"] = c
+	}
+	return st
 }
 
 // CloseSession implements admin.Handler.

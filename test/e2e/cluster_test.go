@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scstd/scstd/cluster"
+	"github.com/scstd/scstd/internal/etcdtest"
+	"github.com/scstd/scstd/internal/testtarget"
+)
+
+// clusterTTL is the gateways' lease TTL in these tests.
+const clusterTTL = 2 * time.Second
+
+// gatewayConfig is one gateway of a cluster, exporting one shared
+// backing file: the same file on every gateway, which takes what differs
+// (its name, and here its portal) from the environment.
+const gatewayConfig = `
+iscsi { portals = [env("SCSTD_PORTAL")] }
+
+cluster {
+  etcd      = ["ETCD"]
+  gateway   = env("SCSTD_GATEWAY")
+  lease_ttl = "2s"
+}
+
+handler "vdisk_fileio" {
+  device "shared0" {
+    filename = "SHARED"
+    size     = "64MiB"
+  }
+}
+
+target "iqn.2026-11.org.example:t1" {
+  queued_commands = QUEUED
+  lun "0" { device = "shared0" }
+}
+`
+
+func gatewayFile(etcd, shared string, queued int) string {
+	return strings.NewReplacer("ETCD", etcd, "SHARED", shared, "QUEUED", fmt.Sprint(queued)).Replace(gatewayConfig)
+}
+
+// clusterOf returns the cluster part of a gateway's status.
+func clusterOf(t *testing.T, tgt *testtarget.Target) cluster.Status {
+	t.Helper()
+	raw, err := tgt.Admin().Status()
+	if err != nil {
+		t.Fatalf("status of %s: %v", tgt.Portal(), err)
+	}
+	var st struct {
+		Cluster *cluster.Status `json:"cluster"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || st.Cluster == nil {
+		t.Fatalf("status of %s has no cluster: %v\n%s", tgt.Portal(), err, raw)
+	}
+	return *st.Cluster
+}
+
+func memberNames(st cluster.Status) []string {
+	var out []string
+	for _, m := range st.Members {
+		out = append(out, m.Gateway)
+	}
+	return out
+}
+
+// waitUntil polls cond every 50 ms until it holds, and returns how long
+// that took; it fails the test after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestClusterGateways: three gateways on 127.0.0.1-3 sharing one backing
+// file join one etcd and see each other; data written through one is read
+// through another; a gateway killed with SIGKILL leaves the others'
+// member lists within lease_ttl + 1 s while qemu-io runs through the
+// others; with etcd stopped the gateways keep serving qemu-io and say etcd
+// is unreachable; with etcd back they are connected again and the killed
+// gateway rejoins; a gateway with another configuration shows as drift;
+// reloads that change the cluster block reconnect, or wait for the next
+// start, as the plan says.
+func TestClusterGateways(t *testing.T) {
+	requireTools(t, "qemu-io")
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	shared := filepath.Join(t.TempDir(), "shared0.img")
+	names := []string{"gw1", "gw2", "gw3"}
+	gws := make([]*testtarget.Target, len(names))
+	for i, name := range names {
+		gws[i] = testtarget.New(t, gatewayFile(etcd.Endpoint(), shared, 32))
+		gws[i].SetHost(fmt.Sprintf("127.0.0.%d", i+1))
+		gws[i].SetEnv("SCSTD_GATEWAY="+name, "SCSTD_PORTAL="+gws[i].Portal())
+		gws[i].Start()
+	}
+	gw1, gw2, gw3 := gws[0], gws[1], gws[2]
+	for _, g := range gws {
+		waitUntil(t, 20*time.Second, g.Portal()+" sees the three gateways", func() bool {
+			st := clusterOf(t, g)
+			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && len(st.Drift) == 0
+		})
+	}
+	st := clusterOf(t, gw2)
+	for _, m := range st.Members {
+		if !m.ConfigMatches || m.Self != (m.Gateway == "gw2") || len(m.Portals) != 1 || m.PID == 0 {
+			t.Errorf("gw2 sees %+v", m)
+		}
+	}
+	out, code := testtarget.Run(t, "status", "-admin-socket", gw2.AdminSocket())
+	if code != 0 || !strings.Contains(out, "state: connected") || !strings.Contains(out, "gateway: gw3") {
+		t.Errorf("scstd status of gw2 (exit %d):\n%s", code, out)
+	}
+
+	// One LU through every gateway: written through gw1, read through gw3.
+	url := func(g *testtarget.Target) []string { return []string{"-f", "raw", g.LUNURL(iqnT1, 0)} }
+	writePatterns(t, url(gw1))
+	checkPatterns(t, url(gw3))
+
+	// Each load writes and verifies its own 16 MiB of the shared LU.
+	loads := []*qemuLoad{startQemuLoadAt(gw2.LUNURL(iqnT1, 0), 16<<20), startQemuLoadAt(gw3.LUNURL(iqnT1, 0), 32<<20)}
+	defer func() {
+		for _, q := range loads {
+			q.finish()
+		}
+	}()
+	waitUntil(t, 30*time.Second, "qemu-io runs through gw2 and gw3", func() bool {
+		return loads[0].ops.Load() > 0 && loads[1].ops.Load() > 0
+	})
+
+	// gw1 crashes: it leaves gw2's and gw3's member lists within the TTL
+	// and a second.
+	gw1.Kill()
+	killed := time.Now()
+	for _, g := range []*testtarget.Target{gw2, gw3} {
+		waitUntil(t, 10*time.Second, "gw1 leaves "+g.Portal()+"'s member list", func() bool {
+			return !slices.Contains(memberNames(clusterOf(t, g)), "gw1")
+		})
+	}
+	if took := time.Since(killed); took > clusterTTL+time.Second {
+		t.Errorf("gw1 left the member lists %v after SIGKILL; expected within lease_ttl (%v) + 1 s", took, clusterTTL)
+	} else {
+		t.Logf("gw1 left both member lists %v after SIGKILL (lease_ttl %v)", took, clusterTTL)
+	}
+
+	// etcd stops: the gateways say so and keep serving.
+	etcd.Stop()
+	for _, g := range []*testtarget.Target{gw2, gw3} {
+		waitUntil(t, 10*time.Second, g.Portal()+" reports etcd unreachable", func() bool {
+			return clusterOf(t, g).State == cluster.Unreachable
+		})
+	}
+	before := []int64{loads[0].ops.Load(), loads[1].ops.Load()}
+	waitUntil(t, 30*time.Second, "qemu-io goes on through gw2 and gw3 with etcd down", func() bool {
+		return loads[0].ops.Load() > before[0]+8 && loads[1].ops.Load() > before[1]+8
+	})
+	out, _ = testtarget.Run(t, "status", "-admin-socket", gw3.AdminSocket())
+	if !strings.Contains(out, "state: unreachable") || !strings.Contains(out, "members_as_of") {
+		t.Errorf("scstd status of gw3 with etcd down:\n%s", out)
+	}
+	if !strings.Contains(gw2.Stderr(), "etcd unreachable") {
+		t.Error("gw2 did not log the lost etcd")
+	}
+
+	// etcd is back: connected again; gw1 restarts and rejoins.
+	etcd.Start()
+	for _, g := range []*testtarget.Target{gw2, gw3} {
+		waitUntil(t, 20*time.Second, g.Portal()+" is connected again", func() bool {
+			return clusterOf(t, g).State == cluster.Connected
+		})
+	}
+	gw1.Start()
+	for _, g := range gws {
+		waitUntil(t, 20*time.Second, g.Portal()+" sees gw1 again", func() bool {
+			return slices.Equal(memberNames(clusterOf(t, g)), names)
+		})
+	}
+
+	// gw3 runs another configuration: drift, seen from every gateway.
+	r := gw3.Reconfigure(gatewayFile(etcd.Endpoint(), shared, 64))
+	if !r.OK {
+		t.Fatalf("reload of gw3: %s\n%s", r.Error, r.Diagnostics)
+	}
+	waitUntil(t, 10*time.Second, "gw1 reports gw3's drift", func() bool {
+		return slices.Equal(clusterOf(t, gw1).Drift, []string{"gw3"})
+	})
+	if d := clusterOf(t, gw3).Drift; !slices.Equal(d, []string{"gw1", "gw2"}) {
+		t.Errorf("gw3's drift: %v", d)
+	}
+
+	// Reloads of the cluster block: lease_ttl reconnects at once, the
+	// gateway's name waits for the next start.
+	file := strings.Replace(gatewayFile(etcd.Endpoint(), shared, 32), `lease_ttl = "2s"`, `lease_ttl = "3s"`, 1)
+	r = gw2.Reconfigure(file)
+	if !r.OK || !strings.Contains(r.Plan, "lease_ttl \"2s\" -> \"3s\"") || !strings.Contains(r.Plan, "reconnects to etcd") {
+		t.Fatalf("reload of gw2's lease_ttl: %+v", r)
+	}
+	waitUntil(t, 20*time.Second, "gw2 reconnected with the new TTL", func() bool {
+		st := clusterOf(t, gw2)
+		return st.LeaseTTL == "3s" && st.Reconnect == nil && st.State == cluster.Connected
+	})
+	r = gw2.Reconfigure(strings.Replace(file, `env("SCSTD_GATEWAY")`, `"gw9"`, 1))
+	if !r.OK || !strings.Contains(r.Plan, "applies at the next start") {
+		t.Fatalf("reload of gw2's name: %+v", r)
+	}
+	if st := clusterOf(t, gw2); st.Gateway != "gw2" || len(st.RestartRequired) != 1 {
+		t.Errorf("gw2 after a change of its name: gateway %q, restart_required %q", st.Gateway, st.RestartRequired)
+	}
+	if !slices.Equal(memberNames(clusterOf(t, gw1)), names) {
+		t.Errorf("gw1's member list after gw2's reloads: %v", memberNames(clusterOf(t, gw1)))
+	}
+
+	for _, q := range loads {
+		q.finish()
+		if errs := q.ioErrors(); len(errs) > 0 {
+			t.Errorf("qemu-io errors through %s:\n%s", q.url, strings.Join(errs, "\n"))
+		}
+		t.Logf("qemu-io through %s: %d runs, %d commands", q.url, q.runs.Load(), q.ops.Load())
+	}
+}
