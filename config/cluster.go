@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // This file holds the cluster block: the gateway's place among several
@@ -255,11 +257,11 @@ func ParseEtcdURL(s string) (string, error) {
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
 		return "", fmt.Errorf("%q has more than a scheme, a host and a port", s)
 	}
-	hp, err := ParseHostPort(u.Host, DefaultEtcdPort)
+	hp, err := access.ParseHostPort(u.Host, DefaultEtcdPort)
 	if err != nil {
 		return "", err
 	}
-	return u.Scheme + "://" + hp, nil
+	return u.Scheme + "://" + hp.String(), nil
 }
 
 // checkGatewayName accepts 1 to 64 letters, digits, '-', '_' and '.': a

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // Config is one loaded configuration: the merge of every file it was read
@@ -36,6 +38,13 @@ type Config struct {
 	// Cluster is the cluster block, nil when there is none (a gateway
 	// on its own).
 	Cluster *Cluster
+	// StateDir is the directory where the daemon keeps its state (the
+	// seed of NAA designators, persistent reservations with APTPL),
+	// absolute (default DefaultStateDir).
+	StateDir string
+
+	// DeviceGroups lists the ALUA device groups in file order.
+	DeviceGroups []*DeviceGroup
 
 	// Attrs holds the ranges of the top-level attributes that were set,
 	// keyed by attribute name (e.g. "disruptive_changes").
@@ -115,8 +124,7 @@ func (l LogLevel) String() string { return string(l) }
 type ISCSI struct {
 	// Enabled turns the iSCSI service on (default true).
 	Enabled bool
-	// Portals are the listen addresses, normalised to "host:port" with IPv6
-	// hosts in brackets (default ["0.0.0.0:3260"]).
+	// Portals are the listen addresses (default ["0.0.0.0:3260"]).
 	Portals []Portal
 	// ISNSServers are the iSNS servers to register with.
 	ISNSServers []*ISNSServer
@@ -149,16 +157,16 @@ func (i *ISCSI) Range(name string) hcl.Range { return rangeOr(i.Attrs, name, i.D
 
 // Portal is one listen address.
 type Portal struct {
-	// Addr is "host:port"; an IPv6 host is in brackets ("[::]:3260").
-	Addr string
+	// Addr is the address, port 3260 when the file gives none.
+	Addr access.HostPort
 	// Range is the range of the list element that declared it.
 	Range hcl.Range
 }
 
 // ISNSServer is one isns_server block.
 type ISNSServer struct {
-	// Addr is the server's "host:port" (port 3205 when the label has none).
-	Addr string
+	// Addr is the server's address (port 3205 when the label has none).
+	Addr access.HostPort
 	// AccessControl makes the iSNS server's discovery domains the access
 	// control list of every target (SCST's AccessControl, default false).
 	AccessControl bool
@@ -237,6 +245,11 @@ type Device struct {
 	// USN is the unit serial number (default: 8 hex digits of the FNV-1a
 	// hash of the device name, stable across restarts).
 	USN string
+	// NAAID pins the logical unit's NAA designator, as lower-case hex
+	// digits (32 for NAA 6h, 16 for NAA 2h, 3h or 5h); "" (the default)
+	// derives an NAA 6h designator from the installation's seed and
+	// t10_dev_id.
+	NAAID string
 	// Path is the real SCSI disk of a dev_disk device: an absolute device
 	// node that takes SG_IO (/dev/sg2, /dev/disk/by-id/...) or a SCSI
 	// address H:C:T:L (default: the device label when it is one, as
@@ -286,8 +299,8 @@ type Target struct {
 
 	// HeaderDigest and DataDigest are the digests offered, in order of
 	// preference (default ["None"]).
-	HeaderDigest []Digest
-	DataDigest   []Digest
+	HeaderDigest []access.Digest
+	DataDigest   []access.Digest
 	// ImmediateData (default true) and InitialR2T (default false) are the
 	// target's negotiation defaults.
 	ImmediateData bool
@@ -315,11 +328,11 @@ type Target struct {
 
 	// AllowedPortals are portal address patterns ("*", "?", "!" negation);
 	// empty allows every portal.
-	AllowedPortals []string
+	AllowedPortals access.Patterns
 	// PerPortalACL registers initiators as "name#portal_ip" (default false).
 	PerPortalACL bool
-	// Redirect, when not nil, answers every login with a redirection.
-	Redirect *Redirect
+	// Redirect, unless zero, answers every login with a redirection.
+	Redirect access.Redirect
 	// RelTgtID is the relative target port identifier; 0 means "assign one".
 	RelTgtID int
 
@@ -330,7 +343,7 @@ type Target struct {
 	// CHAPAlgorithms are the CHAP algorithms the target accepts (default
 	// SHA3-256, SHA-256, SHA-1, MD5); the strongest one the initiator
 	// also offers is used, whatever the order here.
-	CHAPAlgorithms []CHAPAlgorithm
+	CHAPAlgorithms []access.CHAPAlgorithm
 
 	// LUNs is the default LUN map (initiators matching no group), in file order.
 	LUNs []*LUN
@@ -348,51 +361,6 @@ type Target struct {
 // Range returns the range of attribute name when it was set, and DeclRange
 // otherwise.
 func (t *Target) Range(name string) hcl.Range { return rangeOr(t.Attrs, name, t.DeclRange) }
-
-// Digest is a HeaderDigest or DataDigest value.
-type Digest string
-
-// The digests.
-const (
-	DigestNone   Digest = "None"
-	DigestCRC32C Digest = "CRC32C"
-)
-
-// String returns the protocol spelling of d.
-func (d Digest) String() string { return string(d) }
-
-// CHAPAlgorithm is a CHAP_A algorithm name.
-type CHAPAlgorithm string
-
-// The CHAP algorithms (RFC 7143 §12.1.3 names MD5; the others are the IANA
-// PPP authentication algorithm numbers that CHAP_A also carries: MD5 = 5,
-// SHA-1 = 6, SHA-256 = 7, SHA3-256 = 8).
-const (
-	CHAPMD5     CHAPAlgorithm = "MD5"
-	CHAPSHA1    CHAPAlgorithm = "SHA-1"
-	CHAPSHA256  CHAPAlgorithm = "SHA-256"
-	CHAPSHA3256 CHAPAlgorithm = "SHA3-256"
-)
-
-// String returns the configuration spelling of a.
-func (a CHAPAlgorithm) String() string { return string(a) }
-
-// Redirect is a parsed redirect attribute: "addr[:port] temp|perm".
-type Redirect struct {
-	// Addr is "host:port" (port 3260 when omitted; IPv6 in brackets).
-	Addr string
-	// Permanent is true for "perm" (target moved permanently) and false for
-	// "temp" (target moved temporarily).
-	Permanent bool
-}
-
-// String returns r in configuration syntax.
-func (r Redirect) String() string {
-	if r.Permanent {
-		return r.Addr + " perm"
-	}
-	return r.Addr + " temp"
-}
 
 // LUN maps a logical unit number to a device.
 type LUN struct {
@@ -421,7 +389,7 @@ type Group struct {
 	// Name is the group name, unique within the target.
 	Name string
 	// Initiators are initiator name patterns ("*", "?", "!" negation).
-	Initiators []string
+	Initiators access.Patterns
 	// LUNs is the group's LUN map.
 	LUNs []*LUN
 

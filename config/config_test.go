@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/scstd/scstd/internal/access"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files in testdata/invalid")
@@ -153,7 +154,7 @@ func TestQuickstart(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if got := cfg.ISCSI.Portals; len(got) != 1 || got[0].Addr != "127.0.0.1:3260" {
+	if got := cfg.ISCSI.Portals; len(got) != 1 || got[0].Addr.String() != "127.0.0.1:3260" {
 		t.Errorf("portals = %v", got)
 	}
 	d := cfg.Device("disk0")
@@ -191,7 +192,7 @@ target "iqn.2026-11.org.example:t" {
 	if len(diags) > 0 {
 		t.Fatal(diags)
 	}
-	if cfg.DisruptiveChanges != DisruptiveRefuse || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr != DefaultPortal {
+	if cfg.DisruptiveChanges != DisruptiveRefuse || !cfg.ISCSI.Enabled || len(cfg.ISCSI.Portals) != 1 || cfg.ISCSI.Portals[0].Addr.String() != DefaultPortal {
 		t.Errorf("globals: %+v %+v", cfg, cfg.ISCSI)
 	}
 	if i := cfg.ISCSI; i.MaxConnections != DefaultMaxConnections || i.MaxConnectionsPerAddress != DefaultMaxConnectionsPerAddress ||
@@ -214,7 +215,7 @@ target "iqn.2026-11.org.example:t" {
 	if !got.Enabled || got.QueuedCommands != 32 || got.NopInInterval != DefaultNopInInterval ||
 		got.RspTimeout != DefaultRspTimeout || got.MaxRecvDataSegmentLength != want.MaxRecvDataSegmentLength ||
 		got.FirstBurstLength != 65536 || got.MaxOutstandingR2T != 32 || !got.ImmediateData || got.InitialR2T ||
-		len(got.HeaderDigest) != 1 || got.HeaderDigest[0] != DigestNone || got.Redirect != nil {
+		len(got.HeaderDigest) != 1 || got.HeaderDigest[0] != access.DigestNone || !got.Redirect.IsZero() {
 		t.Errorf("target defaults: %+v", got)
 	}
 	if _, set := got.Attrs["queued_commands"]; set {

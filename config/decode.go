@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/big"
@@ -13,15 +14,20 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/hctl"
 )
 
 var rootSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}, {Name: "log_level"}},
+	Attributes: []hcl.AttributeSchema{{Name: "disruptive_changes"}, {Name: "log_level"},
+		{Name: "state_dir"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "iscsi"},
 		{Type: "handler", LabelNames: []string{"name"}},
 		{Type: "target", LabelNames: []string{"name"}},
 		{Type: "cluster"},
+		{Type: "device_group", LabelNames: []string{"name"}},
 	},
 }
 
@@ -55,16 +61,17 @@ var deviceSchema = &hcl.BodySchema{
 		{Name: "write_through"}, {Name: "o_direct"}, {Name: "read_only"},
 		{Name: "removable"}, {Name: "t10_dev_id"}, {Name: "usn"},
 		{Name: "path"}, {Name: "timeout"},
+		{Name: "naa_id"},
 	},
 }
 
 // deviceAttrs lists, per handler, the device attributes that mean something
 // for it; the others are rejected rather than ignored.
 var deviceAttrs = map[Handler][]string{
-	HandlerFileIO:  {"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct", "read_only", "removable", "t10_dev_id", "usn"},
-	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn"},
-	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn"},
-	HandlerCDROM:   {"filename", "blocksize", "t10_dev_id", "usn"},
+	HandlerFileIO:  {"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
+	HandlerBlockIO: {"filename", "blocksize", "nv_cache", "write_through", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
+	HandlerNullIO:  {"size", "blocksize", "read_only", "removable", "t10_dev_id", "usn", "naa_id"},
+	HandlerCDROM:   {"filename", "blocksize", "t10_dev_id", "usn", "naa_id"},
 	HandlerDevDisk: {"path", "timeout", "read_only"},
 }
 
@@ -106,18 +113,13 @@ type decoder struct {
 
 func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
 	return &decoder{
-		cfg:       &Config{DisruptiveChanges: DisruptiveRefuse, Attrs: map[string]hcl.Range{}},
+		cfg:       &Config{DisruptiveChanges: DisruptiveRefuse, StateDir: DefaultStateDir, Attrs: map[string]hcl.Range{}},
 		lookupEnv: lookupEnv,
 	}
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+	d.diags = append(d.diags, diagf(hcl.DiagError, subject, summary, format, args...))
 }
 
 func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema) *hcl.BodyContent {
@@ -147,6 +149,9 @@ func (d *decoder) file(f *hcl.File, dir string) {
 	if a, ok := c.Attributes["log_level"]; ok {
 		d.logLevel(a)
 	}
+	if a, ok := c.Attributes["state_dir"]; ok {
+		d.stateDir(a)
+	}
 	for _, b := range c.Blocks {
 		switch b.Type {
 		case "iscsi":
@@ -157,6 +162,8 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.target(b)
 		case "cluster":
 			d.cluster(b)
+		case "device_group":
+			d.deviceGroup(b)
 		}
 	}
 }
@@ -194,15 +201,13 @@ func (d *decoder) finish() *Config {
 		d.cfg.ISCSI = newISCSI(hcl.Range{})
 	}
 	if len(d.cfg.ISCSI.Portals) == 0 {
-		d.cfg.ISCSI.Portals = []Portal{{Addr: DefaultPortal, Range: d.cfg.ISCSI.DeclRange}}
+		d.cfg.ISCSI.Portals = []Portal{{Addr: access.MustHostPort(DefaultPortal, access.ISCSIPort), Range: d.cfg.ISCSI.DeclRange}}
 	}
 	return d.cfg
 }
 
 func (d *decoder) duplicate(subject hcl.Range, summary, detail string) {
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject.Ptr(),
-	})
+	d.errorf(subject, summary, "%s", detail)
 }
 
 // at formats a range as "file:line" for "also declared at" messages.
@@ -228,7 +233,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 			d.errorf(a.Expr.Range(), "No portals", "Expected at least one listen address such as \"0.0.0.0:3260\"; to turn iSCSI off set enabled = false.")
 		}
 		for k, s := range list {
-			addr, err := ParseHostPort(s, DefaultISCSIPort)
+			addr, err := access.ParseHostPort(s, access.ISCSIPort)
 			if err != nil {
 				d.errorf(ranges[k], "Invalid portal", "%v. Expected \"host:port\", with an IPv6 host in brackets (\"[::]:3260\").", err)
 				continue
@@ -259,7 +264,7 @@ func (d *decoder) iscsi(b *hcl.Block) {
 	for _, cb := range c.Blocks {
 		switch cb.Type {
 		case "isns_server":
-			addr, err := ParseHostPort(cb.Labels[0], DefaultISNSPort)
+			addr, err := access.ParseHostPort(cb.Labels[0], access.ISNSPort)
 			if err != nil {
 				d.errorf(cb.LabelRanges[0], "Invalid iSNS server address", "%v. Expected \"host[:port]\", with an IPv6 host in brackets.", err)
 				continue
@@ -271,16 +276,8 @@ func (d *decoder) iscsi(b *hcl.Block) {
 				s.AccessControl, _ = d.boolean(a)
 			}
 			i.ISNSServers = append(i.ISNSServers, s)
-		case "incoming_user":
-			if u := d.user(cb); u != nil {
-				i.IncomingUsers = append(i.IncomingUsers, u)
-			}
-		case "outgoing_user":
-			if i.OutgoingUser != nil {
-				d.duplicate(cb.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed; it is also declared at %s.", at(i.OutgoingUser.DeclRange)))
-				continue
-			}
-			i.OutgoingUser = d.user(cb)
+		case "incoming_user", "outgoing_user":
+			d.userBlock(cb, &i.IncomingUsers, &i.OutgoingUser, "")
 		}
 	}
 }
@@ -304,6 +301,23 @@ var iscsiInts = map[string]intAttr{
 	"max_connections_per_address": {min: 1, max: 1 << 20},
 	"login_timeout":               {min: 1, max: 3600},
 	"discovery_idle_timeout":      {min: 1, max: 86400},
+}
+
+// userBlock decodes an incoming_user block into in, or the one
+// outgoing_user block of its scope into out; per says what the scope is
+// in the message about a second outgoing_user (" per target").
+func (d *decoder) userBlock(b *hcl.Block, in *[]*User, out **User, per string) {
+	if b.Type == "incoming_user" {
+		if u := d.user(b); u != nil {
+			*in = append(*in, u)
+		}
+		return
+	}
+	if *out != nil {
+		d.duplicate(b.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed%s; it is also declared at %s.", per, at((*out).DeclRange)))
+		return
+	}
+	*out = d.user(b)
 }
 
 func (d *decoder) user(b *hcl.Block) *User {
@@ -349,7 +363,7 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 		// Identity and block size are the real disk's.
 		dev.BlockSize, dev.T10DevID, dev.USN = 0, "", ""
 		dev.Timeout = DefaultDevDiskTimeout
-		if IsHCTL(name) {
+		if hctl.Valid(name) {
 			dev.Path = name
 		}
 	}
@@ -408,9 +422,13 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 			if s, ok := d.str(a); ok {
 				dev.USN = s
 			}
+		case "naa_id":
+			if s, ok := d.naaID(a); ok {
+				dev.NAAID = s
+			}
 		case "path":
 			if s, ok := d.str(a); ok {
-				if !filepath.IsAbs(s) && !IsHCTL(s) {
+				if !filepath.IsAbs(s) && !hctl.Valid(s) {
 					d.errorf(a.Expr.Range(), "Invalid path", "%q is neither an absolute device node path (\"/dev/sg2\") nor a SCSI address H:C:T:L (\"0:0:1:0\", as lsscsi prints it).", s)
 					continue
 				}
@@ -497,26 +515,18 @@ func (d *decoder) target(b *hcl.Block) {
 			if !ok || s == "" {
 				continue
 			}
-			r, err := ParseRedirect(s)
+			r, err := access.ParseRedirect(s)
 			if err != nil {
 				d.errorf(a.Expr.Range(), "Invalid redirect", "%v. Expected \"address[:port] temp\" or \"address[:port] perm\", with an IPv6 address in brackets.", err)
 				continue
 			}
-			t.Redirect = &r
+			t.Redirect = r
 		}
 	}
 	for _, cb := range c.Blocks {
 		switch cb.Type {
-		case "incoming_user":
-			if u := d.user(cb); u != nil {
-				t.IncomingUsers = append(t.IncomingUsers, u)
-			}
-		case "outgoing_user":
-			if t.OutgoingUser != nil {
-				d.duplicate(cb.DefRange, "Duplicate outgoing_user", fmt.Sprintf("Only one outgoing_user is allowed per target; it is also declared at %s.", at(t.OutgoingUser.DeclRange)))
-				continue
-			}
-			t.OutgoingUser = d.user(cb)
+		case "incoming_user", "outgoing_user":
+			d.userBlock(cb, &t.IncomingUsers, &t.OutgoingUser, " per target")
 		case "lun":
 			if l := d.lun(cb); l != nil {
 				t.LUNs = append(t.LUNs, l)
@@ -533,8 +543,8 @@ func NewTarget(name string) *Target {
 	return &Target{
 		Name:                     name,
 		Enabled:                  true,
-		HeaderDigest:             []Digest{DigestNone},
-		DataDigest:               []Digest{DigestNone},
+		HeaderDigest:             []access.Digest{access.DigestNone},
+		DataDigest:               []access.Digest{access.DigestNone},
 		ImmediateData:            true,
 		InitialR2T:               false,
 		MaxRecvDataSegmentLength: DefaultMaxRecvDataSegmentLength,
@@ -547,7 +557,7 @@ func NewTarget(name string) *Target {
 		NopInTimeout:             DefaultNopInTimeout,
 		RspTimeout:               DefaultRspTimeout,
 		MaxSessions:              DefaultMaxSessions,
-		CHAPAlgorithms:           []CHAPAlgorithm{CHAPSHA3256, CHAPSHA256, CHAPSHA1, CHAPMD5},
+		CHAPAlgorithms:           slices.Clone(access.DefaultCHAPAlgorithms),
 		Attrs:                    map[string]hcl.Range{},
 	}
 }
@@ -618,63 +628,46 @@ func (d *decoder) group(b *hcl.Block) *Group {
 	return g
 }
 
-func (d *decoder) digests(a *hcl.Attribute) []Digest {
+// distinctList decodes a non-empty list of distinct values, each parsed
+// by parse: what names one value in the summaries ("digest"); atLeast and
+// oneOf say in the details which values there are.
+func distinctList[T comparable](d *decoder, a *hcl.Attribute, what string, parse func(string) (T, error), atLeast, oneOf string) []T {
 	list, ranges, ok := d.strList(a)
 	if !ok {
 		return nil
 	}
 	if len(list) == 0 {
-		d.errorf(a.Expr.Range(), "No digest", "Expected at least one of \"CRC32C\" and \"None\".")
+		d.errorf(a.Expr.Range(), "No "+what, "Expected %s.", atLeast)
 		return nil
 	}
-	var out []Digest
-	seen := map[Digest]bool{}
+	var out []T
 	for k, s := range list {
-		switch dg := Digest(s); dg {
-		case DigestNone, DigestCRC32C:
-			if seen[dg] {
-				d.errorf(ranges[k], "Duplicate digest", "%q is listed twice.", s)
-				continue
-			}
-			seen[dg] = true
-			out = append(out, dg)
+		v, err := parse(s)
+		switch {
+		case err != nil:
+			d.errorf(ranges[k], "Invalid "+what, "Expected %s, got %q.", oneOf, s)
+		case slices.Contains(out, v):
+			d.errorf(ranges[k], "Duplicate "+what, "%q is listed twice.", s)
 		default:
-			d.errorf(ranges[k], "Invalid digest", "Expected \"CRC32C\" or \"None\", got %q.", s)
+			out = append(out, v)
 		}
 	}
 	return out
 }
 
-func (d *decoder) chapAlgorithms(a *hcl.Attribute) []CHAPAlgorithm {
-	list, ranges, ok := d.strList(a)
-	if !ok {
-		return nil
-	}
-	if len(list) == 0 {
-		d.errorf(a.Expr.Range(), "No CHAP algorithm", "Expected at least one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\".")
-		return nil
-	}
-	var out []CHAPAlgorithm
-	seen := map[CHAPAlgorithm]bool{}
-	for k, s := range list {
-		switch alg := CHAPAlgorithm(s); alg {
-		case CHAPMD5, CHAPSHA1, CHAPSHA256, CHAPSHA3256:
-			if seen[alg] {
-				d.errorf(ranges[k], "Duplicate CHAP algorithm", "%q is listed twice.", s)
-				continue
-			}
-			seen[alg] = true
-			out = append(out, alg)
-		default:
-			d.errorf(ranges[k], "Invalid CHAP algorithm", "Expected one of \"SHA3-256\", \"SHA-256\", \"SHA-1\" and \"MD5\", got %q.", s)
-		}
-	}
-	return out
+func (d *decoder) digests(a *hcl.Attribute) []access.Digest {
+	return distinctList(d, a, "digest", access.ParseDigest,
+		`at least one of "CRC32C" and "None"`, `"CRC32C" or "None"`)
 }
 
-// patterns decodes a list of wildcard patterns, which must be non-empty
-// strings and must not be a bare "!".
-func (d *decoder) patterns(a *hcl.Attribute, what string) []string {
+func (d *decoder) chapAlgorithms(a *hcl.Attribute) []access.CHAPAlgorithm {
+	return distinctList(d, a, "CHAP algorithm", access.ParseCHAPAlgorithm,
+		`at least one of "SHA3-256", "SHA-256", "SHA-1" and "MD5"`, `one of "SHA3-256", "SHA-256", "SHA-1" and "MD5"`)
+}
+
+// patterns decodes a list of wildcard patterns (package access): none
+// may be empty or a bare "!", nor hold a control character.
+func (d *decoder) patterns(a *hcl.Attribute, what string) access.Patterns {
 	list, ranges, ok := d.strList(a)
 	if !ok {
 		return nil
@@ -683,12 +676,19 @@ func (d *decoder) patterns(a *hcl.Attribute, what string) []string {
 		d.errorf(a.Expr.Range(), "Empty pattern list", "Expected at least one %s pattern; remove the attribute to allow every %s.", what, what)
 		return nil
 	}
+	out := make(access.Patterns, 0, len(list))
 	for k, s := range list {
-		if s == "" || s == "!" {
+		p, err := access.ParsePattern(s)
+		switch {
+		case errors.Is(err, access.ErrEmptyPattern):
 			d.errorf(ranges[k], "Empty pattern", "Each %s pattern must match something (using \"*\", \"?\", and a leading \"!\" to exclude), got %q.", what, s)
+		case err != nil:
+			d.errorf(ranges[k], "Invalid pattern", "%v. Expected the %s itself, with \"*\", \"?\", and a leading \"!\" to exclude.", err, what)
+		default:
+			out = append(out, p)
 		}
 	}
-	return list
+	return out
 }
 
 // eval evaluates a's expression, which must not be null.

@@ -6,8 +6,6 @@ import "time"
 // where each comes from.
 const (
 	DefaultPortal                   = "0.0.0.0:3260"
-	DefaultISNSPort                 = 3205
-	DefaultISCSIPort                = 3260
 	DefaultBlockSize                = 512
 	DefaultMaxRecvDataSegmentLength = 1048576
 	DefaultMaxXmitDataSegmentLength = 1048576

@@ -7,32 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/scstd/scstd/internal/hctl"
 )
 
 // DefaultDevDiskTimeout is the default timeout of a command passed to a
 // dev_disk device: the Linux sd driver's.
 const DefaultDevDiskTimeout = 30 * time.Second
-
-// IsHCTL reports whether s is a SCSI address host:channel:target:lun, as
-// lsscsi prints it and SCST's add_device takes it ("0:0:1:0").
-func IsHCTL(s string) bool {
-	f := strings.Split(s, ":")
-	if len(f) != 4 {
-		return false
-	}
-	for _, x := range f {
-		if _, err := strconv.ParseUint(x, 10, 32); err != nil {
-			return false
-		}
-	}
-	return true
-}
 
 // sysfsRoot is where sysfs is mounted; tests point it at a fake tree.
 var sysfsRoot = "/sys"
@@ -44,7 +29,7 @@ var sysfsRoot = "/sys"
 func (v *validator) checkDisk(d *Device) {
 	r := d.Range("path")
 	const runTime = " At run time the device is offline (NOT READY) until its disk appears."
-	if IsHCTL(d.Path) {
+	if hctl.Valid(d.Path) {
 		dir := filepath.Join(sysfsRoot, "bus/scsi/devices", d.Path)
 		if _, err := os.Stat(dir); err != nil {
 			v.errorf(r, "Disk missing", "There is no SCSI device at %s (lsscsi lists the addresses of this host's SCSI devices).%s", d.Path, runTime)
@@ -118,7 +103,7 @@ func scsiAddress(fi fs.FileInfo) (string, bool) {
 		dir = filepath.Dir(dir)
 	}
 	dev, err := filepath.EvalSymlinks(filepath.Join(dir, "device"))
-	if err != nil || !IsHCTL(filepath.Base(dev)) {
+	if err != nil || !hctl.Valid(filepath.Base(dev)) {
 		return "", false
 	}
 	return filepath.Base(dev), true
@@ -133,7 +118,7 @@ func diskKey(d *Device) (key string, ok bool) {
 	name := d.Path
 	switch d.Handler {
 	case HandlerDevDisk:
-		if IsHCTL(d.Path) {
+		if hctl.Valid(d.Path) {
 			return "scsi " + d.Path, true
 		}
 	case HandlerBlockIO:

@@ -1,8 +1,12 @@
-// Package config reads scstd's HCL configuration: it decodes the schema of
-// DESIGN.md ("Configuration schema") into plain Go values, fills in every
-// default, and checks it, reporting each problem as an hcl.Diagnostic whose
-// Subject points at the offending file, line and column and whose Detail
-// says what is expected. It knows nothing about the engine.
+// Package config reads scstd's HCL configuration: it decodes the schema
+// (every attribute is in the table under Defaults below; examples/ holds
+// complete files) into plain Go values, fills in every default, and checks
+// it, reporting each problem as an hcl.Diagnostic whose Subject points at
+// the offending file, line and column and whose Detail says what is
+// expected. It knows nothing about the engine: besides hcl and the
+// standard library it imports only two of scstd's packages, which use
+// nothing else either: internal/access (the typed values of access rules,
+// which it decodes into) and internal/hctl (SCSI addresses).
 //
 // # Loading
 //
@@ -108,6 +112,14 @@
 //	                               false (vcdrom: read_only and removable true)
 //	device.t10_dev_id              device name    1..64 printable ASCII
 //	device.usn                     %08x of FNV-1a-32(device name) 1..64 printable ASCII
+//	device.naa_id                  derived: NAA 6h from the seed and t10_dev_id   32 hex digits of NAA 6h, or 16 of NAA 2h/3h/5h ("naa." or "0x" prefix allowed)
+//	state_dir                      "/var/lib/scstd"   a directory; relative to the file that sets it
+//	device_group.devices                          devices (not dev_disk), each in one device group
+//	device_group.explicit          false: SET TARGET PORT GROUPS refused (TPGS 01b); true: TPGS 11b
+//	target_group.group_id          required       0..65535, unique in its device group
+//	target_group.state             "active/optimized"   "active/non-optimized", "standby", "unavailable", "offline", "transitioning"
+//	target_group.preferred         false
+//	target_group.targets                          targets, each in one target group of a device group
 //	dev_disk device.path           the label, when it is H:C:T:L   absolute device node, or H:C:T:L
 //	dev_disk device.timeout        30 (seconds)   1..65535, per command passed to the disk
 //	dev_disk device.read_only      false
@@ -173,6 +185,37 @@
 // change of gateway or prefix, or a cluster block added or removed,
 // applies at the next start (package reconcile says how the plan shows
 // it).
+//
+// # Multipath: identity, ALUA, state
+//
+// A device's NAA designator (VPD page 83h) is what Linux takes as the
+// disk's wwid and udev as its ID_SERIAL. By default it is an NAA IEEE
+// Registered Extended designator (6h) derived from a random seed that the
+// daemon keeps in state_dir and from t10_dev_id: unique across hosts,
+// stable across restarts. naa_id pins it: the same LU exported by several
+// gateways pins the same value on each, and a device can keep the
+// identity it had before scstd derived NAA 6h designators by pinning its
+// old NAA 3h designator. t10_dev_id and naa_id are unique across devices.
+//
+// A device_group gathers devices that share ALUA target port groups, as
+// SCST's DEVICE_GROUP does: each target_group lists the targets whose
+// ports belong to it (each target is one SCSI target port, for all its
+// portals), with its group_id, state and preference. Every target that
+// maps a device of a device group must be in one of its target groups.
+//
+// state_dir holds the seed and the persistent reservations of devices
+// whose initiators asked for APTPL; the daemon creates it (mode 0750) at
+// start and keeps it until it stops: a reload that names another one
+// warns, and the new one is used from the next start.
+//
+// # Values
+//
+// allowed_portals and a group's initiators are wildcard patterns: "*" any
+// run of characters, "?" one character, a leading "!" excludes. A name or
+// portal matches a list when no "!" pattern matches it and some other
+// pattern does (or there is none). Case does not matter, as in SCST,
+// whose wildcmp compares both sides in lower case. Package access says
+// the details.
 //
 // Sizes are whole numbers with an optional unit: B; KB, MB, GB, TB, PB
 // (powers of 1000); KiB, MiB, GiB, TiB, PiB (powers of 1024); case does not

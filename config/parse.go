@@ -1,10 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -64,112 +62,6 @@ func ParseLUN(s string) (int, error) {
 		return 0, fmt.Errorf("LUN %d is out of range", n)
 	}
 	return n, nil
-}
-
-// ParseHostPort checks an address "host[:port]" and returns it as
-// "host:port", using defaultPort when none is given. An IPv6 host is always
-// in brackets ("[fe80::1%eth0]:3260", "[::]"), so that "::1:3260" cannot be
-// misread. Hosts are IP addresses or DNS names.
-func ParseHostPort(s string, defaultPort int) (string, error) {
-	if s == "" {
-		return "", errors.New("empty address")
-	}
-	host, port := s, ""
-	switch {
-	case strings.HasPrefix(s, "["):
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return "", fmt.Errorf("%q lacks the closing \"]\"", s)
-		}
-		host = s[1:end]
-		rest := s[end+1:]
-		if rest != "" {
-			if !strings.HasPrefix(rest, ":") {
-				return "", fmt.Errorf("%q has %q after the bracketed address", s, rest)
-			}
-			port = rest[1:]
-			if port == "" {
-				return "", fmt.Errorf("%q has an empty port", s)
-			}
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is6() {
-			return "", fmt.Errorf("%q is not an IPv6 address", host)
-		}
-	case strings.Count(s, ":") > 1:
-		return "", fmt.Errorf("%q: an IPv6 address must be in brackets, as in \"[::1]:3260\" or \"[::1]\"", s)
-	case strings.Contains(s, ":"):
-		i := strings.IndexByte(s, ':')
-		host, port = s[:i], s[i+1:]
-		if port == "" {
-			return "", fmt.Errorf("%q has an empty port", s)
-		}
-		if err := checkHost(host); err != nil {
-			return "", err
-		}
-	default:
-		if err := checkHost(host); err != nil {
-			return "", err
-		}
-	}
-	p := defaultPort
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
-			return "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
-		}
-		p = n
-	}
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + strconv.Itoa(p), nil
-	}
-	return host + ":" + strconv.Itoa(p), nil
-}
-
-// checkHost accepts an IPv4 address or a DNS name.
-func checkHost(h string) error {
-	if h == "" {
-		return errors.New("empty host")
-	}
-	if a, err := netip.ParseAddr(h); err == nil && a.Is4() {
-		return nil
-	}
-	if len(h) > 253 {
-		return fmt.Errorf("host name %.20q... is longer than 253 characters", h)
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("%q is not an IPv4 address or a host name", h)
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("%q is not an IPv4 address or a host name", h)
-			}
-		}
-	}
-	return nil
-}
-
-// ParseRedirect parses a redirect value "address[:port] temp|perm".
-func ParseRedirect(s string) (Redirect, error) {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return Redirect{}, fmt.Errorf("%q does not have the form \"address[:port] temp|perm\"", s)
-	}
-	var perm bool
-	switch f[1] {
-	case "temp":
-	case "perm":
-		perm = true
-	default:
-		return Redirect{}, fmt.Errorf("redirect type %q is neither \"temp\" nor \"perm\"", f[1])
-	}
-	addr, err := ParseHostPort(f[0], DefaultISCSIPort)
-	if err != nil {
-		return Redirect{}, err
-	}
-	return Redirect{Addr: addr, Permanent: perm}, nil
 }
 
 // maxNameLen is the longest iSCSI name in bytes (RFC 7143 §4.2.7.1).

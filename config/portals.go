@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // bindAddr is a portal as the kernel binds it.
@@ -17,19 +19,12 @@ type bindAddr struct {
 	port int
 }
 
-func parseBindAddr(addr string) (bindAddr, bool) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return bindAddr{}, false
+// bindAddrOf returns how the kernel binds the portal a.
+func bindAddrOf(a access.HostPort) bindAddr {
+	if ip, ok := a.Addr(); ok {
+		return bindAddr{ip: ip.Unmap(), port: int(a.Port())}
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return bindAddr{}, false
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return bindAddr{ip: ip.Unmap(), port: n}, true
-	}
-	return bindAddr{host: strings.ToLower(strings.TrimSuffix(host, ".")), port: n}, true
+	return bindAddr{host: strings.ToLower(strings.TrimSuffix(a.Host(), ".")), port: int(a.Port())}
 }
 
 // String is the address in portal syntax after normalisation.
@@ -77,22 +72,19 @@ func (v *validator) portals(ps []Portal) {
 	}
 	var seen []seenPortal
 	for _, p := range ps {
-		b, ok := parseBindAddr(p.Addr)
-		if !ok {
-			continue
-		}
+		b := bindAddrOf(p.Addr)
 		clash := false
 		for _, s := range seen {
 			if s.b == b {
 				same := ""
 				if s.p.Addr != p.Addr {
-					same = " (" + s.p.Addr + " is the same address)"
+					same = " (" + s.p.Addr.String() + " is the same address)"
 				}
 				v.errorf(p.Range, "Duplicate portal", "The portal %s is also listed at %s%s.", p.Addr, at(s.p.Range), same)
 				clash = true
 				break
 			}
-			if why := s.b.conflicts(b, s.p.Addr, p.Addr); why != "" {
+			if why := s.b.conflicts(b, s.p.Addr.String(), p.Addr.String()); why != "" {
 				v.errorf(p.Range, "Portals cannot both be bound",
 					"%s (the other is listed at %s). Keep the wildcard alone, or list the addresses one by one.", why, at(s.p.Range))
 				clash = true

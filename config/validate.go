@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/hctl"
 )
 
 // Validate checks the rules that span objects: unique names, references,
@@ -49,6 +52,8 @@ func (c *Config) Validate() hcl.Diagnostics {
 		}
 		v.target(t, devices)
 	}
+	v.identities(c.Devices, devices)
+	v.deviceGroups(c, devices, targets)
 	return v.diags
 }
 
@@ -57,26 +62,16 @@ type validator struct {
 }
 
 func (v *validator) errorf(subject hcl.Range, summary, format string, args ...any) {
-	v.diags = append(v.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+	v.diags = append(v.diags, diagf(hcl.DiagError, subject, summary, format, args...))
 }
 
 func (v *validator) warnf(subject hcl.Range, summary, format string, args ...any) {
-	v.diags = append(v.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  subject.Ptr(),
-	})
+	v.diags = append(v.diags, diagf(hcl.DiagWarning, subject, summary, format, args...))
 }
 
 func (v *validator) iscsi(i *ISCSI) {
 	v.portals(i.Portals)
-	isns := map[string]hcl.Range{}
+	isns := map[access.HostPort]hcl.Range{}
 	for _, s := range i.ISNSServers {
 		if prev, dup := isns[s.Addr]; dup {
 			v.errorf(s.DeclRange, "Duplicate iSNS server", "The iSNS server %s is also declared at %s.", s.Addr, at(prev))
@@ -131,7 +126,7 @@ func (v *validator) secret(u *User, kind string) {
 }
 
 func (v *validator) device(d *Device) {
-	if d.Handler == HandlerDevDisk && IsHCTL(d.Name) {
+	if d.Handler == HandlerDevDisk && hctl.Valid(d.Name) {
 		// SCST names pass-through devices by their SCSI address.
 	} else if err := checkDeviceName(d.Name); err != nil {
 		v.errorf(d.NameRange, "Invalid device name", "%v.", err)

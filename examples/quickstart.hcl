@@ -7,6 +7,11 @@
 # Relative file names resolve against this file's directory: the disk image
 # is .state/quickstart/disk0.img at the top of the repository, created
 # sparse on first start (the directory must exist; `make run` creates it).
+# The state directory (the seed of the disk's NAA designator, persistent
+# reservations kept through restarts) resolves the same way; scstd creates
+# it on first start.
+
+state_dir = "../.state/quickstart/state"
 
 iscsi {
   portals = ["127.0.0.1:3260"]

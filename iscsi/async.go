@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -58,7 +59,7 @@ func (ss *session) sendAsync(m *AsyncMessage, sense []byte) bool {
 	o := newOut(statNext)
 	m.Encode(&o.bhs)
 	if len(sense) > 0 {
-		buf := getBuf(2 + len(sense))
+		buf := bufpool.Get(2 + len(sense))
 		binary.BigEndian.PutUint16(*buf, uint16(len(sense)))
 		copy((*buf)[2:], sense)
 		o.data, o.buf = *buf, buf

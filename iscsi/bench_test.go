@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/scstd/scstd/scsi"
 )
 
 // benchCommands pipelines b.N SCSI commands at queue depth 16 over a
@@ -47,7 +49,7 @@ func benchCommands(b *testing.B, cdb []byte, read bool, edtl uint32, imm []byte)
 		errc <- ""
 	}()
 	var h BHS
-	cmd := SCSICommand{Final: true, Read: read, Write: !read && edtl > 0, Attr: AttrSimple,
+	cmd := SCSICommand{Final: true, Read: read, Write: !read && edtl > 0, Attr: scsi.Simple,
 		ExpectedDataTransferLength: edtl}
 	copy(cmd.CDB[:], cdb)
 	buf := make([]byte, 0, 48+len(imm)+8)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scstd/scstd/internal/bufpool"
 )
 
 // The budget of one full-feature connection: every byte the target
@@ -273,7 +275,7 @@ func (c *conn) overOutTotal(need uint32) bool {
 func (c *conn) releaseOutLocked(t *task) {
 	c.dropWaitingLocked(t)
 	if t.outBuf != nil {
-		putBuf(t.outBuf)
+		bufpool.Put(t.outBuf)
 		t.outBuf, t.out = nil, nil
 	}
 	if t.outReserved == 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -349,12 +350,12 @@ func TestFootprintCountsStructs(t *testing.T) {
 	if n := unsafe.Sizeof(outPDU{}); n+8 > pduOverhead {
 		t.Errorf("outPDU is %d bytes, pduOverhead %d", n, pduOverhead)
 	}
-	buf := getBuf(BHSLen)
+	buf := bufpool.Get(BHSLen)
 	o := &outPDU{data: *buf, buf: buf}
 	if got := o.footprint(); got != pduOverhead+512 {
 		t.Errorf("a Reject's footprint is %d, want its whole pooled buffer and overhead", got)
 	}
-	putBuf(buf)
+	bufpool.Put(buf)
 }
 
 // TestSendBudgetServerWide: once the connections together hold the

@@ -31,110 +31,31 @@ package iscsi
 
 import (
 	"bytes"
-	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha3"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
-// CHAPAlgorithm is a CHAP_A value: the digest a CHAP exchange uses. The
-// numbers are those of the IANA PPP authentication algorithms registry as
-// SCST, LIO, open-iscsi and libiscsi use them.
-type CHAPAlgorithm uint8
-
-// The CHAP algorithms scstd implements.
-const (
-	CHAPMD5     CHAPAlgorithm = 5
-	CHAPSHA1    CHAPAlgorithm = 6
-	CHAPSHA256  CHAPAlgorithm = 7
-	CHAPSHA3256 CHAPAlgorithm = 8
-)
-
-// DefaultCHAPAlgorithms is the algorithm list of a target that sets no
-// chap_algorithms: all four, strongest first.
-var DefaultCHAPAlgorithms = []CHAPAlgorithm{CHAPSHA3256, CHAPSHA256, CHAPSHA1, CHAPMD5}
-
-// String returns the configuration spelling of a ("MD5", "SHA-1",
-// "SHA-256", "SHA3-256"), or "CHAP_A(n)" for an unknown value.
-func (a CHAPAlgorithm) String() string {
-	switch a {
-	case CHAPMD5:
-		return "MD5"
-	case CHAPSHA1:
-		return "SHA-1"
-	case CHAPSHA256:
-		return "SHA-256"
-	case CHAPSHA3256:
-		return "SHA3-256"
-	}
-	return "CHAP_A(" + strconv.Itoa(int(a)) + ")"
-}
-
-// ParseCHAPAlgorithm returns the algorithm with configuration spelling name
-// (as in config.CHAPAlgorithm), case-insensitively.
-func ParseCHAPAlgorithm(name string) (CHAPAlgorithm, error) {
-	for _, a := range DefaultCHAPAlgorithms {
-		if strings.EqualFold(name, a.String()) {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown CHAP algorithm %q (expected SHA3-256, SHA-256, SHA-1 or MD5)", name)
-}
-
-// Valid reports whether a is one of the algorithms scstd implements.
-func (a CHAPAlgorithm) Valid() bool { return a >= CHAPMD5 && a <= CHAPSHA3256 }
-
-// Size returns the digest length of a in bytes: the length of a CHAP_R.
-func (a CHAPAlgorithm) Size() int {
-	switch a {
-	case CHAPMD5:
-		return md5.Size
-	case CHAPSHA1:
-		return sha1.Size
-	case CHAPSHA256:
-		return sha256.Size
-	case CHAPSHA3256:
-		return 32
-	}
-	return 0
-}
-
-// strength orders the algorithms from weakest (1) to strongest; 0 for an
-// unknown one.
-func (a CHAPAlgorithm) strength() int {
+// chapStrength orders the CHAP algorithms (access.CHAPAlgorithm, the
+// configuration's chap_algorithms) from weakest (1) to strongest; 0 for
+// one scstd does not implement.
+func chapStrength(a access.CHAPAlgorithm) int {
 	if !a.Valid() {
 		return 0
 	}
-	return int(a-CHAPMD5) + 1
-}
-
-// newHash returns a fresh digest for a, or nil for an unknown algorithm.
-func (a CHAPAlgorithm) newHash() hash.Hash {
-	switch a {
-	case CHAPMD5:
-		return md5.New()
-	case CHAPSHA1:
-		return sha1.New()
-	case CHAPSHA256:
-		return sha256.New()
-	case CHAPSHA3256:
-		return sha3.New256()
-	}
-	return nil
+	return int(a-access.CHAPMD5) + 1
 }
 
 // chapResponse computes the RFC 1994 response H(id || secret || challenge).
-func chapResponse(a CHAPAlgorithm, id byte, secret, challenge []byte) []byte {
-	h := a.newHash()
+func chapResponse(a access.CHAPAlgorithm, id byte, secret, challenge []byte) []byte {
+	h := a.New()
 	h.Write([]byte{id})
 	h.Write(secret)
 	h.Write(challenge)
@@ -144,7 +65,7 @@ func chapResponse(a CHAPAlgorithm, id byte, secret, challenge []byte) []byte {
 // verifyResponse reports, in constant time with respect to the secret and
 // the expected response, whether response answers challenge with identifier
 // id under secret.
-func verifyResponse(a CHAPAlgorithm, id byte, secret, challenge, response []byte) bool {
+func verifyResponse(a access.CHAPAlgorithm, id byte, secret, challenge, response []byte) bool {
 	if !a.Valid() {
 		return false
 	}
@@ -163,11 +84,11 @@ const (
 
 // newCHAPChallenge returns a fresh random identifier and challenge for a.
 // The challenge is as long as a's digest (at least chapMinChallenge bytes).
-func newCHAPChallenge(a CHAPAlgorithm) (id byte, challenge []byte) {
+func newCHAPChallenge(a access.CHAPAlgorithm) (id byte, challenge []byte) {
 	return newCHAPChallengeFrom(rand.Reader, a)
 }
 
-func newCHAPChallengeFrom(r io.Reader, a CHAPAlgorithm) (id byte, challenge []byte) {
+func newCHAPChallengeFrom(r io.Reader, a access.CHAPAlgorithm) (id byte, challenge []byte) {
 	n := max(a.Size(), chapMinChallenge)
 	buf := make([]byte, 1+n)
 	if _, err := io.ReadFull(r, buf); err != nil {
@@ -180,22 +101,22 @@ func newCHAPChallengeFrom(r io.Reader, a CHAPAlgorithm) (id byte, challenge []by
 
 // chooseAlgorithm picks, among the CHAP_A values the initiator offered (the
 // comma-separated list already split), the strongest one in allowed (nil or
-// empty: DefaultCHAPAlgorithms). Values that are not decimal numbers or that
+// empty: access.DefaultCHAPAlgorithms). Values that are not decimal numbers or that
 // scstd does not know are ignored, as RFC 7143 §6.2 asks of unknown list
 // values. The order of allowed does not matter: the strongest common
 // algorithm always wins.
-func chooseAlgorithm(offered []string, allowed []CHAPAlgorithm) (CHAPAlgorithm, bool) {
+func chooseAlgorithm(offered []string, allowed []access.CHAPAlgorithm) (access.CHAPAlgorithm, bool) {
 	if len(allowed) == 0 {
-		allowed = DefaultCHAPAlgorithms
+		allowed = access.DefaultCHAPAlgorithms
 	}
-	var best CHAPAlgorithm
+	var best access.CHAPAlgorithm
 	for _, s := range offered {
 		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 8)
 		if err != nil {
 			continue
 		}
-		a := CHAPAlgorithm(n)
-		if !a.Valid() || a.strength() <= best.strength() {
+		a := access.CHAPAlgorithm(n)
+		if !a.Valid() || chapStrength(a) <= chapStrength(best) {
 			continue
 		}
 		for _, ok := range allowed {
@@ -366,7 +287,7 @@ type chapServer struct {
 	rand  io.Reader // source of identifiers and challenges
 	state chapState
 
-	alg       CHAPAlgorithm
+	alg       access.CHAPAlgorithm
 	id        byte
 	challenge []byte
 	user      string // authenticated CHAP name
@@ -488,9 +409,9 @@ func (c *chapServer) done() bool { return c.state == chapDone }
 // User returns the authenticated CHAP name ("" before finish succeeded).
 func (c *chapServer) User() string { return c.user }
 
-func algorithmNames(as []CHAPAlgorithm) []string {
+func algorithmNames(as []access.CHAPAlgorithm) []string {
 	if len(as) == 0 {
-		as = DefaultCHAPAlgorithms
+		as = access.DefaultCHAPAlgorithms
 	}
 	s := make([]string, len(as))
 	for i, a := range as {

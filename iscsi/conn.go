@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scstd/scstd/internal/bufpool"
 )
 
 // ConnState is the state of a full-feature connection, as status shows it.
@@ -154,7 +156,7 @@ func (o *outPDU) free() {
 		o.q.pay(o.cost)
 	}
 	if o.buf != nil {
-		putBuf(o.buf)
+		bufpool.Put(o.buf)
 	}
 	if o.pdu != nil {
 		o.pdu.Release()
@@ -448,7 +450,7 @@ func (c *conn) reject(p *PDU, reason RejectReason) {
 func (c *conn) rejectBHS(h *BHS, reason RejectReason) {
 	o := newOut(statNext)
 	(&Reject{Reason: reason}).Encode(&o.bhs)
-	buf := getBuf(BHSLen)
+	buf := bufpool.Get(BHSLen)
 	copy(*buf, h[:])
 	o.data, o.buf = *buf, buf
 	c.ss.srv.log.Debug("reject", "op", h.Opcode(), "reason", reason, "itt", h.ITT())

@@ -3,6 +3,7 @@ package iscsi
 import (
 	"encoding/binary"
 
+	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -105,7 +106,7 @@ func (c *conn) respond(t *task, res scsi.Result, direct bool) {
 		Response: CommandCompleted, Status: uint8(res.Status), ITT: t.itt, ExpDataSN: dataSN,
 	}).Encode(&o.bhs)
 	if len(res.Sense) > 0 {
-		buf := getBuf(2 + len(res.Sense))
+		buf := bufpool.Get(2 + len(res.Sense))
 		binary.BigEndian.PutUint16(*buf, uint16(len(res.Sense)))
 		copy((*buf)[2:], res.Sense)
 		o.data, o.buf = *buf, buf

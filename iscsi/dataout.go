@@ -1,6 +1,9 @@
 package iscsi
 
-import "github.com/scstd/scstd/scsi"
+import (
+	"github.com/scstd/scstd/internal/bufpool"
+	"github.com/scstd/scstd/scsi"
+)
 
 // r2t is one outstanding Ready To Transfer.
 type r2t struct {
@@ -13,7 +16,7 @@ type r2t struct {
 
 // maxDataOut bounds the data-out buffer of one command; the largest
 // transfer the SCSI layer accepts is well below it.
-const maxDataOut = 1 << maxBufShift
+const maxDataOut = 1 << bufpool.MaxShift
 
 // maxR2TBatch bounds the R2Ts sent in one go; more follow as data arrives.
 const maxR2TBatch = 16
@@ -43,11 +46,11 @@ func (t *task) growOut(end uint32) {
 	if uint32(len(t.out)) >= end {
 		return
 	}
-	b := getBuf(int(end))
+	b := bufpool.Get(int(end))
 	*b = (*b)[:min(cap(*b), int(t.need))]
 	copy(*b, t.out)
 	if t.outBuf != nil {
-		putBuf(t.outBuf)
+		bufpool.Put(t.outBuf)
 	}
 	t.outBuf, t.out = b, *b
 }

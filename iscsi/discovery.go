@@ -256,15 +256,15 @@ func (d *discoverySession) sendTargets(value string) Text {
 	var out Text
 	for _, name := range names {
 		t := snap.Targets[name]
-		if t == nil || !t.Enabled || !d.s.isnsAllowed(d.initiator, t.Name) {
+		if t == nil || !t.Enabled || !snap.allowed(d.initiator, t.Name) {
 			continue
 		}
-		if len(addrs) > 0 && addrs[0].own && (!t.Access.Portals.Allows(addrs[0].ip) || t.LUNsFor(d.initiator, addrs[0].ip).Len() == 0) {
+		if len(addrs) > 0 && addrs[0].own && t.CheckLogin(d.initiator, addrs[0].ip) != nil {
 			continue
 		}
 		named := false
 		for _, a := range addrs {
-			if !t.Access.Portals.Allows(a.ip) || t.LUNsFor(d.initiator, a.ip).Len() == 0 {
+			if t.CheckLogin(d.initiator, a.ip) != nil {
 				continue
 			}
 			if !named {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // startTCPLogin is startLogin over a loopback TCP connection, so that
@@ -264,26 +266,22 @@ func TestDiscoveryOtherPDUs(t *testing.T) {
 	}
 }
 
-func TestISNSAccessControlFailsClosed(t *testing.T) {
-	s := wireServer(t, nil)
-	// An iSNS server that cannot be reached: access control refuses.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
-	ic, err := NewISNSClient(ISNSConfig{Server: dead, AccessControl: true, Timeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SetISNSAccess(ic)
+// refuseAll is an AccessControl that lets no initiator see any target.
+type refuseAll struct{}
+
+func (refuseAll) Allowed(string, string) bool { return false }
+
+// TestAccessControlRefuses: the snapshot's AccessControl (iSNS) hides
+// targets from SendTargets and refuses logins to them as not found; none
+// lets the target's own rules decide alone.
+func TestAccessControlRefuses(t *testing.T) {
+	s := wireServer(t, func(snap *Snapshot) { snap.AccessControl = refuseAll{} })
 
 	c, done := startTCPLogin(t, s, "tcp", "127.0.0.1:0")
 	c.discoveryLogin()
 	c.text(TextRequest{Final: true, ITT: 1, TTT: ReservedTag, CmdSN: 1}, Text{{"SendTargets", "All"}})
 	if _, data := c.textResponse(); len(data) != 0 {
-		t.Fatalf("SendTargets listed %q without iSNS approval", data)
+		t.Fatalf("SendTargets listed %q without the access control's approval", data)
 	}
 	c.nc.Close()
 	<-done
@@ -295,8 +293,10 @@ func TestISNSAccessControlFailsClosed(t *testing.T) {
 	}
 	<-done
 
-	// Without the client everything is visible again.
-	s.SetISNSAccess(nil)
+	// Without access control everything is visible again.
+	next := *s.Snapshot()
+	next.AccessControl = nil
+	s.Publish(&next)
 	c, done = startLogin(t, s)
 	c.login(LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature},
 		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}})
@@ -317,7 +317,7 @@ func TestDiscoveryHidesTargetOffPortal(t *testing.T) {
 	s := wireServer(t, func(snap *Snapshot) {
 		c := *snap.Targets[wireTarget]
 		c.Name = only2
-		c.Access.Portals = PortalRules{Allowed: mustPatterns(t, "127.0.0.2")}
+		c.Access.Portals = PortalRules{Allowed: access.MustPatterns("127.0.0.2")}
 		snap.Targets[c.Name] = &c
 	})
 	t.Cleanup(func() { s.Shutdown(context.Background()) })

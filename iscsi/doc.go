@@ -3,7 +3,11 @@
 // sessions, and normal sessions that carry SCSI commands to package scsi.
 //
 // It does not implement error recovery levels above 0, multiple
-// connections per session (MaxConnections=1), markers, or iSER.
+// connections per session (MaxConnections=1), markers, or iSER. It does
+// not parse configuration: its access rules and negotiation offers are
+// values of package access. Nor does it speak iSNS: logins and SendTargets
+// ask the snapshot's AccessControl, which package reconcile sets to its
+// iSNS client (package isns).
 //
 // # Wire format
 //

@@ -3,6 +3,7 @@ package iscsi
 import (
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -25,6 +26,24 @@ type Snapshot struct {
 	LogoutGrace time.Duration
 	// Limits are the connection caps and login timeouts (caps.go).
 	Limits Limits
+	// AccessControl, when not nil, is asked too whether an initiator may
+	// see and log in to a target: the iSNS server's discovery domains
+	// (isns_server { access_control = true }).
+	AccessControl AccessControl
+}
+
+// AccessControl decides, beyond a target's own rules, whether an
+// initiator may see a target in SendTargets and log in to it. Allowed is
+// called at logins and discoveries, from many goroutines at once; it may
+// take a network round trip.
+type AccessControl interface {
+	Allowed(initiator, target string) bool
+}
+
+// allowed reports whether the snapshot's AccessControl, if any, lets
+// initiator see target.
+func (s *Snapshot) allowed(initiator, target string) bool {
+	return s.AccessControl == nil || s.AccessControl.Allowed(initiator, target)
 }
 
 // Target is one iSCSI target as the engine runs it.
@@ -58,25 +77,15 @@ type Target struct {
 	// Auth holds the target's CHAP users (incoming_user, outgoing_user).
 	Auth Auth
 	// Access holds initiator groups, allowed portals, per-portal ACLs and
-	// redirection. Access.LUNs is the default LUN map, the same as LUNs.
+	// redirection.
 	Access Access
-}
-
-// LUNsFor returns the LUN map initiator sees through the portal with IP
-// portalIP: its group's, or the default map (Access.LUNs, else LUNs).
-func (t *Target) LUNsFor(initiator, portalIP string) *scsi.LUNMap {
-	m, group := t.Access.LUNsFor(initiator, portalIP)
-	if group == "" && m == nil {
-		return t.LUNs
-	}
-	return m
 }
 
 // Params are a target's operational negotiation defaults (RFC 7143 §13),
 // named as in the config file.
 type Params struct {
-	HeaderDigest             []string // preference order, "CRC32C" / "None"
-	DataDigest               []string
+	HeaderDigest             []access.Digest // in order of preference
+	DataDigest               []access.Digest
 	ImmediateData            bool
 	InitialR2T               bool
 	MaxRecvDataSegmentLength uint32 // what the target can receive

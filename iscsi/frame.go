@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"net"
 	"sync"
 
 	"github.com/klauspost/crc32"
+	"github.com/scstd/scstd/internal/bufpool"
 )
 
 // castagnoli is the CRC32C table used for header and data digests.
@@ -85,7 +85,7 @@ func (p *PDU) Release() {
 		return
 	}
 	if p.buf != nil {
-		putBuf(p.buf)
+		bufpool.Put(p.buf)
 	}
 	*p = PDU{}
 	pduPool.Put(p)
@@ -136,42 +136,6 @@ func validateAHS(op Opcode, b []byte) error {
 		b = b[n:]
 	}
 	return nil
-}
-
-// Data buffers come from power-of-two size classes, 512 B to 16 MiB.
-const (
-	minBufShift = 9
-	maxBufShift = 24
-)
-
-var bufPools [maxBufShift + 1]sync.Pool
-
-func bufClass(n int) int {
-	c := bits.Len(uint(n - 1))
-	if c < minBufShift {
-		c = minBufShift
-	}
-	return c
-}
-
-// getBuf returns a buffer of length n from the pools.
-func getBuf(n int) *[]byte {
-	c := bufClass(n)
-	if v := bufPools[c].Get(); v != nil {
-		b := v.(*[]byte)
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 1<<c)
-	return &b
-}
-
-func putBuf(b *[]byte) {
-	c := cap(*b)
-	if c&(c-1) != 0 || c < 1<<minBufShift || c > 1<<maxBufShift {
-		return
-	}
-	bufPools[bits.Len(uint(c-1))].Put(b)
 }
 
 // FrameReader reads PDUs from a connection: BHS, AHS, header digest,
@@ -273,7 +237,7 @@ func (fr *FrameReader) Read() (*PDU, error) {
 	}
 	n := int(dsl)
 	padded := n + pad4(n)
-	p.buf = getBuf(padded)
+	p.buf = bufpool.Get(padded)
 	if err := fr.readFull(*p.buf); err != nil {
 		p.Release()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -24,7 +25,7 @@ func serveForLibiscsi(t *testing.T, network, addr string, params Params) string 
 	luns := scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: scsi.NewDevice(scsi.DeviceConfig{Name: "file0"}, b)}})
 	s := wireServer(t, func(snap *Snapshot) {
 		tg := snap.Targets[wireTarget]
-		tg.Params, tg.LUNs, tg.Access.LUNs = params, luns, luns
+		tg.Params, tg.LUNs = params, luns
 	})
 	ln, err := net.Listen(network, addr)
 	if err != nil {
@@ -57,7 +58,7 @@ func runTool(t *testing.T, name string, args ...string) string {
 
 func TestLibiscsiDiscoveryAndLogin(t *testing.T) {
 	crcOnly := wireParams
-	crcOnly.HeaderDigest = []string{"CRC32C"}
+	crcOnly.HeaderDigest = []access.Digest{access.DigestCRC32C}
 	// libiscsi offers DataDigest=None only, so only the header digest
 	// can be required of it.
 	small := wireParams
@@ -95,7 +96,7 @@ func TestLibiscsiDiscoveryAndLogin(t *testing.T) {
 
 func TestQemuHeaderDigest(t *testing.T) {
 	crcOnly := wireParams
-	crcOnly.HeaderDigest = []string{"CRC32C"}
+	crcOnly.HeaderDigest = []access.Digest{access.DigestCRC32C}
 	for _, tc := range []struct {
 		name   string
 		params Params

@@ -490,19 +490,17 @@ func (c *loginConn) leading(kvs Text) error {
 			return loginFail(LoginNotFound, "no target %.64q", tn)
 		case !t.Enabled:
 			return loginFail(LoginNotFound, "target %s is disabled", t.Name)
-		case t.Access.Redirect != nil:
+		case !t.Access.Redirect.IsZero():
 			rd := t.Access.Redirect
-			le := loginFail(LoginStatus(rd.LoginStatus()), "redirected to %s", rd.Addr)
-			for _, kv := range rd.LoginKeys() {
-				k, v, _ := strings.Cut(kv, "=")
-				le.Keys.Add(k, v)
-			}
+			le := loginFail(redirectStatus(rd), "redirected to %s", rd.Addr)
+			// RFC 7143 §13.8: no portal group tag on a redirection.
+			le.Keys.Add("TargetAddress", rd.Addr.String())
 			return le
-		case !t.Access.Portals.Allows(portalIP):
-			return loginFail(LoginNotFound, "target %s is not available on portal %s", t.Name, portalIP)
-		case t.LUNsFor(name, portalIP).Len() == 0:
-			return loginFail(LoginNotFound, "target %s has no LUNs for %s on portal %s", t.Name, name, portalIP)
-		case !c.s.isnsAllowed(name, t.Name):
+		}
+		if err := t.CheckLogin(name, portalIP); err != nil {
+			return loginFail(LoginNotFound, "%v", err)
+		}
+		if !c.snap.allowed(name, t.Name) {
 			return loginFail(LoginNotFound, "iSNS access control: %s is not in a discovery domain with %s", name, t.Name)
 		}
 		c.target = t

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -35,9 +36,8 @@ func wireServer(t testing.TB, mod func(*Snapshot)) *Server {
 	t.Helper()
 	luns := wireLUNs(t)
 	snap := &Snapshot{Enabled: true, Targets: map[string]*Target{
-		wireTarget: {Name: wireTarget, Enabled: true, Params: wireParams, QueuedCommands: 32, LUNs: luns,
-			Access: Access{LUNs: luns}},
-		wireTarget + "-off":   {Name: wireTarget + "-off", Enabled: false, Params: wireParams, LUNs: luns, Access: Access{LUNs: luns}},
+		wireTarget:            {Name: wireTarget, Enabled: true, Params: wireParams, QueuedCommands: 32, LUNs: luns},
+		wireTarget + "-off":   {Name: wireTarget + "-off", Enabled: false, Params: wireParams, LUNs: luns},
 		wireTarget + "-empty": {Name: wireTarget + "-empty", Enabled: true, Params: wireParams},
 	}}
 	if mod != nil {
@@ -294,7 +294,7 @@ func TestLoginFailures(t *testing.T) {
 		{"TSIH of no session", nil, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature, TSIH: 77},
 			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginSessionDoesNotExist},
 		{"redirect", func(s *Snapshot) {
-			s.Targets[wireTarget].Access.Redirect = &Redirect{Addr: "192.0.2.20:3260"}
+			s.Targets[wireTarget].Access.Redirect = access.Redirect{Addr: access.MustHostPort("192.0.2.20:3260", access.ISCSIPort)}
 		}, LoginRequest{CSG: StageSecurity},
 			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginTargetMovedTemp},
 		{"invalid stage transition", nil, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageSecurity},
@@ -455,7 +455,7 @@ func chapLogin(t *testing.T, s *Server, user, secret string) LoginStatus {
 	if err != nil {
 		t.Fatalf("CHAP_C %q: %v", m["CHAP_C"], err)
 	}
-	r := chapResponse(CHAPMD5, id, []byte(secret), ch)
+	r := chapResponse(access.CHAPMD5, id, []byte(secret), ch)
 	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageOperational},
 		Text{{"CHAP_N", user}, {"CHAP_R", encodeCHAPBinary(r)}})
 	rsp, _ = c.loginResponse()
@@ -470,7 +470,7 @@ func chapLogin(t *testing.T, s *Server, user, secret string) LoginStatus {
 func TestLoginCHAPThrottled(t *testing.T) {
 	s := wireServer(t, func(snap *Snapshot) {
 		snap.Targets[wireTarget].Auth = Auth{Incoming: []CHAPUser{{Name: "joe", Secret: []byte("12charsecret")}},
-			Algorithms: []CHAPAlgorithm{CHAPMD5}}
+			Algorithms: []access.CHAPAlgorithm{access.CHAPMD5}}
 		snap.Limits.LoginTimeout = 2 * time.Second
 	})
 	s.throttle = newLoginThrottle(time.Now, throttlePolicy{burst: 1, every: 300 * time.Millisecond},

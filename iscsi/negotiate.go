@@ -2,8 +2,11 @@ package iscsi
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // RFC 7143 defaults of the operational keys (§13).
@@ -18,8 +21,8 @@ const (
 // DiscoveryParams are the offers of discovery sessions: both digests
 // allowed, the RFC default segment length.
 var DiscoveryParams = Params{
-	HeaderDigest:             []string{ValueCRC32C, ValueNone},
-	DataDigest:               []string{ValueCRC32C, ValueNone},
+	HeaderDigest:             []access.Digest{access.DigestCRC32C, access.DigestNone},
+	DataDigest:               []access.Digest{access.DigestCRC32C, access.DigestNone},
 	MaxRecvDataSegmentLength: DefaultMaxRecvDSL,
 	MaxXmitDataSegmentLength: 65536,
 	MaxBurstLength:           defaultMaxBurstLength,
@@ -123,10 +126,10 @@ type Negotiator struct {
 // the RFC defaults as the outcome of every key not negotiated.
 func NewNegotiator(p Params, discovery bool) *Negotiator {
 	if len(p.HeaderDigest) == 0 {
-		p.HeaderDigest = []string{ValueNone}
+		p.HeaderDigest = []access.Digest{access.DigestNone}
 	}
 	if len(p.DataDigest) == 0 {
-		p.DataDigest = []string{ValueNone}
+		p.DataDigest = []access.Digest{access.DigestNone}
 	}
 	if p.MaxRecvDataSegmentLength == 0 {
 		p.MaxRecvDataSegmentLength = DefaultMaxRecvDSL
@@ -227,8 +230,8 @@ func (n *Negotiator) respondKey(key, value string) (string, bool) {
 			allowed = n.p.DataDigest
 		}
 		for _, v := range strings.Split(value, ",") {
-			if (v == ValueNone || v == ValueCRC32C) && contains(allowed, v) {
-				n.setDigest(key, v == ValueCRC32C)
+			if d, err := access.ParseDigest(v); err == nil && slices.Contains(allowed, d) {
+				n.setDigest(key, d == access.DigestCRC32C)
 				return v, true
 			}
 		}
@@ -338,11 +341,11 @@ func (n *Negotiator) Finish() (out Text, ready bool) {
 		n.offered[key] = value
 		out.Add(key, value)
 	}
-	if !contains(n.p.HeaderDigest, ValueNone) {
-		propose("HeaderDigest", strings.Join(n.p.HeaderDigest, ","))
+	if !slices.Contains(n.p.HeaderDigest, access.DigestNone) {
+		propose("HeaderDigest", digestList(n.p.HeaderDigest))
 	}
-	if !contains(n.p.DataDigest, ValueNone) {
-		propose("DataDigest", strings.Join(n.p.DataDigest, ","))
+	if !slices.Contains(n.p.DataDigest, access.DigestNone) {
+		propose("DataDigest", digestList(n.p.DataDigest))
 	}
 	if !n.discovery {
 		if !n.p.ImmediateData && n.res.ImmediateData {
@@ -362,10 +365,11 @@ func (n *Negotiator) Finish() (out Text, ready bool) {
 func (n *Negotiator) answer(key, offer, value string) error {
 	switch key {
 	case "HeaderDigest", "DataDigest":
-		if value != ValueNone && value != ValueCRC32C || !contains(strings.Split(offer, ","), value) {
+		d, err := access.ParseDigest(value)
+		if err != nil || !slices.Contains(strings.Split(offer, ","), value) {
 			return &NegotiationError{Key: key, Msg: fmt.Sprintf("answer %.64q is not one of %q", value, offer)}
 		}
-		n.setDigest(key, value == ValueCRC32C)
+		n.setDigest(key, d == access.DigestCRC32C)
 	case "ImmediateData":
 		n.res.ImmediateData = false // AND with our No, whatever the answer
 	case "MaxBurstLength", "FirstBurstLength":
@@ -391,23 +395,24 @@ func (n *Negotiator) answer(key, offer, value string) error {
 // breaks the target's policy (a digest it requires was not agreed).
 func (n *Negotiator) Result() (Negotiated, error) {
 	r := n.res
-	if !r.HeaderDigest && !contains(n.p.HeaderDigest, ValueNone) {
+	if !r.HeaderDigest && !slices.Contains(n.p.HeaderDigest, access.DigestNone) {
 		return r, &NegotiationError{Key: "HeaderDigest", Msg: "the target requires CRC32C"}
 	}
-	if !r.DataDigest && !contains(n.p.DataDigest, ValueNone) {
+	if !r.DataDigest && !slices.Contains(n.p.DataDigest, access.DigestNone) {
 		return r, &NegotiationError{Key: "DataDigest", Msg: "the target requires CRC32C"}
 	}
 	r.FirstBurstLength = min(r.FirstBurstLength, r.MaxBurstLength)
 	return r, nil
 }
 
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
+// digestList returns ds as a HeaderDigest or DataDigest value,
+// "CRC32C,None".
+func digestList(ds []access.Digest) string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.String()
 	}
-	return false
+	return strings.Join(names, ",")
 }
 
 func yesNo(b bool) string {

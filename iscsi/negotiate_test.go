@@ -4,12 +4,14 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/scstd/scstd/internal/access"
 )
 
 // wireParams are a target's offers as a typical configuration sets them.
 var wireParams = Params{
-	HeaderDigest:             []string{"CRC32C", "None"},
-	DataDigest:               []string{"None"},
+	HeaderDigest:             []access.Digest{access.DigestCRC32C, access.DigestNone},
+	DataDigest:               []access.Digest{access.DigestNone},
 	ImmediateData:            true,
 	InitialR2T:               false,
 	MaxRecvDataSegmentLength: 262144,
@@ -157,7 +159,7 @@ func TestNegotiateDefaults(t *testing.T) {
 
 func TestNegotiateTargetProposals(t *testing.T) {
 	p := wireParams
-	p.HeaderDigest = []string{"CRC32C"}
+	p.HeaderDigest = []access.Digest{access.DigestCRC32C}
 	p.ImmediateData = false
 	p.MaxBurstLength = 65536
 	p.FirstBurstLength = 16384
@@ -216,7 +218,7 @@ func TestNegotiateErrors(t *testing.T) {
 	}
 	// An answer to a digest proposal outside the offered list fails.
 	p := wireParams
-	p.DataDigest = []string{"CRC32C"}
+	p.DataDigest = []access.Digest{access.DigestCRC32C}
 	n := NewNegotiator(p, false)
 	n.Finish()
 	if _, err := n.Respond(Text{{"DataDigest", "None"}}); err == nil {

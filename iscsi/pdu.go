@@ -3,6 +3,8 @@ package iscsi
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/scstd/scstd/scsi"
 )
 
 // Opcode is the six-bit operation code in byte 0 of every PDU (RFC 7143 §11.2.1.2).
@@ -147,28 +149,6 @@ func setBit(b *byte, mask byte, on bool) {
 	}
 }
 
-// TaskAttr is the SCSI task attribute in a SCSI Command PDU (SAM).
-type TaskAttr uint8
-
-// Task attributes (RFC 7143 §11.3.1.2).
-const (
-	AttrUntagged    TaskAttr = 0
-	AttrSimple      TaskAttr = 1
-	AttrOrdered     TaskAttr = 2
-	AttrHeadOfQueue TaskAttr = 3
-	AttrACA         TaskAttr = 4
-)
-
-var taskAttrNames = [...]string{"UNTAGGED", "SIMPLE", "ORDERED", "HEAD_OF_QUEUE", "ACA"}
-
-// String returns the name of a as logs show it.
-func (a TaskAttr) String() string {
-	if int(a) < len(taskAttrNames) {
-		return taskAttrNames[a]
-	}
-	return fmt.Sprintf("ATTR_%d", uint8(a))
-}
-
 // AHSType is the type byte of an additional header segment (RFC 7143 §11.2.2).
 type AHSType uint8
 
@@ -195,7 +175,7 @@ type SCSICommand struct {
 	Final                      bool
 	Read                       bool
 	Write                      bool
-	Attr                       TaskAttr
+	Attr                       scsi.TaskAttribute
 	LUN                        [8]byte
 	ITT                        uint32
 	ExpectedDataTransferLength uint32
@@ -211,11 +191,11 @@ func (p *SCSICommand) Decode(h *BHS) error {
 	}
 	*p = SCSICommand{
 		Immediate: h.Immediate(), Final: bit(h[1], 0x80), Read: bit(h[1], 0x40), Write: bit(h[1], 0x20),
-		Attr: TaskAttr(h[1] & 0x07), LUN: h.LUN(), ITT: h.ITT(),
+		Attr: scsi.TaskAttribute(h[1] & 0x07), LUN: h.LUN(), ITT: h.ITT(),
 		ExpectedDataTransferLength: u32(h[20:]), CmdSN: u32(h[24:]), ExpStatSN: u32(h[28:]),
 		CDB: [16]byte(h[32:48]),
 	}
-	if p.Attr > AttrACA {
+	if p.Attr > scsi.ACA {
 		return protoErr(OpSCSICommand, "reserved task attribute %d", p.Attr)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/scstd/scstd/scsi"
 )
 
 // wireHex decodes a hex string written with spaces and line breaks for
@@ -42,13 +44,13 @@ func TestPDURoundTrip(t *testing.T) {
 		// BHS as hex, 4 bytes per group; DataSegmentLength/TotalAHSLength stay 0.
 		hex string
 	}{
-		{"scsi command READ(10) simple", &SCSICommand{Immediate: false, Final: true, Read: true, Attr: AttrSimple,
+		{"scsi command READ(10) simple", &SCSICommand{Immediate: false, Final: true, Read: true, Attr: scsi.Simple,
 			LUN: lun1, ITT: 0x11223344, ExpectedDataTransferLength: 4096, CmdSN: 7, ExpStatSN: 9,
 			CDB: [16]byte{0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0}},
 			// op=01 F|R|attr=1 (c1) | LUN 0001.. | ITT | EDTL=4096 | CmdSN=7 | ExpStatSN=9 | CDB
 			"01c10000 00000000 00010000 00000000 11223344 00001000 00000007 00000009" +
 				"28000000 00100000 08000000 00000000"},
-		{"scsi command immediate WRITE ordered", &SCSICommand{Immediate: true, Write: true, Attr: AttrOrdered,
+		{"scsi command immediate WRITE ordered", &SCSICommand{Immediate: true, Write: true, Attr: scsi.Ordered,
 			ITT: 1, ExpectedDataTransferLength: 512, CmdSN: 1, ExpStatSN: 1, CDB: [16]byte{0x2a}},
 			"41220000 00000000 00000000 00000000 00000001 00000200 00000001 00000001" +
 				"2a000000 00000000 00000000 00000000"},
@@ -193,7 +195,7 @@ func TestEnumStrings(t *testing.T) {
 	}{
 		{OpSCSICommand.String(), "SCSI_COMMAND"},
 		{Opcode(0x1c).String(), "OPCODE_0x1c"},
-		{AttrHeadOfQueue.String(), "HEAD_OF_QUEUE"},
+		{scsi.HeadOfQueue.String(), "HEAD_OF_QUEUE"},
 		{TMLogicalUnitReset.String(), "LOGICAL_UNIT_RESET"},
 		{TMFunction(0).String(), "TMF_0"},
 		{TMFunctionRejected.String(), "FUNCTION_REJECTED"},

@@ -1,6 +1,10 @@
 package iscsi
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/scstd/scstd/internal/bufpool"
+)
 
 // TestReclaimReturnsPooledMemory: buffers left in the pools by a
 // connection that is gone go back to the system at the next reclaim,
@@ -9,12 +13,12 @@ func TestReclaimReturnsPooledMemory(t *testing.T) {
 	var r reclaimer
 	bufs := make([]*[]byte, 0, 24)
 	for range cap(bufs) {
-		b := getBuf(8 << 20)
+		b := bufpool.Get(8 << 20)
 		clear(*b) // touch the pages: resident
 		bufs = append(bufs, b)
 	}
 	for _, b := range bufs {
-		putBuf(b)
+		bufpool.Put(b)
 	}
 	bufs = nil
 	before := r.held()

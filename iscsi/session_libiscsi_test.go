@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -28,11 +29,10 @@ func startSessLibiscsiTarget(t *testing.T) string {
 	luns := scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: dev}})
 	tgt := &Target{Name: sessTargetName, Enabled: true, RelTgtPortID: 1, QueuedCommands: 32, LUNs: luns,
 		Params: Params{
-			HeaderDigest: []string{"None"}, DataDigest: []string{"None"}, ImmediateData: true, InitialR2T: false,
+			HeaderDigest: []access.Digest{access.DigestNone}, DataDigest: []access.Digest{access.DigestNone}, ImmediateData: true, InitialR2T: false,
 			MaxRecvDataSegmentLength: 262144, MaxXmitDataSegmentLength: 262144, MaxBurstLength: 1 << 20,
 			FirstBurstLength: 65536, MaxOutstandingR2T: 1, DefaultTime2Wait: 2, DefaultTime2Retain: 0,
 		}}
-	tgt.Access.LUNs = luns
 	srv := NewServer(sessLogger(t))
 	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: tgt}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

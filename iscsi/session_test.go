@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -184,7 +185,7 @@ func (ti *sessInit) expectSilence(d time.Duration) {
 // command sends a SCSI command with the next CmdSN and ITT.
 func (ti *sessInit) command(cdb []byte, read, write bool, edtl uint32, imm []byte, final bool) uint32 {
 	ti.itt++
-	cmd := SCSICommand{Final: final, Read: read, Write: write, Attr: AttrSimple, ITT: ti.itt,
+	cmd := SCSICommand{Final: final, Read: read, Write: write, Attr: scsi.Simple, ITT: ti.itt,
 		ExpectedDataTransferLength: edtl, CmdSN: ti.cmdSN}
 	copy(cmd.CDB[:], cdb)
 	ti.cmdSN++
@@ -727,7 +728,6 @@ func TestSessionAsyncEvents(t *testing.T) {
 	other := scsi.NewDevice(scsi.DeviceConfig{Name: "other"}, &sessMem{b: make([]byte, 64*512)})
 	swapped := same
 	swapped.LUNs = scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: other}})
-	swapped.Access.LUNs = swapped.LUNs
 	srv.Commit(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &swapped}},
 		[]SessionEffect{{Session: ti.id(), LUNsChanged: true, Swapped: []scsi.LUN{0}}})
 	m, sense := ti.recvAsync()
@@ -748,7 +748,6 @@ func TestSessionAsyncEvents(t *testing.T) {
 	lu := swapped.LUNs.Lookup(0)
 	added := swapped
 	added.LUNs = scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: lu, 1: lu})
-	added.Access.LUNs = added.LUNs
 	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &added}})
 	if m, sense := ti.recvAsync(); m.Event != AsyncSCSIEvent || sense[13] != 0x0e {
 		t.Fatalf("async event %s sense % x", m.Event, sense)
@@ -779,12 +778,8 @@ func TestSessionAsyncEvents(t *testing.T) {
 
 func TestSessionStatusShowsGroup(t *testing.T) {
 	srv, tgt, _ := newSessTarget(t)
-	pl, err := ParsePatternList([]string{sessInitiatorName})
-	if err != nil {
-		t.Fatal(err)
-	}
 	grouped := *tgt
-	grouped.Access.Groups = []Group{{Name: "kvm-hosts", Initiators: pl, LUNs: tgt.LUNs}}
+	grouped.Access.Groups = []Group{{Name: "kvm-hosts", Initiators: access.MustPatterns(sessInitiatorName), LUNs: tgt.LUNs}}
 	srv.Publish(&Snapshot{Enabled: true, Targets: map[string]*Target{sessTargetName: &grouped}})
 	ti := startSessInit(t, srv, &grouped, 1, sessParams())
 	ti.clearUA()

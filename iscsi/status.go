@@ -75,10 +75,10 @@ func (s *Server) Sessions() []SessionInfo {
 			Nexus:          ss.nexus,
 		}
 		if _, t := ss.lunMap(); t != nil && t.Enabled {
-			_, si.Group = t.Access.LUNsFor(ss.key.initiator, ss.portalIP)
 			si.LUNMap = "default"
-			if si.Group != "" {
-				si.LUNMap = "group[" + strconv.Quote(si.Group) + "]"
+			if g := t.Access.GroupFor(ss.key.initiator, ss.portalIP); g != nil {
+				si.Group = g.Name
+				si.LUNMap = "group[" + strconv.Quote(g.Name) + "]"
 			}
 		}
 		if c := ss.conn.Load(); c != nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -68,13 +69,13 @@ var taskPool = sync.Pool{New: func() any { return new(task) }}
 // Its data-out budget must have been given back (releaseOutLocked).
 func (t *task) release() {
 	if t.outBuf != nil {
-		putBuf(t.outBuf)
+		bufpool.Put(t.outBuf)
 	}
 	if t.outPDU != nil {
 		t.outPDU.Release()
 	}
 	if t.inBuf != nil {
-		putBuf(t.inBuf)
+		bufpool.Put(t.inBuf)
 	}
 	r2ts := t.r2ts[:0]
 	*t = task{r2ts: r2ts}
@@ -85,7 +86,7 @@ func (t *task) release() {
 // the command returns (scsi.DataInBuffers); nil beyond the largest pool
 // class lets Execute allocate.
 func (t *task) DataInBuffer(n int) []byte {
-	if n > 1<<maxBufShift {
+	if n > 1<<bufpool.MaxShift {
 		return nil
 	}
 	if t.inBuf != nil {
@@ -93,9 +94,9 @@ func (t *task) DataInBuffer(n int) []byte {
 			*t.inBuf = (*t.inBuf)[:n]
 			return *t.inBuf
 		}
-		putBuf(t.inBuf)
+		bufpool.Put(t.inBuf)
 	}
-	t.inBuf = getBuf(max(n, 1))
+	t.inBuf = bufpool.Get(max(n, 1))
 	*t.inBuf = (*t.inBuf)[:n]
 	return *t.inBuf
 }
@@ -198,7 +199,7 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	t.read, t.write = cmd.Read, cmd.Write
 	t.edtl = cmd.ExpectedDataTransferLength
 	t.cdb = cmd.CDB
-	t.attr = scsi.TaskAttribute(cmd.Attr)
+	t.attr = cmd.Attr
 	t.state = taskData
 	if ext, ok := p.FindAHS(AHSExtendedCDB); ok && len(ext) > 1 {
 		t.extCDB = make([]byte, 16+len(ext)-1)

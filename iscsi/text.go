@@ -31,8 +31,6 @@ const (
 	ValueNotUnderstood = "NotUnderstood"
 	ValueYes           = "Yes"
 	ValueNo            = "No"
-	ValueNone          = "None"
-	ValueCRC32C        = "CRC32C"
 )
 
 // largeValueKeys may carry values up to MaxLargeValueLength bytes.

@@ -1,22 +1,15 @@
 package reconcile
 
 import (
-	"fmt"
-	"sort"
-
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
+	"github.com/scstd/scstd/scsi"
 )
 
-// targetAccess is the parsed access control of one target, made in
-// prepare (where a bad pattern, redirect or CHAP policy can still reject
-// the reload) and put into the snapshot by commit.
-type targetAccess struct {
-	auth     iscsi.Auth
-	portals  iscsi.PortalRules
-	redirect *iscsi.Redirect
-	// groups in name order, without their LUN maps.
-	groups []iscsi.Group
-}
+// This file turns a target's CHAP users and access rules, as the model
+// carries them (values the configuration decoded and checked), into the
+// iSCSI server's. Nothing here parses or can fail: a reload that the
+// configuration accepted does not stop here.
 
 // chapUsers converts model users for the iSCSI server. The secret leaves
 // its config.Secret wrapper here, for the CHAP code alone.
@@ -31,54 +24,27 @@ func chapUsers(us []User) []iscsi.CHAPUser {
 	return out
 }
 
-// authOf builds and checks a CHAP policy.
-func authOf(incoming, outgoing []User, algorithms []string) (iscsi.Auth, error) {
-	a := iscsi.Auth{Incoming: chapUsers(incoming)}
+// authOf returns a CHAP policy: a target's, or with no algorithms (all of
+// them) discovery's.
+func authOf(incoming, outgoing []User, algorithms []access.CHAPAlgorithm) iscsi.Auth {
+	a := iscsi.Auth{Incoming: chapUsers(incoming), Algorithms: algorithms}
 	if out := chapUsers(outgoing); len(out) > 0 {
 		a.Outgoing = &out[0]
 	}
-	for _, name := range algorithms {
-		alg, err := iscsi.ParseCHAPAlgorithm(name)
-		if err != nil {
-			return iscsi.Auth{}, err
-		}
-		a.Algorithms = append(a.Algorithms, alg)
-	}
-	return a, a.Validate()
+	return a
 }
 
-// accessOf parses a target's CHAP users, portal rules, redirect and group
-// patterns. Groups are tried in name order (the first that matches an
-// initiator wins), so that their order does not depend on how the
-// configuration is split into files.
-func accessOf(t *Target) (targetAccess, error) {
-	var a targetAccess
-	var err error
-	if a.auth, err = authOf(t.IncomingUsers, t.OutgoingUsers, t.CHAPAlgorithms); err != nil {
-		return a, err
+// accessOf returns a target's portal rules, redirect and groups. Groups
+// are tried in name order (the first that matches an initiator wins), so
+// that their order does not depend on how the configuration is split
+// into files; lunMap gives each group its LUN map.
+func accessOf(t *Target, lunMap func(group string) *scsi.LUNMap) iscsi.Access {
+	a := iscsi.Access{
+		Portals:  iscsi.PortalRules{Allowed: t.AllowedPortals, PerPortalACL: t.PerPortalACL},
+		Redirect: t.Redirect,
 	}
-	if a.portals.Allowed, err = iscsi.ParsePatternList(t.AllowedPortals); err != nil {
-		return a, fmt.Errorf("allowed_portals: %w", err)
+	for _, name := range sortedKeys(t.Groups) {
+		a.Groups = append(a.Groups, iscsi.Group{Name: name, Initiators: t.Groups[name].Initiators, LUNs: lunMap(name)})
 	}
-	a.portals.PerPortalACL = t.PerPortalACL
-	if t.Redirect != "" {
-		r, err := iscsi.ParseRedirect(t.Redirect)
-		if err != nil {
-			return a, err
-		}
-		a.redirect = &r
-	}
-	names := make([]string, 0, len(t.Groups))
-	for name := range t.Groups {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		pl, err := iscsi.ParsePatternList(t.Groups[name].Initiators)
-		if err != nil {
-			return a, fmt.Errorf("group %q: initiators: %w", name, err)
-		}
-		a.groups = append(a.groups, iscsi.Group{Name: name, Initiators: pl})
-	}
-	return a, nil
+	return a
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
@@ -40,10 +41,9 @@ type prepared struct {
 	// devices, devices whose backend attributes changed, and offline
 	// devices retried.
 	opened map[string]opened
-	// access holds the parsed access control of the targets the plan
-	// touches, discovery the discovery CHAP policy.
-	access    map[string]targetAccess
-	discovery iscsi.Auth
+	// pr holds, for added and replaced devices, the persistent
+	// reservations saved for them (see loadPR).
+	pr map[string]savedPR
 }
 
 // discard closes the backends prepare opened, for a reload that stops
@@ -61,11 +61,12 @@ func (p *prepared) discard() {
 // *DisruptiveError) when the running configuration says
 // disruptive_changes = "refuse" (at the first Apply: cfg says), unless
 // opts.Force. Then two phases. Prepare does all that can fail, outside
-// the engine lock: it checks the access rules, opens the backends of new
-// devices, reopens those whose attributes changed and retries offline
-// devices (each with Options.OpenTimeout; one that fails or hangs only
-// makes its device offline), and binds new portals; an error there
-// changes nothing. Commit cannot fail: it executes the plan on the
+// the engine lock: it opens the backends of new devices, reopens those
+// whose attributes changed and retries offline devices (each with
+// Options.OpenTimeout; one that fails or hangs only makes its device
+// offline), and binds new portals; an error there changes nothing. (The
+// access rules are values the configuration checked: nothing about them
+// can fail here.) Commit cannot fail: it executes the plan on the
 // running state (commit), then publishes the next snapshot with the
 // effects on live sessions the plan printed, and releases retired
 // storage once the commands using it have completed (run).
@@ -83,6 +84,14 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	stateWarning, err := e.openState(desired.StateDir, running.StateDir, started)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	st := e.state
+	e.mu.Unlock()
+	identify(&desired, st)
 	e.observe(&desired, serving)
 	if !started {
 		// The daemon joins the cluster the start's configuration names.
@@ -99,6 +108,11 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	if err != nil {
 		return nil, err
 	}
+	// The plan does not carry state_dir: the first Apply opened it, and
+	// it stays (openState).
+	if !started {
+		p.next.StateDir = desired.StateDir
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -106,38 +120,33 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		return nil, ErrClosed
 	}
 	res := e.run(e.commit(p))
+	if stateWarning != "" {
+		res.Warnings = append(res.Warnings, stateWarning)
+	}
 	e.policy = cfg.DisruptiveChanges
-	e.syncISNS()
 	return res, nil
 }
 
 // prepare does what can fail, in an order that leaves nothing changed
-// when it does: first the checks without side effects (CHAP policies,
-// patterns, redirects), then the opening of backends, which cannot fail
-// the reload (a backend that does not open makes its device offline) but
-// may create a backing file, and last the binding of new portals
-// (SetPortals is itself all-or-nothing). It runs without e.mu; e.applyMu
-// keeps the device table still.
+// when it does: first the opening of backends, which cannot fail the
+// reload (a backend that does not open makes its device offline) but may
+// create a backing file, and last the binding of new portals (SetPortals
+// is itself all-or-nothing). It runs without e.mu; e.applyMu keeps the
+// device table still.
 func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started bool) (*prepared, error) {
-	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, access: map[string]targetAccess{}}
+	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, pr: map[string]savedPR{}}
 	portals := !started
-	touched := map[string]bool{}
 	open := map[string]spec{}
 	for _, c := range plan.Changes {
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
 			open[c.Addr.Device] = specOf(p.next.Devices[c.Addr.Device])
+			p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, p.next.Devices[c.Addr.Device])
 		case RenameDevice:
 			p.renamed[c.Addr.Device] = c.Before.(string)
 		case SetPortals:
 			portals = true
 		}
-		if c.Addr.Target != "" {
-			touched[c.Addr.Target] = true
-		}
-	}
-	if err := p.parseAccess(touched); err != nil {
-		return nil, err
 	}
 	// Devices kept: reopen when the backend's spec changed (a serving
 	// device may then grow its file), an earlier reopen failed, or the
@@ -157,9 +166,10 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 		return nil, err
 	}
 	if portals {
-		if err := e.srv.SetPortals(p.next.ISCSI.Portals); err != nil {
+		addrs := addrStrings(p.next.ISCSI.Portals)
+		if err := e.srv.SetPortals(addrs); err != nil {
 			p.discard()
-			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", p.next.ISCSI.Portals, err)
+			return nil, fmt.Errorf("reconcile: portals %q: %w; nothing was changed", addrs, err)
 		}
 	}
 	return p, nil
@@ -183,28 +193,6 @@ func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]
 	}
 	wg.Wait()
 	return out
-}
-
-// parseAccess parses and checks the CHAP policies, portal rules,
-// redirects and group patterns of the touched targets and of discovery.
-func (p *prepared) parseAccess(touched map[string]bool) error {
-	var err error
-	g := p.next.ISCSI
-	if p.discovery, err = authOf(g.IncomingUsers, g.OutgoingUsers, nil); err != nil {
-		return fmt.Errorf("reconcile: discovery CHAP: %w; nothing was changed", err)
-	}
-	for name := range touched {
-		t := p.next.Targets[name]
-		if t == nil {
-			continue
-		}
-		a, err := accessOf(t)
-		if err != nil {
-			return fmt.Errorf("reconcile: target %s: %w; nothing was changed", name, err)
-		}
-		p.access[name] = a
-	}
-	return nil
 }
 
 // step is one Apply's commit: the running state after the plan and what
@@ -251,9 +239,11 @@ func (e *Engine) commit(p *prepared) *step {
 		switch c.Op {
 		case AddDevice:
 			s.devices[name] = newDevice(name, p.next.Devices[name])
+			p.pr[name].attach(s.devices[name].dev)
 		case ReplaceDevice:
 			s.retire = append(s.retire, retired{s.devices[name], errReplaced})
 			s.devices[name] = newDevice(name, p.next.Devices[name])
+			p.pr[name].attach(s.devices[name].dev)
 		case RenameDevice:
 			old := c.Before.(string)
 			d := *s.devices[old]
@@ -319,18 +309,28 @@ func (e *Engine) run(s *step) *Result {
 		d.dev.SetReadOnly(d.model.ReadOnly)
 		d.dev.SetCache(d.model.NVCache, d.model.WriteThrough)
 	}
+	// The iSNS registration follows the model that runs; with an empty
+	// plan the links, and so the access control, are those running.
+	ac := e.syncISNS(s.model)
 	if s.snap != nil {
 		s.snap.LogoutGrace = e.opts.LogoutGrace
+		s.snap.AccessControl = ac
 		e.srv.Commit(s.snap, s.effects) // sets s.snap.Generation
 		e.snap = s.snap
 	}
 	e.started = true
 	e.running, e.devices, e.targets, e.nextTID = s.model, s.devices, s.targets, s.nextTID
+	ports := make(map[string]uint16, len(e.snap.Targets))
+	for name, t := range e.snap.Targets {
+		ports[name] = t.RelTgtPortID
+	}
+	e.runALUA(s.p.plan, s.model, e.devices, ports)
 	for _, r := range s.retire {
 		if err := e.release(r.d.name, r.d.dev.SetOffline(r.reason)); err != nil {
 			e.log.Warn("closing released storage", "device", r.d.name, "err", err)
 		}
 	}
+	e.forgetPR(s.p.plan, s.retire)
 	res.Generation = e.snap.Generation
 	for _, name := range sortedKeys(e.devices) {
 		if d := e.devices[name]; !d.online() {
@@ -417,7 +417,7 @@ func (e *Engine) nextSnapshot(s *step) *iscsi.Snapshot {
 	next := &iscsi.Snapshot{
 		Enabled: p.next.ISCSI.Enabled,
 		Targets: make(map[string]*iscsi.Target, len(p.next.Targets)),
-		Auth:    p.discovery,
+		Auth:    authOf(p.next.ISCSI.IncomingUsers, p.next.ISCSI.OutgoingUsers, nil),
 		Limits:  limitsOf(p.next.ISCSI),
 	}
 	for _, name := range sortedKeys(p.next.Targets) {
@@ -453,7 +453,7 @@ func (e *Engine) nextSnapshot(s *step) *iscsi.Snapshot {
 // limitsOf returns the connection caps and login timeouts of g.
 func limitsOf(g Global) iscsi.Limits {
 	return iscsi.Limits{MaxConnections: int(g.MaxConnections), MaxConnectionsPerAddress: int(g.MaxConnectionsPerAddress),
-		LoginTimeout: seconds2d(g.LoginTimeout), DiscoveryIdleTimeout: seconds2d(g.DiscoveryIdleTimeout)}
+		LoginTimeout: time.Duration(g.LoginTimeout), DiscoveryIdleTimeout: time.Duration(g.DiscoveryIdleTimeout)}
 }
 
 // mapKey names a LUN map: a target's own (group "") or a group's.
@@ -481,9 +481,9 @@ func lunsMapAny(m map[scsi.LUN]LUN, devices map[string]bool) bool {
 	return false
 }
 
-// buildTarget makes the engine's target: from its model and parsed
-// access rules when header (or it is new), else as a copy of the running
-// target ot; each LUN map is ot's unless dirty.
+// buildTarget makes the engine's target: from its model when header (or
+// it is new), else as a copy of the running target ot; each LUN map is
+// ot's unless dirty.
 func (e *Engine) buildTarget(s *step, name string, t *Target, ot *iscsi.Target, header bool, dirty map[mapKey]bool) *iscsi.Target {
 	lunMap := func(group string, m map[scsi.LUN]LUN, old *scsi.LUNMap) *scsi.LUNMap {
 		if ot != nil && old != nil && !dirty[mapKey{name, group}] {
@@ -500,14 +500,13 @@ func (e *Engine) buildTarget(s *step, name string, t *Target, ot *iscsi.Target, 
 	var nt *iscsi.Target
 	if ot == nil || header {
 		nt = e.targetHeader(s, name, t)
-		for _, g := range s.p.access[name].groups {
+		nt.Access = accessOf(t, func(group string) *scsi.LUNMap {
 			var old *scsi.LUNMap
 			if ot != nil {
-				old = groupLUNs(ot, g.Name)
+				old = groupLUNs(ot, group)
 			}
-			g.LUNs = lunMap(g.Name, t.Groups[g.Name].LUNs, old)
-			nt.Access.Groups = append(nt.Access.Groups, g)
-		}
+			return lunMap(group, t.Groups[group].LUNs, old)
+		})
 	} else {
 		c := *ot
 		nt = &c
@@ -522,12 +521,11 @@ func (e *Engine) buildTarget(s *step, name string, t *Target, ot *iscsi.Target, 
 		old = ot.LUNs
 	}
 	nt.LUNs = lunMap("", t.LUNs, old)
-	nt.Access.LUNs = nt.LUNs
 	return nt
 }
 
-// targetHeader makes a target's parameters and access rules (without LUN
-// maps) from its model and the access prepare parsed.
+// targetHeader makes a target's parameters and CHAP policy from its
+// model.
 func (e *Engine) targetHeader(s *step, name string, t *Target) *iscsi.Target {
 	rt := s.targets[name]
 	if rt == nil {
@@ -543,7 +541,6 @@ func (e *Engine) targetHeader(s *step, name string, t *Target) *iscsi.Target {
 	if relID == 0 {
 		relID = rt.relID
 	}
-	acc := s.p.access[name]
 	return &iscsi.Target{
 		Name:         name,
 		Enabled:      t.Enabled,
@@ -563,12 +560,11 @@ func (e *Engine) targetHeader(s *step, name string, t *Target) *iscsi.Target {
 			DefaultTime2Retain:       defaultTime2Retain,
 		},
 		QueuedCommands: t.QueuedCommands,
-		NopInInterval:  seconds2d(t.NopInInterval),
-		NopInTimeout:   seconds2d(t.NopInTimeout),
-		RspTimeout:     seconds2d(t.RspTimeout),
+		NopInInterval:  time.Duration(t.NopInInterval),
+		NopInTimeout:   time.Duration(t.NopInTimeout),
+		RspTimeout:     time.Duration(t.RspTimeout),
 		MaxSessions:    int(t.MaxSessions),
-		Auth:           acc.auth,
-		Access:         iscsi.Access{Portals: acc.portals, Redirect: acc.redirect},
+		Auth:           authOf(t.IncomingUsers, t.OutgoingUsers, t.CHAPAlgorithms),
 	}
 }
 

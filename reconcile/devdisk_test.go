@@ -114,6 +114,7 @@ func newDiskEngine(t *testing.T, disks *fakeDisks, opts Options) (*Engine, *reco
 	t.Helper()
 	r := &recorder{}
 	opts.RetryInterval, opts.SizePollInterval, opts.OpenDisk = -1, -1, disks.open
+	opts.StateDir = t.TempDir()
 	e := NewEngine(r, nil, opts)
 	t.Cleanup(func() { e.Close() })
 	return e, r

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -52,11 +53,11 @@ func field[T any, V comparable](name string, f func(*T) *V, change func(b, a *T)
 }
 
 // listField makes an attribute of a slice field; order matters.
-func listField[T any, E comparable](name string, f func(*T) *[]E, change func(b, a *T) (Op, Impact, string)) attr[T] {
+func listField[T any, S ~[]E, E comparable](name string, f func(*T) *S, change func(b, a *T) (Op, Impact, string)) attr[T] {
 	return attr[T]{
 		name:   name,
 		get:    func(t *T) any { return *f(t) },
-		set:    func(t *T, v any) { *f(t) = v.([]E) },
+		set:    func(t *T, v any) { *f(t) = v.(S) },
 		eq:     func(a, b *T) bool { return slices.Equal(*f(a), *f(b)) },
 		change: change,
 	}
@@ -99,15 +100,15 @@ func disc(a attr[Device]) attr[Device] {
 var globalAttrs = []attr[Global]{
 	field("log_level", func(g *Global) *string { return &g.LogLevel }, fixed[Global](SetGlobal, Hot, "")),
 	field("enabled", func(g *Global) *bool { return &g.Enabled }, fixed[Global](SetGlobal, NextLogin, "")),
-	listField("portals", func(g *Global) *[]string { return &g.Portals }, fixed[Global](SetPortals, NextLogin, "")),
-	listField("isns_server", func(g *Global) *[]string { return &g.ISNSServers }, fixed[Global](SetGlobal, Hot, "")),
-	listField("isns_access_control", func(g *Global) *[]string { return &g.ISNSAccessControl }, fixed[Global](SetGlobal, NextLogin, "")),
+	listField("portals", func(g *Global) *[]access.HostPort { return &g.Portals }, fixed[Global](SetPortals, NextLogin, "")),
+	listField("isns_server", func(g *Global) *[]access.HostPort { return &g.ISNSServers }, fixed[Global](SetGlobal, Hot, "")),
+	listField("isns_access_control", func(g *Global) *[]access.HostPort { return &g.ISNSAccessControl }, fixed[Global](SetGlobal, NextLogin, "")),
 	usersField("incoming_user", func(g *Global) *[]User { return &g.IncomingUsers }),
 	usersField("outgoing_user", func(g *Global) *[]User { return &g.OutgoingUsers }),
 	field("max_connections", func(g *Global) *uint32 { return &g.MaxConnections }, fixed[Global](SetGlobal, NextLogin, "")),
 	field("max_connections_per_address", func(g *Global) *uint32 { return &g.MaxConnectionsPerAddress }, fixed[Global](SetGlobal, NextLogin, "")),
-	field("login_timeout", func(g *Global) *uint32 { return &g.LoginTimeout }, fixed[Global](SetGlobal, NextLogin, "")),
-	field("discovery_idle_timeout", func(g *Global) *uint32 { return &g.DiscoveryIdleTimeout }, fixed[Global](SetGlobal, NextLogin, "")),
+	field("login_timeout", func(g *Global) *Duration { return &g.LoginTimeout }, fixed[Global](SetGlobal, NextLogin, "")),
+	field("discovery_idle_timeout", func(g *Global) *Duration { return &g.DiscoveryIdleTimeout }, fixed[Global](SetGlobal, NextLogin, "")),
 }
 
 var deviceAttrs = []attr[Device]{
@@ -117,6 +118,7 @@ var deviceAttrs = []attr[Device]{
 	replacing(field("removable", func(d *Device) *bool { return &d.Removable }, nil)),
 	replacing(field("t10_dev_id", func(d *Device) *string { return &d.T10DevID }, nil)),
 	replacing(field("usn", func(d *Device) *string { return &d.USN }, nil)),
+	replacing(field("naa_id", func(d *Device) *string { return &d.NAA }, nil)),
 	disc(replacing(field("file_id", func(d *Device) *string { return &d.FileID }, nil))),
 	replacing(field("path", func(d *Device) *string { return &d.Path }, nil)),
 	field("size", func(d *Device) *int64 { return &d.Size }, resizeImpact),
@@ -124,7 +126,7 @@ var deviceAttrs = []attr[Device]{
 	field("nv_cache", func(d *Device) *bool { return &d.NVCache }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("write_through", func(d *Device) *bool { return &d.WriteThrough }, fixed[Device](SetDeviceAttr, UnitAttention, reasonModeParams)),
 	field("o_direct", func(d *Device) *bool { return &d.ODirect }, fixed[Device](SetDeviceAttr, Hot, reasonReopened)),
-	field("timeout", func(d *Device) *uint32 { return &d.Timeout }, fixed[Device](SetDeviceAttr, Hot, reasonDiskReopened)),
+	field("timeout", func(d *Device) *Duration { return &d.Timeout }, fixed[Device](SetDeviceAttr, Hot, reasonDiskReopened)),
 }
 
 // resizeImpact: nullio takes any size and a block device exports the size
@@ -150,8 +152,8 @@ var targetAttrs = []attr[Target]{
 		return DisableTarget, SessionDrop, reasonLoggedOut
 	}),
 	field("rel_tgt_id", func(t *Target) *uint16 { return &t.RelTgtID }, nextLogin),
-	listField("header_digest", func(t *Target) *[]string { return &t.HeaderDigest }, nextLogin),
-	listField("data_digest", func(t *Target) *[]string { return &t.DataDigest }, nextLogin),
+	listField("header_digest", func(t *Target) *[]access.Digest { return &t.HeaderDigest }, nextLogin),
+	listField("data_digest", func(t *Target) *[]access.Digest { return &t.DataDigest }, nextLogin),
 	field("immediate_data", func(t *Target) *bool { return &t.ImmediateData }, nextLogin),
 	field("initial_r2t", func(t *Target) *bool { return &t.InitialR2T }, nextLogin),
 	field("max_recv_data_segment_length", func(t *Target) *uint32 { return &t.MaxRecvDataSegmentLength }, nextLogin),
@@ -160,18 +162,18 @@ var targetAttrs = []attr[Target]{
 	field("first_burst_length", func(t *Target) *uint32 { return &t.FirstBurstLength }, nextLogin),
 	field("max_outstanding_r2t", func(t *Target) *uint32 { return &t.MaxOutstandingR2T }, nextLogin),
 	field("queued_commands", func(t *Target) *uint32 { return &t.QueuedCommands }, fixed[Target](SetTargetParam, Hot, reasonMaxCmdSN)),
-	field("nop_in_interval", func(t *Target) *uint32 { return &t.NopInInterval }, nextLogin),
-	field("nop_in_timeout", func(t *Target) *uint32 { return &t.NopInTimeout }, nextLogin),
-	field("rsp_timeout", func(t *Target) *uint32 { return &t.RspTimeout }, nextLogin),
+	field("nop_in_interval", func(t *Target) *Duration { return &t.NopInInterval }, nextLogin),
+	field("nop_in_timeout", func(t *Target) *Duration { return &t.NopInTimeout }, nextLogin),
+	field("rsp_timeout", func(t *Target) *Duration { return &t.RspTimeout }, nextLogin),
 	field("max_sessions", func(t *Target) *uint32 { return &t.MaxSessions }, nextLogin),
-	listField("allowed_portals", func(t *Target) *[]string { return &t.AllowedPortals }, nextLogin),
+	listField("allowed_portals", func(t *Target) *access.Patterns { return &t.AllowedPortals }, nextLogin),
 	// Groups match "initiator#portal_ip" instead of the initiator: live
 	// sessions may move to another LUN map.
 	field("per_portal_acl", func(t *Target) *bool { return &t.PerPortalACL }, fixed[Target](SetTargetParam, UnitAttention, reasonLUNsChanged)),
-	field("redirect", func(t *Target) *string { return &t.Redirect }, nextLogin),
+	field("redirect", func(t *Target) *access.Redirect { return &t.Redirect }, nextLogin),
 	usersField("incoming_user", func(t *Target) *[]User { return &t.IncomingUsers }),
 	usersField("outgoing_user", func(t *Target) *[]User { return &t.OutgoingUsers }),
-	listField("chap_algorithms", func(t *Target) *[]string { return &t.CHAPAlgorithms }, nextLogin),
+	listField("chap_algorithms", func(t *Target) *[]access.CHAPAlgorithm { return &t.CHAPAlgorithms }, nextLogin),
 }
 
 func nextLogin(*Target, *Target) (Op, Impact, string) { return SetTargetParam, NextLogin, "" }
@@ -184,7 +186,7 @@ var lunAttrs = []attr[LUN]{
 }
 
 var groupAttrs = []attr[Group]{
-	listField("initiators", func(g *Group) *[]string { return &g.Initiators }, fixed[Group](SetGroupInitiators, UnitAttention, reasonLUNsChanged)),
+	listField("initiators", func(g *Group) *access.Patterns { return &g.Initiators }, fixed[Group](SetGroupInitiators, UnitAttention, reasonLUNsChanged)),
 }
 
 // Diff returns the plan that takes running to desired, with the impact
@@ -204,13 +206,14 @@ func Diff(running, desired Model, sessions []Session) Plan {
 	d := differ{
 		running: &running, desired: &desired,
 		renamed: map[string]string{}, renamedTo: map[string]string{}, replaced: map[string]bool{},
-		matchers: map[*Target][]matcher{},
+		groupOrder: map[*Target][]string{},
 	}
 	d.findRenames()
 	diffAttrs(&d, GlobalAddr, globalAttrs, &running.ISCSI, &desired.ISCSI, Hot)
 	d.cluster()
 	d.devices()
 	d.targets()
+	d.deviceGroups()
 	sort.SliceStable(d.changes, func(i, j int) bool {
 		a, b := d.changes[i].Change, d.changes[j].Change
 		ta, tb := a.Op.tier(), b.Op.tier()
@@ -235,8 +238,8 @@ type differ struct {
 	renamed, renamedTo map[string]string
 	// replaced are devices that get a new scsi.Device (ReplaceDevice).
 	replaced map[string]bool
-	// groups caches each target's groups, parsed, in name order.
-	matchers map[*Target][]matcher
+	// groupOrder caches the names of each target's groups, in order.
+	groupOrder map[*Target][]string
 }
 
 // pending is a change before the sessions it reaches are known.

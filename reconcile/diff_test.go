@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -17,7 +19,7 @@ func randomModel(r *rand.Rand) Model {
 	m := Model{
 		ISCSI: Global{
 			Enabled: r.IntN(4) != 0,
-			Portals: [][]string{{"0.0.0.0:3260"}, {"127.0.0.1:3260", "[::1]:3260"}}[r.IntN(2)],
+			Portals: [][]access.HostPort{hostPorts("0.0.0.0:3260"), hostPorts("127.0.0.1:3260", "[::1]:3260")}[r.IntN(2)],
 		},
 		Devices: map[string]Device{},
 		Targets: map[string]*Target{},
@@ -26,7 +28,7 @@ func randomModel(r *rand.Rand) Model {
 		m.ISCSI.IncomingUsers = []User{{Name: "disc", Secret: secret(pick("secretsecret", "othersecret1"))}}
 	}
 	if r.IntN(4) == 0 {
-		m.ISCSI.ISNSServers = []string{"192.0.2.10:3205"}
+		m.ISCSI.ISNSServers = hostPorts("192.0.2.10:3205")
 	}
 	var devices []string
 	for i := range 6 {
@@ -47,7 +49,7 @@ func randomModel(r *rand.Rand) Model {
 			d.Filename = pick("/a.img", "/b.img")
 		}
 		if r.IntN(5) == 0 {
-			d = Device{Handler: devDisk, Path: pick("/dev/sg1", "0:0:1:0"), Timeout: uint32(30 * (1 + r.IntN(2))), ReadOnly: r.IntN(2) == 0}
+			d = Device{Handler: devDisk, Path: pick("/dev/sg1", "0:0:1:0"), Timeout: Duration(time.Duration(30*(1+r.IntN(2))) * time.Second), ReadOnly: r.IntN(2) == 0}
 		}
 		if r.IntN(5) == 0 {
 			// A vcdrom drive, with a disc or none (filename "").
@@ -78,14 +80,14 @@ func randomModel(r *rand.Rand) Model {
 		t := defaultTarget()
 		t.Enabled = r.IntN(4) != 0
 		t.QueuedCommands = uint32(32 << r.IntN(2))
-		t.HeaderDigest = [][]string{{"None"}, {"CRC32C", "None"}}[r.IntN(2)]
+		t.HeaderDigest = [][]access.Digest{{access.DigestNone}, {access.DigestCRC32C, access.DigestNone}}[r.IntN(2)]
 		t.MaxBurstLength = uint32(262144 << r.IntN(3))
 		t.RelTgtID = uint16(r.IntN(2))
 		if r.IntN(3) == 0 {
 			t.IncomingUsers = []User{{Name: "joe", Secret: secret(pick("secretsecret", "othersecret1"))}}
 		}
 		if r.IntN(4) == 0 {
-			t.AllowedPortals = []string{"10.0.0.*"}
+			t.AllowedPortals = access.MustPatterns("10.0.0.*")
 		}
 		t.LUNs = luns()
 		for g := range 2 {
@@ -95,7 +97,7 @@ func randomModel(r *rand.Rand) Model {
 			if t.Groups == nil {
 				t.Groups = map[string]*Group{}
 			}
-			t.Groups[fmt.Sprintf("g%d", g)] = &Group{Initiators: []string{pick("iqn.a:*", "iqn.b:*")}, LUNs: luns()}
+			t.Groups[fmt.Sprintf("g%d", g)] = &Group{Initiators: access.MustPatterns(pick("iqn.a:*", "iqn.b:*")), LUNs: luns()}
 		}
 		m.Targets[fmt.Sprintf("iqn.2026-11.org.example:t%d", i)] = t
 	}
@@ -156,7 +158,7 @@ func TestDiffImpactOnDisabledTarget(t *testing.T) {
 func TestImpactPerSession(t *testing.T) {
 	const host1, host2, win1 = "iqn.1994-05.com.redhat:host1", "iqn.1994-05.com.redhat:host2", "iqn.1991-05.com.microsoft:win1"
 	withGroup := func(m *Model) {
-		m.Targets[iqnA].Groups = map[string]*Group{"windows": {Initiators: []string{"iqn.1991-05.com.microsoft:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}}}
+		m.Targets[iqnA].Groups = map[string]*Group{"windows": {Initiators: access.MustPatterns("iqn.1991-05.com.microsoft:*"), LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}}}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -180,20 +182,20 @@ func TestImpactPerSession(t *testing.T) {
 		{"device swap: a LUN's device", nil, func(m *Model) { m.Targets[iqnA].LUNs[1] = LUN{Device: "spare"} },
 			LUNAddr(iqnA, "", 1), DeviceSwap, []string{win1, host1}},
 		{"device swap: a group added over a live session", nil, func(m *Model) {
-			m.Targets[iqnA].Groups = map[string]*Group{"kvm": {Initiators: []string{host1}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}}}
+			m.Targets[iqnA].Groups = map[string]*Group{"kvm": {Initiators: access.MustPatterns(host1), LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}}}
 		}, GroupAddr(iqnA, "kvm"), DeviceSwap, []string{host1}},
 		{"unit attention: initiators moved to a map with the same device at LUN 0", withGroup, func(m *Model) {
-			m.Targets[iqnA].Groups["windows"].Initiators = []string{"iqn.1991-05.com.microsoft:other"}
+			m.Targets[iqnA].Groups["windows"].Initiators = access.MustPatterns("iqn.1991-05.com.microsoft:other")
 		}, GroupAddr(iqnA, "windows"), UnitAttention, []string{win1}},
 		{"device swap: initiators moved to a map with another device at LUN 0", func(m *Model) {
 			withGroup(m)
 			m.Targets[iqnA].Groups["windows"].LUNs[0] = LUN{Device: "spare"}
 		}, func(m *Model) {
-			m.Targets[iqnA].Groups["windows"].Initiators = []string{"iqn.1991-05.com.microsoft:other"}
+			m.Targets[iqnA].Groups["windows"].Initiators = access.MustPatterns("iqn.1991-05.com.microsoft:other")
 		}, GroupAddr(iqnA, "windows"), DeviceSwap, []string{win1}},
 		{"unit attention: per_portal_acl moves a session", func(m *Model) {
 			withGroup(m)
-			m.Targets[iqnA].Groups["windows"].Initiators = []string{win1}
+			m.Targets[iqnA].Groups["windows"].Initiators = access.MustPatterns(win1)
 		}, func(m *Model) { m.Targets[iqnA].PerPortalACL = true },
 			TargetAddr(iqnA), UnitAttention, []string{win1}},
 		{"device swap: backing file changed", nil, func(m *Model) { setDevice(m, "disk1", func(d *Device) { d.Filename = "/srv/other.img" }) },

@@ -14,7 +14,9 @@
 // ReplaceDevice, RemoveDevice, AddTarget, SetTargetParam, EnableTarget, DisableTarget,
 // RemoveTarget, AddLUN, SetLUNAttr, RemoveLUN, AddGroup,
 // SetGroupInitiators, RemoveGroup, SetChapUsers, SetPortals, SetGlobal,
-// SetCluster).
+// SetCluster, and for ALUA AddDeviceGroup, SetDeviceGroupAttr,
+// RemoveDeviceGroup, AddTargetGroup, SetTargetGroupAttr, SetALUAState,
+// RemoveTargetGroup).
 //
 // The cluster block (cluster.go) is carried, not run, by the engine: the
 // start takes it as it is, and a later change is one SetCluster change
@@ -34,13 +36,14 @@
 //	hot              nothing a live session notices
 //	next login       new logins only (negotiation, CHAP, portals)
 //	unit attention   a LUN added or removed, read_only, capacity, mode
-//	                 parameters, a vcdrom's disc (medium changed): the
-//	                 sessions get that unit attention
+//	                 parameters, a vcdrom's disc (medium changed), an
+//	                 ALUA state or group of the session's port (alua.go):
+//	                 the sessions get that unit attention
 //	medium locked    a vcdrom's disc changes or goes while the session
 //	                 holds it in (PREVENT ALLOW MEDIUM REMOVAL)
 //	identity change  a LUN a session uses reaches the same storage under
-//	                 another identity (usn, t10_dev_id, removable): the
-//	                 plan says which values to pin to keep it
+//	                 another identity (usn, t10_dev_id, naa_id, removable):
+//	                 the plan says which values to pin to keep it
 //	device swap      a LUN number a session uses reaches another device
 //	session drop     the session's target is removed or disabled
 //
@@ -102,7 +105,26 @@
 // itself (scsi marks the state lost); the engine sees it, retries it like
 // any offline device, and closes the lost disk when it replaces it.
 //
+// # iSNS
+//
+// The engine owns one iSNS client (package isns) per isns_server block:
+// each registration follows the configuration that runs, sent in the
+// background after every Apply and kept alive by the client; a removed
+// block's client deregisters and closes. The snapshot's AccessControl is
+// the client of the first server with access_control, which logins and
+// SendTargets ask.
+//
+// # State
+//
+// The first Apply opens the state directory (state_dir, package
+// internal/state); later ones keep it, with a warning when the
+// configuration names another. Its seed gives
+// every device that does not pin naa_id its NAA 6h designator (identify,
+// before Diff: the designator is part of the device's identity), and
+// each device gets its persistent reservation file (pr.go), restored
+// when the device is made.
+//
 // The package does not parse files (package config does) nor speak iSCSI
-// (package iscsi); it drives the server through the small Server
-// interface.
+// or iSNS (packages iscsi and isns); it drives the iSCSI server through
+// the small Server interface.
 package reconcile

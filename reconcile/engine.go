@@ -1,12 +1,17 @@
 package reconcile
 
 import (
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/state"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -52,6 +57,9 @@ type Options struct {
 	// ISNSEntityID is the entity identifier registered with iSNS servers;
 	// empty: "scstd:" and the host name.
 	ISNSEntityID string
+	// StateDir, when set, is the state directory instead of the
+	// configuration's state_dir (tests).
+	StateDir string
 }
 
 func (o Options) withDefaults() Options {
@@ -150,8 +158,12 @@ type Engine struct {
 	targets map[string]*runTarget
 	snap    *iscsi.Snapshot
 	nextTID uint32
-	// isns are the links to the iSNS servers, by "host:port".
-	isns map[string]*isnsLink
+	// isns are the links to the iSNS servers.
+	isns map[access.HostPort]*isnsLink
+	// state is the state directory, opened by the first Apply.
+	state *state.Dir
+	// tpgs are the running target port groups (runALUA).
+	tpgs map[tpgKey]*scsi.TargetPortGroup
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -197,7 +209,7 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		opts:    opts.withDefaults(),
 		devices: map[string]*device{},
 		targets: map[string]*runTarget{},
-		isns:    map[string]*isnsLink{},
+		isns:    map[access.HostPort]*isnsLink{},
 		stop:    make(chan struct{}),
 		running: Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
 	}
@@ -238,8 +250,9 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 		e.mu.Unlock()
 		return Plan{}, ErrClosed
 	}
-	running, serving, drives := e.running, e.serving(), e.drives()
+	running, serving, drives, st := e.running, e.serving(), e.drives(), e.state
 	e.mu.Unlock()
+	identify(&desired, st)
 	e.observe(&desired, serving)
 	return Diff(running, desired, e.liveSessions(drives)), nil
 }
@@ -263,7 +276,7 @@ func (e *Engine) Close() error {
 		errs = append(errs, e.release(d.name, d.dev.SetOffline(ErrClosed)))
 	}
 	links := e.isns
-	e.isns = map[string]*isnsLink{}
+	e.isns = map[access.HostPort]*isnsLink{}
 	e.mu.Unlock()
 	errs = append(errs, closeISNS(links))
 	e.wg.Wait()
@@ -286,6 +299,7 @@ func scsiConfig(name string, d Device) scsi.DeviceConfig {
 		Removable:    d.Removable,
 		T10DevID:     d.T10DevID,
 		USN:          d.USN,
+		NAA:          naaBytes(d.NAA),
 		Passthrough:  d.Handler == devDisk,
 	}
 }
@@ -312,4 +326,71 @@ func (e *Engine) release(name string, dr scsi.Drain) error {
 		closeIt()
 	}()
 	return nil
+}
+
+// openState opens the state directory of the first Apply (the
+// configuration's state_dir, or Options.StateDir). A later Apply keeps
+// it: one whose configuration names another gets a warning (the seed
+// and the persistent reservations stay where the daemon found them; the
+// new directory is used from the next start).
+func (e *Engine) openState(desired, running string, started bool) (warning string, err error) {
+	if started {
+		if desired != running {
+			w := fmt.Sprintf("state_dir %q -> %q applies at the next start; until then the state stays in %q "+
+				"(move its files before restarting: identity.seed keeps the devices' NAA designators, pr/ their persistent reservations)",
+				running, desired, running)
+			e.log.Warn("state_dir changed: it applies at the next start", "running", running, "configured", desired)
+			return w, nil
+		}
+		return "", nil
+	}
+	dir := desired
+	if e.opts.StateDir != "" {
+		dir = e.opts.StateDir
+	}
+	e.mu.Lock()
+	have := e.state
+	e.mu.Unlock()
+	if have != nil && have.Path() == dir {
+		return "", nil
+	}
+	st, err := state.Open(dir)
+	if err != nil {
+		return "", fmt.Errorf("reconcile: state_dir: %w; nothing was started (set state_dir to a directory scstd can write)", err)
+	}
+	e.mu.Lock()
+	e.state = st
+	e.mu.Unlock()
+	e.log.Info("state directory", "state_dir", dir)
+	return "", nil
+}
+
+// identify fills in the NAA designator of the devices of m that do not
+// pin naa_id: the NAA 6h designator derived from the state directory's
+// seed and t10_dev_id (scsi.DeriveNAA). Without a state directory (none
+// opened yet) it leaves them empty. m.Devices is copied before it is
+// changed.
+func identify(m *Model, st *state.Dir) {
+	if st == nil {
+		return
+	}
+	devs := maps.Clone(m.Devices)
+	for name, d := range devs {
+		if d.NAA != "" || d.Handler == devDisk {
+			continue
+		}
+		naa := scsi.DeriveNAA(st.Seed(), d.T10DevID)
+		d.NAA = hex.EncodeToString(naa[:])
+		devs[name] = d
+	}
+	m.Devices = devs
+}
+
+// naaBytes decodes a model's NAA designator (nil for none).
+func naaBytes(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return b
 }

@@ -4,9 +4,9 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -17,8 +17,10 @@ import (
 // LUN blocks) do not show in the model.
 func FromConfig(c *config.Config) Model {
 	m := Model{
-		Devices: make(map[string]Device, len(c.Devices)),
-		Targets: make(map[string]*Target, len(c.Targets)),
+		Devices:      make(map[string]Device, len(c.Devices)),
+		Targets:      make(map[string]*Target, len(c.Targets)),
+		DeviceGroups: deviceGroupsFromConfig(c.DeviceGroups),
+		StateDir:     c.StateDir,
 	}
 	if c.ISCSI != nil {
 		m.ISCSI = globalFromConfig(c.ISCSI)
@@ -37,19 +39,19 @@ func FromConfig(c *config.Config) Model {
 func globalFromConfig(i *config.ISCSI) Global {
 	g := Global{Enabled: i.Enabled, MaxConnections: uint32(i.MaxConnections),
 		MaxConnectionsPerAddress: uint32(i.MaxConnectionsPerAddress),
-		LoginTimeout:             seconds(i.LoginTimeout), DiscoveryIdleTimeout: seconds(i.DiscoveryIdleTimeout)}
+		LoginTimeout:             Duration(i.LoginTimeout), DiscoveryIdleTimeout: Duration(i.DiscoveryIdleTimeout)}
 	for _, p := range i.Portals {
 		g.Portals = append(g.Portals, p.Addr)
 	}
-	g.Portals = sortedUnique(g.Portals)
+	g.Portals = sortedAddrs(g.Portals)
 	for _, s := range i.ISNSServers {
 		g.ISNSServers = append(g.ISNSServers, s.Addr)
 		if s.AccessControl {
 			g.ISNSAccessControl = append(g.ISNSAccessControl, s.Addr)
 		}
 	}
-	g.ISNSServers = sortedUnique(g.ISNSServers)
-	g.ISNSAccessControl = sortedUnique(g.ISNSAccessControl)
+	g.ISNSServers = sortedAddrs(g.ISNSServers)
+	g.ISNSAccessControl = sortedAddrs(g.ISNSAccessControl)
 	g.IncomingUsers = users(i.IncomingUsers, i.OutgoingUser, false)
 	g.OutgoingUsers = users(i.IncomingUsers, i.OutgoingUser, true)
 	return g
@@ -68,8 +70,9 @@ func deviceFromConfig(d *config.Device) Device {
 		Removable:    d.Removable,
 		T10DevID:     d.T10DevID,
 		USN:          d.USN,
+		NAA:          d.NAAID,
 		Path:         d.Path,
-		Timeout:      seconds(d.Timeout),
+		Timeout:      Duration(d.Timeout),
 	}
 }
 
@@ -77,8 +80,8 @@ func targetFromConfig(t *config.Target) *Target {
 	m := &Target{
 		Enabled:                  t.Enabled,
 		RelTgtID:                 uint16(t.RelTgtID),
-		HeaderDigest:             digests(t.HeaderDigest),
-		DataDigest:               digests(t.DataDigest),
+		HeaderDigest:             slices.Clone(t.HeaderDigest),
+		DataDigest:               slices.Clone(t.DataDigest),
 		ImmediateData:            t.ImmediateData,
 		InitialR2T:               t.InitialR2T,
 		MaxRecvDataSegmentLength: uint32(t.MaxRecvDataSegmentLength),
@@ -87,21 +90,17 @@ func targetFromConfig(t *config.Target) *Target {
 		FirstBurstLength:         uint32(t.FirstBurstLength),
 		MaxOutstandingR2T:        uint32(t.MaxOutstandingR2T),
 		QueuedCommands:           uint32(t.QueuedCommands),
-		NopInInterval:            seconds(t.NopInInterval),
-		NopInTimeout:             seconds(t.NopInTimeout),
+		NopInInterval:            Duration(t.NopInInterval),
+		NopInTimeout:             Duration(t.NopInTimeout),
 		MaxSessions:              uint32(t.MaxSessions),
-		RspTimeout:               seconds(t.RspTimeout),
+		RspTimeout:               Duration(t.RspTimeout),
 		AllowedPortals:           slices.Clone(t.AllowedPortals),
 		PerPortalACL:             t.PerPortalACL,
+		Redirect:                 t.Redirect,
 		IncomingUsers:            users(t.IncomingUsers, t.OutgoingUser, false),
 		OutgoingUsers:            users(t.IncomingUsers, t.OutgoingUser, true),
+		CHAPAlgorithms:           slices.Clone(t.CHAPAlgorithms),
 		LUNs:                     lunMap(t.LUNs),
-	}
-	if t.Redirect != nil {
-		m.Redirect = t.Redirect.String()
-	}
-	for _, a := range t.CHAPAlgorithms {
-		m.CHAPAlgorithms = append(m.CHAPAlgorithms, string(a))
 	}
 	if len(t.Groups) > 0 {
 		m.Groups = make(map[string]*Group, len(t.Groups))
@@ -140,19 +139,13 @@ func users(in []*config.User, out *config.User, outgoing bool) []User {
 	return us
 }
 
-func digests(ds []config.Digest) []string {
-	s := make([]string, len(ds))
-	for i, d := range ds {
-		s[i] = string(d)
-	}
-	return s
+// sortedAddrs sorts addresses by their text and drops duplicates.
+func sortedAddrs(as []access.HostPort) []access.HostPort {
+	slices.SortFunc(as, access.HostPort.Compare)
+	return slices.Compact(as)
 }
-
-func seconds(d time.Duration) uint32 { return uint32(d / time.Second) }
 
 func sortedUnique[T cmp.Ordered](s []T) []T {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
-
-func seconds2d(s uint32) time.Duration { return time.Duration(s) * time.Second }

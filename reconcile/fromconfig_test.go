@@ -3,7 +3,9 @@ package reconcile
 import (
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -79,7 +81,7 @@ iscsi {
 
 func TestFromConfig(t *testing.T) {
 	m := FromConfig(parse(t, fullConfig))
-	if !slices.Equal(m.ISCSI.Portals, []string{"127.0.0.1:3260", "[::1]:3260"}) || !m.ISCSI.Enabled {
+	if !slices.Equal(m.ISCSI.Portals, hostPorts("127.0.0.1:3260", "[::1]:3260")) || !m.ISCSI.Enabled {
 		t.Errorf("global %+v", m.ISCSI)
 	}
 	if len(m.ISCSI.IncomingUsers) != 1 || m.ISCSI.IncomingUsers[0].Name != "joeD" || m.ISCSI.IncomingUsers[0].Secret.Reveal() != "12charsecret" {
@@ -97,11 +99,11 @@ func TestFromConfig(t *testing.T) {
 	if a == nil {
 		t.Fatal("no target a")
 	}
-	if !slices.Equal(a.HeaderDigest, []string{"CRC32C", "None"}) || a.QueuedCommands != 64 || a.NopInInterval != 10 || a.RspTimeout != 90 {
+	if !slices.Equal(a.HeaderDigest, []access.Digest{access.DigestCRC32C, access.DigestNone}) || a.QueuedCommands != 64 || a.NopInInterval != Duration(10*time.Second) || a.RspTimeout != Duration(90*time.Second) {
 		t.Errorf("target params %+v", a)
 	}
-	if a.Redirect != "192.0.2.20:3260 temp" {
-		t.Errorf("redirect %q", a.Redirect)
+	if a.Redirect.String() != "192.0.2.20:3260 temp" {
+		t.Errorf("redirect %v", a.Redirect)
 	}
 	if len(a.IncomingUsers) != 2 || a.IncomingUsers[0].Name != "ann" || a.IncomingUsers[1].Name != "zed" {
 		t.Errorf("users not sorted by name: %v", a.IncomingUsers)

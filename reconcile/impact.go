@@ -15,28 +15,15 @@ import (
 // map each one sees before and after the change, what differs for it,
 // and which change of the plan causes each difference.
 
-// matcher is one initiator group of a target, its patterns parsed.
-type matcher struct {
-	name string
-	pl   iscsi.PatternList
-}
-
-// groupsOf returns t's groups in the order the iSCSI server tries them
-// (by name). A group whose patterns do not parse (the configuration
-// checks them) matches no one.
-func (d *differ) groupsOf(t *Target) []matcher {
-	if ms, ok := d.matchers[t]; ok {
-		return ms
+// groupsOf returns the names of t's groups in the order the iSCSI server
+// tries them (by name).
+func (d *differ) groupsOf(t *Target) []string {
+	names, ok := d.groupOrder[t]
+	if !ok {
+		names = sortedKeys(t.Groups)
+		d.groupOrder[t] = names
 	}
-	ms := make([]matcher, 0, len(t.Groups))
-	for _, name := range sortedKeys(t.Groups) {
-		pl, err := iscsi.ParsePatternList(t.Groups[name].Initiators)
-		if err == nil {
-			ms = append(ms, matcher{name: name, pl: pl})
-		}
-	}
-	d.matchers[t] = ms
-	return ms
+	return names
 }
 
 // view returns the LUN map session s sees in target t: its group's ("" for
@@ -46,9 +33,9 @@ func (d *differ) view(t *Target, s *Session) (string, map[scsi.LUN]LUN) {
 	if t.PerPortalACL {
 		key += "#" + s.PortalIP
 	}
-	for _, m := range d.groupsOf(t) {
-		if m.pl.Match(key) {
-			return m.name, t.Groups[m.name].LUNs
+	for _, name := range d.groupsOf(t) {
+		if t.Groups[name].Initiators.Match(key) {
+			return name, t.Groups[name].LUNs
 		}
 	}
 	return "", t.LUNs
@@ -87,7 +74,7 @@ func sameStorage(b, a *Device) bool {
 // identity: unit serial number, T10 vendor identification (and the NAA
 // designator derived from it), removable medium bit.
 func sameIdentity(b, a *Device) bool {
-	return b.T10DevID == a.T10DevID && b.USN == a.USN && b.Removable == a.Removable
+	return b.T10DevID == a.T10DevID && b.USN == a.USN && b.Removable == a.Removable && b.NAA == a.NAA
 }
 
 // identityHint says how to give device after the identity of device
@@ -103,6 +90,14 @@ func (d *differ) identityHint(before, after string) string {
 	}
 	if b.Removable != a.Removable {
 		set = append(set, "removable = "+strconv.FormatBool(b.Removable))
+	}
+	if b.NAA != a.NAA && b.NAA != "" && b.T10DevID == a.T10DevID {
+		// (With t10_dev_id pinned back, a derived NAA designator comes
+		// back by itself.)
+		set = append(set, "naa_id = "+strconv.Quote(b.NAA))
+	}
+	if len(set) == 0 {
+		return ""
 	}
 	return "set " + strings.Join(set, ", ") + " in " + DeviceAddr(after).String()
 }
@@ -221,6 +216,7 @@ func (d *differ) reach(sessions []Session) {
 				}
 			}
 		}
+		d.reachALUA(s, before, after, changes)
 		// Devices the session keeps seeing at the same LUN and that
 		// change in place (capacity, mode parameters, the disc in a
 		// drive, which a session that locked it in must not lose).
@@ -268,7 +264,7 @@ func (d *differ) hint(c *Change) string {
 			if e.Kind != LUNSwapped || d.swapImpact(e.Before, e.After) != IdentityChange {
 				continue
 			}
-			if h := d.identityHint(e.Before, e.After); !seen[h] {
+			if h := d.identityHint(e.Before, e.After); h != "" && !seen[h] {
 				seen[h] = true
 				hints = append(hints, h)
 			}

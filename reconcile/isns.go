@@ -8,40 +8,37 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/isns"
 	"github.com/scstd/scstd/iscsi"
 )
 
-// isnsAccessSetter is implemented by servers that consult an iSNS client
-// for access control (*iscsi.Server does).
-type isnsAccessSetter interface {
-	SetISNSAccess(c *iscsi.ISNSClient)
-}
-
-// isnsPortals returns the portals to register as "ip:port": the
-// configured ones, a host name resolved as net.Listen resolves it (one
-// address). A name that does not resolve is left out and logged.
-func (e *Engine) isnsPortals(configured []string) []string {
-	out := make([]string, 0, len(configured))
+// isnsPortals returns the portals to register: the configured ones, a
+// host name resolved as net.Listen resolves it (one address). A name
+// that does not resolve is left out and logged.
+func (e *Engine) isnsPortals(configured []access.HostPort) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(configured))
 	for _, p := range configured {
-		if ap, err := netip.ParseAddrPort(p); err == nil {
-			out = append(out, ap.String())
+		if ip, ok := p.Addr(); ok {
+			out = append(out, netip.AddrPortFrom(ip, p.Port()))
 			continue
 		}
-		ta, err := net.ResolveTCPAddr("tcp", p)
+		ta, err := net.ResolveTCPAddr("tcp", p.String())
 		if err != nil {
 			e.log.Warn("iSNS: portal not registered", "portal", p, "err", err)
 			continue
 		}
-		out = append(out, ta.AddrPort().String())
+		out = append(out, ta.AddrPort())
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, netip.AddrPort.Compare)
 	return slices.Compact(out)
 }
 
 // isnsRegistration is what one iSNS server is told: the enabled targets
 // and the portals.
 type isnsRegistration struct {
-	targets, portals []string
+	targets []string
+	portals []netip.AddrPort
 }
 
 func (r isnsRegistration) equal(o isnsRegistration) bool {
@@ -49,11 +46,11 @@ func (r isnsRegistration) equal(o isnsRegistration) bool {
 }
 
 // isnsLink is the engine's connection to one iSNS server: the client, its
-// refresh loop (ISNSClient.Run) and an updater that sends the latest
+// refresh loop (isns.Client.Run) and an updater that sends the latest
 // registration without holding up Apply, which only posts it.
 type isnsLink struct {
 	server string
-	client *iscsi.ISNSClient
+	client *isns.Client
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -64,13 +61,10 @@ type isnsLink struct {
 }
 
 // newISNSLink starts the client's goroutines for server.
-func (e *Engine) newISNSLink(server string) (*isnsLink, error) {
-	c, err := iscsi.NewISNSClient(iscsi.ISNSConfig{Server: server, EntityID: e.opts.ISNSEntityID, Logger: e.log})
-	if err != nil {
-		return nil, err
-	}
+func (e *Engine) newISNSLink(server access.HostPort) *isnsLink {
+	c := isns.NewClient(isns.Config{Server: server, EntityID: e.opts.ISNSEntityID, Logger: e.log})
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &isnsLink{server: server, client: c, cancel: cancel, wake: make(chan struct{}, 1)}
+	l := &isnsLink{server: server.String(), client: c, cancel: cancel, wake: make(chan struct{}, 1)}
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
@@ -80,7 +74,7 @@ func (e *Engine) newISNSLink(server string) (*isnsLink, error) {
 		defer l.wg.Done()
 		l.update(ctx, e)
 	}()
-	return l, nil
+	return l
 }
 
 // post makes r the registration the updater sends next, unless it is the
@@ -114,7 +108,7 @@ func (l *isnsLink) update(ctx context.Context, e *Engine) {
 		if r == nil {
 			continue
 		}
-		if err := l.client.Update(r.targets, r.portals); err != nil && !errors.Is(err, iscsi.ErrISNSClosed) {
+		if err := l.client.Update(r.targets, r.portals); err != nil && !errors.Is(err, isns.ErrClosed) {
 			e.log.Warn("iSNS registration failed; retrying", "isns_server", l.server, "err", err)
 		}
 	}
@@ -127,18 +121,18 @@ func (l *isnsLink) close() error {
 	return l.client.Close()
 }
 
-// syncISNS brings the iSNS links in line with the running model after an
-// Apply: it starts links to new servers, posts the enabled targets and
-// portals to every link, points access control at the first server with
-// access_control (nil: none), and closes links to removed servers in the
-// background (their deregistration must not hold up the reload). Called
-// with e.mu held.
-func (e *Engine) syncISNS() {
-	g := e.running.ISCSI
+// syncISNS brings the iSNS links in line with the model m that is about
+// to run: it starts links to new servers, posts the enabled targets and
+// portals to every link, and closes links to removed servers in the
+// background (their deregistration must not hold up the reload). It
+// returns the access control the snapshot carries: the client of the
+// first server with access_control, or nil. Called with e.mu held.
+func (e *Engine) syncISNS(m Model) iscsi.AccessControl {
+	g := m.ISCSI
 	reg := isnsRegistration{portals: e.isnsPortals(g.Portals)}
 	if g.Enabled {
-		for _, name := range sortedKeys(e.running.Targets) {
-			if e.running.Targets[name].Enabled {
+		for _, name := range sortedKeys(m.Targets) {
+			if m.Targets[name].Enabled {
 				reg.targets = append(reg.targets, name)
 			}
 		}
@@ -155,34 +149,26 @@ func (e *Engine) syncISNS() {
 			}()
 		}
 	}
-	var access *iscsi.ISNSClient
+	var ac iscsi.AccessControl
 	for _, server := range g.ISNSServers {
 		l, ok := e.isns[server]
-		fresh := !ok
 		if !ok {
-			var err error
-			if l, err = e.newISNSLink(server); err != nil {
-				// The configuration checked the address; this is a bug.
-				e.log.Error("iSNS server not usable", "isns_server", server, "err", err)
-				continue
-			}
+			l = e.newISNSLink(server)
 			e.isns[server] = l
 		}
 		on := slices.Contains(g.ISNSAccessControl, server)
 		l.client.SetAccessControl(on)
-		if on && access == nil {
-			access = l.client
+		if on && ac == nil {
+			ac = l.client
 		}
-		l.post(reg, fresh)
+		l.post(reg, !ok)
 	}
-	if s, ok := e.srv.(isnsAccessSetter); ok {
-		s.SetISNSAccess(access)
-	}
+	return ac
 }
 
 // closeISNS deregisters from every iSNS server. Called by Close without
 // e.mu held, after the links were taken out of e.isns.
-func closeISNS(links map[string]*isnsLink) error {
+func closeISNS(links map[access.HostPort]*isnsLink) error {
 	var errs []error
 	for _, l := range links {
 		errs = append(errs, l.close())

@@ -7,19 +7,6 @@ import (
 	"github.com/scstd/scstd/iscsi"
 )
 
-// isnsRecorder is a recorder that also takes the iSNS access client.
-type isnsRecorder struct {
-	recorder
-	access *iscsi.ISNSClient
-	calls  int
-}
-
-func (r *isnsRecorder) SetISNSAccess(c *iscsi.ISNSClient) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.access, r.calls = c, r.calls+1
-}
-
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
@@ -34,12 +21,12 @@ func closedAddr(t *testing.T) string {
 
 // TestISNSLinks follows the engine's iSNS links across Applies: one
 // client per isns_server, kept while the server stays, replaced when it
-// changes, the access-control client handed to the server, and every link
+// changes, the access-control client put in the snapshot, and every link
 // closed by Close. (Registration itself is tested against a real isnsd in
 // test/e2e.)
 func TestISNSLinks(t *testing.T) {
-	r := &isnsRecorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, ISNSEntityID: "scstd:test"})
+	r := &recorder{}
+	e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, ISNSEntityID: "scstd:test"})
 	t.Cleanup(func() { e.Close() })
 	a, b := closedAddr(t), closedAddr(t)
 	cfg := func(servers string) string {
@@ -61,7 +48,7 @@ target "iqn.2026-11.org.example:a" {
 		defer e.mu.Unlock()
 		m := map[string]*isnsLink{}
 		for k, v := range e.isns {
-			m[k] = v
+			m[k.String()] = v
 		}
 		return m
 	}
@@ -93,12 +80,9 @@ target "iqn.2026-11.org.example:a" {
 			t.Errorf("step %d: the link to %s was replaced", i, step.want[0])
 		}
 		r.mu.Lock()
-		access, calls := r.access, r.calls
+		access := r.snap.AccessControl
 		r.mu.Unlock()
-		if calls != i+1 {
-			t.Errorf("step %d: SetISNSAccess called %d times in all, want %d", i, calls, i+1)
-		}
-		var want *iscsi.ISNSClient
+		var want iscsi.AccessControl
 		if step.accessFrom != "" {
 			want = got[step.accessFrom].client
 		}

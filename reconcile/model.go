@@ -4,8 +4,10 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -27,6 +29,11 @@ type Model struct {
 	Targets map[string]*Target `json:"targets"`
 	// Cluster is the cluster block, nil for none.
 	Cluster *Cluster `json:"cluster,omitempty"`
+	// DeviceGroups are the ALUA device groups by name.
+	DeviceGroups map[string]*DeviceGroup `json:"device_groups,omitempty"`
+	// StateDir is the state directory (state_dir). The engine opens it
+	// at its first Apply and keeps it: a reload may not change it.
+	StateDir string `json:"state_dir"`
 }
 
 // Global is the iscsi block, and the top-level log_level.
@@ -37,28 +44,38 @@ type Global struct {
 	// the applied plan's change of it.
 	LogLevel string `json:"log_level,omitempty"`
 	Enabled  bool   `json:"enabled"`
-	// Portals are the listen addresses ("host:port"), sorted and unique.
-	Portals []string `json:"portals"`
-	// ISNSServers are "host:port" of the iSNS servers, sorted.
-	ISNSServers []string `json:"isns_servers,omitempty"`
+	// Portals are the listen addresses, sorted and unique.
+	Portals []access.HostPort `json:"portals"`
+	// ISNSServers are the iSNS servers, sorted.
+	ISNSServers []access.HostPort `json:"isns_servers,omitempty"`
 	// ISNSAccessControl are those of ISNSServers that have
 	// access_control = true, sorted.
-	ISNSAccessControl []string `json:"isns_access_control,omitempty"`
+	ISNSAccessControl []access.HostPort `json:"isns_access_control,omitempty"`
 	// IncomingUsers and OutgoingUsers are the discovery CHAP users, sorted
 	// by name (at most one outgoing user).
 	IncomingUsers []User `json:"incoming_users,omitempty"`
 	OutgoingUsers []User `json:"outgoing_users,omitempty"`
-	// Connection caps and login timeouts (timeouts in seconds).
-	MaxConnections           uint32 `json:"max_connections"`
-	MaxConnectionsPerAddress uint32 `json:"max_connections_per_address"`
-	LoginTimeout             uint32 `json:"login_timeout"`
-	DiscoveryIdleTimeout     uint32 `json:"discovery_idle_timeout"`
+	// Connection caps and login timeouts.
+	MaxConnections           uint32   `json:"max_connections"`
+	MaxConnectionsPerAddress uint32   `json:"max_connections_per_address"`
+	LoginTimeout             Duration `json:"login_timeout"`
+	DiscoveryIdleTimeout     Duration `json:"discovery_idle_timeout"`
 }
 
 // User is a CHAP user. Its secret prints as "(redacted)" everywhere.
 type User struct {
 	Name   string        `json:"name"`
 	Secret config.Secret `json:"secret"`
+}
+
+// Duration is a timeout or interval of the configuration. It is a
+// time.Duration; the file gives it in whole seconds, and plans, as text
+// and as JSON, show it so.
+type Duration time.Duration
+
+// MarshalJSON writes d in whole seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(time.Duration(d)/time.Second), 10), nil
 }
 
 // Device is one device: its handler, backing storage and attributes.
@@ -76,10 +93,16 @@ type Device struct {
 	Removable    bool   `json:"removable"`
 	T10DevID     string `json:"t10_dev_id"`
 	USN          string `json:"usn"`
+	// NAA is the logical unit's NAA designator in hex: naa_id, or, when
+	// the configuration leaves it unset, the NAA 6h designator the engine
+	// derives from its seed and T10DevID (FromConfig leaves it empty; see
+	// Engine.identify). Empty for dev_disk devices, whose identity is
+	// the disk's.
+	NAA string `json:"naa_id,omitempty"`
 	// Path is a dev_disk device's disk: a device node or H:C:T:L.
 	Path string `json:"path,omitempty"`
-	// Timeout bounds each command of a dev_disk device, in seconds.
-	Timeout uint32 `json:"timeout,omitempty"`
+	// Timeout bounds each command of a dev_disk device.
+	Timeout Duration `json:"timeout,omitempty"`
 	// FileID identifies the backing file or block device the engine
 	// serves ("dev:inode", or "rdev:number" for a device node), so that a file replaced
 	// under the same name is a replaced device. FromConfig leaves it
@@ -120,31 +143,30 @@ type Target struct {
 	Enabled  bool   `json:"enabled"`
 	RelTgtID uint16 `json:"rel_tgt_id,omitempty"`
 
-	HeaderDigest             []string `json:"header_digest"`
-	DataDigest               []string `json:"data_digest"`
-	ImmediateData            bool     `json:"immediate_data"`
-	InitialR2T               bool     `json:"initial_r2t"`
-	MaxRecvDataSegmentLength uint32   `json:"max_recv_data_segment_length"`
-	MaxXmitDataSegmentLength uint32   `json:"max_xmit_data_segment_length"`
-	MaxBurstLength           uint32   `json:"max_burst_length"`
-	FirstBurstLength         uint32   `json:"first_burst_length"`
-	MaxOutstandingR2T        uint32   `json:"max_outstanding_r2t"`
-	QueuedCommands           uint32   `json:"queued_commands"`
-	// NopInInterval, NopInTimeout and RspTimeout are in seconds.
-	NopInInterval uint32 `json:"nop_in_interval"`
-	NopInTimeout  uint32 `json:"nop_in_timeout"`
-	RspTimeout    uint32 `json:"rsp_timeout"`
+	HeaderDigest             []access.Digest `json:"header_digest"`
+	DataDigest               []access.Digest `json:"data_digest"`
+	ImmediateData            bool            `json:"immediate_data"`
+	InitialR2T               bool            `json:"initial_r2t"`
+	MaxRecvDataSegmentLength uint32          `json:"max_recv_data_segment_length"`
+	MaxXmitDataSegmentLength uint32          `json:"max_xmit_data_segment_length"`
+	MaxBurstLength           uint32          `json:"max_burst_length"`
+	FirstBurstLength         uint32          `json:"first_burst_length"`
+	MaxOutstandingR2T        uint32          `json:"max_outstanding_r2t"`
+	QueuedCommands           uint32          `json:"queued_commands"`
+	NopInInterval            Duration        `json:"nop_in_interval"`
+	NopInTimeout             Duration        `json:"nop_in_timeout"`
+	RspTimeout               Duration        `json:"rsp_timeout"`
 	// MaxSessions caps the target's sessions (0: no cap).
 	MaxSessions uint32 `json:"max_sessions,omitempty"`
 
-	AllowedPortals []string `json:"allowed_portals,omitempty"`
-	PerPortalACL   bool     `json:"per_portal_acl,omitempty"`
-	// Redirect is "host:port temp|perm", or "" for none.
-	Redirect string `json:"redirect,omitempty"`
+	AllowedPortals access.Patterns `json:"allowed_portals,omitempty"`
+	PerPortalACL   bool            `json:"per_portal_acl,omitempty"`
+	// Redirect is the redirect, zero for none.
+	Redirect access.Redirect `json:"redirect,omitzero"`
 
-	IncomingUsers  []User   `json:"incoming_users,omitempty"`
-	OutgoingUsers  []User   `json:"outgoing_users,omitempty"`
-	CHAPAlgorithms []string `json:"chap_algorithms"`
+	IncomingUsers  []User                 `json:"incoming_users,omitempty"`
+	OutgoingUsers  []User                 `json:"outgoing_users,omitempty"`
+	CHAPAlgorithms []access.CHAPAlgorithm `json:"chap_algorithms"`
 
 	// LUNs is the default LUN map.
 	LUNs map[scsi.LUN]LUN `json:"luns,omitempty"`
@@ -160,9 +182,8 @@ type LUN struct {
 
 // Group is an initiator group: who is in it and what it sees.
 type Group struct {
-	// Initiators are the name patterns in file order (order matters for
-	// "!" exclusions, so it is kept).
-	Initiators []string         `json:"initiators"`
+	// Initiators are the name patterns in file order.
+	Initiators access.Patterns  `json:"initiators"`
 	LUNs       map[scsi.LUN]LUN `json:"luns,omitempty"`
 }
 
@@ -203,7 +224,7 @@ func lunMapsEqual(a, b map[scsi.LUN]LUN) bool {
 // cloneModel deep-copies m, so that a test can change the copy.
 func cloneModel(m Model) Model {
 	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets)),
-		Cluster: m.Cluster.clone()}
+		Cluster: m.Cluster.clone(), DeviceGroups: cloneDeviceGroups(m.DeviceGroups), StateDir: m.StateDir}
 	c.ISCSI.Portals = slices.Clone(m.ISCSI.Portals)
 	c.ISCSI.ISNSServers = slices.Clone(m.ISCSI.ISNSServers)
 	c.ISCSI.ISNSAccessControl = slices.Clone(m.ISCSI.ISNSAccessControl)
@@ -317,6 +338,28 @@ func (m Model) apply(p Plan) Model {
 			setAttr(targetAttrs, m.Targets[a.Target], c)
 		case SetCluster:
 			m.applyCluster(c)
+		case AddDeviceGroup:
+			if m.DeviceGroups == nil {
+				m.DeviceGroups = map[string]*DeviceGroup{}
+			}
+			g := cloneDeviceGroup(c.After.(*DeviceGroup))
+			g.TargetGroups = map[string]*TargetGroup{}
+			m.DeviceGroups[a.DeviceGroup] = g
+		case RemoveDeviceGroup:
+			delete(m.DeviceGroups, a.DeviceGroup)
+		case SetDeviceGroupAttr:
+			setAttr(deviceGroupAttrs, m.DeviceGroups[a.DeviceGroup], c)
+		case AddTargetGroup:
+			tg := *c.After.(*TargetGroup)
+			tg.Targets = slices.Clone(tg.Targets)
+			m.DeviceGroups[a.DeviceGroup].TargetGroups[a.TargetGroup] = &tg
+		case RemoveTargetGroup:
+			// A group removed with its device group is gone already.
+			if g := m.DeviceGroups[a.DeviceGroup]; g != nil {
+				delete(g.TargetGroups, a.TargetGroup)
+			}
+		case SetTargetGroupAttr, SetALUAState:
+			setAttr(targetGroupAttrs, m.DeviceGroups[a.DeviceGroup].TargetGroups[a.TargetGroup], c)
 		default:
 			panic("reconcile: apply: unknown op " + c.Op.String())
 		}

@@ -2,8 +2,11 @@ package reconcile
 
 import (
 	"reflect"
+	"slices"
+	"time"
 
 	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
 )
@@ -15,12 +18,30 @@ const (
 	iqnC = "iqn.2026-11.org.example:c"
 )
 
+// hostPorts parses addresses known to be valid.
+func hostPorts(list ...string) []access.HostPort {
+	out := make([]access.HostPort, len(list))
+	for i, s := range list {
+		out[i] = access.MustHostPort(s, access.ISCSIPort)
+	}
+	return out
+}
+
+// mustRedirect parses a redirect known to be valid.
+func mustRedirect(s string) access.Redirect {
+	r, err := access.ParseRedirect(s)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // defaultTarget is a target with the configuration defaults.
 func defaultTarget() *Target {
 	return &Target{
 		Enabled:                  true,
-		HeaderDigest:             []string{"None"},
-		DataDigest:               []string{"None"},
+		HeaderDigest:             []access.Digest{access.DigestNone},
+		DataDigest:               []access.Digest{access.DigestNone},
 		ImmediateData:            true,
 		MaxRecvDataSegmentLength: 262144,
 		MaxXmitDataSegmentLength: 262144,
@@ -28,10 +49,10 @@ func defaultTarget() *Target {
 		FirstBurstLength:         65536,
 		MaxOutstandingR2T:        32,
 		QueuedCommands:           32,
-		NopInInterval:            30,
-		NopInTimeout:             30,
-		RspTimeout:               90,
-		CHAPAlgorithms:           []string{"SHA3-256", "SHA-256", "SHA-1", "MD5"},
+		NopInInterval:            Duration(30 * time.Second),
+		NopInTimeout:             Duration(30 * time.Second),
+		RspTimeout:               Duration(90 * time.Second),
+		CHAPAlgorithms:           slices.Clone(access.DefaultCHAPAlgorithms),
 	}
 }
 
@@ -42,7 +63,7 @@ func baseModel() Model {
 	b := defaultTarget()
 	b.LUNs = map[scsi.LUN]LUN{0: {Device: "null1"}}
 	return Model{
-		ISCSI: Global{Enabled: true, Portals: []string{"0.0.0.0:3260"}},
+		ISCSI: Global{Enabled: true, Portals: hostPorts("0.0.0.0:3260")},
 		Devices: map[string]Device{
 			"disk1": {Handler: vdisk.FileIO, Filename: "/var/lib/scst/disk1.img", Size: 1 << 30, BlockSize: 512, T10DevID: "disk1", USN: "6d2f1c0e"},
 			"null1": {Handler: vdisk.NullIO, Size: 1 << 40, BlockSize: 512, T10DevID: "null1", USN: "1a2b3c4d"},
@@ -68,6 +89,9 @@ func normalize(m Model) Model {
 				g.LUNs = nil
 			}
 		}
+	}
+	if len(m.DeviceGroups) == 0 {
+		m.DeviceGroups = nil
 	}
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -54,6 +55,17 @@ const (
 	// SetCluster changes the cluster block; its Reason says whether the
 	// daemon reconnects to etcd or keeps the change for its next start.
 	SetCluster
+	// AddDeviceGroup, RemoveDeviceGroup and SetDeviceGroupAttr (devices,
+	// explicit) change ALUA device groups; AddTargetGroup,
+	// RemoveTargetGroup, SetTargetGroupAttr (group_id, targets) and
+	// SetALUAState (state, preferred) their target port groups.
+	AddDeviceGroup
+	RemoveDeviceGroup
+	SetDeviceGroupAttr
+	AddTargetGroup
+	RemoveTargetGroup
+	SetTargetGroupAttr
+	SetALUAState
 )
 
 var opNames = [...]string{
@@ -79,6 +91,13 @@ var opNames = [...]string{
 	SetPortals:         "SetPortals",
 	SetGlobal:          "SetGlobal",
 	SetCluster:         "SetCluster",
+	AddDeviceGroup:     "AddDeviceGroup",
+	RemoveDeviceGroup:  "RemoveDeviceGroup",
+	SetDeviceGroupAttr: "SetDeviceGroupAttr",
+	AddTargetGroup:     "AddTargetGroup",
+	RemoveTargetGroup:  "RemoveTargetGroup",
+	SetTargetGroupAttr: "SetTargetGroupAttr",
+	SetALUAState:       "SetALUAState",
 }
 
 // String returns the operation's name, e.g. "AddDevice".
@@ -96,9 +115,9 @@ func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 // for removals, "-/+" for replacements and "~" for in-place changes.
 func (o Op) Symbol() string {
 	switch o {
-	case AddDevice, AddTarget, AddLUN, AddGroup:
+	case AddDevice, AddTarget, AddLUN, AddGroup, AddDeviceGroup, AddTargetGroup:
 		return "+"
-	case RemoveDevice, RemoveTarget, RemoveLUN, RemoveGroup:
+	case RemoveDevice, RemoveTarget, RemoveLUN, RemoveGroup, RemoveDeviceGroup, RemoveTargetGroup:
 		return "-"
 	case ReplaceDevice:
 		return "-/+"
@@ -113,9 +132,9 @@ func (o Op) tier() int {
 	switch o {
 	case AddDevice, RenameDevice:
 		return 0
-	case AddTarget, AddGroup, AddLUN:
+	case AddTarget, AddGroup, AddLUN, AddDeviceGroup, AddTargetGroup:
 		return 1
-	case RemoveLUN, RemoveGroup, RemoveTarget:
+	case RemoveLUN, RemoveGroup, RemoveTarget, RemoveDeviceGroup, RemoveTargetGroup:
 		return 3
 	case RemoveDevice:
 		return 4
@@ -196,6 +215,10 @@ type Addr struct {
 	HasLUN bool     `json:"has_lun,omitempty"`
 	// Cluster is set for the cluster block.
 	Cluster bool `json:"cluster,omitempty"`
+	// DeviceGroup is set for a device group and its target groups,
+	// TargetGroup for a target group.
+	DeviceGroup string `json:"device_group,omitempty"`
+	TargetGroup string `json:"target_group,omitempty"`
 }
 
 // GlobalAddr is the address of the iscsi block.
@@ -214,8 +237,21 @@ func GroupAddr(t, g string) Addr { return Addr{Target: t, Group: g} }
 // not empty.
 func LUNAddr(t, g string, l scsi.LUN) Addr { return Addr{Target: t, Group: g, LUN: l, HasLUN: true} }
 
+// DeviceGroupAddr returns the address of device group g.
+func DeviceGroupAddr(g string) Addr { return Addr{DeviceGroup: g} }
+
+// TargetGroupAddr returns the address of target group tg of device group g.
+func TargetGroupAddr(g, tg string) Addr { return Addr{DeviceGroup: g, TargetGroup: tg} }
+
 // String returns the address as it prints in a plan.
 func (a Addr) String() string {
+	if a.DeviceGroup != "" {
+		s := "device_group" + nameSuffix(a.DeviceGroup)
+		if a.TargetGroup != "" {
+			s += ".target_group" + nameSuffix(a.TargetGroup)
+		}
+		return s
+	}
 	if a.Device != "" {
 		if isIdent(a.Device) {
 			return "device." + a.Device
@@ -241,6 +277,14 @@ func (a Addr) String() string {
 // MarshalText makes an Addr a JSON string.
 func (a Addr) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
+// nameSuffix is ".name", or `["name"]` when name is not an identifier.
+func nameSuffix(name string) string {
+	if isIdent(name) {
+		return "." + name
+	}
+	return "[" + strconv.Quote(name) + "]"
+}
+
 // isIdent reports whether s can follow "device." unquoted.
 func isIdent(s string) bool {
 	for i, r := range s {
@@ -254,9 +298,10 @@ func isIdent(s string) bool {
 	return s != ""
 }
 
-// compareAddr orders addresses: iscsi, devices by name, targets by name
-// with each target's own address, LUNs, then groups (each followed by its
-// LUNs). With deepFirst, a target's or group's children come before it, as
+// compareAddr orders addresses: the cluster block, iscsi, devices by
+// name, targets by name with each target's own address, LUNs, then groups
+// (each followed by its LUNs), then device groups with their target
+// groups. With deepFirst, a target's or group's children come before it, as
 // removals need.
 func compareAddr(a, b Addr, deepFirst bool) int {
 	rank := func(x Addr) int {
@@ -267,11 +312,27 @@ func compareAddr(a, b Addr, deepFirst bool) int {
 			return 2
 		case x.Cluster:
 			return -1
+		case x.DeviceGroup != "":
+			return 3
 		}
 		return 0
 	}
 	if c := rank(a) - rank(b); c != 0 {
 		return c
+	}
+	if a.DeviceGroup != "" {
+		if c := strings.Compare(a.DeviceGroup, b.DeviceGroup); c != 0 {
+			return c
+		}
+		switch {
+		case a.TargetGroup == b.TargetGroup:
+			return 0
+		case a.TargetGroup == "":
+			return flip(-1, deepFirst)
+		case b.TargetGroup == "":
+			return flip(1, deepFirst)
+		}
+		return strings.Compare(a.TargetGroup, b.TargetGroup)
 	}
 	if c := strings.Compare(a.Device, b.Device); c != 0 {
 		return c
@@ -626,6 +687,18 @@ func summarize(v any) string {
 		return s
 	case *Group:
 		return "initiators = " + formatValue("", o.Initiators)
+	case *DeviceGroup:
+		s := "devices = " + formatValue("", o.Devices)
+		if o.Explicit {
+			s += ", explicit = true"
+		}
+		return s
+	case *TargetGroup:
+		s := "group_id = " + strconv.Itoa(int(o.GroupID)) + ", state = " + strconv.Quote(o.State.String())
+		if o.Preferred {
+			s += ", preferred = true"
+		}
+		return s + ", targets = " + formatValue("", o.Targets)
 	case *Target:
 		if !o.Enabled {
 			return "enabled = false"
@@ -649,6 +722,8 @@ func formatValue(attr string, v any) string {
 		return strconv.Quote(x)
 	case vdisk.Handler:
 		return strconv.Quote(string(x))
+	case scsi.ALUAState:
+		return strconv.Quote(x.String())
 	case Medium:
 		if x.Filename == "" {
 			return "(no disc)"
@@ -670,20 +745,33 @@ func formatValue(attr string, v any) string {
 			return "(none)"
 		}
 		return x.String()
+	case Duration:
+		return strconv.FormatInt(int64(time.Duration(x)/time.Second), 10)
+	case access.Redirect:
+		return strconv.Quote(x.String())
 	case []string:
-		q := make([]string, len(x))
-		for i, s := range x {
-			q[i] = strconv.Quote(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
+		return quoteList(x, func(s string) string { return s })
+	case []access.HostPort:
+		return quoteList(x, access.HostPort.String)
+	case access.Patterns:
+		return quoteList(x, access.Pattern.String)
+	case []access.Digest:
+		return quoteList(x, access.Digest.String)
+	case []access.CHAPAlgorithm:
+		return quoteList(x, access.CHAPAlgorithm.String)
 	case []User:
-		names := make([]string, len(x))
-		for i, u := range x {
-			names[i] = u.Name
-		}
-		return formatValue("", names)
+		return quoteList(x, func(u User) string { return u.Name })
 	}
 	return fmt.Sprint(v)
+}
+
+// quoteList prints a list as the configuration writes it: ["a", "b"].
+func quoteList[E any](list []E, text func(E) string) string {
+	q := make([]string, len(list))
+	for i, e := range list {
+		q[i] = strconv.Quote(text(e))
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // formatSize prints a byte count in the largest binary unit that divides

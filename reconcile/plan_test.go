@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -36,6 +38,26 @@ var goldenCases = []struct {
 	{"unchanged", nil, func(m *Model) {}},
 	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
 	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
+	// A planned failover: one edit, one reload, no session dropped; each
+	// path that flips gets the unit attention, the others nothing.
+	{"alua_failover", withDeviceGroup, func(m *Model) {
+		m.DeviceGroups["dg1"].TargetGroups["a"].State = scsi.Standby
+		m.DeviceGroups["dg1"].TargetGroups["b"].State = scsi.ActiveOptimized
+	}},
+	{"alua_one_path", withDeviceGroup, func(m *Model) { m.DeviceGroups["dg1"].TargetGroups["b"].State = scsi.Unavailable }},
+	{"alua_add_device_group", nil, func(m *Model) { withDeviceGroup(m) }},
+	{"alua_remove_device_group", withDeviceGroup, func(m *Model) { delete(m.DeviceGroups, "dg1") }},
+	{"alua_explicit_and_members", withDeviceGroup, func(m *Model) {
+		m.DeviceGroups["dg1"].Explicit = true
+		m.DeviceGroups["dg1"].Devices = []string{"disk1", "null1"}
+		m.DeviceGroups["dg1"].TargetGroups["a"].GroupID = 3
+	}},
+	// naa_id pinned to another value under a live session.
+	{"naa_id_changed", func(m *Model) {
+		setDevice(m, "null1", func(d *Device) { d.NAA = "60253447f15d8c16b1e2db9dc54b3c0a" })
+	}, func(m *Model) {
+		setDevice(m, "null1", func(d *Device) { d.NAA = "3123456789abcdef" })
+	}},
 	{"add_device", nil, func(m *Model) {
 		m.Devices["disk2"] = Device{Handler: vdisk.FileIO, Filename: "/var/lib/scst/disk2.img", Size: 10 << 30, BlockSize: 512, T10DevID: "disk2", USN: "00000002"}
 	}},
@@ -76,21 +98,21 @@ var goldenCases = []struct {
 	}},
 	{"target_params", nil, func(m *Model) {
 		t := m.Targets[iqnA]
-		t.HeaderDigest = []string{"CRC32C", "None"}
+		t.HeaderDigest = []access.Digest{access.DigestCRC32C, access.DigestNone}
 		t.MaxBurstLength = 262144
 		t.QueuedCommands = 128
-		t.NopInInterval = 10
-		t.Redirect = "192.0.2.20:3260 temp"
+		t.NopInInterval = Duration(10 * time.Second)
+		t.Redirect = mustRedirect("192.0.2.20:3260 temp")
 	}},
 	{"portals", nil, func(m *Model) {
-		m.ISCSI.Portals = []string{"127.0.0.1:3260", "[::1]:3260"}
+		m.ISCSI.Portals = hostPorts("127.0.0.1:3260", "[::1]:3260")
 		m.ISCSI.Enabled = false
 	}},
 	{"connection_caps", nil, func(m *Model) {
 		m.ISCSI.MaxConnections = 1024
 		m.ISCSI.MaxConnectionsPerAddress = 16
-		m.ISCSI.LoginTimeout = 5
-		m.ISCSI.DiscoveryIdleTimeout = 10
+		m.ISCSI.LoginTimeout = Duration(5 * time.Second)
+		m.ISCSI.DiscoveryIdleTimeout = Duration(10 * time.Second)
 		m.Targets[iqnA].MaxSessions = 8
 	}},
 	{"chap_users", nil, func(m *Model) {
@@ -99,7 +121,7 @@ var goldenCases = []struct {
 	}},
 	{"groups", nil, func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"special": {Initiators: []string{"iqn.1991-05.com.microsoft:*", "!iqn.1991-05.com.microsoft:guest"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare", ReadOnly: true}}},
+			"special": {Initiators: access.MustPatterns("iqn.1991-05.com.microsoft:*", "!iqn.1991-05.com.microsoft:guest"), LUNs: map[scsi.LUN]LUN{0: {Device: "spare", ReadOnly: true}}},
 		}
 	}},
 	{"mixed", nil, func(m *Model) {
@@ -123,32 +145,32 @@ var goldenCases = []struct {
 	// session, mapping the LUN it uses to another device.
 	{"group_swaps_live_lun", nil, func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}, 1: {Device: "null1"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:host1"), LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}, 1: {Device: "null1"}}},
 		}
 	}},
 	// A group added that maps the same devices at the same LUNs, plus
 	// one: the session only gains a LUN.
 	{"group_adds_lun", nil, func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}, 1: {Device: "null1"}, 2: {Device: "spare"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:host1"), LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}, 1: {Device: "null1"}, 2: {Device: "spare"}}},
 		}
 	}},
 	// A group's initiators change so that a live session moves back to
 	// the target's LUNs; a session in the other group is not reached.
 	{"group_initiators_move", func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}},
-			"windows":   {Initiators: []string{"iqn.1991-05.com.microsoft:*"}, LUNs: map[scsi.LUN]LUN{0: {Device: "null1"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:*"), LUNs: map[scsi.LUN]LUN{0: {Device: "spare"}}},
+			"windows":   {Initiators: access.MustPatterns("iqn.1991-05.com.microsoft:*"), LUNs: map[scsi.LUN]LUN{0: {Device: "null1"}}},
 		}
 	}, func(m *Model) {
-		m.Targets[iqnA].Groups["kvm-hosts"].Initiators = []string{"iqn.1994-05.com.redhat:host9"}
+		m.Targets[iqnA].Groups["kvm-hosts"].Initiators = access.MustPatterns("iqn.1994-05.com.redhat:host9")
 		m.Targets[iqnA].Groups["windows"].LUNs[1] = LUN{Device: "spare"}
 	}},
 	// per_portal_acl: groups match "name#portal_ip", so a live session
 	// moves.
 	{"per_portal_acl", func(m *Model) {
 		m.Targets[iqnA].Groups = map[string]*Group{
-			"kvm-hosts": {Initiators: []string{"iqn.1994-05.com.redhat:host1"}, LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}},
+			"kvm-hosts": {Initiators: access.MustPatterns("iqn.1994-05.com.redhat:host1"), LUNs: map[scsi.LUN]LUN{0: {Device: "disk1"}}},
 		}
 	}, func(m *Model) { m.Targets[iqnA].PerPortalACL = true }},
 	// A rename without pinning: same file, new identity.
@@ -174,6 +196,15 @@ var goldenCases = []struct {
 	{"change_medium", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "/srv/b.iso", "" }) }},
 	{"eject_medium", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "", "" }) }},
 	{"change_medium_locked", withDrive, func(m *Model) { setDevice(m, "cd1", func(d *Device) { d.Filename, d.FileID = "/srv/b.iso", "" }) }},
+}
+
+// withDeviceGroup puts null1 in a device group whose target group "a"
+// (active/optimized, preferred) holds target a and "b" (standby) target b.
+func withDeviceGroup(m *Model) {
+	m.DeviceGroups = map[string]*DeviceGroup{"dg1": {Devices: []string{"null1"}, TargetGroups: map[string]*TargetGroup{
+		"a": {GroupID: 1, State: scsi.ActiveOptimized, Preferred: true, Targets: []string{iqnA}},
+		"b": {GroupID: 2, State: scsi.Standby, Targets: []string{iqnB}},
+	}}}
 }
 
 func setDevice(m *Model, name string, f func(d *Device)) {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -117,7 +118,27 @@ func randomConfig(r *rand.Rand) genConfig {
 		}
 		g.targets = append(g.targets, t)
 	}
+	g.uniqueIDs()
 	return g
+}
+
+// uniqueIDs gives a device whose t10_dev_id (its id, else its name) an
+// earlier device has another one: the configuration refuses two devices
+// with one identity.
+func (g *genConfig) uniqueIDs() {
+	seen := map[string]bool{}
+	for i := range g.devices {
+		d := &g.devices[i]
+		if d.disk != "" {
+			continue
+		}
+		id := cmp.Or(d.id, d.name)
+		if seen[id] {
+			d.id = "u" + d.name
+			id = d.id
+		}
+		seen[id] = true
+	}
 }
 
 func (g *genConfig) randomLUNs(r *rand.Rand) []genLUN {
@@ -244,6 +265,7 @@ func (g genConfig) mutate(r *rand.Rand) genConfig {
 			}
 		}
 	}
+	m.uniqueIDs()
 	return m
 }
 
@@ -346,7 +368,7 @@ func checkStorage(e *Engine, st Status) error {
 		switch {
 		case m.Handler != devDisk && isDisk:
 			return fmt.Errorf("device %s (%s) serves from a disk", ds.Name, m.Handler)
-		case m.Handler == devDisk && (!isDisk || fd.path != m.Path || fd.timeout != time.Duration(m.Timeout)*time.Second):
+		case m.Handler == devDisk && (!isDisk || fd.path != m.Path || fd.timeout != time.Duration(m.Timeout)):
 			return fmt.Errorf("device %s serves from %+v, model %+v", ds.Name, d.backend, m)
 		}
 	}
@@ -431,7 +453,7 @@ func checkSnapshot(t *testing.T, e *Engine, snap *iscsi.Snapshot, m Model) {
 	}
 	for name, mt := range m.Targets {
 		st := snap.Targets[name]
-		if st == nil || st.Enabled != mt.Enabled || st.Access.Portals.PerPortalACL != mt.PerPortalACL || st.Access.LUNs != st.LUNs {
+		if st == nil || st.Enabled != mt.Enabled || st.Access.Portals.PerPortalACL != mt.PerPortalACL {
 			t.Fatalf("target %s published as %+v", name, st)
 		}
 		same(name, st.LUNs, mt.LUNs)
@@ -479,7 +501,7 @@ func TestEngineProperties(t *testing.T) {
 		r := &recorder{}
 		fakeDisks, backends := newFakeDisks(), &countingOpener{}
 		fakeDisks.missing[genMissingDisk] = true
-		e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, Open: backends.open, OpenDisk: fakeDisks.open})
+		e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, Open: backends.open, OpenDisk: fakeDisks.open})
 		if _, err := e.Apply(context.Background(), cfgA, ApplyOptions{Force: true}); err != nil {
 			fail("apply a: %v", err)
 		}
@@ -501,7 +523,9 @@ func TestEngineProperties(t *testing.T) {
 		if printed != planned.String() {
 			fail("applied plan differs from the planned one:\n%s\nvs\n%s", printed, planned)
 		}
-		if !modelsEqual(e.running, FromConfig(cfgB)) {
+		want := FromConfig(cfgB)
+		identify(&want, e.state)
+		if !modelsEqual(e.running, want) {
 			fail("running model is not b; plan:\n%s", printed)
 		}
 		checkSnapshot(t, e, r.snap, e.running)

@@ -73,7 +73,7 @@ func TestServerReloads(t *testing.T) {
 	dir := t.TempDir()
 	srv := iscsi.NewServer(slog.New(slog.DiscardHandler))
 	defer srv.Shutdown(context.Background())
-	e := NewEngine(srv, nil, Options{RetryInterval: -1, SizePollInterval: -1, LogoutGrace: 100 * time.Millisecond})
+	e := NewEngine(srv, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, LogoutGrace: 100 * time.Millisecond})
 	defer e.Close()
 
 	apply(t, e, parse(t, serverConfig(portal, dir, "")))

@@ -157,7 +157,7 @@ func TestSessionSeesReloads(t *testing.T) {
 	portal := freePort(t)
 	srv := iscsi.NewServer(slog.New(slog.DiscardHandler))
 	defer srv.Shutdown(context.Background())
-	e := NewEngine(srv, nil, Options{RetryInterval: -1, SizePollInterval: -1, LogoutGrace: 200 * time.Millisecond})
+	e := NewEngine(srv, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, LogoutGrace: 200 * time.Millisecond})
 	defer e.Close()
 	dir := t.TempDir()
 	apply(t, e, parse(t, serverConfig(portal, dir, "")))

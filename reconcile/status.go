@@ -1,8 +1,13 @@
 package reconcile
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
+	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/isns"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 )
@@ -21,7 +26,12 @@ type Status struct {
 	Devices           []DeviceStatus `json:"devices"`
 	Targets           []TargetStatus `json:"targets"`
 	// ISNS are the iSNS servers and what each one holds.
-	ISNS []iscsi.ISNSState `json:"isns,omitempty"`
+	ISNS []isns.State `json:"isns,omitempty"`
+	// DeviceGroups are the ALUA device groups with their target port
+	// groups' states.
+	DeviceGroups []DeviceGroupStatus `json:"device_groups,omitempty"`
+	// StateDir is the state directory in use.
+	StateDir string `json:"state_dir,omitempty"`
 	// Sessions are the live sessions.
 	Sessions []iscsi.SessionInfo `json:"sessions"`
 }
@@ -46,7 +56,16 @@ type DeviceStatus struct {
 	Removable    bool   `json:"removable"`
 	T10DevID     string `json:"t10_dev_id"`
 	USN          string `json:"usn"`
-	Online       bool   `json:"online"`
+	// NAA is the NAA designator in force, in hex (naa_id, or derived).
+	NAA string `json:"naa_id,omitempty"`
+	// LegacyNAA is the NAA 3h designator the device had before scstd
+	// derived NAA 6h ones: naa_id = LegacyNAA keeps that identity.
+	LegacyNAA string `json:"legacy_naa_id,omitempty"`
+	// PersistentReservations are the device's registrations and
+	// reservation, whether they are kept through power loss, and why
+	// saved ones could not be restored or saved.
+	PersistentReservations *scsi.PRStatus `json:"persistent_reservations,omitempty"`
+	Online                 bool           `json:"online"`
 	// Reason says why the device is offline, or why new attributes could
 	// not be applied to its backend.
 	Reason string `json:"reason,omitempty"`
@@ -86,7 +105,7 @@ type GroupStatus struct {
 // Status returns the engine's live state.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
-	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: e.running.ISCSI.Portals, DisruptiveChanges: string(e.policy)}
+	st := Status{Enabled: e.running.ISCSI.Enabled, Portals: addrStrings(e.running.ISCSI.Portals), DisruptiveChanges: string(e.policy)}
 	if e.snap != nil {
 		st.Generation = e.snap.Generation
 	}
@@ -100,6 +119,13 @@ func (e *Engine) Status() Status {
 			ODirect: m.ODirect, Removable: m.Removable, T10DevID: m.T10DevID, USN: m.USN,
 			Path:   m.Path,
 			Online: d.online(),
+			NAA:    m.NAA,
+		}
+		if m.Handler != devDisk {
+			ds.LegacyNAA = fmt.Sprintf("%016x", scsi.LegacyNAA(m.T10DevID))
+		}
+		if pr := d.dev.PRStatus(); pr.Persistent || len(pr.Registrations) > 0 || pr.Error != "" {
+			ds.PersistentReservations = &pr
 		}
 		if ds.Online {
 			ds.Size = d.dev.Size()
@@ -131,12 +157,16 @@ func (e *Engine) Status() Status {
 			}
 		}
 		for _, g := range sortedKeys(t.Groups) {
-			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators, LUNs: lunStatus(t.Groups[g].LUNs)})
+			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators.Strings(), LUNs: lunStatus(t.Groups[g].LUNs)})
 		}
 		st.Targets = append(st.Targets, ts)
 	}
+	st.DeviceGroups = e.deviceGroupStatus()
+	if e.state != nil {
+		st.StateDir = e.state.Path()
+	}
 	links := make([]*isnsLink, 0, len(e.isns))
-	for _, server := range sortedKeys(e.isns) {
+	for _, server := range slices.SortedFunc(maps.Keys(e.isns), access.HostPort.Compare) {
 		links = append(links, e.isns[server])
 	}
 	e.mu.Unlock()
@@ -169,6 +199,15 @@ func (e *Engine) Served() map[string]string {
 		if d.backend != nil && d.model.Filename != "" {
 			out[name] = d.model.Filename
 		}
+	}
+	return out
+}
+
+// addrStrings returns addresses as text.
+func addrStrings(as []access.HostPort) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
 	}
 	return out
 }

@@ -41,7 +41,7 @@ func specOf(d Device) spec {
 			WriteThrough: d.WriteThrough,
 		},
 		Path:    d.Path,
-		Timeout: time.Duration(d.Timeout) * time.Second,
+		Timeout: time.Duration(d.Timeout),
 	}
 }
 

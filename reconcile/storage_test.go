@@ -115,7 +115,7 @@ target "iqn.2026-11.org.example:a" {
 func TestHungOpenTakesOnlyItsDeviceOffline(t *testing.T) {
 	fs := newFakeStorage()
 	r := &recorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, OpenTimeout: 300 * time.Millisecond, Open: fs.open})
+	e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, OpenTimeout: 300 * time.Millisecond, Open: fs.open})
 	defer e.Close()
 	start := time.Now()
 	res := apply(t, e, parse(t, fmt.Sprintf(storageConfig, "/hang/nfs/disk.img")))
@@ -167,7 +167,7 @@ func TestNothingWaitsForAHungOpen(t *testing.T) {
 	fs := newFakeStorage()
 	defer close(fs.unblock)
 	r := &recorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, OpenTimeout: time.Hour, Open: fs.open})
+	e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, OpenTimeout: time.Hour, Open: fs.open})
 	apply(t, e, parse(t, fmt.Sprintf(storageConfig, "/nonexistent/x.img")))
 
 	done := make(chan error, 1)
@@ -211,7 +211,7 @@ func TestNothingWaitsForAHungOpen(t *testing.T) {
 func TestRemovedDeviceDrainsByReference(t *testing.T) {
 	fs := newFakeStorage()
 	r := &recorder{}
-	e := NewEngine(r, nil, Options{RetryInterval: -1, SizePollInterval: -1, Open: fs.open})
+	e := NewEngine(r, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1, Open: fs.open})
 	defer e.Close()
 	apply(t, e, parse(t, fmt.Sprintf(storageConfig, "/slow/busy.img")))
 	luns := r.snap.Targets[iqnA].LUNs

@@ -1,5 +1,7 @@
 package reconcile
 
+import "github.com/scstd/scstd/internal/access"
+
 // Values returns the change's old and new values as text, for logs: for
 // an in-place change the attribute's values, a string as it is and
 // anything else as the printed plan shows it ("1GiB", `["a", "b"]`,
@@ -20,6 +22,9 @@ func (c Change) Values() (before, after string) {
 }
 
 func valueText(attr string, v any) string {
+	if r, ok := v.(access.Redirect); ok {
+		v = r.String()
+	}
 	if s, ok := v.(string); ok && s != "" {
 		return s
 	}

@@ -2,9 +2,9 @@ package scsi
 
 import "strconv"
 
-// This file is the contract between package scsi and its callers (iscsi,
-// reconcile). The scsi helper owns the implementation; the signatures here
-// are what the other packages are written against.
+// This file holds the types package scsi shares with its callers (iscsi,
+// reconcile): LUN numbers, device types and configuration, LUN map
+// entries, and a command with its result.
 
 // LUN is a logical unit number as configured (0..16383). On the wire it is
 // eight bytes (SAM-5 §4.7): peripheral addressing for 0..255, flat space
@@ -37,6 +37,11 @@ type DeviceConfig struct {
 	// USN is the unit serial number of VPD page 80h; empty means one
 	// derived from T10DevID.
 	USN string
+	// NAA is the logical unit's NAA designator in VPD page 83h: 16 bytes
+	// of NAA IEEE Registered Extended (6h; see DeriveNAA), or 8 bytes of
+	// an 8-byte NAA format (LegacyNAA pinned to keep an identity from
+	// before). Empty: LegacyNAA(T10DevID).
+	NAA []byte
 	// Passthrough makes a pass-through device: a real logical unit
 	// (SetPassthrough) executes its commands, and its identity comes from
 	// that unit, not from the fields above.
@@ -99,7 +104,9 @@ type DataInBuffers interface {
 	DataInBuffer(n int) []byte
 }
 
-// TaskAttribute is the SAM task attribute of a command.
+// TaskAttribute is the SAM task attribute of a command. Its values are
+// those the ATTR field of an iSCSI SCSI Command PDU carries (RFC 7143
+// §11.3.1.2), so that package iscsi decodes the field into it.
 type TaskAttribute uint8
 
 // Task attributes.

@@ -1,30 +1,14 @@
 package scsi
 
-import (
-	"hash/maphash"
-	"sync"
-)
+import "github.com/scstd/scstd/internal/bufpool"
 
 // Commands that read and write the medium as one step: COMPARE AND WRITE,
 // ORWRITE(16) and WRITE ATOMIC(16). Each holds its device's atomic lock
-// from its read to its write, so these commands are atomic with respect
-// to one another on a device (VMware ATS, cluster lock sectors). Plain
-// WRITE commands do not take the lock: a WRITE racing a COMPARE AND WRITE
-// to the same blocks is ordered by the backend alone.
-
-// atomicLocks are the devices' atomic locks, striped: a device uses the
-// stripe its pointer hashes to, so that no per-device state needs
-// creating or freeing.
-var (
-	atomicLocks    [64]sync.Mutex
-	atomicLockSeed = maphash.MakeSeed()
-)
-
-// atomicLock returns the lock that serializes t's device's atomic
-// commands.
-func (t *task) atomicLock() *sync.Mutex {
-	return &atomicLocks[maphash.Comparable(atomicLockSeed, t.dev)%uint64(len(atomicLocks))]
-}
+// (Device.atomicMu) from its read to its write, so these commands are
+// atomic with respect to one another on a device (VMware ATS, cluster
+// lock sectors). Plain WRITE commands do not take the lock: a WRITE
+// racing a COMPARE AND WRITE to the same blocks is ordered by the backend
+// alone.
 
 // compareAndWrite handles COMPARE AND WRITE (SBC-3 §5.2): the data-out
 // holds the verify data then the write data, NUMBER OF LOGICAL BLOCKS
@@ -61,9 +45,8 @@ func compareAndWrite(t *task) ([]byte, error) {
 		return nil, err
 	}
 	half := len(data) / 2
-	mu := t.atomicLock()
-	mu.Lock()
-	defer mu.Unlock()
+	t.dev.atomicMu.Lock()
+	defer t.dev.atomicMu.Unlock()
 	if err := t.compare(lba, data[:half], false); err != nil {
 		return nil, err
 	}
@@ -94,11 +77,11 @@ func orWrite(t *task) ([]byte, error) {
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	buf := getBuffer(len(data))
-	defer putBuffer(buf)
-	mu := t.atomicLock()
-	mu.Lock()
-	defer mu.Unlock()
+	bp := bufpool.Get(len(data))
+	defer bufpool.Put(bp)
+	buf := *bp
+	t.dev.atomicMu.Lock()
+	defer t.dev.atomicMu.Unlock()
 	if err := t.readAt(buf, lba*bs); err != nil {
 		return nil, ErrWriteError
 	}
@@ -134,8 +117,7 @@ func writeAtomic(t *task) ([]byte, error) {
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	mu := t.atomicLock()
-	mu.Lock()
-	defer mu.Unlock()
+	t.dev.atomicMu.Lock()
+	defer t.dev.atomicMu.Unlock()
 	return nil, t.writeAt(data, lba*bs, cdb[1]&bitFUA != 0)
 }

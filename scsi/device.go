@@ -52,6 +52,12 @@ type Device struct {
 
 	res reservations
 
+	// atomicMu serializes the commands that read and write the medium as
+	// one step (atomic.go).
+	atomicMu sync.Mutex
+	// alua is the device group the device is in, nil for none.
+	alua atomic.Pointer[DeviceGroup]
+
 	// extras holds the rarely used SANITIZE and software write protect
 	// state, nil until a command needs it (see sanitize.go).
 	extras atomic.Pointer[devExtra]

@@ -60,6 +60,11 @@ const (
 	// flagNoMedium: the command runs while a removable device has no
 	// medium or it is ejected (others get NOT READY, MEDIUM NOT PRESENT).
 	flagNoMedium
+	// flagALUA: only a device in a device group offers the command
+	// (INVALID COMMAND OPERATION CODE otherwise); flagExplicitALUA: only
+	// one whose device group takes SET TARGET PORT GROUPS.
+	flagALUA
+	flagExplicitALUA
 )
 
 // typeMask is a set of device types.
@@ -105,7 +110,7 @@ var (
 )
 
 func init() {
-	commandList = buildIndex(&commandIndex, coreCommands, mmcCommands, reservationCommands, provisioningCommands)
+	commandList = buildIndex(&commandIndex, coreCommands, mmcCommands, reservationCommands, provisioningCommands, aluaCommands)
 }
 
 // buildIndex fills idx from the tables and returns every command sorted by
@@ -241,7 +246,13 @@ func (t *task) execute() Result {
 		}
 		return checkCondition(ErrInvalidOpcode)
 	}
+	if !t.dev.offersALUA(t.desc.flags) {
+		return checkCondition(ErrInvalidOpcode)
+	}
 	if e := t.checkCDB(); e != nil {
+		return checkCondition(e)
+	}
+	if e := t.aluaCheck(); e != nil {
 		return checkCondition(e)
 	}
 	t.st = t.dev.acquire()

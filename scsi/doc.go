@@ -18,10 +18,26 @@
 //	LUN addresses a logical unit?          no  → ILLEGAL REQUEST 25h/00h (INQUIRY, REPORT LUNS, REQUEST SENSE still run)
 //	unit attention pending for the nexus?  yes → UNIT ATTENTION (not for INQUIRY, REPORT LUNS; REQUEST SENSE returns it)
 //	opcode supported for the device type?  no  → ILLEGAL REQUEST 20h/00h
+//	  (REPORT/SET TARGET PORT GROUPS: for a device in a device group)
+//	port's ALUA state allows the command?  no  → NOT READY 04h/0Ah, 0Bh, 0Ch, 12h
 //	device online, medium present?         no  → NOT READY 04h/03h, 3Ah/00h (CD-ROM: 3Ah/01h, 3Ah/02h)
 //	reservation held by another nexus?     yes → RESERVATION CONFLICT
 //	write to a read-only device or LUN?    yes → DATA PROTECT 27h/00h
 //	the command's own checks and work      (handler)
+//
+// # Identity, ALUA, persistence
+//
+// A device's VPD page 83h lists its NAA designator first: NAA 6h, derived
+// by the engine from an installation seed (DeriveNAA) or pinned, which
+// the Linux kernel and udev take as the disk's name; then the T10 vendor
+// ID designator, then the port designators of the nexus. A device in a
+// DeviceGroup (alua.go: SCST's device groups, one target port per
+// target) reports TPGS, answers REPORT and SET TARGET PORT GROUPS, names
+// its port's target port group in VPD 83h, refuses what its port's state
+// refuses, and tells each nexus of a change of its port's group with
+// ASYMMETRIC ACCESS STATE CHANGED. A device given a PRStore keeps its
+// persistent reservations through power loss when the initiators ask for
+// APTPL (prstore.go).
 //
 // # Pass-through devices
 //

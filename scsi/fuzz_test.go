@@ -14,6 +14,8 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte{0x2a, 0x08, 0, 0, 0, 1, 0, 0, 1, 0}, make([]byte, 512), uint8(0))
 	f.Add([]byte{0x15, 0x10, 0, 0, 0x18, 0}, []byte{0, 0, 0, 0, 8, 0x12, 4}, uint8(1))
 	f.Add([]byte{0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, []byte{}, uint8(0))
+	f.Add([]byte{0xa3, 0x2a, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, []byte{}, uint8(128))
+	f.Add([]byte{0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0, 0}, []byte{0, 0, 0, 0, 0x02, 0, 0, 1, 0x00, 0, 0, 2}, uint8(128))
 	f.Add([]byte{0x43, 0x02, 0x02, 0, 0, 0, 0, 0, 0xff, 0}, []byte{}, uint8(32))
 	f.Add([]byte{0x46, 0x00, 0, 0, 0, 0, 0, 0, 0xff, 0}, []byte{}, uint8(96))
 	f.Add([]byte{0x4a, 0x01, 0, 0, 0x10, 0, 0, 0, 8, 0}, []byte{}, uint8(32))
@@ -30,6 +32,16 @@ func FuzzExecute(f *testing.F) {
 		dev := NewDevice(cfg, mem)
 		if sel&64 != 0 {
 			dev.RemoveMedium()
+		}
+		if sel&128 != 0 {
+			// In an explicit device group, through a port whose state
+			// bits 6..5 choose.
+			state := []ALUAState{ActiveOptimized, Standby, Unavailable, Transitioning}[sel>>5&3]
+			a, b := NewTargetPortGroup("a", 1, state, true), NewTargetPortGroup("b", 2, Standby, false)
+			dev.SetDeviceGroup(NewDeviceGroup("dg", true, []PortGroupMember{
+				{Group: a, Targets: []string{"iqn.t"}, Ports: []uint16{1}},
+				{Group: b, Targets: []string{"iqn.u"}, Ports: []uint16{2, 3}},
+			}, nil))
 		}
 		m := NewLUNMap(map[LUN]*LogicalUnit{0: {Device: dev}, 1: {Device: dev, ReadOnly: true}})
 		n := NewNexus("iqn.fuzz,i,0x1", "iqn.t", 1, 1)

@@ -1,6 +1,7 @@
 package scsi
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"hash/fnv"
 	"strings"
@@ -36,12 +37,12 @@ type identity struct {
 	product [16]byte // PRODUCT IDENTIFICATION, from the device name
 	usn     string   // unit serial number (VPD 80h)
 	t10ID   string   // vendor specific part of the T10 vendor ID designator
-	naa     uint64   // NAA locally assigned designator (VPD 83h)
+	naa     []byte   // NAA designator (VPD 83h): 16 bytes of NAA 6h, or 8
 }
 
 // newIdentity derives a device's identity from its configuration. It is
-// stable: the same name and t10_dev_id give the same designators across
-// restarts, so initiators (multipath) recognise the device.
+// stable: the same name, t10_dev_id and NAA give the same designators
+// across restarts, so initiators (multipath) recognise the device.
 func newIdentity(cfg *DeviceConfig) identity {
 	var id identity
 	copy(id.product[:], padASCII(cfg.Name, 16))
@@ -49,21 +50,66 @@ func newIdentity(cfg *DeviceConfig) identity {
 	if id.t10ID == "" {
 		id.t10ID = asciiOnly(cfg.Name)
 	}
-	h := fnv.New64a()
-	h.Write([]byte(id.t10ID))
-	sum := h.Sum64()
-	// NAA 3h (locally assigned): four bits of NAA, 60 bits of our choosing.
-	id.naa = 3<<60 | sum&(1<<60-1)
+	legacy := LegacyNAA(id.t10ID)
+	switch len(cfg.NAA) {
+	case 8, 16:
+		id.naa = append([]byte(nil), cfg.NAA...)
+	default:
+		id.naa = binary.BigEndian.AppendUint64(nil, legacy)
+	}
 	id.usn = asciiOnly(cfg.USN)
 	if id.usn == "" {
 		const hex = "0123456789abcdef"
 		var b [8]byte
 		for i := range b {
-			b[i] = hex[(sum>>(4*uint(i)))&0xf]
+			b[i] = hex[(legacy>>(4*uint(i)))&0xf]
 		}
 		id.usn = string(b[:])
 	}
 	return id
+}
+
+// LegacyNAA is the locally assigned NAA designator (NAA 3h: four bits of
+// NAA, 60 bits of the FNV-1a hash of the T10 vendor ID's vendor specific
+// part) that scstd listed for every device before it listed an NAA IEEE
+// Registered Extended designator. Pinned as naa_id, it gives a device its
+// identity from before: the Linux kernel then ranks the T10 vendor ID
+// designator first again (both rank lowest; the later one wins), and
+// udev's scsi_id takes this one.
+func LegacyNAA(t10ID string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(t10ID))
+	return 3<<60 | h.Sum64()&(1<<60-1)
+}
+
+// naaCompanyID is the IEEE COMPANY_ID field of the NAA 6h designators
+// that DeriveNAA makes: 02-53-44, a locally administered value (the U/L
+// bit of its first octet is set), not an IEEE assignment. A site with a
+// company ID of its own pins naa_id with it.
+const naaCompanyID = 0x025344
+
+// DeriveNAA returns the NAA IEEE Registered Extended designator (NAA 6h,
+// SPC-4 §7.8.6.6.5, 16 bytes) of a logical unit: the company ID above,
+// then 100 bits of SHA-256 over the installation's random seed and the
+// device's T10 vendor ID vendor specific part (t10_dev_id). The seed
+// makes it unique across hosts (two installations that both name a
+// device "disk0" give different designators); the T10 ID makes it
+// unique within one, and stable across restarts and renames that keep
+// t10_dev_id. The same LU exported by several hosts pins naa_id instead.
+func DeriveNAA(seed []byte, t10ID string) [16]byte {
+	h := sha256.New()
+	h.Write(seed)
+	h.Write([]byte{0})
+	h.Write([]byte(asciiOnly(t10ID)))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	var naa [16]byte
+	copy(naa[3:], sum[:13])
+	naa[0] = 0x60 | naaCompanyID>>20
+	naa[1] = naaCompanyID >> 12 & 0xff
+	naa[2] = naaCompanyID >> 4 & 0xff
+	naa[3] = naaCompanyID&0x0f<<4 | sum[0]&0x0f
+	return naa
 }
 
 // asciiOnly keeps the printable ASCII characters of s (SPC-4 §4.4.1).
@@ -156,6 +202,9 @@ func (t *task) standardInquiry() []byte {
 	b[4] = byte(len(b) - 5)
 	if t.dev != nil && supported(ExtendedCopy, 0) {
 		b[5] = 0x08 // 3PC
+	}
+	if t.dev != nil {
+		b[5] |= t.dev.tpgs()
 	}
 	b[7] = 0x02 // CMDQUE
 	copy(b[8:16], padASCII(inquiryVendor, 8))
@@ -258,14 +307,14 @@ func appendNameString(b []byte, assoc byte, name string) []byte {
 // vpdDeviceIdent builds the Device Identification page (SPC-4 §7.8.6):
 // the logical unit's NAA and T10 vendor ID designators, and, when the
 // command came through a nexus, the relative target port, target port
-// group and SCSI name strings of the target port and target device.
+// group (for a device in a device group) and SCSI name strings of the
+// target port and target device. The NAA designator comes first: it is
+// the one initiators take as the disk's name (see DeriveNAA).
 func (t *task) vpdDeviceIdent() []byte {
 	b := make([]byte, 4, 256)
 	b[0] = byte(t.dev.cfg.Type) & 0x1f
 	b[1] = vpdDeviceIdent
-	var naa [8]byte
-	binary.BigEndian.PutUint64(naa[:], t.dev.id.naa)
-	b = appendDesignator(b, codeSetBinary, assocLU, desigNAA, naa[:])
+	b = appendDesignator(b, codeSetBinary, assocLU, desigNAA, t.dev.id.naa)
 	t10 := append(padASCII(inquiryVendor, 8), t.dev.id.t10ID...)
 	if len(t10) > 255 {
 		t10 = t10[:255]
@@ -287,8 +336,12 @@ func (t *task) appendPortDesignators(b []byte) []byte {
 	var port [4]byte
 	binary.BigEndian.PutUint16(port[2:], n.RelTgtPortID)
 	b = appendDesignator(b, codeSetBinary, assocTargetPort, desigRelTgtPort, port[:])
-	binary.BigEndian.PutUint16(port[2:], n.TPGT)
-	b = appendDesignator(b, codeSetBinary, assocTargetPort, desigTgtPortGroup, port[:])
+	if g := t.dev.portGroup(n.TargetName); g != nil {
+		// The port's target port group, as REPORT TARGET PORT GROUPS
+		// lists it (SPC-4 §7.8.6.8); none without ALUA.
+		binary.BigEndian.PutUint16(port[2:], g.ID)
+		b = appendDesignator(b, codeSetBinary, assocTargetPort, desigTgtPortGroup, port[:])
+	}
 	if n.TargetPort != "" {
 		b = appendNameString(b, assocTargetPort, n.TargetPort)
 	}

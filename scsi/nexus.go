@@ -49,6 +49,10 @@ type nexusLU struct {
 	inquiryChanged               bool
 	capSeen, modeSeen, resetSeen uint64
 	lunsSeen                     uint64
+	// tpg is the target port group the nexus reaches dev through (nil
+	// without ALUA) and tpgSeen the count of its changes reported.
+	tpg     *TargetPortGroup
+	tpgSeen uint64
 	// mediumSeen counts the media loaded (NOT READY TO READY CHANGE)
 	// that the nexus was told of; eventSeen is the sequence number of
 	// the last media event GET EVENT STATUS NOTIFICATION reported.
@@ -180,9 +184,20 @@ func (n *Nexus) lu(lun LUN, d *Device) *nexusLU {
 	s.capSeen = d.capacityEpoch.Load()
 	s.modeSeen = d.modeEpoch.Load()
 	s.resetSeen = d.resetEpoch.Load()
+	n.seePortGroup(s, d)
 	s.mediumSeen = d.mediumEpoch.Load()
 	s.eventSeen = d.mediaEvent.Load() >> mediaEventSeqShift
 	return s
+}
+
+// seePortGroup takes the target port group s reaches d through, and its
+// count of changes, as reported.
+func (n *Nexus) seePortGroup(s *nexusLU, d *Device) {
+	s.tpg = d.portGroup(n.TargetName)
+	s.tpgSeen = 0
+	if s.tpg != nil {
+		s.tpgSeen = s.tpg.epoch.Load()
+	}
 }
 
 // takeUA returns the highest-priority unit attention pending for lun
@@ -207,6 +222,7 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 		s.capSeen = d.capacityEpoch.Load()
 		s.modeSeen = d.modeEpoch.Load()
 		s.resetSeen = d.resetEpoch.Load()
+		n.seePortGroup(s, d)
 		s.mediumSeen = d.mediumEpoch.Load()
 		return uaPowerOnReset
 	}
@@ -230,6 +246,11 @@ func (n *Nexus) takeDeviceUA(lun LUN, d *Device) *SenseError {
 		s.modeSeen = e
 		return uaModeParamsChanged
 	}
+	if g := d.portGroup(n.TargetName); g != s.tpg || (g != nil && g.epoch.Load() != s.tpgSeen) {
+		// The port's group, or its state, changed (SPC-4 §5.15.2.3).
+		n.seePortGroup(s, d)
+		return uaALUAChanged
+	}
 	if s.lunsSeen != n.lunsEpoch {
 		s.lunsSeen = n.lunsEpoch
 		if n.lunsAck != n.lunsEpoch {
@@ -249,6 +270,16 @@ func (n *Nexus) modeChangedHere(lun LUN, d *Device) {
 	n.mu.Lock()
 	if s := n.lu(lun, d); s.modeSeen == e-1 {
 		s.modeSeen = e
+	}
+	n.mu.Unlock()
+}
+
+// aluaChangedHere notes that the nexus has seen change e of tpg at lun:
+// the nexus whose SET TARGET PORT GROUPS changed a state is not told.
+func (n *Nexus) aluaChangedHere(lun LUN, tpg *TargetPortGroup, e uint64) {
+	n.mu.Lock()
+	if s := n.lus[lun]; s != nil && s.tpg == tpg && s.tpgSeen == e-1 {
+		s.tpgSeen = e
 	}
 	n.mu.Unlock()
 }

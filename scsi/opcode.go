@@ -85,6 +85,7 @@ const (
 	SAReportSupportedTaskMgmt uint8 = 0x0d // MAINTENANCE IN
 	SAReportIdentifyingInfo   uint8 = 0x05 // MAINTENANCE IN
 	SAReportTimestamp         uint8 = 0x0f // MAINTENANCE IN
+	SASetTargetPortGroups     uint8 = 0x0a // MAINTENANCE OUT
 )
 
 var opcodeNames = map[Opcode]string{

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/vdisk"
 )
 
@@ -175,8 +176,9 @@ func unsupported(err error) bool {
 func (t *task) fill(lba, n uint64, block []byte) error {
 	bs := uint64(t.blockSize())
 	per := max(fillChunk/bs, 1)
-	buf := getBuffer(int(min(n, per) * bs))
-	defer putBuffer(buf)
+	bp := bufpool.Get(int(min(n, per) * bs))
+	defer bufpool.Put(bp)
+	buf := *bp
 	if block == nil {
 		clear(buf)
 	} else {

@@ -3,6 +3,8 @@ package scsi
 import (
 	"bytes"
 	"io"
+
+	"github.com/scstd/scstd/internal/bufpool"
 )
 
 // rwCDB is the decoded addressing of a READ, WRITE, VERIFY or WRITE AND
@@ -176,8 +178,9 @@ func verify(t *task) ([]byte, error) {
 // part of a write (WRITE AND VERIFY), for error mapping.
 func (t *task) compare(lba uint64, data []byte, write bool) error {
 	bs := uint64(t.blockSize())
-	buf := getBuffer(len(data))
-	defer putBuffer(buf)
+	bp := bufpool.Get(len(data))
+	defer bufpool.Put(bp)
+	buf := *bp
 	if err := t.readAt(buf, lba*bs); err != nil {
 		if write {
 			return ErrWriteError

@@ -17,8 +17,9 @@ import (
 //     and loss of the holding I_T nexus;
 //   - persistent reservations (PERSISTENT RESERVE IN/OUT): registrations of
 //     reservation keys per I_T nexus, and at most one reservation of one of
-//     six types. They survive sessions, resets and nexus loss, but not a
-//     daemon restart (APTPL is not supported: PTPL_C=0, APTPL=1 refused).
+//     six types. They survive sessions, resets and nexus loss, and, when
+//     the last REGISTER set APTPL and the device has a PRStore, a restart
+//     (see prstore.go).
 //
 // An I_T nexus is named by its initiator port and target port names, so a
 // session that logs in again with the same names is the same nexus.
@@ -77,6 +78,9 @@ func (p PRType) String() string {
 	}
 	return "PR_TYPE_" + strconv.Itoa(int(p))
 }
+
+// MarshalText makes a PRType a JSON string.
+func (p PRType) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 func (p PRType) valid() bool {
 	switch p {
@@ -215,6 +219,15 @@ type reservations struct {
 	resHolder itNexus
 
 	ua map[itNexus][]*SenseError
+
+	// aptpl is the APTPL bit of the last REGISTER: while it is set every
+	// change is saved to store before its command completes.
+	aptpl bool
+	// store keeps the state through power loss; nil: APTPL is refused.
+	store PRStore
+	// storeErr is why the state could not be loaded or saved, nil when
+	// it could.
+	storeErr error
 }
 
 // setActive recomputes active; r.mu must be held.
@@ -526,12 +539,20 @@ func persistentReserveIn(t *task) ([]byte, error) {
 	case PRInReportCapabilities:
 		b = t.dataIn(8)
 		binary.BigEndian.PutUint16(b[0:2], 8)
-		// CRH: RESERVE/RELEASE follow SPC-4 §5.13.3. SIP_C, ATP_C and
-		// PTPL_C are zero: no SPEC_I_PT, ALL_TG_PT or APTPL.
+		// CRH: RESERVE/RELEASE follow SPC-4 §5.13.3. SIP_C and ATP_C are
+		// zero: no SPEC_I_PT, no ALL_TG_PT. PTPL_C when the device can
+		// keep its state through power loss.
 		b[2] = 0x10
+		if r.store != nil {
+			b[2] |= 0x01
+		}
 		// TMV, ALLOW COMMANDS 001b: TEST UNIT READY is allowed through
-		// write exclusive and exclusive access reservations.
+		// write exclusive and exclusive access reservations; PTPL_A
+		// while APTPL is in force.
 		b[3] = 0x80 | 0x01<<4
+		if r.aptpl {
+			b[3] |= 0x01
+		}
 		b[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02 // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX
 		b[5] = 0x01                             // EX_AC_AR
 	case PRInReadFullStatus:
@@ -617,13 +638,15 @@ func persistentReserveOut(t *task) ([]byte, error) {
 		return nil, err
 	}
 	key, saKey := be64(p[0:8]), be64(p[8:16])
+	register := sa == PROutRegister || sa == PROutRegisterIgnore
+	aptpl := p[20]&0x01 != 0
 	switch {
 	case p[20]&0x08 != 0:
 		return nil, invalidParam(20, 3) // SPEC_I_PT
 	case p[20]&0x04 != 0:
 		return nil, invalidParam(20, 2) // ALL_TG_PT
-	case p[20]&0x01 != 0:
-		return nil, invalidParam(20, 0) // APTPL: no persistence through power loss
+	case aptpl && register && t.dev.res.store == nil:
+		return nil, invalidParam(20, 0) // APTPL: nowhere to keep the state
 	}
 
 	r := &t.dev.res
@@ -633,26 +656,49 @@ func persistentReserveOut(t *task) ([]byte, error) {
 	if r.spc2 {
 		return nil, errReservationConflict
 	}
+	if r.store == nil {
+		return nil, r.prOut(t, sa, n, key, saKey, typ, scope)
+	}
+	// APTPL (SPC-4 §5.13.5): the last REGISTER's bit decides whether the
+	// state is kept through power loss; while it is, no change completes
+	// before it is saved, and one that cannot be saved is undone.
+	cp := r.checkpoint()
+	if err := r.prOut(t, sa, n, key, saKey, typ, scope); err != nil {
+		return nil, err
+	}
+	if register {
+		r.aptpl = aptpl
+	}
+	if err := r.persist(cp.aptpl); err != nil {
+		r.rollback(cp)
+		return nil, errPersistFailed
+	}
+	return nil, nil
+}
+
+// prOut carries out a PERSISTENT RESERVE OUT service action on the
+// state in memory; r.mu must be held.
+func (r *reservations) prOut(t *task, sa PROutAction, n itNexus, key, saKey uint64, typ PRType, scope byte) error {
 	g := r.reg(n)
 	if sa == PROutRegisterIgnore {
-		return nil, r.register(t, n, g, saKey)
+		return r.register(t, n, g, saKey)
 	}
 	if g == nil {
 		if sa == PROutRegister && key == 0 {
-			return nil, r.register(t, n, g, saKey)
+			return r.register(t, n, g, saKey)
 		}
-		return nil, errReservationConflict
+		return errReservationConflict
 	}
 	if g.key != key {
-		return nil, errReservationConflict
+		return errReservationConflict
 	}
 	switch sa {
 	case PROutRegister:
-		return nil, r.register(t, n, g, saKey)
+		return r.register(t, n, g, saKey)
 	case PROutReserve:
-		return nil, r.reserve(n, typ)
+		return r.reserve(n, typ)
 	case PROutRelease:
-		return nil, r.releasePR(n, typ, scope)
+		return r.releasePR(n, typ, scope)
 	case PROutClear:
 		for _, o := range r.regs {
 			if o.nexus != n {
@@ -662,9 +708,9 @@ func persistentReserveOut(t *task) ([]byte, error) {
 		r.regs = r.regs[:0]
 		r.release()
 		r.generation++
-		return nil, nil
+		return nil
 	default: // PREEMPT, PREEMPT AND ABORT
-		return nil, r.preempt(n, key, saKey, typ)
+		return r.preempt(n, key, saKey, typ)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/vdisk"
 )
 
@@ -291,8 +292,9 @@ func (j *sanitizeJob) run() error {
 // overwrite writes every pass of the OVERWRITE service action.
 func (j *sanitizeJob) overwrite() error {
 	per := max(fillChunk/j.bs, 1)
-	buf := getBuffer(int(min(j.blocks, per) * j.bs))
-	defer putBuffer(buf)
+	bp := bufpool.Get(int(min(j.blocks, per) * j.bs))
+	defer bufpool.Put(bp)
+	buf := *bp
 	total := uint64(j.count) * j.blocks
 	var done uint64
 	for pass := 0; pass < j.count; pass++ {

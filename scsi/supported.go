@@ -55,7 +55,7 @@ func reportSupportedOpcodes(t *task) ([]byte, error) {
 	} else {
 		d = e.desc
 	}
-	if d != nil && !d.types.has(t.dev.cfg.Type) {
+	if d != nil && (!d.types.has(t.dev.cfg.Type) || !t.dev.offersALUA(d.flags)) {
 		d = nil
 	}
 	return allocLen(oneCommandDescriptor(t.dataIn(0)[:0], d, rctd), alloc), nil
@@ -67,7 +67,7 @@ func reportSupportedOpcodes(t *task) ([]byte, error) {
 func (t *task) allCommandDescriptors(rctd bool) []byte {
 	b := make([]byte, 4, 4+20*len(commandList))
 	for _, d := range commandList {
-		if !d.types.has(t.dev.cfg.Type) {
+		if !d.types.has(t.dev.cfg.Type) || !t.dev.offersALUA(d.flags) {
 			continue
 		}
 		var e [8]byte

@@ -7,7 +7,9 @@ func testUnitReady(t *task) ([]byte, error) { return nil, nil }
 // requestSense handles REQUEST SENSE (SPC-4 §6.39). It returns, as data
 // with GOOD status, LOGICAL UNIT NOT SUPPORTED for a LUN without a logical
 // unit, else the pending unit attention (clearing it), else NOT READY for an
-// offline device or a missing or ejected medium, else NO SENSE.
+// offline device or a missing or ejected medium, else NOT READY for a
+// target port whose asymmetric access state refuses media access, else
+// NO SENSE.
 //
 //	byte 1 bit 0 DESC: descriptor format sense data
 //	byte 4       ALLOCATION LENGTH
@@ -30,6 +32,8 @@ func requestSense(t *task) ([]byte, error) {
 	default:
 		if nr := t.dev.deviceNotReady(); nr != nil {
 			e = nr
+		} else if a := t.portStateSense(); a != nil {
+			e = a
 		}
 	}
 	var b []byte

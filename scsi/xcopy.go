@@ -1,9 +1,12 @@
 package scsi
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"sync"
+
+	"github.com/scstd/scstd/internal/bufpool"
 )
 
 // EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 §6.4, §6.18): the
@@ -253,7 +256,7 @@ func (t *task) findCopyTarget(desig []byte) *LogicalUnit {
 		d := lu.Device
 		switch typ {
 		case desigNAA:
-			return n == 8 && binary.BigEndian.Uint64(id) == d.id.naa
+			return bytes.Equal(id, d.id.naa)
 		case desigT10Vendor:
 			return string(id) == string(padASCII(inquiryVendor, 8))+d.id.t10ID
 		}
@@ -302,8 +305,9 @@ func (t *task) copyBlocks(src, dst *LogicalUnit, s copySegment) (uint64, error) 
 	if s.srcLBA > srcEnd || n/sbs > srcEnd-s.srcLBA || s.dstLBA > dstEnd || n/dbs > dstEnd-s.dstLBA {
 		return 0, errCopyAborted
 	}
-	buf := getBuffer(int(min(n, xcopyChunk)))
-	defer putBuffer(buf)
+	bp := bufpool.Get(int(min(n, xcopyChunk)))
+	defer bufpool.Put(bp)
+	buf := *bp
 	from, to := s.srcLBA*sbs, s.dstLBA*dbs
 	for done := uint64(0); done < n; {
 		c := buf[:min(n-done, uint64(len(buf)))]

@@ -35,6 +35,11 @@ func AlignedBuffer(n int) []byte {
 	return b[skip : skip+n : skip+n]
 }
 
+// bouncePool holds the bounce buffers. It is not the data path's shared
+// pool (internal/bufpool, which vdisk, below the command layer, does not
+// use): O_DIRECT wants memory aligned to the device's block size, and Go's
+// allocator gives no alignment, so these buffers are cut out of larger
+// allocations by AlignedBuffer, all of one size.
 var bouncePool = sync.Pool{New: func() any {
 	b := AlignedBuffer(bounceSize)
 	return &b

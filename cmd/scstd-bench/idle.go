@@ -13,7 +13,8 @@ import (
 // idleConfig serves one nullio LUN and lets sessions connections come
 // from 127.0.0.1 (the per-address cap is 256 by default).
 func idleConfig(portal string, sessions int) string {
-	return fmt.Sprintf(`iscsi {
+	return fmt.Sprintf(`state_dir = "state"
+iscsi {
   portals                     = [%q]
   max_connections             = %d
   max_connections_per_address = %d

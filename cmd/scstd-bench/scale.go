@@ -24,7 +24,9 @@ const (
 // reloads make and undo.
 func scaleConfig(portal string, targets, luns int, extra bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "iscsi { portals = [%q] }\nhandler \"vdisk_nullio\" {\n", portal)
+	// state_dir beside the file: the benchmark writes nothing outside
+	// its directory.
+	fmt.Fprintf(&b, "state_dir = \"state\"\niscsi { portals = [%q] }\nhandler \"vdisk_nullio\" {\n", portal)
 	for i := range targets * luns {
 		fmt.Fprintf(&b, "  device \"n%d\" { size = \"1GiB\" }\n", i)
 	}

@@ -106,7 +106,7 @@ func parseVariants(spec string, readFile func(string) ([]byte, error)) ([]varian
 // every queue depth the cases use, as tgtd's default (128) is.
 func benchConfig(portal, img string, sizeMiB, sessions int, extra string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "iscsi { portals = [%q] }\n", portal)
+	fmt.Fprintf(&b, "state_dir = \"state\"\niscsi { portals = [%q] }\n", portal) // state beside the file
 	fmt.Fprintf(&b, "handler \"vdisk_fileio\" {\n  device \"disk0\" {\n    filename = %q\n    size     = \"%dMiB\"\n  }\n}\n", img, sizeMiB)
 	b.WriteString("handler \"vdisk_nullio\" {\n")
 	for i := range sessions + 1 {

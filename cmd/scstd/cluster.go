@@ -35,7 +35,7 @@ func (d *daemonState) applyCluster(ld *loaded, p reconcile.Plan, start bool) {
 		host, _ := os.Hostname()
 		var portals []string
 		for _, p := range ld.cfg.ISCSI.Portals {
-			portals = append(portals, p.Addr)
+			portals = append(portals, p.Addr.String())
 		}
 		node = cluster.Join(clusterOptions(c), cluster.Member{Hostname: host, PID: os.Getpid(), Portals: portals,
 			Version: version, Started: time.Now().UTC(), ConfigHash: ld.clusterHash}, d.log)

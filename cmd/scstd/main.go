@@ -1,5 +1,7 @@
 // Command scstd is a userspace iSCSI target driven by one declarative HCL
-// file. See DESIGN.md for the command-line contract.
+// file. Its subcommands and their flags, the command-line contract, are
+// the command table below; `scstd help` and the manual pages (make man)
+// print it.
 package main
 
 import (

@@ -1,19 +1,15 @@
 package initiator
 
 import (
-	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha3"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"strconv"
 	"strings"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 )
 
@@ -21,7 +17,7 @@ import (
 type CHAP struct {
 	// Algorithms are offered as CHAP_A, in this order; empty offers
 	// SHA3-256, SHA-256, SHA-1 and MD5.
-	Algorithms []iscsi.CHAPAlgorithm
+	Algorithms []access.CHAPAlgorithm
 	// Name and Secret answer the target's challenge.
 	Name, Secret string
 	// TargetSecret, when set, asks the target to authenticate too (mutual
@@ -38,24 +34,9 @@ type CHAP struct {
 // is wrong.
 var ErrTargetAuth = errors.New("initiator: the target failed mutual CHAP authentication")
 
-// chapHash returns a new hash for a, or nil for an unknown algorithm.
-func chapHash(a iscsi.CHAPAlgorithm) hash.Hash {
-	switch a {
-	case iscsi.CHAPMD5:
-		return md5.New()
-	case iscsi.CHAPSHA1:
-		return sha1.New()
-	case iscsi.CHAPSHA256:
-		return sha256.New()
-	case iscsi.CHAPSHA3256:
-		return sha3.New256()
-	}
-	return nil
-}
-
 // chapAnswer is the RFC 1994 response H(id || secret || challenge).
-func chapAnswer(a iscsi.CHAPAlgorithm, id byte, secret string, challenge []byte) []byte {
-	h := chapHash(a)
+func chapAnswer(a access.CHAPAlgorithm, id byte, secret string, challenge []byte) []byte {
+	h := a.New()
 	h.Write([]byte{id})
 	h.Write([]byte(secret))
 	h.Write(challenge)
@@ -78,7 +59,7 @@ func hexValue(s string) ([]byte, error) {
 // CHAP_A, then CHAP_N and CHAP_R (with CHAP_I and CHAP_C for mutual CHAP),
 // leaving the login at the start of the operational stage. It returns the
 // algorithm the target chose.
-func (c *Conn) chapSecurity(o Options, leading iscsi.Text, itt uint32) (iscsi.CHAPAlgorithm, error) {
+func (c *Conn) chapSecurity(o Options, leading iscsi.Text, itt uint32) (access.CHAPAlgorithm, error) {
 	ch := o.CHAP
 	step := func(keys iscsi.Text, transit bool) (iscsi.LoginResponse, iscsi.Text, error) {
 		req := iscsi.LoginRequest{Transit: transit, CSG: iscsi.StageSecurity, ISID: o.ISID, TSIH: o.TSIH,
@@ -107,7 +88,7 @@ func (c *Conn) chapSecurity(o Options, leading iscsi.Text, itt uint32) (iscsi.CH
 
 	algs := ch.Algorithms
 	if len(algs) == 0 {
-		algs = iscsi.DefaultCHAPAlgorithms
+		algs = access.DefaultCHAPAlgorithms
 	}
 	offer := make([]string, len(algs))
 	for i, a := range algs {
@@ -121,8 +102,8 @@ func (c *Conn) chapSecurity(o Options, leading iscsi.Text, itt uint32) (iscsi.CH
 	iv, _ := got.Get("CHAP_I")
 	cv, _ := got.Get("CHAP_C")
 	an, err := strconv.Atoi(av)
-	alg := iscsi.CHAPAlgorithm(an)
-	if err != nil || chapHash(alg) == nil {
+	alg := access.CHAPAlgorithm(an)
+	if err != nil || !alg.Valid() {
 		return 0, fmt.Errorf("initiator: target chose CHAP_A=%q", av)
 	}
 	id, err := strconv.ParseUint(iv, 10, 8)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 )
@@ -19,7 +20,7 @@ func startCHAPServer(t *testing.T, auth iscsi.Auth) string {
 	s := iscsi.NewServer(nil)
 	s.Publish(&iscsi.Snapshot{Enabled: true, Targets: map[string]*iscsi.Target{
 		testTarget: {Name: testTarget, Enabled: true, Params: defaultParams, QueuedCommands: 32, LUNs: luns,
-			Access: iscsi.Access{LUNs: luns}, Auth: auth},
+			Auth: auth},
 	}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,25 +45,25 @@ func TestCHAPLogin(t *testing.T) {
 	full := iscsi.Auth{Incoming: []iscsi.CHAPUser{{Name: user, Secret: []byte(secret)}},
 		Outgoing: &iscsi.CHAPUser{Name: tuser, Secret: []byte(tsecret)}}
 	weak := full
-	weak.Algorithms = []iscsi.CHAPAlgorithm{iscsi.CHAPMD5, iscsi.CHAPSHA1}
+	weak.Algorithms = []access.CHAPAlgorithm{access.CHAPMD5, access.CHAPSHA1}
 	for _, c := range []struct {
 		name    string
 		auth    iscsi.Auth
 		chap    CHAP
-		wantAlg iscsi.CHAPAlgorithm
+		wantAlg access.CHAPAlgorithm
 		status  iscsi.LoginStatus // non-zero: refused with it
 		err     error
 	}{
-		{"default offer takes SHA3-256", full, CHAP{Name: user, Secret: secret}, iscsi.CHAPSHA3256, 0, nil},
-		{"SHA-256 and MD5 offered", full, CHAP{Algorithms: []iscsi.CHAPAlgorithm{iscsi.CHAPMD5, iscsi.CHAPSHA256},
-			Name: user, Secret: secret}, iscsi.CHAPSHA256, 0, nil},
-		{"target allows MD5 and SHA-1", weak, CHAP{Name: user, Secret: secret}, iscsi.CHAPSHA1, 0, nil},
-		{"mutual", full, CHAP{Name: user, Secret: secret, TargetName: tuser, TargetSecret: tsecret}, iscsi.CHAPSHA3256, 0, nil},
+		{"default offer takes SHA3-256", full, CHAP{Name: user, Secret: secret}, access.CHAPSHA3256, 0, nil},
+		{"SHA-256 and MD5 offered", full, CHAP{Algorithms: []access.CHAPAlgorithm{access.CHAPMD5, access.CHAPSHA256},
+			Name: user, Secret: secret}, access.CHAPSHA256, 0, nil},
+		{"target allows MD5 and SHA-1", weak, CHAP{Name: user, Secret: secret}, access.CHAPSHA1, 0, nil},
+		{"mutual", full, CHAP{Name: user, Secret: secret, TargetName: tuser, TargetSecret: tsecret}, access.CHAPSHA3256, 0, nil},
 		{"mutual with a wrong target secret", full, CHAP{Name: user, Secret: secret, TargetSecret: wrong}, 0, 0, ErrTargetAuth},
 		{"wrong secret", full, CHAP{Name: user, Secret: wrong}, 0, statusAuthFailed, nil},
 		{"unknown user", full, CHAP{Name: "mallory", Secret: secret}, 0, statusAuthFailed, nil},
 		{"reflected challenge", full, CHAP{Name: user, Secret: secret, Reflect: true}, 0, statusAuthFailed, nil},
-		{"no common algorithm", weak, CHAP{Algorithms: []iscsi.CHAPAlgorithm{iscsi.CHAPSHA256}, Name: user, Secret: secret},
+		{"no common algorithm", weak, CHAP{Algorithms: []access.CHAPAlgorithm{access.CHAPSHA256}, Name: user, Secret: secret},
 			0, statusAuthFailed, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
+	"github.com/scstd/scstd/scsi"
 )
 
 // DefaultInitiatorName is the name Login uses when Options leaves it empty.
@@ -89,7 +91,7 @@ type Conn struct {
 	TSIH uint16
 	ISID [6]byte
 	// CHAPAlgorithm is the algorithm the target chose for a CHAP login.
-	CHAPAlgorithm iscsi.CHAPAlgorithm
+	CHAPAlgorithm access.CHAPAlgorithm
 
 	cmdSN     uint32
 	expStatSN uint32
@@ -618,7 +620,7 @@ func (c *Conn) Command(lun [8]byte, cdb []byte, out []byte, readLen int) (*Respo
 		return nil, errors.New("initiator: CDB longer than 16 bytes")
 	}
 	itt := c.NextITT()
-	cmd := iscsi.SCSICommand{Final: true, Read: readLen > 0, Write: len(out) > 0, Attr: iscsi.AttrSimple,
+	cmd := iscsi.SCSICommand{Final: true, Read: readLen > 0, Write: len(out) > 0, Attr: scsi.Simple,
 		LUN: lun, ITT: itt, CmdSN: c.AdvanceCmdSN(), ExpStatSN: c.expStatSN}
 	copy(cmd.CDB[:], cdb)
 	cmd.ExpectedDataTransferLength = uint32(readLen)

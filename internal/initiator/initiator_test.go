@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
 	"github.com/scstd/scstd/vdisk"
@@ -27,8 +28,7 @@ func startServer(t *testing.T, params iscsi.Params) string {
 	luns := scsi.NewLUNMap(map[scsi.LUN]*scsi.LogicalUnit{0: {Device: dev}})
 	s := iscsi.NewServer(nil)
 	s.Publish(&iscsi.Snapshot{Enabled: true, Targets: map[string]*iscsi.Target{
-		testTarget: {Name: testTarget, Enabled: true, Params: params, QueuedCommands: 32, LUNs: luns,
-			Access: iscsi.Access{LUNs: luns}},
+		testTarget: {Name: testTarget, Enabled: true, Params: params, QueuedCommands: 32, LUNs: luns},
 	}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,7 +44,7 @@ func startServer(t *testing.T, params iscsi.Params) string {
 }
 
 var defaultParams = iscsi.Params{
-	HeaderDigest: []string{"CRC32C", "None"}, DataDigest: []string{"CRC32C", "None"},
+	HeaderDigest: []access.Digest{access.DigestCRC32C, access.DigestNone}, DataDigest: []access.Digest{access.DigestCRC32C, access.DigestNone},
 	ImmediateData: true, InitialR2T: false, MaxRecvDataSegmentLength: 8192, MaxXmitDataSegmentLength: 8192,
 	MaxBurstLength: 65536, FirstBurstLength: 16384, MaxOutstandingR2T: 1, DefaultTime2Wait: 2, DefaultTime2Retain: 20,
 }

@@ -1,6 +1,6 @@
 // Package isnsd runs Debian's open-isns server (isnsd) on a loopback port
-// for one test, with isnsadm configured to talk to it. Both the iscsi
-// package's iSNS client tests and the end-to-end tests use it.
+// for one test, with isnsadm configured to talk to it. Package isns's
+// client tests and the end-to-end tests use it.
 package isnsd
 
 import (

@@ -41,22 +41,24 @@ var deviceAttrs = map[string]map[string]mapping{
 		"nv_cache": {"nv_cache", kindFlag}, "write_through": {"write_through", kindFlag},
 		"o_direct": {"o_direct", kindFlag}, "read_only": {"read_only", kindFlag},
 		"removable": {"removable", kindFlag}, "t10_dev_id": {"t10_dev_id", kindString},
-		"usn": {"usn", kindString},
+		"usn": {"usn", kindString}, "naa_id": {"naa_id", kindString},
 	},
 	handlerBlockIO: {
 		"filename": {"filename", kindString}, "blocksize": {"blocksize", kindInt},
 		"nv_cache": {"nv_cache", kindFlag}, "write_through": {"write_through", kindFlag},
 		"read_only": {"read_only", kindFlag}, "removable": {"removable", kindFlag},
 		"t10_dev_id": {"t10_dev_id", kindString}, "usn": {"usn", kindString},
+		"naa_id": {"naa_id", kindString},
 	},
 	handlerNullIO: {
 		"size": {"size", kindBytes}, "size_mb": {"size", kindMiB}, "blocksize": {"blocksize", kindInt},
 		"read_only": {"read_only", kindFlag}, "removable": {"removable", kindFlag},
 		"t10_dev_id": {"t10_dev_id", kindString}, "usn": {"usn", kindString},
+		"naa_id": {"naa_id", kindString},
 	},
 	handlerCDROM: {
 		"filename": {"filename", kindString}, "t10_dev_id": {"t10_dev_id", kindString},
-		"usn": {"usn", kindString},
+		"usn": {"usn", kindString}, "naa_id": {"naa_id", kindString},
 	},
 	// A pass-through device is named by its SCSI address, as scstd's
 	// dev_disk label may be; its identity is the disk's.
@@ -90,7 +92,7 @@ var targetAttrs = map[string]mapping{
 }
 
 // targetOrder is the order target attributes are written in: the order of
-// DESIGN.md's schema.
+// the configuration schema (config's documentation).
 var targetOrder = []string{
 	"enabled", "header_digest", "data_digest", "immediate_data", "initial_r2t",
 	"max_recv_data_segment_length", "max_xmit_data_segment_length",
@@ -102,7 +104,7 @@ var targetOrder = []string{
 // deviceOrder is the order device attributes are written in.
 var deviceOrder = []string{
 	"filename", "size", "blocksize", "nv_cache", "write_through", "o_direct",
-	"read_only", "removable", "t10_dev_id", "usn",
+	"read_only", "removable", "t10_dev_id", "usn", "naa_id",
 }
 
 // reasons explains, for SCST attributes and sections scstd does not have,
@@ -163,17 +165,14 @@ var reasons = map[string]string{
 	"inq_vend_specific":      "scstd has no INQUIRY vendor specific data setting",
 	"scsi_device_name":       "scstd has no SCSI device name setting",
 	"eui64_id":               "scstd has no EUI-64 designator setting",
-	"naa_id":                 "scstd has no NAA designator setting",
 	"pr_file_name":           "scstd keeps persistent reservations itself",
 	"dummy":                  "scstd has no dummy LUN setting",
 	"read_zero":              "scstd's nullio devices always read zeroes",
 	"zero_copy":              "SCST zero copy switch; scstd has no such setting",
-	"expl_alua":              "SCST explicit ALUA; scstd has no ALUA settings",
+	"expl_alua":              "scstd takes SET TARGET PORT GROUPS per device group: explicit = true in its device_group",
 	"write_same_max_lbas":    "scstd has no WRITE SAME limit setting",
 	"filename_for_read_only": "scstd has no such setting",
 	"HW_TARGET":              "hardware target marker of SCST's FC and SRP drivers",
-	"DEVICE_GROUP":           "ALUA device groups are not in scstd's configuration schema",
-	"TARGET_GROUP":           "ALUA target groups are not in scstd's configuration schema",
 }
 
 // reasonFor returns why the attribute name was not imported.

@@ -82,7 +82,8 @@ func (l ErrorList) Error() string {
 // that has a counterpart cannot be read (a flag that is neither 0 nor 1, a
 // LUN without a device, ...); SCST would have refused those too.
 func Convert(f *File, opt Options) (*Result, error) {
-	c := &converter{file: f.Name, opt: opt, devices: map[string]devInfo{}, secretFiles: map[string]string{}}
+	c := &converter{file: f.Name, opt: opt, devices: map[string]devInfo{}, secretFiles: map[string]string{},
+		iscsiTargets: map[string]bool{}}
 	for _, w := range f.Warnings {
 		c.notes = append(c.notes, Note{File: w.File, Line: w.Line, EndLine: w.Line, What: "comment", Msg: w.Msg})
 	}
@@ -98,6 +99,8 @@ func Convert(f *File, opt Options) (*Result, error) {
 			c.handler(root, e)
 		case "TARGET_DRIVER":
 			c.driver(root, e)
+		case "DEVICE_GROUP":
+			c.deviceGroup(root, e)
 		default:
 			c.keep(root, e, reasonFor(e.Name))
 		}
@@ -130,6 +133,8 @@ type converter struct {
 	notes   []Note
 	errs    ErrorList
 	devices map[string]devInfo
+	// iscsiTargets are the targets of TARGET_DRIVER iscsi.
+	iscsiTargets map[string]bool
 
 	secretFiles map[string]string // file name in SecretsDir → secret
 	secrets     []SecretFile
@@ -169,6 +174,13 @@ func (c *converter) keep(parent *node, e *Entry, reason string) {
 // tell a missing device from one of a handler scstd does not have.
 func (c *converter) declare(entries []*Entry) {
 	for _, h := range entries {
+		if h.Name == "TARGET_DRIVER" && len(h.Args) == 1 && h.Args[0] == "iscsi" {
+			for _, t := range h.Section {
+				if t.Name == "TARGET" && len(t.Args) == 1 {
+					c.iscsiTargets[t.Args[0]] = true
+				}
+			}
+		}
 		if h.Name != "HANDLER" || len(h.Args) != 1 {
 			continue
 		}
@@ -595,7 +607,7 @@ func (c *converter) summary() {
 	if len(c.noIdent) > 0 {
 		first := c.devices[c.noIdent[0]].line
 		c.notes = append(c.notes, Note{File: c.file, Line: first, EndLine: first, What: "device identity",
-			Msg: fmt.Sprintf("no usn or t10_dev_id for %s: SCST derives them from the name and setup_id, scstd from the name alone, so initiators (multipath, VMware) will see new devices; copy them from /sys/kernel/scst_tgt/devices/NAME/ (or write scst.conf with `scstadmin -write_config FILE -nonkey`) to keep them",
+			Msg: fmt.Sprintf("no usn or t10_dev_id for %s: SCST derives them from the name and setup_id, scstd from the name alone (and its NAA designator from a seed of its own), so initiators (multipath, VMware) will see new devices; copy usn, t10_dev_id and naa_id from /sys/kernel/scst_tgt/devices/NAME/ (or write scst.conf with `scstadmin -write_config FILE -nonkey`) to keep them",
 				strings.Join(c.noIdent, ", "))})
 	}
 }

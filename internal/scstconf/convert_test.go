@@ -119,6 +119,18 @@ func TestConvertMapping(t *testing.T) {
 		{name: "driver disabled by default",
 			conf: "TARGET_DRIVER iscsi {\n TARGET iqn.2026-11.org.example:t {\n  enabled 1\n }\n}\n",
 			want: []string{"iscsi {\n  # scst.conf has no \"enabled 1\" for the iscsi driver: SCST leaves it disabled.\n  enabled = false"}},
+		{name: "device group",
+			conf: "HANDLER vdisk_nullio {\n DEVICE n {\n  naa_id 0x6001405abcdef0123456789abcdef012\n }\n}\nHANDLER dev_disk {\n DEVICE 1:0:0:0\n}\n" +
+				"TARGET_DRIVER iscsi {\n enabled 1\n TARGET iqn.2026-11.org.example:a {\n  enabled 1\n  LUN 0 n\n }\n TARGET iqn.2026-11.org.example:b {\n  enabled 1\n  LUN 0 n\n }\n}\n" +
+				"DEVICE_GROUP dg {\n DEVICE n\n DEVICE 1:0:0:0\n TARGET_GROUP local {\n  group_id 1\n  state active\n  preferred 1\n  TARGET iqn.2026-11.org.example:a\n }\n" +
+				" TARGET_GROUP remote {\n  group_id 2\n  state nonoptimized\n  TARGET iqn.2026-11.org.example:b\n  TARGET iqn.2026-11.org.example:elsewhere {\n   rel_tgt_id 9\n  }\n }\n}\n",
+			want: []string{`naa_id = "0x6001405abcdef0123456789abcdef012"`, "device_group \"dg\" {\n  devices = [\"n\"]",
+				"target_group \"local\" {\n    group_id  = 1\n    state     = \"active/optimized\"\n    preferred = true\n    targets   = [\"iqn.2026-11.org.example:a\"]",
+				"state    = \"active/non-optimized\"", "DEVICE 1:0:0:0  (not imported: scstd does not serve ALUA for a pass-through (dev_disk) device)",
+				"iqn.2026-11.org.example:elsewhere", "not one of this file's iSCSI targets"}},
+		{name: "device group of devices scstd does not serve",
+			conf: "HANDLER vdisk_blockio {\n DEVICE b {\n  filename /dev/sdb\n }\n}\nHANDLER dev_disk {\n DEVICE 1:0:0:0\n}\nDEVICE_GROUP dg {\n DEVICE 1:0:0:0\n}\n",
+			want: []string{"# DEVICE_GROUP dg {", "none of its devices is one scstd serves"}, not: []string{"device_group \"dg\""}},
 		{name: "empty redirect is none",
 			conf: "TARGET_DRIVER iscsi {\n enabled 1\n TARGET iqn.2026-11.org.example:t {\n  enabled 1\n  redirect \"\"\n }\n}\n",
 			not:  []string{"redirect"}},
@@ -205,6 +217,9 @@ func TestConvertErrors(t *testing.T) {
 			[]string{`scst.conf:5: HeaderDigest: expected a list of CRC32C and None`}},
 		{"LUN number", "HANDLER vdisk_nullio {\n DEVICE n\n}\nTARGET_DRIVER iscsi {\n enabled 1\n TARGET iqn.2026-11.org.example:t {\n  enabled 1\n  LUN 16384 n\n  LUN x n\n  LUN 0\n }\n}\n",
 			[]string{"scst.conf:8: LUN: LUN 16384 is out of range", `scst.conf:9: LUN: "x" is not a LUN number`, "scst.conf:10: LUN takes a number and a device name"}},
+		{"ALUA state", "DEVICE_GROUP dg {\n TARGET_GROUP t {\n  state lba_dependent\n }\n}\n",
+			[]string{"scst.conf:2: target group t has no group_id; SCST needs one too",
+				`scst.conf:3: state: expected active, nonoptimized, standby, unavailable, offline or transitioning, got "lba_dependent"`}},
 		{"attribute twice", "TARGET_DRIVER iscsi {\n enabled 1\n TARGET iqn.2026-11.org.example:t {\n  enabled 1\n  QueuedCommands 8\n  QueuedCommands 16\n }\n}\n",
 			[]string{"scst.conf:6: target iqn.2026-11.org.example:t: QueuedCommands is also set at line 5"}},
 		{"size twice", "HANDLER vdisk_nullio {\n DEVICE n {\n  size 1048576\n  size_mb 1\n }\n}\n",

@@ -44,10 +44,12 @@
 // # Conversion
 //
 // Convert maps the iSCSI part of a parsed file (with the devices of the
-// vdisk, vcdrom and dev_disk handlers) to scstd's schema and prints it
+// vdisk, vcdrom and dev_disk handlers, and the ALUA device groups of
+// those devices and targets: alua.go) to scstd's schema and prints it
 // through config.Format, the formatter of `scstd fmt`. Everything else
-// (other target drivers, other pass-through handlers, ALUA device groups, SCST
-// core and tuning attributes) is kept as comments in the output and
+// (other target drivers, other pass-through handlers, another node's
+// target ports in a target group, SCST core and tuning attributes) is
+// kept as comments in the output and
 // reported as Notes, so that nothing is dropped silently; attributes.go
 // lists what maps where. CHAP secrets never appear in a Note or in a
 // kept-as-comment line: they are either written inline, with a comment

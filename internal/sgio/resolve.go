@@ -12,21 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IsHCTL reports whether s is a SCSI address host:channel:target:lun, as
-// lsscsi prints it and SCST's add_device takes it ("0:0:1:0").
-func IsHCTL(s string) bool {
-	f := strings.Split(s, ":")
-	if len(f) != 4 {
-		return false
-	}
-	for _, x := range f {
-		if _, err := strconv.ParseUint(x, 10, 64); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
 // hostMaxSectors reads max_sectors of the SCSI host of the character
 // device rdev (an sg node): /sys/dev/char/MAJ:MIN/device is the SCSI
 // device, two levels below its host. 0 when sysfs does not say.

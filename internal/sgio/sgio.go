@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scstd/scstd/internal/hctl"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -100,7 +101,7 @@ func Open(name string, opts Options) (*Device, error) {
 
 func open(name string, opts Options, sys, dev string, ioc func(uintptr, uint, unsafe.Pointer) error) (*Device, error) {
 	path := name
-	if IsHCTL(name) {
+	if hctl.Valid(name) {
 		p, err := resolveHCTL(sys, dev, name)
 		if err != nil {
 			return nil, err

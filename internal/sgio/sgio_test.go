@@ -288,11 +288,6 @@ func TestResolveHCTL(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q, %q", tc.hctl, got, err, tc.want, tc.err)
 		}
 	}
-	for s, want := range map[string]bool{"0:0:1:0": true, "12:3:45:678": true, "/dev/sg2": false, "0:0:1": false, "a:b:c:d": false, "0:0:1:0:0": false} {
-		if IsHCTL(s) != want {
-			t.Errorf("IsHCTL(%q) = %v", s, !want)
-		}
-	}
 }
 
 func TestHostMaxSectors(t *testing.T) {

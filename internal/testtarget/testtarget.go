@@ -393,6 +393,10 @@ func (tgt *Target) LUNURL(target string, lun int) string {
 // Dir returns the target's scratch directory.
 func (tgt *Target) Dir() string { return tgt.dir }
 
+// StateDir returns the daemon's state directory: "state" in the scratch
+// directory, unless the configuration sets state_dir.
+func (tgt *Target) StateDir() string { return filepath.Join(tgt.dir, "state") }
+
 // Path returns name inside the scratch directory.
 func (tgt *Target) Path(name string) string { return filepath.Join(tgt.dir, name) }
 
@@ -473,11 +477,16 @@ func FreePort() (int, error) {
 // writeConfig renders the template and replaces the configuration file
 // atomically (write a temporary file, rename over), as an editor would; the
 // temporary name does not end in .hcl so a directory watch never loads it.
+// A template that sets no state_dir gets the scratch directory's "state"
+// (StateDir), so that no test writes to /var/lib/scstd.
 func (tgt *Target) writeConfig() {
 	tgt.t.Helper()
 	text, err := Render(tgt.template, tgt.params)
 	if err != nil {
 		tgt.t.Fatalf("testtarget: %v", err)
+	}
+	if !strings.Contains(text, "state_dir") {
+		text += fmt.Sprintf("\nstate_dir = %q\n", tgt.StateDir())
 	}
 	tmp := tgt.config + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/iscsi"
@@ -154,28 +155,28 @@ func TestAccessCHAPLibiscsi(t *testing.T) {
 // target.
 func TestAccessCHAPGo(t *testing.T) {
 	tgt := startCHAPTarget(t)
-	alice := func(algs ...iscsi.CHAPAlgorithm) *initiator.CHAP {
+	alice := func(algs ...access.CHAPAlgorithm) *initiator.CHAP {
 		return &initiator.CHAP{Algorithms: algs, Name: "alice", Secret: aliceSecret}
 	}
-	carol := func(algs ...iscsi.CHAPAlgorithm) *initiator.CHAP {
+	carol := func(algs ...access.CHAPAlgorithm) *initiator.CHAP {
 		return &initiator.CHAP{Algorithms: algs, Name: "carol", Secret: carolSecret}
 	}
 	for _, c := range []struct {
 		name    string
 		target  string // "" for discovery
 		chap    *initiator.CHAP
-		wantAlg iscsi.CHAPAlgorithm // on success
+		wantAlg access.CHAPAlgorithm // on success
 		status  iscsi.LoginStatus
 		err     error // a failure on the initiator's side
 	}{
-		{"every algorithm offered: SHA3-256", org("c1"), alice(), iscsi.CHAPSHA3256, iscsi.LoginSuccess, nil},
-		{"SHA-256 and MD5 offered: SHA-256", org("c1"), alice(iscsi.CHAPMD5, iscsi.CHAPSHA256), iscsi.CHAPSHA256, iscsi.LoginSuccess, nil},
-		{"SHA-1 only", org("c1"), alice(iscsi.CHAPSHA1), iscsi.CHAPSHA1, iscsi.LoginSuccess, nil},
-		{"chap_algorithms SHA-256, MD5: SHA-256", org("c2"), carol(), iscsi.CHAPSHA256, iscsi.LoginSuccess, nil},
-		{"chap_algorithms SHA-256, MD5: MD5", org("c2"), carol(iscsi.CHAPSHA1, iscsi.CHAPMD5), iscsi.CHAPMD5, iscsi.LoginSuccess, nil},
-		{"chap_algorithms SHA-256, MD5: SHA3-256 only", org("c2"), carol(iscsi.CHAPSHA3256), 0, iscsi.LoginAuthFailed, nil},
+		{"every algorithm offered: SHA3-256", org("c1"), alice(), access.CHAPSHA3256, iscsi.LoginSuccess, nil},
+		{"SHA-256 and MD5 offered: SHA-256", org("c1"), alice(access.CHAPMD5, access.CHAPSHA256), access.CHAPSHA256, iscsi.LoginSuccess, nil},
+		{"SHA-1 only", org("c1"), alice(access.CHAPSHA1), access.CHAPSHA1, iscsi.LoginSuccess, nil},
+		{"chap_algorithms SHA-256, MD5: SHA-256", org("c2"), carol(), access.CHAPSHA256, iscsi.LoginSuccess, nil},
+		{"chap_algorithms SHA-256, MD5: MD5", org("c2"), carol(access.CHAPSHA1, access.CHAPMD5), access.CHAPMD5, iscsi.LoginSuccess, nil},
+		{"chap_algorithms SHA-256, MD5: SHA3-256 only", org("c2"), carol(access.CHAPSHA3256), 0, iscsi.LoginAuthFailed, nil},
 		{"mutual", org("c1"), &initiator.CHAP{Name: "bob", Secret: bobSecret, TargetName: "c1-out", TargetSecret: c1OutSecret},
-			iscsi.CHAPSHA3256, iscsi.LoginSuccess, nil},
+			access.CHAPSHA3256, iscsi.LoginSuccess, nil},
 		{"mutual with the wrong target secret", org("c1"), &initiator.CHAP{Name: "bob", Secret: bobSecret, TargetSecret: wrongOutSecret},
 			0, 0, initiator.ErrTargetAuth},
 		{"reflected challenge", org("c1"), &initiator.CHAP{Name: "alice", Secret: aliceSecret, Reflect: true},
@@ -183,10 +184,10 @@ func TestAccessCHAPGo(t *testing.T) {
 		{"AuthMethod=None", org("c1"), nil, 0, iscsi.LoginAuthFailed, nil},
 		{"another target's user", org("c1"), carol(), 0, iscsi.LoginAuthFailed, nil},
 		{"wrong secret", org("c1"), &initiator.CHAP{Name: "alice", Secret: wrongSecret}, 0, iscsi.LoginAuthFailed, nil},
-		{"discovery, SHA-256", "", &initiator.CHAP{Algorithms: []iscsi.CHAPAlgorithm{iscsi.CHAPSHA256}, Name: "disco", Secret: discoSecret},
-			iscsi.CHAPSHA256, iscsi.LoginSuccess, nil},
+		{"discovery, SHA-256", "", &initiator.CHAP{Algorithms: []access.CHAPAlgorithm{access.CHAPSHA256}, Name: "disco", Secret: discoSecret},
+			access.CHAPSHA256, iscsi.LoginSuccess, nil},
 		{"discovery, mutual SHA3-256", "", &initiator.CHAP{Name: "disco", Secret: discoSecret, TargetName: "disco-out",
-			TargetSecret: discoOutSecret}, iscsi.CHAPSHA3256, iscsi.LoginSuccess, nil},
+			TargetSecret: discoOutSecret}, access.CHAPSHA3256, iscsi.LoginSuccess, nil},
 		{"discovery, reflected challenge", "", &initiator.CHAP{Name: "disco", Secret: discoSecret, Reflect: true},
 			0, iscsi.LoginAuthFailed, nil},
 		{"discovery, AuthMethod=None", "", nil, 0, iscsi.LoginAuthFailed, nil},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scstd/scstd/internal/initiator"
+	"github.com/scstd/scstd/internal/isns"
 	"github.com/scstd/scstd/internal/isnsd"
 	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/iscsi"
@@ -101,7 +102,7 @@ func TestAccessISNSRegistration(t *testing.T) {
 	out, code := testtarget.Run(t, "status", "-json", "-admin-socket", tgt.AdminSocket())
 	var st struct {
 		Engine struct {
-			ISNS []iscsi.ISNSState `json:"isns"`
+			ISNS []isns.State `json:"isns"`
 		} `json:"engine"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/scstd/scstd/internal/testtarget"
 )
 
-// The command-line contract of DESIGN.md, as users and scripts rely on it.
+// The command-line contract (cmd/scstd's command table, as `scstd help`
+// and the manual pages print it), as users and scripts rely on it.
 
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()

@@ -169,6 +169,8 @@ target "iqn.2026-11.org.example:both" {
     device = "null0"
   }
 }
+
+state_dir = "state"
 `
 
 // TestPortalsWildcardsOfBothFamilies: "0.0.0.0:3260" and "[::]:3260" on
@@ -275,6 +277,9 @@ func rewriteStorage(t *testing.T, name string, src []byte, dir string) []byte {
 		text       string
 	}
 	var edits []edit
+	if r, set := cfg.Attrs["state_dir"]; set {
+		edits = append(edits, edit{r.Start.Byte, r.End.Byte, fmt.Sprintf("state_dir = %q", filepath.Join(dir, "state"))})
+	}
 	for _, d := range cfg.Devices {
 		if _, set := d.Attrs["filename"]; !set {
 			continue
@@ -293,6 +298,9 @@ func rewriteStorage(t *testing.T, name string, src []byte, dir string) []byte {
 	out := slices.Clone(src)
 	for _, e := range edits {
 		out = slices.Concat(out[:e.start], []byte(e.text), out[e.end:])
+	}
+	if _, set := cfg.Attrs["state_dir"]; !set {
+		out = fmt.Appendf(out, "\nstate_dir = %q\n", filepath.Join(dir, "state"))
 	}
 	return out
 }
@@ -359,7 +367,7 @@ func TestExamplesStartAsWritten(t *testing.T) {
 			st := d.status()
 			var portals []string
 			for _, p := range want.ISCSI.Portals {
-				portals = append(portals, p.Addr)
+				portals = append(portals, p.Addr.String())
 			}
 			if !slices.Equal(st.Engine.Portals, portals) {
 				t.Errorf("portals %q, want %q as written", st.Engine.Portals, portals)

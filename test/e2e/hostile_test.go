@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
 	"github.com/scstd/scstd/iscsi"
+	"github.com/scstd/scstd/scsi"
 )
 
 // The hostile-client suite: each attack runs against a fresh daemon
@@ -360,7 +362,7 @@ func TestHostileUnreadReadFlood(t *testing.T) {
 	h.floodAttack("unread READ flood", "READs of 8 MiB", 1, attackers, func(c *initiator.Conn) func(int) []byte {
 		sn := c.CmdSN()
 		return func(i int) []byte {
-			return scsiFrame(iscsi.SCSICommand{Final: true, Read: true, Attr: iscsi.AttrSimple, ITT: uint32(i),
+			return scsiFrame(iscsi.SCSICommand{Final: true, Read: true, Attr: scsi.Simple, ITT: uint32(i),
 				CmdSN: sn + uint32(i), ExpectedDataTransferLength: 8 << 20}, rw10(0x28, uint32(i%64)*16384, 16384))
 		}
 	})
@@ -374,7 +376,7 @@ func TestHostileInquiryHugeEDTL(t *testing.T) {
 	h.floodAttack("INQUIRY with 16 MiB EDTL", "INQUIRYs", 1, attackers, func(c *initiator.Conn) func(int) []byte {
 		sn := c.CmdSN()
 		return func(i int) []byte {
-			return scsiFrame(iscsi.SCSICommand{Immediate: i%2 == 1, Final: true, Read: true, Attr: iscsi.AttrSimple,
+			return scsiFrame(iscsi.SCSICommand{Immediate: i%2 == 1, Final: true, Read: true, Attr: scsi.Simple,
 				ITT: uint32(i), CmdSN: sn + uint32(i/2), ExpectedDataTransferLength: 16 << 20},
 				[]byte{0x12, 0, 0, 0xff, 0xff, 0})
 		}
@@ -405,7 +407,7 @@ func TestHostileOutOfWindowCommands(t *testing.T) {
 	// MaxCmdSN, and immediate ones beside them.
 	sn := c.CmdSN()
 	sent := flood(c, time.Second, func(i int) []byte {
-		return scsiFrame(iscsi.SCSICommand{Immediate: i%4 == 3, Final: true, Write: true, Attr: iscsi.AttrSimple,
+		return scsiFrame(iscsi.SCSICommand{Immediate: i%4 == 3, Final: true, Write: true, Attr: scsi.Simple,
 			ITT: uint32(i), CmdSN: sn + uint32(i), ExpectedDataTransferLength: 8 << 20}, rw10(0x2a, uint32(i%64)*16384, 16384))
 	})
 	time.Sleep(500 * time.Millisecond)
@@ -627,7 +629,7 @@ func chapGuesses(h *hostileRun, from []string, d time.Duration) (checked, unchec
 				}
 				c.SetDeadline(time.Now().Add(30 * time.Second))
 				err = c.Login(initiator.Options{InitiatorName: "iqn.2026-11.org.example:guesser", TargetName: hostileChap,
-					CHAP: &initiator.CHAP{Name: "joe", Secret: "guess-" + src, Algorithms: []iscsi.CHAPAlgorithm{iscsi.CHAPMD5}}})
+					CHAP: &initiator.CHAP{Name: "joe", Secret: "guess-" + src, Algorithms: []access.CHAPAlgorithm{access.CHAPMD5}}})
 				c.Close()
 				var le *initiator.LoginError
 				switch {

@@ -31,12 +31,12 @@ target "iqn.2026-11.org.example:reload-b" {
 }
 `
 
-// TestReloadModeChangesReachLiveSession: DESIGN.md says read_only and cache
-// changes raise MODE PARAMETERS CHANGED (2Ah/01h) on live sessions, and
-// read_only takes effect at once: a session that stays logged in sees the
-// unit attention, then DATA PROTECT on WRITE while the device is read-only,
-// and writes again once it is not. An edit that changes nothing raises
-// nothing.
+// TestReloadModeChangesReachLiveSession: the reload model (reconcile's
+// package doc) says read_only and cache changes raise MODE PARAMETERS
+// CHANGED (2Ah/01h) on live sessions, and read_only takes effect at once:
+// a session that stays logged in sees the unit attention, then DATA
+// PROTECT on WRITE while the device is read-only, and writes again once
+// it is not. An edit that changes nothing raises nothing.
 func TestReloadModeChangesReachLiveSession(t *testing.T) {
 	tgt := testtarget.Start(t, fmt.Sprintf(modeConfig, false, false))
 	c, err := initiator.Dial(tgt.Portal())

@@ -36,9 +36,9 @@ target "iqn.2026-11.org.example:reload-a" {
 }
 `
 
-// TestReloadedOfflineDeviceSurvivesRestart: DESIGN.md says storage that
-// cannot be opened is not a config error — that device alone goes offline
-// and everything else applies. A reload honours this; a restart of the
+// TestReloadedOfflineDeviceSurvivesRestart: the reload model (README, "A
+// short tour") says storage that cannot be opened is not a config error —
+// that device alone goes offline and everything else applies. A reload honours this; a restart of the
 // daemon on the very configuration it runs must too: the daemon starts,
 // LUN 0 serves, LUN 1 answers NOT READY.
 func TestReloadedOfflineDeviceSurvivesRestart(t *testing.T) {

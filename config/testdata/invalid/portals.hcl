@@ -16,4 +16,7 @@ target "iqn.2026-11.org.example:a" {
   }
   group "h" {
   }
+  group "i" {
+    initiators = ["iqn.2026-11.org.example:\u0007bell"]
+  }
 }

@@ -16,3 +16,6 @@ target "iqn.2026-11.org.example:e" {
 target "iqn.2026-11.org.example:f" {
   redirect = "bad_host:3260 temp"
 }
+target "iqn.2026-11.org.example:g" {
+  redirect = "[fe80::1%eth0]:3260 temp"
+}

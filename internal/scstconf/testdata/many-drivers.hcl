@@ -101,14 +101,13 @@ target "iqn.2006-10.net.vlnb:tgt" {
 #   }
 # }
 
-# many-drivers.conf:83-94, not imported: ALUA device groups are not in scstd's configuration schema.
-# DEVICE_GROUP dgroup1 {
-#   DEVICE disk1
-#   TARGET_GROUP tgroup1 {
-#     group_id 1
-#     state active
-#     TARGET iqn.2006-10.net.vlnb:tgt {
-#       rel_tgt_id 1
-#     }
-#   }
-# }
+device_group "dgroup1" {
+  devices = ["disk1"]
+
+  target_group "tgroup1" {
+    group_id = 1
+    state    = "active/optimized"
+    targets  = ["iqn.2006-10.net.vlnb:tgt"]
+    # many-drivers.conf:91: rel_tgt_id 1  (not imported: scstd takes a target's relative port identifier from its target block (rel_tgt_id))
+  }
+}

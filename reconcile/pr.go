@@ -1,0 +1,109 @@
+package reconcile
+
+import (
+	"encoding/hex"
+
+	"github.com/scstd/scstd/internal/state"
+	"github.com/scstd/scstd/scsi"
+)
+
+// Persistent reservations kept through power loss (APTPL): each device
+// has a PR file in the state directory, keyed by its NAA designator (so
+// that a rename keeps it) or, for a dev_disk device, by its name. A new
+// scsi.Device (an added or replaced device, or every device at start) is
+// given its file as its scsi.PRStore and the state saved in it. A device
+// that a reload removes from the configuration loses its file; one that
+// is only offline (its storage does not open) keeps it, and serves it.
+
+// savedPR is what prepare read of a device's saved persistent
+// reservations.
+type savedPR struct {
+	file *state.PRFile
+	st   scsi.PRState
+	ok   bool
+	err  error
+}
+
+// prKey returns the key of a device's PR file.
+func prKey(name string, m Device) string {
+	naa, _ := hex.DecodeString(m.NAA)
+	return state.PRKey(naa, string(m.Handler), name)
+}
+
+// loadPR reads the persistent reservations saved for device name, to run
+// as m. A file that cannot be read or is corrupt is logged (a corrupt one
+// is moved aside): the device starts without persistent reservations and
+// serves, and its status says why.
+func (e *Engine) loadPR(name string, m Device) savedPR {
+	e.mu.Lock()
+	st := e.state
+	e.mu.Unlock()
+	if st == nil {
+		return savedPR{}
+	}
+	f := st.PR(prKey(name, m), name)
+	s := savedPR{file: f}
+	s.st, s.ok, s.err = f.Load()
+	if s.ok {
+		if err := scsi.CheckPRState(s.st); err != nil {
+			s.ok, s.err = false, f.MoveAside(err)
+		}
+	}
+	switch {
+	case s.err != nil:
+		e.log.Warn("persistent reservations not restored: the device starts with none", "device", name, "file", f.Path(), "err", s.err)
+	case s.ok:
+		e.log.Info("persistent reservations restored", "device", name, "file", f.Path(),
+			"registrations", len(s.st.Registrations), "reserved", s.st.Reservation != nil)
+	}
+	return s
+}
+
+// attach gives a new device its PR file and the state saved in it.
+func (s savedPR) attach(d *scsi.Device) {
+	if s.file == nil {
+		return
+	}
+	d.SetPRStore(s.file)
+	if s.ok || s.err != nil {
+		d.RestorePR(s.st, s.err)
+	}
+}
+
+// forgetPR removes the PR files of the devices the plan removed from the
+// configuration, and of replaced devices whose key changed; their
+// scsi.Devices stop saving first. Called with e.mu held, after commit.
+func (e *Engine) forgetPR(p Plan, retired []retired) {
+	if e.state == nil {
+		return
+	}
+	old := map[string]*scsi.Device{}
+	for _, r := range retired {
+		old[r.d.name] = r.d.dev
+	}
+	for _, c := range p.Changes {
+		name := c.Addr.Device
+		var key string
+		switch c.Op {
+		case RemoveDevice:
+			key = prKey(name, c.Before.(Device))
+		case ReplaceDevice:
+			key = prKey(name, c.Before.(Device))
+			if key == prKey(name, c.After.(Device)) {
+				if d := old[name]; d != nil {
+					d.SetPRStore(nil) // the new device owns the file now
+				}
+				continue
+			}
+		default:
+			continue
+		}
+		if d := old[name]; d != nil {
+			d.SetPRStore(nil)
+		}
+		f := e.state.PR(key, name)
+		if err := f.Remove(); err != nil {
+			e.log.Warn("removing the persistent reservations of a removed device", "device", name, "file", f.Path(), "err", err)
+		}
+	}
+}
