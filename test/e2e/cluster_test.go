@@ -19,9 +19,11 @@ const clusterTTL = 2 * time.Second
 
 // gatewayConfig is one gateway of a cluster, exporting one shared
 // backing file: the same file on every gateway, which takes what differs
-// (its name, and here its portal) from the environment.
+// (its name, and here its portal) from the environment; its state_dir,
+// relative to the file, is each gateway's own with the same text.
 const gatewayConfig = `
 iscsi { portals = [env("SCSTD_PORTAL")] }
+state_dir = "state"
 
 cluster {
   etcd      = ["ETCD"]
