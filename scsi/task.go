@@ -26,6 +26,9 @@ type task struct {
 	// outLen is the data-out length the CDB called for, as dataOut
 	// recorded it (Result.DataOutLen).
 	outLen uint64
+	// atomicRelease releases the shared atomic token lockAtomic took,
+	// nil for none.
+	atomicRelease func()
 }
 
 // handler executes one opcode. It returns the data-in (nil for none) or an
