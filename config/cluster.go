@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,14 @@ import (
 //	  ca_file   = "/etc/scstd/etcd-ca.pem"
 //	  username  = "scstd"
 //	  password  = file("/etc/scstd/etcd-password")
+//	  member "gw1" { id = 1 }
+//	  member "gw2" { id = 2 }
 //	}
+//
+// Each member block declares a gateway of the cluster and its id
+// (1..255): gateway n serves every target with target portal group tag n
+// and relative target port identifier n·256 + rel_tgt_id, so that every
+// gateway knows every other gateway's ports from the file alone.
 
 // Defaults and limits of the cluster block.
 const (
@@ -40,6 +48,11 @@ const (
 	DefaultClusterPrefix = "/scstd/"
 	// DefaultEtcdPort is the port of an etcd URL that names none.
 	DefaultEtcdPort = 2379
+	// MaxMemberID is the largest member id, and MaxClusterRelTgtID the
+	// largest rel_tgt_id of a target in a cluster: a gateway's relative
+	// target port identifiers are id·256 + rel_tgt_id.
+	MaxMemberID        = 255
+	MaxClusterRelTgtID = 255
 )
 
 // Cluster is the cluster block: the etcd cluster that holds the state the
@@ -68,6 +81,9 @@ type Cluster struct {
 	// Username and Password authenticate to etcd (both or neither).
 	Username string
 	Password Secret
+	// Members are the gateways of the cluster (member blocks), in file
+	// order; names and ids are unique, and Gateway is one of them.
+	Members []*ClusterMember
 
 	// DeclRange is the range of the block header.
 	DeclRange hcl.Range
@@ -84,6 +100,36 @@ type Cluster struct {
 // DeclRange otherwise.
 func (c *Cluster) Range(name string) hcl.Range { return rangeOr(c.Attrs, name, c.DeclRange) }
 
+// Member returns the member block of gateway name, or nil.
+func (c *Cluster) Member(name string) *ClusterMember {
+	for _, m := range c.Members {
+		if m.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// ClusterMember is one member block: a gateway of the cluster and its
+// id.
+type ClusterMember struct {
+	// Name is the gateway's name (its gateway attribute on that host).
+	Name string
+	// ID is the gateway's id, 1..MaxMemberID: its target portal group
+	// tag and the high byte of its relative target port identifiers.
+	ID int
+
+	// DeclRange is the range of the block header, NameRange of its label.
+	DeclRange hcl.Range
+	NameRange hcl.Range
+	// Attrs holds the ranges of the attributes that were set.
+	Attrs map[string]hcl.Range
+}
+
+// Range returns the range of attribute name when it was set, and
+// DeclRange otherwise.
+func (m *ClusterMember) Range(name string) hcl.Range { return rangeOr(m.Attrs, name, m.DeclRange) }
+
 // TLS reports whether the gateway talks to etcd over TLS.
 func (c *Cluster) TLS() bool { return len(c.Etcd) > 0 && strings.HasPrefix(c.Etcd[0], "https://") }
 
@@ -93,6 +139,11 @@ var clusterSchema = &hcl.BodySchema{
 		{Name: "dial_timeout"}, {Name: "prefix"}, {Name: "ca_file"}, {Name: "cert_file"},
 		{Name: "key_file"}, {Name: "username"}, {Name: "password"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "member", LabelNames: []string{"name"}}},
+}
+
+var memberSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "id", Required: true}},
 }
 
 // cluster decodes the cluster block.
@@ -176,7 +227,60 @@ func (d *decoder) cluster(b *hcl.Block) {
 			}
 		}
 	}
+	for _, b := range content.Blocks {
+		d.clusterMember(c, b)
+	}
 	d.clusterPairs(c)
+	d.clusterSelf(c)
+}
+
+// clusterMember decodes one member block.
+func (d *decoder) clusterMember(c *Cluster, b *hcl.Block) {
+	m := &ClusterMember{Name: b.Labels[0], DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{}}
+	if err := checkGatewayName(m.Name); err != nil {
+		d.errorf(m.NameRange, "Invalid member name", "%v. A member block is labelled with the gateway's name.", err)
+		return
+	}
+	if prev := c.Member(m.Name); prev != nil {
+		d.duplicate(m.NameRange, "Duplicate member", fmt.Sprintf("The gateway %q is also declared at %s.", m.Name, at(prev.NameRange)))
+		return
+	}
+	content := d.content(b.Body, memberSchema)
+	a, ok := content.Attributes["id"]
+	if !ok {
+		return // the schema reported it
+	}
+	m.Attrs["id"] = a.Range
+	n, ok := d.intIn(a, 1, MaxMemberID)
+	if !ok {
+		return
+	}
+	m.ID = int(n)
+	for _, o := range c.Members {
+		if o.ID == m.ID {
+			d.errorf(a.Expr.Range(), "Duplicate member id", "id %d is also the id of the gateway %q at %s; each gateway has its own.", m.ID, o.Name, at(o.Range("id")))
+			return
+		}
+	}
+	c.Members = append(c.Members, m)
+}
+
+// clusterSelf checks that the gateway's own name has a member block:
+// its id gives its ports.
+func (d *decoder) clusterSelf(c *Cluster) {
+	if c.Gateway == "" || c.Member(c.Gateway) != nil {
+		return
+	}
+	names := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		names[i] = strconv.Quote(m.Name)
+	}
+	known := "The cluster block declares no member."
+	if len(names) > 0 {
+		known = "Its members are " + strings.Join(names, ", ") + "."
+	}
+	d.errorf(c.Range("gateway"), "Gateway not a member", "This gateway is %q, which has no member block. %s Add member %q { id = N } (1..%d, unique): every gateway reads the ids of all from the same file.",
+		c.Gateway, known, c.Gateway, MaxMemberID)
 }
 
 // etcdURLs decodes the etcd attribute.

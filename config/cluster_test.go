@@ -15,6 +15,12 @@ func TestClusterDecode(t *testing.T) {
 		t.Fatal(diagText(t, l, diags))
 	}
 	c := cfg.Cluster
+	if len(c.Members) != 2 || c.Member("gw1").ID != 1 || c.Member("gw2.example.com").ID != 2 || c.Member("gw3") != nil {
+		t.Errorf("members %+v", c.Members)
+	}
+	if tg := cfg.DeviceGroups[0].TargetGroups; tg[0].Gateway != "gw1" || tg[1].Gateway != "gw2.example.com" {
+		t.Errorf("target groups' gateways: %q, %q", tg[0].Gateway, tg[1].Gateway)
+	}
 	abs, _ := filepath.Abs("testdata/valid/etcd/ca.pem")
 	want := []string{"https://127.0.0.1:2379", "https://[::1]:2380", "https://etcd3.example.com:2379"}
 	if fmt.Sprint(c.Etcd) != fmt.Sprint(want) || c.Gateway != "gw1" || c.Prefix != "/scstd/site-a/" ||
@@ -30,13 +36,15 @@ func TestClusterDecode(t *testing.T) {
 	cfg, diags = l.Parse([]byte(`cluster {
   etcd    = ["http://127.0.0.1"]
   gateway = "gw2.example.com"
+  member "gw2.example.com" { id = 7 }
 }`), "/etc/scst.hcl")
 	if len(diags) > 0 {
 		t.Fatal(diagText(t, l, diags))
 	}
 	c = cfg.Cluster
 	if c.Etcd[0] != "http://127.0.0.1:2379" || c.Gateway != "gw2.example.com" || c.Prefix != DefaultClusterPrefix ||
-		c.LeaseTTL != DefaultLeaseTTL || c.DialTimeout != DefaultDialTimeout || c.TLS() || c.Username != "" {
+		c.LeaseTTL != DefaultLeaseTTL || c.DialTimeout != DefaultDialTimeout || c.TLS() || c.Username != "" ||
+		len(c.Members) != 1 || c.Member("gw2.example.com").ID != 7 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if cfg, _ := testLoader().Parse(nil, "/etc/scst.hcl"); cfg.Cluster != nil {
@@ -75,8 +83,11 @@ func TestHashExcept(t *testing.T) {
 	const file = `cluster {
   etcd    = ["http://127.0.0.1:2379"]
   gateway = %s
+  member "gw1" { id = 1 }
+  member "gateway-two" { id = 2 }
 }
 target "iqn.2026-11.org.example:a" {
+  rel_tgt_id      = 1
   queued_commands = %d
 }
 `

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scstd/scstd/config"
@@ -28,6 +29,28 @@ type Cluster struct {
 	KeyFile     string        `json:"key_file,omitempty"`
 	Username    string        `json:"username,omitempty"`
 	Password    config.Secret `json:"password"`
+	// Members are the gateways of the cluster and their ids, by name.
+	Members []ClusterMember `json:"members"`
+}
+
+// ClusterMember is a gateway of the cluster and its id (its target
+// portal group tag and the high byte of its relative port identifiers).
+type ClusterMember struct {
+	Name string `json:"name"`
+	ID   uint16 `json:"id"`
+}
+
+// id returns the id of gateway name, 0 when it is no member.
+func (c *Cluster) id(name string) uint16 {
+	if c == nil {
+		return 0
+	}
+	for _, m := range c.Members {
+		if m.Name == name {
+			return m.ID
+		}
+	}
+	return 0
 }
 
 // The reasons of cluster changes; the daemon acts on them.
@@ -38,6 +61,9 @@ const (
 	// ReasonNextStart: the running daemon keeps its identity in the
 	// cluster; the new one applies when it starts again.
 	ReasonNextStart = "applies at the next start"
+	// reasonMembers: the other gateways' ports, which REPORT TARGET PORT
+	// GROUPS lists, follow at once.
+	reasonMembers = "the other gateways' ports follow"
 )
 
 // ClusterAddr is the address of the cluster block.
@@ -54,6 +80,20 @@ var clusterAttrs = []attr[Cluster]{
 	field("key_file", func(c *Cluster) *string { return &c.KeyFile }, fixed[Cluster](SetCluster, Hot, ReasonReconnect)),
 	field("username", func(c *Cluster) *string { return &c.Username }, fixed[Cluster](SetCluster, Hot, ReasonReconnect)),
 	{
+		name: "members",
+		get:  func(c *Cluster) any { return c.Members },
+		set:  func(c *Cluster, v any) { c.Members = v.([]ClusterMember) },
+		eq:   func(a, b *Cluster) bool { return slices.Equal(a.Members, b.Members) },
+		change: func(b, a *Cluster) (Op, Impact, string) {
+			// This gateway's own id is its ports' identity: it
+			// applies at the next start, as its name does.
+			if b.id(b.Gateway) != a.id(a.Gateway) {
+				return SetCluster, Hot, ReasonNextStart
+			}
+			return SetCluster, Hot, reasonMembers
+		},
+	},
+	{
 		name:   "password",
 		get:    func(c *Cluster) any { return c.Password },
 		set:    func(c *Cluster, v any) { c.Password = v.(config.Secret) },
@@ -67,9 +107,14 @@ func clusterFromConfig(c *config.Cluster) *Cluster {
 	if c == nil {
 		return nil
 	}
-	return &Cluster{Gateway: c.Gateway, Prefix: c.Prefix, Etcd: slices.Clone(c.Etcd), LeaseTTL: c.LeaseTTL,
+	m := &Cluster{Gateway: c.Gateway, Prefix: c.Prefix, Etcd: slices.Clone(c.Etcd), LeaseTTL: c.LeaseTTL,
 		DialTimeout: c.DialTimeout, CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile,
 		Username: c.Username, Password: c.Password}
+	for _, cm := range c.Members {
+		m.Members = append(m.Members, ClusterMember{Name: cm.Name, ID: uint16(cm.ID)})
+	}
+	slices.SortFunc(m.Members, func(a, b ClusterMember) int { return strings.Compare(a.Name, b.Name) })
+	return m
 }
 
 // clone returns a deep copy of c (nil for nil).
@@ -79,6 +124,7 @@ func (c *Cluster) clone() *Cluster {
 	}
 	n := *c
 	n.Etcd = slices.Clone(c.Etcd)
+	n.Members = slices.Clone(c.Members)
 	return &n
 }
 

@@ -13,7 +13,8 @@ import (
 
 func baseCluster() *Cluster {
 	return &Cluster{Gateway: "gw1", Prefix: "/scstd/", Etcd: []string{"http://127.0.0.1:2379"},
-		LeaseTTL: 5 * time.Second, DialTimeout: 5 * time.Second}
+		LeaseTTL: 5 * time.Second, DialTimeout: 5 * time.Second,
+		Members: []ClusterMember{{"gw1", 1}, {"gw2", 2}}}
 }
 
 // TestClusterPlans: what a plan says of each change of the cluster block
@@ -39,6 +40,16 @@ func TestClusterPlans(t *testing.T) {
 			c.Gateway, c.Prefix = "gw2", "/scstd/site-a/"
 			return c
 		}()},
+		{"cluster_members", baseCluster(), func() *Cluster {
+			c := baseCluster()
+			c.Members = append(c.Members, ClusterMember{"gw3", 3})
+			return c
+		}()},
+		{"cluster_own_id", baseCluster(), func() *Cluster {
+			c := baseCluster()
+			c.Members = []ClusterMember{{"gw1", 4}, {"gw2", 2}}
+			return c
+		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			running, desired := baseModel(), baseModel()
@@ -62,7 +73,7 @@ func TestClusterPlans(t *testing.T) {
 				t.Error("the plan prints the password")
 			}
 			for _, c := range p.Changes {
-				if c.Op != SetCluster || c.Impact != Hot || (c.Reason != ReasonReconnect && c.Reason != ReasonNextStart) {
+				if c.Op != SetCluster || c.Impact != Hot || (c.Reason != ReasonReconnect && c.Reason != ReasonNextStart && c.Reason != reasonMembers) {
 					t.Errorf("change %+v", c)
 				}
 			}
@@ -85,11 +96,14 @@ func TestClusterFirstApply(t *testing.T) {
 cluster {
   etcd    = ["%s"]
   gateway = "%s"
+  member "gw1" { id = 1 }
+  member "gw2" { id = 2 }
 }
 handler "vdisk_nullio" {
   device "null1" { size = "1MiB" }
 }
 target "iqn.2026-11.org.example:a" {
+  rel_tgt_id = 1
   lun "0" { device = "null1" }
 }
 `

@@ -759,6 +759,8 @@ func formatValue(attr string, v any) string {
 		return quoteList(x, access.Digest.String)
 	case []access.CHAPAlgorithm:
 		return quoteList(x, access.CHAPAlgorithm.String)
+	case []ClusterMember:
+		return quoteList(x, func(m ClusterMember) string { return m.Name + "=" + strconv.Itoa(int(m.ID)) })
 	case []User:
 		return quoteList(x, func(u User) string { return u.Name })
 	}

@@ -11,6 +11,9 @@ cluster {
   key_file     = "/etc/scstd/etcd-client.key"
   username     = "scstd"
   password     = env("JOE_SECRET")
+
+  member "gw1" { id = 1 }
+  member "gw2.example.com" { id = 2 }
 }
 
 handler "vdisk_nullio" {
@@ -20,5 +23,22 @@ handler "vdisk_nullio" {
 }
 
 target "iqn.2026-11.org.example:shared" {
+  rel_tgt_id = 1
   lun "0" { device = "null0" }
+}
+
+# Each gateway's ports of the target are one target port group.
+device_group "shared" {
+  devices = ["null0"]
+  target_group "gw1" {
+    group_id = 1
+    gateway  = "gw1"
+    targets  = ["iqn.2026-11.org.example:shared"]
+  }
+  target_group "gw2" {
+    group_id = 2
+    gateway  = "gw2.example.com"
+    state    = "active/non-optimized"
+    targets  = ["iqn.2026-11.org.example:shared"]
+  }
 }
