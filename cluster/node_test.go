@@ -164,7 +164,10 @@ func TestEtcdOutage(t *testing.T) {
 	srv.Stop()
 	took := waitFor(t, 5*time.Second, "unreachable", func() bool { return n.Status().State == Unreachable })
 	t.Logf("unreachable reported %v after etcd stopped", took)
-	waitFor(t, 5*time.Second, "the deadline passes", func() bool { return n.Status().Fence != "" })
+	// The fence comes at two thirds of the TTL, the local deadline at
+	// the TTL.
+	waitFor(t, 5*time.Second, "the gateway fences itself", func() bool { return n.Status().Fence != "" })
+	waitFor(t, 5*time.Second, "the deadline passes", func() bool { return strings.HasPrefix(n.Status().LeaseDeadline, "-") })
 	st := n.Status()
 	if st.MembersAsOf == nil || !strings.HasPrefix(st.LeaseDeadline, "-") || st.Error == "" {
 		t.Errorf("status while etcd is down: %+v", st)
@@ -314,4 +317,8 @@ func client(t *testing.T, srv *etcdtest.Server) *clientv3.Client {
 	return cli
 }
 
-func (s Status) String() string { return fmt.Sprintf("%+v", struct{ Status }{s}) }
+// String prints a status in failures.
+func (s Status) String() string {
+	type plain Status
+	return fmt.Sprintf("%+v", plain(s))
+}

@@ -44,7 +44,8 @@ const (
 )
 
 // session is one connection to etcd with one lease: it joins (puts the
-// member key), keeps the lease alive and watches the members.
+// member key), keeps the lease alive, and, when it holds the member key,
+// reads and follows the shared state (watch.go).
 type session struct {
 	node     *Node
 	opts     Options
@@ -67,48 +68,66 @@ type session struct {
 	in         bool          // the member key is ours under lease
 	sent       time.Time     // send time of the last answered keep-alive
 	fence      time.Time     // local lease deadline: sent + ttl·(1 - clockRate)
-	view       members
 	joinedOnce bool
+	// joinRev is the revision of the last put of the member key; synced
+	// says the node's shared state follows this session's watch, which
+	// stopWatch ends; fenced that the fence time passed (logged once).
+	joinRev   int64
+	synced    bool
+	stopWatch context.CancelFunc
+	fenced    bool
 }
 
 func newSession(n *Node, opts Options, replaces *session) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{node: n, opts: opts, replaces: replaces, ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), joined: make(chan struct{}), dirty: make(chan struct{}, 1),
-		state: Connecting, since: time.Now(), view: members{byName: map[string]Member{}}}
+		state: Connecting, since: time.Now()}
 }
 
-// run connects, then joins and keeps the lease alive until the session is
-// closed, retrying whatever fails.
+// keepAlivesPerTTL is how many keep-alives a lease TTL holds: the fence
+// comes at two thirds of the TTL, so that a gateway fences only after
+// about three keep-alives in a row failed.
+const keepAlivesPerTTL = 6
+
+// run connects, then joins, reads and follows the shared state, and keeps
+// the lease alive until the session is closed, retrying whatever fails.
 func (s *session) run() {
 	defer close(s.done)
 	cli := s.connect()
 	if cli == nil {
 		return
 	}
-	go s.watch(cli)
-	interval := s.opts.LeaseTTL / 3
+	interval := s.opts.LeaseTTL / keepAlivesPerTTL
 	for {
 		var err error
+		renewing := false
 		switch {
 		case s.leaseID() == 0:
 			err = s.grant(cli)
+		case s.renewalDue(2 * interval):
+			// After a failure the lease comes first: the fence waits
+			// for it.
+			err, renewing = s.keepAlive(cli), true
 		case !s.holdsKey():
 			err = s.join(cli)
+		case !s.isSynced() && s.node.current() == s:
+			err = s.sync(cli)
 		default:
-			err = s.keepAlive(cli)
+			err, renewing = s.keepAlive(cli), true
 		}
+		s.checkFence()
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			// The lease expired while the session waited to join (its
-			// name in use): grant another.
-			s.mu.Lock()
-			s.lease, s.in = 0, false
-			s.mu.Unlock()
+			s.leaseGone()
+			err = nil
 		}
 		wait := interval
-		if err != nil {
+		switch {
+		case err != nil:
 			s.fail(err)
 			wait = min(interval, time.Second)
+		case !renewing:
+			wait = 0 // the next step of joining at once
 		}
 		select {
 		case <-s.ctx.Done():
@@ -197,10 +216,63 @@ func (s *session) grant(cli *clientv3.Client) error {
 	return nil
 }
 
-// renewed records a renewal of the lease requested at sent. s.mu is held.
+// renewed records a renewal of the lease requested at sent: the local
+// deadline, and the fence time two thirds of the TTL after sent, which
+// the session that holds the member key publishes to the node (Fence).
+// s.mu is held.
 func (s *session) renewed(sent time.Time) {
 	s.sent = sent
 	s.fence = sent.Add(time.Duration(float64(s.ttl) * (1 - clockRate)))
+	if s.node.current() == s {
+		s.node.fenceAt.Store(int64(sent.Add(2 * s.ttl / 3).Sub(s.node.base)))
+	}
+}
+
+// checkFence logs when the fence time passes and when the gateway may
+// act again.
+func (s *session) checkFence() {
+	if s.node.current() != s {
+		return
+	}
+	fenced := s.node.Fence() != nil
+	s.mu.Lock()
+	changed := fenced != s.fenced && s.lease != 0 || fenced && !s.fenced
+	s.fenced = fenced
+	s.mu.Unlock()
+	switch {
+	case !changed:
+	case fenced:
+		s.node.log.Error("cluster: fenced: etcd has not renewed the lease for two thirds of its TTL; media access to logical units with reservations is refused (NOT READY, TARGET PORT IN UNAVAILABLE STATE) until it does",
+			"lease_ttl", s.opts.LeaseTTL)
+	default:
+		s.node.log.Info("cluster: the lease is renewed again; media access resumes")
+	}
+}
+
+// isSynced reports whether the node follows this session's watch.
+func (s *session) isSynced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced
+}
+
+// client returns the session's etcd client, nil before it connected.
+func (s *session) client() *clientv3.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cli
+}
+
+// leave deletes this gateway's acknowledgement, as a clean stop does: a
+// gateway that serves nothing is none that the others must wait for.
+func (s *session) leave() {
+	cli := s.client()
+	if cli == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
+	defer cancel()
+	cli.Delete(ctx, s.opts.key(dirAcks, s.opts.Gateway))
 }
 
 // errNameInUse refuses a member key that another live gateway holds.
@@ -217,11 +289,14 @@ func (s *session) join(cli *clientv3.Client) error {
 		return err
 	}
 	lease := s.leaseID()
+	// Joining clears a revocation marker another gateway left: this
+	// gateway knows its lease went.
+	unrevoke := clientv3.OpDelete(s.opts.key(dirRevoked, s.opts.Gateway))
 	ctx, cancel := s.request()
 	defer cancel()
 	rsp, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease))).
+		Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease)), unrevoke).
 		Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
 		return fmt.Errorf("joining: %w", err)
@@ -240,7 +315,7 @@ func (s *session) join(cli *clientv3.Client) error {
 		}
 		rsp, err = cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.LeaseValue(key), "=", holder)).
-			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease))).Commit()
+			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease)), unrevoke).Commit()
 		if err != nil {
 			return fmt.Errorf("joining: %w", err)
 		}
@@ -250,6 +325,7 @@ func (s *session) join(cli *clientv3.Client) error {
 	}
 	s.mu.Lock()
 	s.in = true
+	s.joinRev = rsp.Header.Revision
 	first := !s.joinedOnce
 	s.joinedOnce = true
 	s.mu.Unlock()
@@ -269,12 +345,7 @@ func (s *session) keepAlive(cli *clientv3.Client) error {
 	rsp, err := cli.KeepAliveOnce(ctx, s.leaseID())
 	switch {
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
-		s.mu.Lock()
-		old := s.lease
-		s.lease, s.in = 0, false
-		s.mu.Unlock()
-		s.node.log.Warn("cluster: the lease expired in etcd; joining again with a new one", "lease", leaseText(old))
-		return nil
+		return err
 	case err != nil:
 		return fmt.Errorf("keep-alive: %w", err)
 	}
@@ -284,6 +355,29 @@ func (s *session) keepAlive(cli *clientv3.Client) error {
 	s.mu.Unlock()
 	s.ok()
 	return nil
+}
+
+// renewalDue reports whether the lease's last renewal is older than
+// interval.
+func (s *session) renewalDue(interval time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.sent.IsZero() && time.Since(s.sent) > interval
+}
+
+// leaseGone handles a lease etcd no longer has (it expired, or another
+// gateway revoked it): the session grants another and joins again, and
+// the node's copy of the shared state may be stale until it is read
+// again.
+func (s *session) leaseGone() {
+	s.mu.Lock()
+	old := s.lease
+	s.lease, s.in = 0, false
+	s.mu.Unlock()
+	s.node.log.Warn("cluster: the lease expired in etcd; joining again with a new one", "lease", leaseText(old))
+	if s.node.current() == s {
+		s.unsync("the lease expired")
+	}
 }
 
 // ok records that etcd answered.
@@ -327,7 +421,7 @@ func (s *session) fail(err error) {
 		if !fence.IsZero() {
 			args = append(args, "lease_deadline_in", time.Until(fence).Round(time.Millisecond).String())
 		}
-		s.node.log.Warn("cluster: etcd unreachable; the gateway serves on (phase 1 only reports it)", args...)
+		s.node.log.Warn("cluster: etcd unreachable; persistent reservation changes are refused, logical units with reservations are fenced at two thirds of the lease TTL, the others serve on", args...)
 	}
 }
 
@@ -357,6 +451,11 @@ func (s *session) close(revoke bool) {
 	s.closer.Do(func() {
 		s.cancel()
 		<-s.done
+		s.mu.Lock()
+		if s.stopWatch != nil {
+			s.stopWatch()
+		}
+		s.mu.Unlock()
 		s.mu.Lock()
 		cli, lease := s.cli, s.lease
 		s.mu.Unlock()

@@ -20,10 +20,16 @@ type Status struct {
 	Lease    string `json:"lease,omitempty"`
 	LeaseTTL string `json:"lease_ttl"`
 	// LeaseDeadline is how long the lease is sure to live by this
-	// gateway's clock (the local deadline); negative once it has passed,
-	// with Fence saying what phase 2 would do then.
+	// gateway's clock (the local deadline); negative once it has passed.
+	// Fence says, once the fence time passed, what the gateway refuses.
 	LeaseDeadline string `json:"lease_deadline_in,omitempty"`
 	Fence         string `json:"fence,omitempty"`
+	// PortState is this gateway's own state: transitioning (joining),
+	// active, standby (drained). Revision is the revision of the shared
+	// state it has applied; LogicalUnits how many it shares.
+	PortState    string `json:"port_state"`
+	Revision     int64  `json:"revision"`
+	LogicalUnits int    `json:"logical_units"`
 	// ConfigHash is the hash this gateway publishes.
 	ConfigHash string `json:"config_hash"`
 	// Members are the gateways with a member key, by name; MembersAsOf
@@ -48,6 +54,10 @@ type MemberStatus struct {
 	// ConfigMatches says whether the member runs this gateway's
 	// configuration.
 	ConfigMatches bool `json:"config_matches"`
+	// Drained says that the member is asked to be standby (scstd
+	// cluster drain); Acknowledged is the revision it last acknowledged.
+	Drained      bool  `json:"drained,omitempty"`
+	Acknowledged int64 `json:"acknowledged"`
 }
 
 // ReconnectStatus is a session with new settings that has not taken over
@@ -78,24 +88,28 @@ func (n *Node) Status() Status {
 	if !cur.fence.IsZero() {
 		left := time.Until(cur.fence).Round(time.Millisecond)
 		st.LeaseDeadline = left.String()
-		if left <= 0 {
-			st.Fence = "deadline passed: phase 2 would fence this gateway (media access refused until it rejoins); phase 1 serves on"
-		}
 	}
-	view := cur.view
 	cur.mu.Unlock()
-	if st.State != Connected && !view.at.IsZero() {
-		at := view.at
+	if n.Fence() != nil {
+		st.Fence = "fenced: media access to logical units with reservations is refused until etcd renews the lease"
+	}
+	sh := &n.sh
+	sh.mu.Lock()
+	if st.State != Connected && !sh.at.IsZero() {
+		at := sh.at
 		st.MembersAsOf = &at
 	}
-	for _, name := range slices.Sorted(maps.Keys(view.byName)) {
-		m := view.byName[name]
-		ms := MemberStatus{Member: m, Self: name == st.Gateway, ConfigMatches: m.ConfigHash == self.ConfigHash}
+	st.PortState, st.Revision, st.LogicalUnits = sh.self, sh.applied, len(sh.lus)
+	for _, name := range slices.Sorted(maps.Keys(sh.members)) {
+		m := sh.members[name].Member
+		ms := MemberStatus{Member: m, Self: name == st.Gateway, ConfigMatches: m.ConfigHash == self.ConfigHash,
+			Drained: sh.admin[name] == stateStandby, Acknowledged: sh.acks[name]}
 		if !ms.ConfigMatches {
 			st.Drift = append(st.Drift, name)
 		}
 		st.Members = append(st.Members, ms)
 	}
+	sh.mu.Unlock()
 	if next != nil {
 		next.mu.Lock()
 		st.Reconnect = &ReconnectStatus{Etcd: next.opts.Endpoints, State: next.state, Since: next.since, Error: next.err}
