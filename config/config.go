@@ -46,6 +46,10 @@ type Config struct {
 	// DeviceGroups lists the ALUA device groups in file order.
 	DeviceGroups []*DeviceGroup
 
+	// Metrics is the metrics block, nil when no file has one (no
+	// endpoint, as with listen = "").
+	Metrics *Metrics
+
 	// Attrs holds the ranges of the top-level attributes that were set,
 	// keyed by attribute name (e.g. "disruptive_changes").
 	Attrs map[string]hcl.Range

@@ -28,6 +28,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "target", LabelNames: []string{"name"}},
 		{Type: "cluster"},
 		{Type: "device_group", LabelNames: []string{"name"}},
+		{Type: "metrics"},
 	},
 }
 
@@ -164,6 +165,8 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.cluster(b)
 		case "device_group":
 			d.deviceGroup(b)
+		case "metrics":
+			d.metrics(b)
 		}
 	}
 }

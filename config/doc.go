@@ -92,6 +92,25 @@
 // log_level wins once it is applied, and removing log_level from the file
 // returns to the flag's level.
 //
+// # Metrics
+//
+// The metrics block turns on the daemon's Prometheus endpoint:
+//
+//	metrics {
+//	  listen = "127.0.0.1:9470"   # host[:port], port 9470 if omitted; "" for none
+//	}
+//
+// Without the block, or with listen = "", nothing listens. A reload
+// starts, moves or stops the endpoint (a hot change in the plan): the new
+// address is bound before anything else changes, so an address that
+// cannot be bound rejects the reload and the endpoint stays where it was.
+// Moving it to another address on the same port (127.0.0.1:9470 to
+// 0.0.0.0:9470) needs two reloads, through listen = "" or another port,
+// since both would hold the port at once. The address may not be a portal's,
+// nor share a wildcard portal's port. The endpoint serves /metrics to
+// anyone who reaches it and has no authentication: keep it on loopback or
+// a management network. Package metrics lists what it exports.
+//
 // # Defaults
 //
 // Target defaults are iSCSI-SCST's, which are within RFC 7143's ranges:
@@ -107,6 +126,7 @@
 //	isns_server label port         3205
 //	isns_server.access_control     false
 //	log_level                      unset: the -log-level flag   "debug", "info", "warn", "error"
+//	metrics.listen                 "": no endpoint   host[:port], port 9470 if omitted
 //	device.blocksize               512 (vcdrom 2048) 512, 1024, 2048, 4096 (vcdrom: 2048 only)
 //	device.nv_cache, write_through, o_direct, read_only, removable
 //	                               false (vcdrom: read_only and removable true)

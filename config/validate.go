@@ -18,6 +18,7 @@ import (
 func (c *Config) Validate() hcl.Diagnostics {
 	v := &validator{}
 	v.iscsi(c.ISCSI)
+	v.metrics(c.Metrics, c.ISCSI.Portals)
 	devices := map[string]*Device{}
 	paths := map[string]*Device{}
 	for _, d := range c.Devices {

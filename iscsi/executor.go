@@ -92,6 +92,7 @@ func (c *conn) runSCSI(t *task) (res scsi.Result) {
 	}()
 	luns, _ := ss.lunMap()
 	lun, ok := scsi.DecodeLUN(t.lun)
+	t.startUnit(luns, lun, ok)
 	cmd := &t.scmd
 	*cmd = scsi.Command{
 		Nexus:      ss.nexus,
@@ -125,6 +126,7 @@ func (c *conn) complete(t *task, res scsi.Result, direct bool) {
 	c.releaseOutLocked(t)
 	ss.mu.Unlock()
 	defer ss.taskWG.Done()
+	ss.countCommand(t, &res, aborted)
 	if aborted {
 		c.sendq.pay(t.reserved)
 		t.release()

@@ -217,6 +217,9 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 	fr.SetMaxRecvDSL(DefaultMaxRecvDSL)
 	r, err := c.run()
 	if err != nil {
+		if _, ok := statusOf(err); ok || c.started {
+			s.countLogin(c.loginOutcome(err))
+		}
 		if st, ok := statusOf(err); ok {
 			args := append(c.failureAttrs(remote, err), "status", st.String())
 			var ae *AuthError
@@ -246,6 +249,7 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
+	s.countLogin(c.loginOutcome(nil))
 	if c.sessionType == SessionDiscovery {
 		s.log.Debug("discovery session", "remote", nc.RemoteAddr().String(), "initiator", c.initiatorName)
 		return nil, s.serveDiscovery(nc, fr, c.fw, r)

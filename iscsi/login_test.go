@@ -263,47 +263,52 @@ func TestLoginFailures(t *testing.T) {
 		req    LoginRequest
 		keys   Text
 		status LoginStatus
+		// reason is the failure's reason in Server.Logins, under target
+		// (wireTarget when "-", "" for none).
+		target string
+		reason string
 	}{
 		{"no InitiatorName", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"TargetName", wireTarget}}, LoginMissingParameter},
+			Text{{"TargetName", wireTarget}}, LoginMissingParameter, "", LoginReasonInitiatorError},
 		{"no TargetName", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}}, LoginMissingParameter},
+			Text{{"InitiatorName", wireInitiator}}, LoginMissingParameter, "", LoginReasonInitiatorError},
 		{"unknown target", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", "iqn.2026-11.org.example:nope"}}, LoginNotFound},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", "iqn.2026-11.org.example:nope"}}, LoginNotFound, "", LoginReasonNotFound},
 		{"disabled target", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget + "-off"}}, LoginNotFound},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget + "-off"}}, LoginNotFound, wireTarget + "-off", LoginReasonDisabled},
 		{"target without LUNs", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget + "-empty"}}, LoginNotFound},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget + "-empty"}}, LoginNotFound, wireTarget + "-empty", LoginReasonNotAllowed},
 		{"iSCSI disabled", func(s *Snapshot) { s.Enabled = false }, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginServiceUnavailable},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginServiceUnavailable, "", LoginReasonServiceUnavailable},
 		{"unsupported version", nil, LoginRequest{CSG: StageSecurity, VersionMax: 2, VersionMin: 1},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginUnsupportedVersion},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginUnsupportedVersion, "", LoginReasonInitiatorError},
 		{"bad session type", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"SessionType", "Bogus"}}, LoginSessionTypeUnsupported},
+			Text{{"InitiatorName", wireInitiator}, {"SessionType", "Bogus"}}, LoginSessionTypeUnsupported, "", LoginReasonInitiatorError},
 		{"duplicate key", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"InitiatorName", wireInitiator}}, LoginInitiatorError},
-		{"malformed text", nil, LoginRequest{CSG: StageSecurity}, Text{{"", "x"}}, LoginInitiatorError},
+			Text{{"InitiatorName", wireInitiator}, {"InitiatorName", wireInitiator}}, LoginInitiatorError, "", LoginReasonInitiatorError},
+		{"malformed text", nil, LoginRequest{CSG: StageSecurity}, Text{{"", "x"}}, LoginInitiatorError, "", LoginReasonInitiatorError},
 		{"CHAP required, None offered", chap, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}}, LoginAuthFailed},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}}, LoginAuthFailed, wireTarget, LoginReasonAuthentication},
 		{"CHAP required, security stage skipped", chap, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginAuthFailed},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginAuthFailed, wireTarget, LoginReasonAuthentication},
 		{"CHAP required, leaving security unauthenticated", chap,
 			LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageOperational},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginAuthFailed},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginAuthFailed, wireTarget, LoginReasonAuthentication},
 		{"CHAP key with None", nil, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"CHAP_A", "5"}}, LoginInitiatorError},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"CHAP_A", "5"}}, LoginInitiatorError, wireTarget, LoginReasonInitiatorError},
 		{"TSIH of no session", nil, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageFullFeature, TSIH: 77},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginSessionDoesNotExist},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginSessionDoesNotExist, wireTarget, LoginReasonInitiatorError},
 		{"redirect", func(s *Snapshot) {
 			s.Targets[wireTarget].Access.Redirect = access.Redirect{Addr: access.MustHostPort("192.0.2.20:3260", access.ISCSIPort)}
 		}, LoginRequest{CSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginTargetMovedTemp},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginTargetMovedTemp, wireTarget, LoginReasonRedirected},
 		{"invalid stage transition", nil, LoginRequest{Transit: true, CSG: StageOperational, NSG: StageSecurity},
-			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginInitiatorError},
+			Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}}, LoginInitiatorError, "", LoginReasonInitiatorError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, done := startLogin(t, wireServer(t, tc.mod))
+			s := wireServer(t, tc.mod)
+			c, done := startLogin(t, s)
 			c.login(tc.req, tc.keys)
 			rsp, kv := c.loginResponse()
 			if rsp.Status != tc.status {
@@ -323,6 +328,10 @@ func TestLoginFailures(t *testing.T) {
 			}
 			if _, err := c.fr.Read(); err != io.EOF {
 				t.Fatalf("connection not closed after the refusal: %v", err)
+			}
+			want := TargetLogins{Target: tc.target, Failures: map[string]uint64{tc.reason: 1}}
+			if got := s.Logins(); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+				t.Errorf("logins %+v, want %+v", got, want)
 			}
 		})
 	}

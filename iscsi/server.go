@@ -51,6 +51,8 @@ type Server struct {
 	throttle *LoginThrottle
 	// reclaim gives memory back after connections end (reclaim.go).
 	reclaim reclaimer
+	// logins counts logins per target (metrics.go).
+	logins loginCounts
 }
 
 // portal is one listening address.

@@ -71,6 +71,7 @@ type session struct {
 	closing   bool
 
 	commands atomic.Uint64 // SCSI commands received, for status
+	io       scsi.IOStats  // completed commands, for status and metrics (metrics.go)
 	panics   atomic.Uint64 // panics recovered while serving its commands
 	done     chan struct{} // closed when the session has ended
 	endOnce  sync.Once

@@ -33,8 +33,11 @@ type SessionInfo struct {
 	// Panics counts the panics recovered while serving the session's
 	// commands (each logged with its stack and answered INTERNAL TARGET
 	// FAILURE).
-	Panics      uint64     `json:"panics"`
-	Connections []ConnInfo `json:"connections"`
+	Panics uint64 `json:"panics"`
+	// IO counts the session's completed commands; its queue depth is
+	// ActiveCommands.
+	IO          scsi.IOCounters `json:"io"`
+	Connections []ConnInfo      `json:"connections"`
 	// Nexus is the session's SCSI state, for the engine to ask what it
 	// holds (a PREVENT ALLOW MEDIUM REMOVAL, see scsi.Device.PreventedBy).
 	Nexus *scsi.Nexus `json:"-"`
@@ -71,9 +74,11 @@ func (s *Server) Sessions() []SessionInfo {
 			ActiveCommands: active,
 			Commands:       ss.commands.Load(),
 			Panics:         ss.panics.Load(),
+			IO:             ss.io.Counters(),
 			Connections:    []ConnInfo{},
 			Nexus:          ss.nexus,
 		}
+		si.IO.QueueDepth = int64(active)
 		if _, t := ss.lunMap(); t != nil && t.Enabled {
 			si.LUNMap = "default"
 			if g := t.Access.GroupFor(ss.key.initiator, ss.portalIP); g != nil {

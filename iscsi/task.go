@@ -61,6 +61,9 @@ type task struct {
 	reserved int64
 	sent     int64 // data-in bytes in the Data-In PDUs queued
 	scmd     scsi.Command
+	// unit is the counters of the logical unit the command runs on,
+	// from its start to its completion (metrics.go).
+	unit *scsi.IOStats
 }
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -118,6 +121,7 @@ func (t *task) abortWaiting() bool {
 	}
 	ss := t.c.ss
 	t.state = taskDone
+	ss.countCommand(t, nil, true)
 	delete(ss.tasks, t.itt)
 	ss.uncount(t)
 	t.c.releaseOutLocked(t)

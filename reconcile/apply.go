@@ -44,11 +44,14 @@ type prepared struct {
 	// pr holds, for added and replaced devices, the persistent
 	// reservations saved for them (see loadPR).
 	pr map[string]savedPR
+	// metrics is the metrics endpoint's new listener (metrics.go).
+	metrics metricsMove
 }
 
 // discard closes the backends prepare opened, for a reload that stops
 // before its commit.
 func (p *prepared) discard() {
+	p.metrics.discard()
 	for _, o := range p.opened {
 		if o.backend != nil {
 			o.backend.Close()
@@ -133,8 +136,9 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 // prepare does what can fail, in an order that leaves nothing changed
 // when it does: first the opening of backends, which cannot fail the
 // reload (a backend that does not open makes its device offline) but may
-// create a backing file, and last the binding of new portals (SetPortals
-// is itself all-or-nothing). It runs without e.mu; e.applyMu keeps the
+// create a backing file, then the binding of the metrics endpoint's new
+// address (closed again if what follows fails), and last the binding of
+// new portals (SetPortals is itself all-or-nothing). It runs without e.mu; e.applyMu keeps the
 // device table still.
 func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started bool) (*prepared, error) {
 	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, pr: map[string]savedPR{}}
@@ -170,6 +174,12 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 		p.discard()
 		return nil, err
 	}
+	m, err := e.prepareMetrics(plan, p.next, started)
+	if err != nil {
+		p.discard()
+		return nil, err
+	}
+	p.metrics = m
 	if portals {
 		addrs := addrStrings(p.next.ISCSI.Portals)
 		if err := e.srv.SetPortals(addrs); err != nil {
@@ -335,6 +345,7 @@ func (e *Engine) run(s *step) *Result {
 		ports[name] = t.RelTgtPortID
 	}
 	e.runALUA(s.p.plan, s.model, e.devices, ports)
+	e.serveMetrics(s.p.metrics)
 	for _, r := range s.retire {
 		if err := e.release(r.d.name, r.d.dev.SetOffline(r.reason)); err != nil {
 			e.log.Warn("closing released storage", "device", r.d.name, "err", err)
@@ -504,6 +515,10 @@ func (e *Engine) buildTarget(s *step, name string, t *Target, ot *iscsi.Target, 
 		for l, lu := range m {
 			if d := s.devices[lu.Device]; d != nil {
 				units[l] = &scsi.LogicalUnit{Device: d.dev, ReadOnly: lu.ReadOnly}
+				// A LUN that reaches the same device keeps counting.
+				if ou := old.Lookup(l); ou != nil && ou.Device == d.dev {
+					units[l].Stats = ou.Stats
+				}
 			}
 		}
 		return scsi.NewLUNMap(units)

@@ -99,6 +99,7 @@ func disc(a attr[Device]) attr[Device] {
 
 var globalAttrs = []attr[Global]{
 	field("log_level", func(g *Global) *string { return &g.LogLevel }, fixed[Global](SetGlobal, Hot, "")),
+	field(metricsListen, func(g *Global) *string { return &g.MetricsListen }, fixed[Global](SetGlobal, Hot, "")),
 	field("enabled", func(g *Global) *bool { return &g.Enabled }, fixed[Global](SetGlobal, NextLogin, "")),
 	listField("portals", func(g *Global) *[]access.HostPort { return &g.Portals }, fixed[Global](SetPortals, NextLogin, "")),
 	listField("isns_server", func(g *Global) *[]access.HostPort { return &g.ISNSServers }, fixed[Global](SetGlobal, Hot, "")),

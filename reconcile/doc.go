@@ -124,6 +124,16 @@
 // each device gets its persistent reservation file (pr.go), restored
 // when the device is made.
 //
+// # Metrics
+//
+// The metrics block's listen address is a hot global (metrics.listen in
+// plans). Prepare binds a new address before the portals, so that one
+// that cannot be bound rejects the reload with nothing changed; commit
+// hands the listener to Options.Metrics (metrics.go). Each LUN of a LUN
+// map counts its commands (scsi.LogicalUnit.Stats); a map rebuilt by a
+// reload passes those counters on for every LUN that still reaches the
+// same device, and Status shows them, with each device's size drift.
+//
 // The package does not parse files (package config does) nor speak iSCSI
 // or iSNS (packages iscsi and isns); it drives the iSCSI server through
 // the small Server interface.

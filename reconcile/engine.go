@@ -60,6 +60,10 @@ type Options struct {
 	// StateDir, when set, is the state directory instead of the
 	// configuration's state_dir (tests).
 	StateDir string
+	// Metrics serves the metrics block's endpoint on the listener each
+	// Apply binds (metrics.go); nil: the block is carried, nothing
+	// listens.
+	Metrics MetricsEndpoint
 }
 
 func (o Options) withDefaults() Options {

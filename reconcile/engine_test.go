@@ -443,8 +443,12 @@ func TestStatusLists(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	b := st.Targets[1]
-	if b.Name != iqnB || len(b.LUNs) != 2 || b.LUNs[1] != (LUNStatus{LUN: 1, Device: "null1"}) {
-		t.Errorf("target b %+v", b)
+	if b.Name != iqnB || len(b.LUNs) != 2 {
+		t.Fatalf("target b %+v", b)
+	}
+	// The LUN's counters are there, at zero: no command ran.
+	if l := b.LUNs[1]; l.LUN != 1 || l.Device != "null1" || l.ReadOnly || l.IO == nil || l.IO.Commands.Total() != 0 {
+		t.Errorf("target b lun 1 %+v", l)
 	}
 	if d := st.Devices[1]; d.Name != "null2" || d.Size != 2<<30 || !d.Online {
 		t.Errorf("device %+v", d)

@@ -27,6 +27,9 @@ func FromConfig(c *config.Config) Model {
 	}
 	m.ISCSI.LogLevel = string(c.LogLevel)
 	m.Cluster = clusterFromConfig(c.Cluster)
+	if c.Metrics != nil && !c.Metrics.Listen.IsZero() {
+		m.ISCSI.MetricsListen = c.Metrics.Listen.String()
+	}
 	for _, d := range c.Devices {
 		m.Devices[d.Name] = deviceFromConfig(d)
 	}

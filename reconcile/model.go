@@ -36,14 +36,18 @@ type Model struct {
 	StateDir string `json:"state_dir"`
 }
 
-// Global is the iscsi block, and the top-level log_level.
+// Global is the iscsi block, the top-level log_level and the metrics
+// block.
 type Global struct {
 	// LogLevel is the daemon's log level ("debug", "info", "warn",
 	// "error"), or "" when the file leaves it to the -log-level flag.
 	// The engine only carries it: the daemon sets its logger's level from
 	// the applied plan's change of it.
 	LogLevel string `json:"log_level,omitempty"`
-	Enabled  bool   `json:"enabled"`
+	// MetricsListen is the metrics endpoint's address ("host:port"), or
+	// "" for none. Apply binds it and hands it to Options.Metrics.
+	MetricsListen string `json:"metrics_listen,omitempty"`
+	Enabled       bool   `json:"enabled"`
 	// Portals are the listen addresses, sorted and unique.
 	Portals []access.HostPort `json:"portals"`
 	// ISNSServers are the iSNS servers, sorted.

@@ -719,6 +719,9 @@ func formatValue(attr string, v any) string {
 		if x == "" && attr == "log_level" {
 			return "(unset)" // the daemon's -log-level flag decides
 		}
+		if x == "" && attr == metricsListen {
+			return "(none)"
+		}
 		return strconv.Quote(x)
 	case vdisk.Handler:
 		return strconv.Quote(string(x))

@@ -38,6 +38,8 @@ var goldenCases = []struct {
 	{"unchanged", nil, func(m *Model) {}},
 	{"log_level", nil, func(m *Model) { m.ISCSI.LogLevel = "debug" }},
 	{"log_level_unset", func(m *Model) { m.ISCSI.LogLevel = "warn" }, func(m *Model) { m.ISCSI.LogLevel = "" }},
+	{"metrics_on", nil, func(m *Model) { m.ISCSI.MetricsListen = "127.0.0.1:9470" }},
+	{"metrics_off", func(m *Model) { m.ISCSI.MetricsListen = "127.0.0.1:9470" }, func(m *Model) { m.ISCSI.MetricsListen = "" }},
 	// A planned failover: one edit, one reload, no session dropped; each
 	// path that flips gets the unit attention, the others nothing.
 	{"alua_failover", withDeviceGroup, func(m *Model) {

@@ -10,6 +10,7 @@ import (
 	"github.com/scstd/scstd/internal/isns"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
 )
 
 // Status is the live tree the admin API shows: what runs, and what is
@@ -45,9 +46,12 @@ type DeviceStatus struct {
 	Path string `json:"path,omitempty"`
 	// Size is the capacity served now, in bytes (0 while offline);
 	// ConfiguredSize is the size attribute (0: the file's size).
-	Size           int64  `json:"size"`
-	ConfiguredSize int64  `json:"configured_size"`
-	BlockSize      uint32 `json:"blocksize"`
+	Size           int64 `json:"size"`
+	ConfiguredSize int64 `json:"configured_size"`
+	// SizeDrift says, when the size served is not the configured one,
+	// both and why (see sizeDrift).
+	SizeDrift string `json:"size_drift,omitempty"`
+	BlockSize uint32 `json:"blocksize"`
 	// ReadOnly, NVCache and WriteThrough are the live values.
 	ReadOnly     bool   `json:"read_only"`
 	NVCache      bool   `json:"nv_cache"`
@@ -93,6 +97,10 @@ type LUNStatus struct {
 	LUN      scsi.LUN `json:"lun"`
 	Device   string   `json:"device"`
 	ReadOnly bool     `json:"read_only,omitempty"`
+	// IO counts the commands completed on the LUN, by every session
+	// that sees it, since it reaches its device (nil when the LUN's
+	// device is not running).
+	IO *scsi.IOCounters `json:"io,omitempty"`
 }
 
 // GroupStatus is one initiator group.
@@ -129,6 +137,7 @@ func (e *Engine) Status() Status {
 		}
 		if ds.Online {
 			ds.Size = d.dev.Size()
+			ds.SizeDrift = sizeDrift(m.Handler, m.Size, ds.Size)
 		}
 		if ds.Online && m.Removable {
 			switch {
@@ -150,14 +159,23 @@ func (e *Engine) Status() Status {
 	}
 	for _, name := range sortedKeys(e.running.Targets) {
 		t := e.running.Targets[name]
-		ts := TargetStatus{Name: name, Enabled: t.Enabled, LUNs: lunStatus(t.LUNs)}
+		var it *iscsi.Target
 		if e.snap != nil {
-			if it := e.snap.Targets[name]; it != nil {
-				ts.TID, ts.RelTgtPortID = it.TID, it.RelTgtPortID
-			}
+			it = e.snap.Targets[name]
+		}
+		ts := TargetStatus{Name: name, Enabled: t.Enabled}
+		if it != nil {
+			ts.TID, ts.RelTgtPortID = it.TID, it.RelTgtPortID
+			ts.LUNs = lunStatus(t.LUNs, it.LUNs)
+		} else {
+			ts.LUNs = lunStatus(t.LUNs, nil)
 		}
 		for _, g := range sortedKeys(t.Groups) {
-			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators.Strings(), LUNs: lunStatus(t.Groups[g].LUNs)})
+			var live *scsi.LUNMap
+			if it != nil {
+				live = groupLUNs(it, g)
+			}
+			ts.Groups = append(ts.Groups, GroupStatus{Name: g, Initiators: t.Groups[g].Initiators.Strings(), LUNs: lunStatus(t.Groups[g].LUNs, live)})
 		}
 		st.Targets = append(st.Targets, ts)
 	}
@@ -178,13 +196,47 @@ func (e *Engine) Status() Status {
 	return st
 }
 
-func lunStatus(m map[scsi.LUN]LUN) []LUNStatus {
+// lunStatus lists the LUNs of m with the counters of the same LUNs in
+// live, the LUN map that runs.
+func lunStatus(m map[scsi.LUN]LUN, live *scsi.LUNMap) []LUNStatus {
 	out := make([]LUNStatus, 0, len(m))
 	for l, lu := range m {
-		out = append(out, LUNStatus{LUN: l, Device: lu.Device, ReadOnly: lu.ReadOnly})
+		ls := LUNStatus{LUN: l, Device: lu.Device, ReadOnly: lu.ReadOnly}
+		if u := live.Lookup(l); u != nil && u.Stats != nil {
+			c := u.Stats.Counters()
+			ls.IO = &c
+		}
+		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LUN < out[j].LUN })
 	return out
+}
+
+// sizeDrift says why a device serves another size than its size
+// attribute, or "" when it does not (or has none). A file is served
+// whole: size only creates or grows it, so a file larger than size is
+// served at its own size, and one that shrank since it was opened at
+// that. A block device serves size bytes of itself, or all of it when it
+// shrank below size.
+func sizeDrift(h vdisk.Handler, configured, served int64) string {
+	if configured <= 0 || served == configured {
+		return ""
+	}
+	switch h {
+	case vdisk.FileIO:
+		why := "a file is served whole; size never shrinks it"
+		if served < configured {
+			why = "the file shrank after it was opened"
+		}
+		return fmt.Sprintf("size is %s, the file holds %s: serving %s (%s)",
+			formatSize(configured), formatSize(served), formatSize(served), why)
+	case vdisk.BlockIO:
+		if served < configured {
+			return fmt.Sprintf("size is %s, the device holds %s: serving %s (the device shrank)",
+				formatSize(configured), formatSize(served), formatSize(served))
+		}
+	}
+	return ""
 }
 
 // Served returns, by device name, the backing file of every device that

@@ -18,6 +18,7 @@ func TestChangeValues(t *testing.T) {
 	}{
 		{"attribute", Change{Op: ResizeDevice, Attr: "size", Before: int64(1 << 30), After: int64(2 << 30)}, "1GiB", "2GiB"},
 		{"log level set", Change{Op: SetGlobal, Attr: "log_level", Before: "", After: "debug"}, "(unset)", "debug"},
+		{"metrics endpoint moved", Change{Op: SetGlobal, Attr: "metrics.listen", Before: "", After: "127.0.0.1:9470"}, "(none)", "127.0.0.1:9470"},
 		{"string", Change{Op: SetTargetParam, Attr: "redirect", Before: "", After: "192.0.2.1:3260 temp"}, `""`, "192.0.2.1:3260 temp"},
 		{"list", Change{Op: SetPortals, Attr: "portals", Before: []string{"a:1"}, After: []string{"a:1", "b:2"}}, `["a:1"]`, `["a:1", "b:2"]`},
 		{"users by name", Change{Op: SetChapUsers, Attr: "incoming_user", Before: []User(nil), After: []User{{Name: "joe", Secret: secret("12charsecret")}}}, "[]", `["joe"]`},

@@ -53,6 +53,11 @@ type DeviceConfig struct {
 type LogicalUnit struct {
 	Device   *Device
 	ReadOnly bool
+	// Stats are the LUN's I/O counters. NewLUNMap gives a unit without
+	// them new ones; a reload that rebuilds a LUN map passes on those of
+	// a LUN that still reaches the same device, so that its counters go
+	// on.
+	Stats *IOStats
 }
 
 // Result is the outcome of one SCSI command.

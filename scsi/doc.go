@@ -26,6 +26,16 @@
 //	write to a read-only device or LUN?    yes → DATA PROTECT 27h/00h
 //	the command's own checks and work      (handler)
 //
+// # Counters
+//
+// IOStats (counters.go) are the I/O counters of a logical unit (each
+// LogicalUnit of a LUN map has its own) or of an I_T nexus: commands by
+// class (read, write, other), data-in and data-out bytes, failures by
+// status and sense key, a latency histogram per class with fixed buckets,
+// and the commands in flight. The transport records a command when it
+// completes; everything is an atomic, so recording takes no lock and
+// allocates nothing.
+//
 // # Identity, ALUA, persistence
 //
 // A device's VPD page 83h lists its NAA designator first: NAA 6h, derived

@@ -50,12 +50,16 @@ type LUNMap struct {
 }
 
 // NewLUNMap builds a LUN map; the caller must not modify m afterwards.
-// Entries with a nil unit or a LUN above MaxLUN are left out.
+// Entries with a nil unit or a LUN above MaxLUN are left out; units
+// without Stats get new ones.
 func NewLUNMap(m map[LUN]*LogicalUnit) *LUNMap {
 	lm := &LUNMap{units: make(map[LUN]*LogicalUnit, len(m))}
 	for l, u := range m {
 		if u == nil || u.Device == nil || l > MaxLUN {
 			continue
+		}
+		if u.Stats == nil {
+			u.Stats = new(IOStats)
 		}
 		lm.units[l] = u
 		lm.luns = append(lm.luns, l)

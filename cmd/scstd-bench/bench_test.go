@@ -113,6 +113,7 @@ func TestParseVariants(t *testing.T) {
 		{"gmp1:GOMAXPROCS", nil, "not VAR=VALUE"},
 		{":GOGC=off", nil, "a name"},
 		{"base,base", nil, "named twice"},
+		{"base,metrics", []string{"", "metrics"}, ""},
 	}
 	for _, tt := range tests {
 		vs, err := parseVariants(tt.spec, read)
@@ -134,6 +135,9 @@ func TestParseVariants(t *testing.T) {
 			t.Errorf("%q: variants %q, want %q", tt.spec, names, tt.names)
 		}
 	}
+	if vs, err := parseVariants("metrics", read); err != nil || vs[0].Scrape != time.Second {
+		t.Errorf("the metrics variant: %+v, %v; want one scraped every second", vs, err)
+	}
 }
 
 // The generated configurations are what scstd accepts, at the scale
@@ -148,6 +152,7 @@ func TestGeneratedConfigurationsLoad(t *testing.T) {
 	}{
 		{"bench", benchConfig("127.0.0.1:3260", filepath.Join(dir, "d.img"), 64, 16, ""), 18, 17, 18},
 		{"bench with a variant", benchConfig("127.0.0.1:3260", filepath.Join(dir, "d.img"), 64, 0, "log_level = \"warn\""), 2, 1, 2},
+		{"bench with metrics", benchConfig("127.0.0.1:3260", filepath.Join(dir, "d.img"), 64, 0, metricsBlock("127.0.0.1:9470")), 2, 1, 2},
 		{"idle", idleConfig("127.0.0.1:3260", 1000), 1, 1, 1},
 		{"scale", scaleConfig("127.0.0.1:3260", 30, 10, false), 300, 30, 300},
 		{"scale plus one LUN", scaleConfig("127.0.0.1:3260", 30, 10, true), 300, 30, 301},

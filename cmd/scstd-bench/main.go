@@ -10,7 +10,8 @@
 //	BENCH_QUICK=1    one round, 2 s a run, 1 s a latency case
 //	BENCH_SECONDS    length of each throughput run (default 6; quick 2; profile 20)
 //	BENCH_CASES      regular expression selecting cases by name (default all)
-//	BENCH_VARIANTS   scstd variants side by side: base, NAME=FILE.hcl, NAME:VAR=VALUE
+//	BENCH_VARIANTS   scstd variants side by side: base, metrics (the metrics endpoint on,
+//	                 scraped every second), NAME=FILE.hcl, NAME:VAR=VALUE
 //	BENCH_DIR        where the backing files live (default /dev/shm)
 //	BENCH_SIZE_MIB   size of the disk LUNs (default 1024)
 //	BENCH_OUT        where raw figures go (default .state/bench)

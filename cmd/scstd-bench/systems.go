@@ -49,6 +49,9 @@ type variant struct {
 	Name string // "" is scstd as configured by benchConfig alone
 	HCL  string
 	Env  []string
+	// Scrape, when set, turns the metrics endpoint on and scrapes it at
+	// that interval while the daemon runs (scrape.go).
+	Scrape time.Duration
 }
 
 // builtinVariants are the variants BENCH_VARIANTS may name without a file.
@@ -150,8 +153,17 @@ func startScstdEnv(set *settings, v variant, dir string, env []string) (*instanc
 	if err := truncate(img, int64(set.sizeMiB)<<20); err != nil {
 		return nil, err
 	}
+	extra, metricsAddr := v.HCL, ""
+	if v.Scrape > 0 {
+		mp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		metricsAddr = fmt.Sprintf("127.0.0.1:%d", mp)
+		extra += "\n" + metricsBlock(metricsAddr)
+	}
 	cfg := filepath.Join(dir, "scstd.hcl")
-	if err := os.WriteFile(cfg, []byte(benchConfig(portal, img, set.sizeMiB, set.manySessions, v.HCL)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(benchConfig(portal, img, set.sizeMiB, set.manySessions, extra)), 0o644); err != nil {
 		return nil, err
 	}
 	d, err := startDaemon("scstd", append(slices.Clone(v.Env), env...), set.scstdBin, "run", "-config", cfg, "-admin-socket", filepath.Join(dir, "scstd.sock"),
@@ -172,6 +184,10 @@ func startScstdEnv(set *settings, v variant, dir string, env []string) (*instanc
 		urls = append(urls, lunURL(portal, fmt.Sprintf("%s-s%02d", iqnScstd, i), 0))
 	}
 	in := &instance{d: d, stop: func() { d.stop(15 * time.Second) }}
+	if v.Scrape > 0 {
+		stopScrape := scrapeEvery(head, metricsAddr, v.Scrape)
+		in.stop = func() { stopScrape(); d.stop(15 * time.Second) }
+	}
 	in.sys = []*system{
 		{Name: head + " fileio", Key: key + "-fileio", Portal: portal, Target: iqnScstd, LUN: 0, Peer: "tgtd-rdwr", pid: d.PID},
 		{Name: head + " nullio", Key: key + "-nullio", Portal: portal, Target: iqnScstd, LUN: 1, Sessions: urls, Peer: "tgtd-null", pid: d.PID},

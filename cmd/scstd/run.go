@@ -22,6 +22,7 @@ import (
 	"github.com/scstd/scstd/cluster"
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
+	"github.com/scstd/scstd/metrics"
 	"github.com/scstd/scstd/reconcile"
 )
 
@@ -56,9 +57,13 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	srv.SetDescriptorLimit(raiseNoFile(log))
 	d := &daemonState{
 		log: log, level: level, stderr: o.stderr, textDiags: o.logFormat == logText, path: o.config, watch: o.watch,
-		eng: reconcile.NewEngine(srv, log, reconcile.Options{}), srv: srv,
-		stopping: make(chan struct{}),
+		srv: srv, stopping: make(chan struct{}), reloadStats: &metrics.Reloads{},
 	}
+	d.metrics = metrics.NewEndpoint(metrics.NewRegistry(metrics.NewCollector(metrics.Sources{
+		Status: func() reconcile.Status { return d.eng.Status() }, Logins: srv.Logins,
+		Reloads: d.reloadStats, Version: version,
+	})), log)
+	d.eng = reconcile.NewEngine(srv, log, reconcile.Options{Metrics: d.metrics})
 	d.reloads = newReloader(d.runBatch)
 	go d.reloads.loop(ctx)
 
@@ -131,6 +136,10 @@ type daemonState struct {
 	watch  bool
 	eng    *reconcile.Engine
 	srv    *iscsi.Server
+	// metrics is the endpoint of the metrics block, which each Apply
+	// moves; reloadStats what it says about reloads.
+	metrics     *metrics.Endpoint
+	reloadStats *metrics.Reloads
 
 	// level is log's level, which each applied log_level sets; with
 	// textDiags (-log-format text) the first load's diagnostics go to
@@ -168,6 +177,7 @@ func (d *daemonState) shutdown(adminSrv *http.Server) {
 		}
 		cancel()
 	}
+	d.metrics.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	err := d.srv.Shutdown(sctx)
 	cancel()
@@ -220,9 +230,12 @@ func (d *daemonState) runBatch(ctx context.Context, b *reloadBatch) admin.Reload
 // the outcome as the last reload. A file of zero bytes is applied only at
 // start or when forced: an accidental truncation must not tear down every
 // target.
-func (d *daemonState) reload(ctx context.Context, trigger string, force bool) admin.ReloadReply {
+func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (reply admin.ReloadReply) {
+	start := time.Now()
+	var plan reconcile.Plan
+	defer func() { d.reloadStats.Observe(reply.OK, time.Now(), time.Since(start), plan) }()
 	prev := d.LastReload()
-	reply := admin.ReloadReply{Time: time.Now().UTC(), Trigger: trigger, Forced: force,
+	reply = admin.ReloadReply{Time: time.Now().UTC(), Trigger: trigger, Forced: force,
 		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
 	ld := loadConfig(d.path, d.served())
 	if trigger == triggerStart && len(ld.diags) > 0 {
@@ -255,6 +268,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) ad
 		d.logFailure(trigger, "err", err)
 		return d.record(reply, false)
 	}
+	plan = res.Plan
 	reply.OK = true
 	reply.Generation = res.Generation
 	reply.ConfigHash = ld.hash
@@ -407,12 +421,13 @@ func (d *daemonState) Status(ctx context.Context) any {
 	last := d.LastReload()
 	last.Detail = nil // the printed plan says it; the JSON detail is for `reload`
 	st := map[string]any{
-		"config":      d.path,
-		"watch":       d.watch,
-		"version":     version,
-		"log_level":   levelName(d.level.Level()),
-		"last_reload": last,
-		"engine":      d.eng.Status(),
+		"config":         d.path,
+		"watch":          d.watch,
+		"version":        version,
+		"log_level":      levelName(d.level.Level()),
+		"metrics_listen": d.metrics.Addr(),
+		"last_reload":    last,
+		"engine":         d.eng.Status(),
 	}
 	if c := d.clusterStatus(); c != nil {
 		st["cluster"] = c

@@ -244,10 +244,38 @@ type deviceStatus struct {
 }
 
 // engineTree is the engine's configuration part of the status (devices and
-// targets, not sessions), to compare before and after a rejected reload.
+// targets, not sessions, nor the LUNs' I/O counters, which the load
+// moves), to compare before and after a rejected reload.
 func (st daemonStatus) engineTree() string {
-	b, _ := json.Marshal([]any{st.Engine.Generation, st.Engine.Devices, st.Engine.Targets})
+	targets := make([]any, 0, len(st.Engine.Targets))
+	for _, raw := range st.Engine.Targets {
+		var t map[string]any
+		if err := json.Unmarshal(raw, &t); err != nil {
+			targets = append(targets, string(raw))
+			continue
+		}
+		dropIO(t["luns"])
+		if groups, ok := t["groups"].([]any); ok {
+			for _, g := range groups {
+				if g, ok := g.(map[string]any); ok {
+					dropIO(g["luns"])
+				}
+			}
+		}
+		targets = append(targets, t)
+	}
+	b, _ := json.Marshal([]any{st.Engine.Generation, st.Engine.Devices, targets})
 	return string(b)
+}
+
+// dropIO removes the I/O counters from a LUN list of the status.
+func dropIO(luns any) {
+	list, _ := luns.([]any)
+	for _, l := range list {
+		if l, ok := l.(map[string]any); ok {
+			delete(l, "io")
+		}
+	}
 }
 
 // readBlock logs in to target as a fresh initiator and reads one block of

@@ -1,0 +1,4 @@
+metrics {
+  listen = "::1:9470"
+  port   = 9470
+}
