@@ -49,6 +49,9 @@ type Node struct {
 	// replaces cur once it holds the member key.
 	next   *session
 	closed bool
+	// ids are the gateways' ids by name (SetIDs), never changed in
+	// place.
+	ids map[string]uint16
 	// onStates receives the gateways' ALUA states (SetStatesHook).
 	onStates func(map[string]scsi.ALUAState)
 
@@ -67,7 +70,7 @@ type Node struct {
 // Gateway is taken from opts.
 func Join(opts Options, self Member, log *slog.Logger) *Node {
 	self.Gateway = opts.Gateway
-	n := &Node{log: log, self: self, base: time.Now(), sh: newShared(),
+	n := &Node{log: log, self: self, base: time.Now(), sh: newShared(), ids: opts.IDs,
 		ackKick: make(chan struct{}, 1), statesKick: make(chan struct{}, 1), done: make(chan struct{})}
 	n.mu.Lock()
 	n.cur = n.start(opts, nil)
@@ -88,11 +91,23 @@ func (n *Node) SetStatesHook(hook func(map[string]scsi.ALUAState)) {
 	n.kickStates()
 }
 
-// opts returns the settings of the session that holds the member key.
+// opts returns the settings of the session that holds the member key,
+// with the gateways' current ids.
 func (n *Node) opts() Options {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.cur.opts
+	o := n.cur.opts
+	o.IDs = n.ids
+	return o
+}
+
+// SetIDs gives the gateways' ids (member blocks) after a reload that
+// changed them.
+func (n *Node) SetIDs(ids map[string]uint16) {
+	n.mu.Lock()
+	n.ids = ids
+	n.mu.Unlock()
+	n.kickStates()
 }
 
 // current returns the session that holds the member key.
@@ -138,11 +153,7 @@ func (n *Node) SetConfigHash(hash string) {
 
 // Options returns the settings the node runs with: those of the session
 // that holds the member key.
-func (n *Node) Options() Options {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.cur.opts
-}
+func (n *Node) Options() Options { return n.opts() }
 
 // Reconnect moves the membership to new connection settings (endpoints,
 // TLS files, credentials, timeouts, lease TTL), make-before-break: a new

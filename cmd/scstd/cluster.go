@@ -12,10 +12,37 @@ import (
 
 // clusterOptions are the cluster package's settings for a cluster block.
 func clusterOptions(c *config.Cluster) cluster.Options {
+	ids := map[string]uint16{}
+	for _, m := range c.Members {
+		ids[m.Name] = uint16(m.ID)
+	}
 	return cluster.Options{
 		Endpoints: c.Etcd, Gateway: c.Gateway, Prefix: c.Prefix, LeaseTTL: c.LeaseTTL, DialTimeout: c.DialTimeout,
 		CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, Username: c.Username, Password: c.Password.Reveal(),
+		IDs: ids,
 	}
+}
+
+// joinCluster joins the cluster the first configuration names, before
+// it is applied: the engine runs as a gateway whose logical units share
+// their reservations through the node, and takes the ALUA states the
+// cluster gives the gateways' ports.
+func (d *daemonState) joinCluster(ld *loaded) {
+	c := ld.cfg.Cluster
+	if c == nil {
+		return
+	}
+	host, _ := os.Hostname()
+	var portals []string
+	for _, p := range ld.cfg.ISCSI.Portals {
+		portals = append(portals, p.Addr.String())
+	}
+	node := cluster.Join(clusterOptions(c), cluster.Member{Hostname: host, PID: os.Getpid(), Portals: portals,
+		Version: version, Started: time.Now().UTC(), ConfigHash: ld.clusterHash}, d.log)
+	d.eng.SetShared(node)
+	d.mu.Lock()
+	d.cluster = node
+	d.mu.Unlock()
 }
 
 // applyCluster carries out an applied plan's cluster changes. The start
@@ -29,19 +56,9 @@ func (d *daemonState) applyCluster(ld *loaded, p reconcile.Plan, start bool) {
 	node := d.cluster
 	d.mu.Unlock()
 	if start {
-		if c == nil {
-			return
+		if node != nil {
+			node.SetStatesHook(d.eng.SetGatewayStates)
 		}
-		host, _ := os.Hostname()
-		var portals []string
-		for _, p := range ld.cfg.ISCSI.Portals {
-			portals = append(portals, p.Addr.String())
-		}
-		node = cluster.Join(clusterOptions(c), cluster.Member{Hostname: host, PID: os.Getpid(), Portals: portals,
-			Version: version, Started: time.Now().UTC(), ConfigHash: ld.clusterHash}, d.log)
-		d.mu.Lock()
-		d.cluster = node
-		d.mu.Unlock()
 		return
 	}
 	reconnect := false
@@ -66,11 +83,12 @@ func (d *daemonState) applyCluster(ld *loaded, p reconcile.Plan, start bool) {
 		if c.Prefix != running.Prefix {
 			notes = append(notes, fmt.Sprintf("prefix %q -> %q applies at the next start", running.Prefix, c.Prefix))
 		}
+		opts := clusterOptions(c)
+		opts.Gateway, opts.Prefix = running.Gateway, running.Prefix
 		if reconnect {
-			opts := clusterOptions(c)
-			opts.Gateway, opts.Prefix = running.Gateway, running.Prefix
 			node.Reconnect(opts)
 		}
+		node.SetIDs(opts.IDs)
 		node.SetConfigHash(ld.clusterHash)
 	}
 	for _, n := range notes {

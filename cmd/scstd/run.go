@@ -262,6 +262,9 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 			return d.record(reply, false)
 		}
 	}
+	if trigger == triggerStart {
+		d.joinCluster(ld)
+	}
 	res, err := d.eng.Apply(ctx, ld.cfg, reconcile.ApplyOptions{Force: force})
 	if err != nil {
 		reply.Error = err.Error()

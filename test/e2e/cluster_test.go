@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/admin"
 	"github.com/scstd/scstd/cluster"
 	"github.com/scstd/scstd/internal/etcdtest"
 	"github.com/scstd/scstd/internal/testtarget"
@@ -29,6 +30,10 @@ cluster {
   etcd      = ["ETCD"]
   gateway   = env("SCSTD_GATEWAY")
   lease_ttl = "2s"
+
+  member "gw1" { id = 1 }
+  member "gw2" { id = 2 }
+  member "gw3" { id = 3 }
 }
 
 handler "vdisk_fileio" {
@@ -39,8 +44,30 @@ handler "vdisk_fileio" {
 }
 
 target "iqn.2026-11.org.example:t1" {
+  rel_tgt_id      = 1
   queued_commands = QUEUED
   lun "0" { device = "shared0" }
+}
+
+# Each gateway's ports of the target are one target port group.
+device_group "shared" {
+  devices = ["shared0"]
+  target_group "gw1" {
+    group_id  = 1
+    gateway   = "gw1"
+    preferred = true
+    targets   = ["iqn.2026-11.org.example:t1"]
+  }
+  target_group "gw2" {
+    group_id = 2
+    gateway  = "gw2"
+    targets  = ["iqn.2026-11.org.example:t1"]
+  }
+  target_group "gw3" {
+    group_id = 3
+    gateway  = "gw3"
+    targets  = ["iqn.2026-11.org.example:t1"]
+  }
 }
 `
 
@@ -70,6 +97,29 @@ func memberNames(st cluster.Status) []string {
 		out = append(out, m.Gateway)
 	}
 	return out
+}
+
+// appliedPlan is the plan a reload applied: its own, or that of the
+// reload the file watch made first.
+func appliedPlan(r admin.ReloadReply) string {
+	if r.AlreadyApplied != nil {
+		return r.AlreadyApplied.Plan
+	}
+	return r.Plan
+}
+
+// targetGroupState returns the state a gateway reports for a target
+// port group of the device group "shared".
+func targetGroupState(t *testing.T, g *testtarget.Target, group string) string {
+	t.Helper()
+	for _, dg := range aluaStatusOf(t, g).Engine.DeviceGroups {
+		for _, tg := range dg.TargetGroups {
+			if dg.Name == "shared" && tg.Name == group {
+				return tg.State
+			}
+		}
+	}
+	return ""
 }
 
 // waitUntil polls cond every 50 ms until it holds, and returns how long
@@ -111,7 +161,8 @@ func TestClusterGateways(t *testing.T) {
 	for _, g := range gws {
 		waitUntil(t, 20*time.Second, g.Portal()+" sees the three gateways", func() bool {
 			st := clusterOf(t, g)
-			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && len(st.Drift) == 0
+			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && len(st.Drift) == 0 &&
+				st.PortState == "active"
 		})
 	}
 	st := clusterOf(t, gw2)
@@ -141,19 +192,28 @@ func TestClusterGateways(t *testing.T) {
 		return loads[0].ops.Load() > 0 && loads[1].ops.Load() > 0
 	})
 
-	// gw1 crashes: it leaves gw2's and gw3's member lists within the TTL
-	// and a second.
+	// An initiator on gw3 outside the loads, to see its unit attention.
+	watcher := pathSession(t, gw3.Portal(), iqnT1, "iqn.2026-11.org.example:watcher")
+	defer watcher.Close()
+	command(t, watcher, "00 00000000 00", nil, 0) // the power-on unit attention
+
+	// gw1 crashes: it leaves gw2's and gw3's member lists, and they
+	// report its target port group unavailable, within the TTL and a
+	// second.
 	gw1.Kill()
 	killed := time.Now()
 	for _, g := range []*testtarget.Target{gw2, gw3} {
 		waitUntil(t, 10*time.Second, "gw1 leaves "+g.Portal()+"'s member list", func() bool {
-			return !slices.Contains(memberNames(clusterOf(t, g)), "gw1")
+			return !slices.Contains(memberNames(clusterOf(t, g)), "gw1") && targetGroupState(t, g, "gw1") == "unavailable"
 		})
 	}
 	if took := time.Since(killed); took > clusterTTL+time.Second {
 		t.Errorf("gw1 left the member lists %v after SIGKILL; expected within lease_ttl (%v) + 1 s", took, clusterTTL)
 	} else {
-		t.Logf("gw1 left both member lists %v after SIGKILL (lease_ttl %v)", took, clusterTTL)
+		t.Logf("gw1 left both member lists and was reported unavailable %v after SIGKILL (lease_ttl %v)", took, clusterTTL)
+	}
+	if got := outcome(command(t, watcher, "00 00000000 00", nil, 0)); got != outcomeALUAChanged {
+		t.Errorf("TEST UNIT READY through gw3 after gw1 left: %s, want %s", got, outcomeALUAChanged)
 	}
 
 	// etcd stops: the gateways say so and keep serving.
@@ -184,9 +244,18 @@ func TestClusterGateways(t *testing.T) {
 	}
 	gw1.Start()
 	for _, g := range gws {
-		waitUntil(t, 20*time.Second, g.Portal()+" sees gw1 again", func() bool {
-			return slices.Equal(memberNames(clusterOf(t, g)), names)
+		waitUntil(t, 20*time.Second, g.Portal()+" sees gw1 active again", func() bool {
+			return slices.Equal(memberNames(clusterOf(t, g)), names) && targetGroupState(t, g, "gw1") == "active/optimized"
 		})
+	}
+	// It came back transitioning, then took its configured state.
+	for _, g := range []*testtarget.Target{gw2, gw3} {
+		log := g.Stderr()
+		tr := strings.Index(log, `gateway=gw1 state=transitioning`)
+		back := strings.LastIndex(log, `gateway=gw1 state=configured`)
+		if tr < 0 || back < tr {
+			t.Errorf("%s did not report gw1 transitioning, then configured:\n%s", g.Portal(), log)
+		}
 	}
 
 	// gw3 runs another configuration: drift, seen from every gateway.
@@ -205,15 +274,15 @@ func TestClusterGateways(t *testing.T) {
 	// gateway's name waits for the next start.
 	file := strings.Replace(gatewayFile(etcd.Endpoint(), shared, 32), `lease_ttl = "2s"`, `lease_ttl = "3s"`, 1)
 	r = gw2.Reconfigure(file)
-	if !r.OK || !strings.Contains(r.Plan, "lease_ttl \"2s\" -> \"3s\"") || !strings.Contains(r.Plan, "reconnects to etcd") {
+	if !r.OK || !strings.Contains(appliedPlan(r), "lease_ttl \"2s\" -> \"3s\"") || !strings.Contains(appliedPlan(r), "reconnects to etcd") {
 		t.Fatalf("reload of gw2's lease_ttl: %+v", r)
 	}
 	waitUntil(t, 20*time.Second, "gw2 reconnected with the new TTL", func() bool {
 		st := clusterOf(t, gw2)
 		return st.LeaseTTL == "3s" && st.Reconnect == nil && st.State == cluster.Connected
 	})
-	r = gw2.Reconfigure(strings.Replace(file, `env("SCSTD_GATEWAY")`, `"gw9"`, 1))
-	if !r.OK || !strings.Contains(r.Plan, "applies at the next start") {
+	r = gw2.Reconfigure(strings.Replace(file, `env("SCSTD_GATEWAY")`, `"gw3"`, 1))
+	if !r.OK || !strings.Contains(appliedPlan(r), "applies at the next start") {
 		t.Fatalf("reload of gw2's name: %+v", r)
 	}
 	if st := clusterOf(t, gw2); st.Gateway != "gw2" || len(st.RestartRequired) != 1 {
