@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Persistence through power loss (APTPL, SPC-4 §5.13.5).
@@ -66,6 +68,17 @@ func (k ReservationKey) String() string { return fmt.Sprintf("0x%016x", uint64(k
 
 // MarshalText makes a ReservationKey a JSON string.
 func (k ReservationKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a key as MarshalText writes it.
+func (k *ReservationKey) UnmarshalText(b []byte) error {
+	hexDigits, ok := strings.CutPrefix(string(b), "0x")
+	v, err := strconv.ParseUint(hexDigits, 16, 64)
+	if !ok || err != nil {
+		return fmt.Errorf("reservation key %q: want 0x and up to 16 hex digits", b)
+	}
+	*k = ReservationKey(v)
+	return nil
+}
 
 // PRReservation is a persistent reservation: its type and, for the types
 // that are not all-registrants types, its holder's I_T nexus.

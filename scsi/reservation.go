@@ -3,6 +3,7 @@ package scsi
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +90,27 @@ func (p PRType) String() string {
 
 // MarshalText makes a PRType a JSON string.
 func (p PRType) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a type as MarshalText writes it.
+func (p *PRType) UnmarshalText(b []byte) error {
+	s := string(b)
+	if n, ok := strings.CutPrefix(s, "PR_TYPE_"); ok {
+		v, err := strconv.ParseUint(n, 10, 8)
+		if err != nil {
+			return fmt.Errorf("persistent reservation type %q", s)
+		}
+		*p = PRType(v)
+		return nil
+	}
+	for _, t := range []PRType{PRWriteExclusive, PRExclusiveAccess, PRWriteExclusiveRegOnly,
+		PRExclusiveAccessRegOnly, PRWriteExclusiveAllReg, PRExclusiveAccessAllReg} {
+		if t.String() == s {
+			*p = t
+			return nil
+		}
+	}
+	return fmt.Errorf("persistent reservation type %q", s)
+}
 
 func (p PRType) valid() bool {
 	switch p {

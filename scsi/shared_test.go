@@ -1,7 +1,9 @@
 package scsi
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -311,6 +313,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	for start := time.Now(); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("not within 5s: %s", what)
+		}
+	}
+}
+
+// TestSharedStateJSON: the state device servers share goes through
+// JSON (etcd) and comes back equal: keys and types read what they
+// print.
+func TestSharedStateJSON(t *testing.T) {
+	want := &SharedPRState{
+		PRState: PRState{APTPL: true, Generation: 7, Registrations: []PRRegistration{
+			{InitiatorPort: "iqn.a,i,0x01", TargetPort: "iqn.t,t,0x0001", Key: 0xfedcba9876543210, RelTgtPortID: 0x101},
+			{InitiatorPort: "iqn.b,i,0x02", TargetPort: "iqn.t,t,0x0002", Key: 1, RelTgtPortID: 0x201},
+		}, Reservation: &PRReservation{Type: PRExclusiveAccessRegOnly, InitiatorPort: "iqn.a,i,0x01", TargetPort: "iqn.t,t,0x0001"}},
+		SPC2:           &PRNexus{InitiatorPort: "iqn.b,i,0x02", TargetPort: "iqn.t,t,0x0002"},
+		UnitAttentions: []PRUnitAttention{{PRNexus: PRNexus{InitiatorPort: "iqn.b,i,0x02", TargetPort: "iqn.t,t,0x0002"}, ASCQ: 5}},
+	}
+	for _, typ := range []PRType{PRWriteExclusive, PRExclusiveAccess, PRWriteExclusiveRegOnly, PRExclusiveAccessRegOnly,
+		PRWriteExclusiveAllReg, PRExclusiveAccessAllReg, PRType(9)} {
+		want.Reservation.Type = typ
+		b, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &SharedPRState{}
+		if err := json.Unmarshal(b, got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip of %s:\n%+v\nwant\n%+v", b, got, want)
+		}
+	}
+	for _, bad := range []string{`{"registrations":[{"key":"12"}]}`, `{"registrations":[{"key":"0xzz"}]}`, `{"reservation":{"type":"SOMETIMES"}}`} {
+		if err := json.Unmarshal([]byte(bad), &SharedPRState{}); err == nil {
+			t.Errorf("%s: read without error", bad)
 		}
 	}
 }

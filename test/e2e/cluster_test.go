@@ -161,8 +161,7 @@ func TestClusterGateways(t *testing.T) {
 	for _, g := range gws {
 		waitUntil(t, 20*time.Second, g.Portal()+" sees the three gateways", func() bool {
 			st := clusterOf(t, g)
-			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && len(st.Drift) == 0 &&
-				st.PortState == "active"
+			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && len(st.Drift) == 0 && allActive(st)
 		})
 	}
 	st := clusterOf(t, gw2)

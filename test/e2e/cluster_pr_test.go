@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scstd/scstd/cluster"
+	"github.com/scstd/scstd/internal/etcdtest"
+	"github.com/scstd/scstd/internal/testtarget"
+)
+
+// startGateways starts one gateway of gatewayConfig per name, on
+// 127.0.0.1, 127.0.0.2, ..., sharing one backing file, and waits until
+// each sees them all with its ports active.
+func startGateways(t *testing.T, etcd *etcdtest.Server, names ...string) []*testtarget.Target {
+	t.Helper()
+	shared := filepath.Join(t.TempDir(), "shared0.img")
+	gws := make([]*testtarget.Target, len(names))
+	for i, name := range names {
+		gws[i] = testtarget.New(t, gatewayFile(etcd.Endpoint(), shared, 32))
+		gws[i].SetHost(fmt.Sprintf("127.0.0.%d", i+1))
+		gws[i].SetEnv("SCSTD_GATEWAY="+name, "SCSTD_PORTAL="+gws[i].Portal())
+		gws[i].Start()
+	}
+	for _, g := range gws {
+		waitUntil(t, 20*time.Second, g.Portal()+" sees every gateway, its ports active", func() bool {
+			st := clusterOf(t, g)
+			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && allActive(st)
+		})
+	}
+	return gws
+}
+
+// allActive reports whether a gateway and every member it sees have
+// their ports active.
+func allActive(st cluster.Status) bool {
+	for _, m := range st.Members {
+		if m.State != "active" {
+			return false
+		}
+	}
+	return st.PortState == "active"
+}
+
+const (
+	statusReservationConflict = 0x18
+	outcomeTransition         = "02h/04h/0Ah" // NOT READY, LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION
+	outcomePreempted          = "06h/2Ah/05h" // UNIT ATTENTION, REGISTRATIONS PREEMPTED
+	outcomeUnavailable        = "02h/04h/0Ch" // NOT READY, LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE
+)
+
+// TestClusterReservations: persistent reservations are one state for the
+// logical unit through every gateway. A reservation taken through gw1
+// gives RESERVATION CONFLICT through gw2 as soon as the PR OUT completed;
+// a preemption through gw2 cuts off the holder on gw1; with etcd stopped
+// a PR OUT is refused with NOT READY (the initiator retries) and a log
+// line, and works again once etcd is back.
+func TestClusterReservations(t *testing.T) {
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	gws := startGateways(t, etcd, "gw1", "gw2")
+	gw1, gw2 := gws[0], gws[1]
+	a := pathSession(t, gw1.Portal(), iqnT1, "iqn.2026-11.org.example:host-a")
+	defer a.Close()
+	b := pathSession(t, gw2.Portal(), iqnT1, "iqn.2026-11.org.example:host-b")
+	defer b.Close()
+	block := make([]byte, 512)
+
+	// A registers and reserves (write exclusive) through gw1.
+	start := time.Now()
+	if got := outcome(command(t, a, "5f 00 00 0000 00000018 00", prParams(0, 0xa, false), 0)); got != "GOOD" {
+		t.Fatalf("REGISTER through gw1: %s", got)
+	}
+	register := time.Since(start)
+	start = time.Now()
+	if got := outcome(command(t, a, "5f 01 01 0000 00000018 00", prParams(0xa, 0, false), 0)); got != "GOOD" {
+		t.Fatalf("RESERVE through gw1: %s", got)
+	}
+	reserve := time.Since(start)
+	t.Logf("PR OUT through gw1 with gw2 in the cluster: REGISTER %v, RESERVE %v", register, reserve)
+
+	// Right after: B, through gw2, is held off writing and may read.
+	if rsp := command(t, b, "2a 00 00000000 00 0001 00", block, 0); rsp.Status != statusReservationConflict {
+		t.Errorf("WRITE through gw2 right after the reservation through gw1: %s, want RESERVATION CONFLICT", outcome(rsp))
+	}
+	if got := outcome(command(t, b, "28 00 00000000 00 0001 00", nil, 512)); got != "GOOD" {
+		t.Errorf("READ through gw2 under a write exclusive reservation: %s", got)
+	}
+	keys := command(t, b, "5e 00 00000000 00 1000 00", nil, 4096)
+	if keys.Status != statusGood || hex.EncodeToString(keys.Data) != "00000001"+"00000008"+"000000000000000a" {
+		t.Errorf("READ KEYS through gw2: %s % x; want generation 1, key Ah", outcome(keys), keys.Data)
+	}
+	res := command(t, b, "5e 01 00000000 00 1000 00", nil, 4096)
+	if res.Status != statusGood || hex.EncodeToString(res.Data) != "00000001"+"00000010"+"000000000000000a"+"00000000"+"00"+"01"+"0000" {
+		t.Errorf("READ RESERVATION through gw2: %s % x; want key Ah, write exclusive", outcome(res), res.Data)
+	}
+	if got := outcome(command(t, a, "2a 00 00000000 00 0001 00", block, 0)); got != "GOOD" {
+		t.Errorf("WRITE by the holder through gw1: %s", got)
+	}
+
+	// B registers and preempts A through gw2: A, through gw1, is told
+	// and held off.
+	if got := outcome(command(t, b, "5f 00 00 0000 00000018 00", prParams(0, 0xb, false), 0)); got != "GOOD" {
+		t.Fatalf("REGISTER through gw2: %s", got)
+	}
+	if got := outcome(command(t, b, "5f 04 01 0000 00000018 00", prParams(0xb, 0xa, false), 0)); got != "GOOD" {
+		t.Fatalf("PREEMPT through gw2: %s", got)
+	}
+	if got := outcome(command(t, a, "2a 00 00000000 00 0001 00", block, 0)); got != outcomePreempted {
+		t.Errorf("first command through gw1 after the preemption: %s, want %s", got, outcomePreempted)
+	}
+	if rsp := command(t, a, "2a 00 00000000 00 0001 00", block, 0); rsp.Status != statusReservationConflict {
+		t.Errorf("WRITE through gw1 after the preemption: %s, want RESERVATION CONFLICT", outcome(rsp))
+	}
+	if got := outcome(command(t, b, "2a 00 00000000 00 0001 00", block, 0)); got != "GOOD" {
+		t.Errorf("WRITE by the new holder through gw2: %s", got)
+	}
+
+	// etcd stops: past two thirds of the lease TTL the gateway fences
+	// itself from the logical unit, which has reservations: media
+	// access answers TARGET PORT IN UNAVAILABLE STATE, so that the
+	// initiator moves on, and the log says why.
+	etcd.Stop()
+	waitUntil(t, 10*time.Second, "gw2 fences itself", func() bool { return clusterOf(t, gw2).Fence != "" })
+	if got := outcome(command(t, b, "2a 00 00000000 00 0001 00", block, 0)); got != outcomeUnavailable {
+		t.Errorf("WRITE through a fenced gw2: %s, want %s", got, outcomeUnavailable)
+	}
+	waitUntil(t, 5*time.Second, "gw2 logs its fence", func() bool { return strings.Contains(gw2.Stderr(), "cluster: fenced") })
+	etcdBack := func() {
+		t.Helper()
+		etcd.Start()
+		for _, g := range gws {
+			waitUntil(t, 20*time.Second, g.Portal()+" may act again", func() bool {
+				st := clusterOf(t, g)
+				return st.State == cluster.Connected && st.Fence == ""
+			})
+		}
+	}
+	etcdBack()
+	if got := outcome(command(t, b, "2a 00 00000000 00 0001 00", block, 0)); got != "GOOD" {
+		t.Errorf("WRITE through gw2 with etcd back: %s", got)
+	}
+
+	// Without reservations the logical unit serves through an etcd
+	// outage, but a PR OUT is refused with NOT READY (the initiator
+	// retries) and a log line.
+	if got := outcome(command(t, b, "5f 03 00 0000 00000018 00", prParams(0xb, 0, false), 0)); got != "GOOD" {
+		t.Fatalf("CLEAR through gw2: %s", got)
+	}
+	etcd.Stop()
+	waitUntil(t, 10*time.Second, "gw1 fences itself", func() bool { return clusterOf(t, gw1).Fence != "" })
+	command(t, a, "00 00000000 00", nil, 0) // the unit attention of the CLEAR
+	if got := outcome(command(t, a, "5f 00 00 0000 00000018 00", prParams(0, 0xa, false), 0)); got != outcomeTransition {
+		t.Errorf("REGISTER through gw1 with etcd down: %s, want %s", got, outcomeTransition)
+	}
+	waitUntil(t, 5*time.Second, "gw1 logs the refused PR OUT", func() bool {
+		return strings.Contains(gw1.Stderr(), `persistent reservation refused (NOT READY, the initiator retries)" device=shared0`)
+	})
+	if got := outcome(command(t, a, "2a 00 00000000 00 0001 00", block, 0)); got != "GOOD" {
+		t.Errorf("WRITE through gw1 with etcd down and no reservations: %s", got)
+	}
+	etcdBack()
+	if got := outcome(command(t, a, "5f 00 00 0000 00000018 00", prParams(0, 0xa, false), 0)); got != "GOOD" {
+		t.Errorf("REGISTER through gw1 with etcd back: %s", got)
+	}
+	keys = command(t, b, "5e 00 00000000 00 1000 00", nil, 4096)
+	if keys.Status != statusGood || !strings.HasSuffix(hex.EncodeToString(keys.Data), "00000008"+"000000000000000a") {
+		t.Errorf("READ KEYS through gw2: %s % x; want key Ah alone", outcome(keys), keys.Data)
+	}
+}
+
+// clusterPRSuites are iscsi-test-cu's persistent reservation suites.
+const clusterPRSuites = "SCSI.PrinReadKeys,SCSI.PrinServiceactionRange,SCSI.PrinReportCapabilities,SCSI.ProutRegister,SCSI.ProutReserve,SCSI.ProutClear,SCSI.ProutPreempt,SCSI.Reserve6"
+
+// TestClusterLibiscsiReservations runs libiscsi's reservation suites
+// with the first path through gw1 and the second through gw2.
+func TestClusterLibiscsiReservations(t *testing.T) {
+	requireTools(t, "iscsi-test-cu")
+	list := selectTests(ParseCUList(mustRun(t, "iscsi-test-cu", "-l")), clusterPRSuites)
+	if len(list) == 0 {
+		t.Fatalf("iscsi-test-cu lists none of %s", clusterPRSuites)
+	}
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	gws := startGateways(t, etcd, "gw1", "gw2")
+	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", clusterPRSuites,
+		"-i", initiatorFirst, "-I", initiatorSecond, gws[0].LUNURL(iqnT1, 0), gws[1].LUNURL(iqnT1, 0))
+	results, sum := ParseCURun(list, out)
+	t.Logf("iscsi-test-cu -t %s through gw1 and gw2 (exit: %v):\n%s", clusterPRSuites, err,
+		FormatReport(results, func(CUTest) bool { return true }))
+	if !sum.Found {
+		t.Errorf("iscsi-test-cu ended without its summary (%v): the run was cut short", err)
+	}
+	for _, r := range results {
+		if r.Outcome == Failed || r.Outcome == NotRun {
+			t.Errorf("%s through two gateways: %v %s", r, r.Outcome, r.Detail)
+		}
+	}
+}
