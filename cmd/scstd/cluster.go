@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -114,4 +116,38 @@ func (d *daemonState) clusterStatus() *cluster.Status {
 	st := node.Status()
 	st.RestartRequired = notes
 	return &st
+}
+
+// clusterWait bounds how long `scstd cluster drain` and `undrain` wait
+// for the gateway to report its new state.
+func clusterWait(ttl time.Duration) time.Duration { return 2*ttl + 5*time.Second }
+
+// Cluster implements admin.ClusterHandler: drain, undrain or evict a
+// gateway of the cluster.
+func (d *daemonState) Cluster(ctx context.Context, op, gateway string) (string, error) {
+	d.mu.Lock()
+	node := d.cluster
+	d.mu.Unlock()
+	if node == nil {
+		return "", errors.New("this daemon runs no cluster (its configuration had no cluster block at start)")
+	}
+	wait := clusterWait(node.Options().LeaseTTL)
+	switch op {
+	case "drain":
+		if err := node.Drain(ctx, gateway, wait); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("gateway %s drained: its ports are standby", gateway), nil
+	case "undrain":
+		if err := node.Undrain(ctx, gateway, wait); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("gateway %s undrained: its ports have their configured states", gateway), nil
+	case "evict":
+		if err := node.Evict(ctx, gateway); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("gateway %s evicted: reservation changes no longer wait for it", gateway), nil
+	}
+	return "", fmt.Errorf("unknown cluster operation %q: drain, undrain or evict", op)
 }

@@ -11,13 +11,15 @@ import (
 
 	"github.com/scstd/scstd/cluster"
 	"github.com/scstd/scstd/internal/etcdtest"
+	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
 )
 
 // startGateways starts one gateway of gatewayConfig per name, on
 // 127.0.0.1, 127.0.0.2, ..., sharing one backing file, and waits until
-// each sees them all with its ports active.
-func startGateways(t *testing.T, etcd *etcdtest.Server, names ...string) []*testtarget.Target {
+// each sees them all with their ports active. It returns the gateways
+// and the shared file.
+func startGateways(t *testing.T, etcd *etcdtest.Server, names ...string) ([]*testtarget.Target, string) {
 	t.Helper()
 	shared := filepath.Join(t.TempDir(), "shared0.img")
 	gws := make([]*testtarget.Target, len(names))
@@ -33,7 +35,7 @@ func startGateways(t *testing.T, etcd *etcdtest.Server, names ...string) []*test
 			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && allActive(st)
 		})
 	}
-	return gws
+	return gws, shared
 }
 
 // allActive reports whether a gateway and every member it sees have
@@ -62,7 +64,7 @@ const (
 // line, and works again once etcd is back.
 func TestClusterReservations(t *testing.T) {
 	etcd := etcdtest.Start(t, etcdtest.Options{})
-	gws := startGateways(t, etcd, "gw1", "gw2")
+	gws, _ := startGateways(t, etcd, "gw1", "gw2")
 	gw1, gw2 := gws[0], gws[1]
 	a := pathSession(t, gw1.Portal(), iqnT1, "iqn.2026-11.org.example:host-a")
 	defer a.Close()
@@ -185,7 +187,7 @@ func TestClusterLibiscsiReservations(t *testing.T) {
 		t.Fatalf("iscsi-test-cu lists none of %s", clusterPRSuites)
 	}
 	etcd := etcdtest.Start(t, etcdtest.Options{})
-	gws := startGateways(t, etcd, "gw1", "gw2")
+	gws, _ := startGateways(t, etcd, "gw1", "gw2")
 	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", clusterPRSuites,
 		"-i", initiatorFirst, "-I", initiatorSecond, gws[0].LUNURL(iqnT1, 0), gws[1].LUNURL(iqnT1, 0))
 	results, sum := ParseCURun(list, out)
@@ -198,5 +200,78 @@ func TestClusterLibiscsiReservations(t *testing.T) {
 		if r.Outcome == Failed || r.Outcome == NotRun {
 			t.Errorf("%s through two gateways: %v %s", r, r.Outcome, r.Detail)
 		}
+	}
+}
+
+// TestClusterDrain: `scstd cluster drain gw1`, run on gw2, moves gw1's
+// ports to standby — every gateway reports it and tells its sessions —
+// while qemu-io goes on through gw2 with no I/O error; `undrain` gives
+// gw1 back its configured state.
+func TestClusterDrain(t *testing.T) {
+	requireTools(t, "qemu-io")
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	gws, _ := startGateways(t, etcd, "gw1", "gw2")
+	gw1, gw2 := gws[0], gws[1]
+	// One host with a path through each gateway.
+	const host = "iqn.2026-11.org.example:host-a"
+	a := pathSession(t, gw1.Portal(), iqnT1, host)
+	defer a.Close()
+	b := pathSession(t, gw2.Portal(), iqnT1, host)
+	defer b.Close()
+	load := startQemuLoadAt(gw2.LUNURL(iqnT1, 0), 16<<20)
+	defer load.finish()
+	waitUntil(t, 30*time.Second, "qemu-io runs through gw2", func() bool { return load.ops.Load() > 0 })
+
+	clusterCmd := func(op, gw string) (string, int) {
+		return testtarget.Run(t, "cluster", "-admin-socket", gw2.AdminSocket(), op, gw)
+	}
+	start := time.Now()
+	if out, code := clusterCmd("drain", "gw1"); code != 0 || !strings.Contains(out, "gateway gw1 drained") {
+		t.Fatalf("scstd cluster drain gw1 (exit %d):\n%s", code, out)
+	}
+	t.Logf("drain of gw1 took %v", time.Since(start))
+	for _, g := range gws {
+		if got := targetGroupState(t, g, "gw1"); got != "standby" {
+			t.Errorf("%s reports gw1's target port group %q, want standby", g.Portal(), got)
+		}
+	}
+	if st := clusterOf(t, gw1); st.PortState != "standby" {
+		t.Errorf("gw1's own state after the drain: %q", st.PortState)
+	}
+	// The host is told on both paths; gw1's is standby, gw2's serves.
+	for _, c := range []struct {
+		path string
+		conn *initiator.Conn
+		want []string
+	}{{"gw1", a, []string{outcomeALUAChanged, outcomeStandby}}, {"gw2", b, []string{outcomeALUAChanged, "GOOD"}}} {
+		for _, want := range c.want {
+			if got := outcome(command(t, c.conn, "28 00 00000000 00 0001 00", nil, 512)); got != want {
+				t.Errorf("READ through %s after the drain: %s, want %s", c.path, got, want)
+			}
+		}
+	}
+	before := load.ops.Load()
+	waitUntil(t, 30*time.Second, "qemu-io goes on through gw2", func() bool { return load.ops.Load() > before+8 })
+
+	if out, code := clusterCmd("drain", "gw9"); code != 1 || !strings.Contains(out, "not a member") {
+		t.Errorf("scstd cluster drain gw9 (exit %d):\n%s", code, out)
+	}
+	if out, code := clusterCmd("undrain", "gw1"); code != 0 || !strings.Contains(out, "gateway gw1 undrained") {
+		t.Fatalf("scstd cluster undrain gw1 (exit %d):\n%s", code, out)
+	}
+	for _, g := range gws {
+		if got := targetGroupState(t, g, "gw1"); got != "active/optimized" {
+			t.Errorf("%s reports gw1's target port group %q after the undrain, want active/optimized", g.Portal(), got)
+		}
+	}
+	if got := outcome(command(t, a, "28 00 00000000 00 0001 00", nil, 512)); got != outcomeALUAChanged {
+		t.Errorf("READ through gw1 after the undrain: %s, want %s", got, outcomeALUAChanged)
+	}
+	if got := outcome(command(t, a, "28 00 00000000 00 0001 00", nil, 512)); got != "GOOD" {
+		t.Errorf("READ through gw1 after the undrain: %s", got)
+	}
+	load.finish()
+	if errs := load.ioErrors(); len(errs) > 0 {
+		t.Errorf("qemu-io errors through gw2 during the drain:\n%s", strings.Join(errs, "\n"))
 	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -148,22 +147,9 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 func TestClusterGateways(t *testing.T) {
 	requireTools(t, "qemu-io")
 	etcd := etcdtest.Start(t, etcdtest.Options{})
-	shared := filepath.Join(t.TempDir(), "shared0.img")
 	names := []string{"gw1", "gw2", "gw3"}
-	gws := make([]*testtarget.Target, len(names))
-	for i, name := range names {
-		gws[i] = testtarget.New(t, gatewayFile(etcd.Endpoint(), shared, 32))
-		gws[i].SetHost(fmt.Sprintf("127.0.0.%d", i+1))
-		gws[i].SetEnv("SCSTD_GATEWAY="+name, "SCSTD_PORTAL="+gws[i].Portal())
-		gws[i].Start()
-	}
+	gws, shared := startGateways(t, etcd, names...)
 	gw1, gw2, gw3 := gws[0], gws[1], gws[2]
-	for _, g := range gws {
-		waitUntil(t, 20*time.Second, g.Portal()+" sees the three gateways", func() bool {
-			st := clusterOf(t, g)
-			return st.State == cluster.Connected && slices.Equal(memberNames(st), names) && len(st.Drift) == 0 && allActive(st)
-		})
-	}
 	st := clusterOf(t, gw2)
 	for _, m := range st.Members {
 		if !m.ConfigMatches || m.Self != (m.Gateway == "gw2") || len(m.Portals) != 1 || m.PID == 0 {
