@@ -175,30 +175,49 @@ func TestClusterReservations(t *testing.T) {
 	}
 }
 
-// clusterPRSuites are iscsi-test-cu's persistent reservation suites.
-const clusterPRSuites = "SCSI.PrinReadKeys,SCSI.PrinServiceactionRange,SCSI.PrinReportCapabilities,SCSI.ProutRegister,SCSI.ProutReserve,SCSI.ProutClear,SCSI.ProutPreempt,SCSI.Reserve6"
+// clusterCUSuites are the iscsi-test-cu runs through two gateways:
+// the persistent reservation suites, then COMPARE AND WRITE (alone and
+// racing through both paths) with multipath I/O.
+var clusterCUSuites = []string{
+	"SCSI.PrinReadKeys,SCSI.PrinServiceactionRange,SCSI.PrinReportCapabilities,SCSI.ProutRegister,SCSI.ProutReserve,SCSI.ProutClear,SCSI.ProutPreempt,SCSI.Reserve6",
+	"SCSI.CompareAndWrite,SCSI.MultipathIO",
+}
 
-// TestClusterLibiscsiReservations runs libiscsi's reservation suites
-// with the first path through gw1 and the second through gw2.
-func TestClusterLibiscsiReservations(t *testing.T) {
+// clusterCUKnown are the iscsi-test-cu tests that fail through two
+// gateways by design (docs/scale-out.md, "What it is for"): task
+// management reaches the commands of the gateway that receives it only.
+var clusterCUKnown = map[string]string{
+	"MultipathIO.Reset": "a LOGICAL UNIT RESET through gw1 posts no unit attention to the nexuses of gw2 (no cross-gateway task management)",
+}
+
+// TestClusterLibiscsi runs libiscsi's reservation and COMPARE AND WRITE
+// suites with the first path through gw1 and the second through gw2.
+func TestClusterLibiscsi(t *testing.T) {
 	requireTools(t, "iscsi-test-cu")
-	list := selectTests(ParseCUList(mustRun(t, "iscsi-test-cu", "-l")), clusterPRSuites)
-	if len(list) == 0 {
-		t.Fatalf("iscsi-test-cu lists none of %s", clusterPRSuites)
-	}
+	all := ParseCUList(mustRun(t, "iscsi-test-cu", "-l"))
 	etcd := etcdtest.Start(t, etcdtest.Options{})
 	gws, _ := startGateways(t, etcd, "gw1", "gw2")
-	out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", clusterPRSuites,
-		"-i", initiatorFirst, "-I", initiatorSecond, gws[0].LUNURL(iqnT1, 0), gws[1].LUNURL(iqnT1, 0))
-	results, sum := ParseCURun(list, out)
-	t.Logf("iscsi-test-cu -t %s through gw1 and gw2 (exit: %v):\n%s", clusterPRSuites, err,
-		FormatReport(results, func(CUTest) bool { return true }))
-	if !sum.Found {
-		t.Errorf("iscsi-test-cu ended without its summary (%v): the run was cut short", err)
-	}
-	for _, r := range results {
-		if r.Outcome == Failed || r.Outcome == NotRun {
-			t.Errorf("%s through two gateways: %v %s", r, r.Outcome, r.Detail)
+	for _, suites := range clusterCUSuites {
+		list := selectTests(all, suites)
+		if len(list) == 0 {
+			t.Fatalf("iscsi-test-cu lists none of %s", suites)
+		}
+		out, err := run(t, cuTimeout, "iscsi-test-cu", "--dataloss", "-t", suites,
+			"-i", initiatorFirst, "-I", initiatorSecond, gws[0].LUNURL(iqnT1, 0), gws[1].LUNURL(iqnT1, 0))
+		results, sum := ParseCURun(list, out)
+		t.Logf("iscsi-test-cu -t %s through gw1 and gw2 (exit: %v):\n%s", suites, err,
+			FormatReport(results, func(CUTest) bool { return true }))
+		if !sum.Found {
+			t.Errorf("iscsi-test-cu ended without its summary (%v): the run was cut short", err)
+		}
+		for _, r := range results {
+			why, known := clusterCUKnown[r.Suite+"."+r.Name]
+			switch {
+			case known && r.Outcome == Failed:
+				t.Logf("known failure through two gateways %s: %s", r, why)
+			case r.Outcome == Failed || r.Outcome == NotRun:
+				t.Errorf("%s through two gateways: %v %s", r, r.Outcome, r.Detail)
+			}
 		}
 	}
 }
