@@ -23,6 +23,10 @@ import (
 // answers NOT READY (04h/0Ah) for the initiator to retry.
 const cawWait = 2 * time.Second
 
+// cawRetry is how often a gateway waiting for the token tries to take
+// it even though the watch has not shown it free.
+const cawRetry = 250 * time.Millisecond
+
 // token is a logical unit's atomic token as this gateway sees it,
 // guarded by lu.mu.
 type token struct {
@@ -35,9 +39,10 @@ type token struct {
 	inflight, waiting, admit int
 	// acquiring: a goroutine is getting the token.
 	acquiring bool
-	// holder is the holder the watch last showed ("" none); wants the
-	// other gateways that asked for it.
+	// holder is the holder the watch last showed ("" none), as of
+	// revision seen; wants the other gateways that asked for it.
 	holder string
+	seen   int64
 	wants  map[string]bool
 	// changed is closed and replaced at every change.
 	changed chan struct{}
@@ -73,8 +78,10 @@ func (l *lu) Atomic() (func(), error) {
 			if t.admit > 0 {
 				t.admit--
 			}
-			l.leaveWaiting()
+			// In flight before it stops waiting, so that the token is
+			// not handed over under it.
 			t.inflight++
+			l.leaveWaiting()
 			l.mu.Unlock()
 			return l.release, nil
 		}
@@ -183,8 +190,10 @@ func (l *lu) acquire() {
 			return
 		}
 		l.mu.Lock()
-		if kvs := rsp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-			l.tok.holder = string(kvs[0].Value)
+		// The holder read here, unless the watch showed a later change
+		// already (the key deleted since).
+		if kvs := rsp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].ModRevision > l.tok.seen {
+			l.tok.holder, l.tok.seen = string(kvs[0].Value), kvs[0].ModRevision
 		}
 		l.mu.Unlock()
 		if !asked {
@@ -196,7 +205,10 @@ func (l *lu) acquire() {
 			}
 			asked = true
 		}
-		// Wait for the holder to let it go, while commands wait.
+		// Wait for the holder to let it go, while commands wait; try
+		// again now and then in any case.
+		retry := time.After(cawRetry)
+	wait:
 		for {
 			l.mu.Lock()
 			free, nobody, ch := l.tok.holder == "", l.tok.waiting == 0, l.tok.changed
@@ -212,7 +224,8 @@ func (l *lu) acquire() {
 			}
 			select {
 			case <-ch:
-			case <-time.After(cawWait):
+			case <-retry:
+				break wait
 			case <-n.done:
 				return
 			}
@@ -227,6 +240,7 @@ func (l *lu) tokenSeen(holder string, rev int64) {
 	defer l.mu.Unlock()
 	t := &l.tok
 	t.holder = holder
+	t.seen = max(t.seen, rev)
 	if holder == "" && t.held && rev >= t.createRev {
 		// Gone under us: the lease expired.
 		t.held = false

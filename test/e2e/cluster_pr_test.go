@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/scstd/scstd/internal/etcdtest"
 	"github.com/scstd/scstd/internal/initiator"
 	"github.com/scstd/scstd/internal/testtarget"
+	"github.com/scstd/scstd/scsi"
 )
 
 // startGateways starts one gateway of gatewayConfig per name, on
@@ -292,5 +294,93 @@ func TestClusterDrain(t *testing.T) {
 	load.finish()
 	if errs := load.ioErrors(); len(errs) > 0 {
 		t.Errorf("qemu-io errors through gw2 during the drain:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// outcomeMiscompare is COMPARE AND WRITE's answer when the data differ.
+const outcomeMiscompare = "0Eh/1Dh/00h" // MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION
+
+// TestClusterCompareAndWriteAtomic: COMPARE AND WRITE is atomic across
+// gateways. Initiators on gw1 and gw2 increment one counter at the
+// start of a 255-block range (the longest COMPARE AND WRITE, so that the
+// compare and the write take long) with READ, then COMPARE AND WRITE
+// (old value -> old + 1), again on a miscompare: with the compare and
+// the write of two gateways interleaved, both would see the same value
+// and one increment would be lost.
+func TestClusterCompareAndWriteAtomic(t *testing.T) {
+	etcd := etcdtest.Start(t, etcdtest.Options{})
+	gws, _ := startGateways(t, etcd, "gw1", "gw2")
+	const perWorker, workers, blocks = 25, 8, 255
+	var conns []*initiator.Conn
+	for i := range workers {
+		g := gws[i%2]
+		c := pathSession(t, g.Portal(), iqnT1, fmt.Sprintf("iqn.2026-11.org.example:caw%d", i))
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// The counter starts at zero.
+	if got := outcome(command(t, conns[0], "2a 00 00000000 00 00ff 00", make([]byte, blocks*512), 0)); got != "GOOD" {
+		t.Fatalf("WRITE of blocks 0-254: %s", got)
+	}
+	type result struct {
+		done, miscompares int
+		latencies         []time.Duration
+		err               error
+	}
+	results := make(chan result, len(conns))
+	readCDB, _ := hex.DecodeString("28000000000000000100")
+	cawCDB, _ := hex.DecodeString("890000000000000000000000" + "00ff0000")
+	for _, c := range conns {
+		go func() {
+			var r result
+			defer func() { results <- r }()
+			for r.done < perWorker {
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				rsp, err := c.Command(scsi.LUN(0).Encode(), readCDB, nil, 512)
+				if err != nil || rsp.Status != statusGood {
+					r.err = fmt.Errorf("READ: %v %v", err, rsp)
+					return
+				}
+				old := binary.BigEndian.Uint64(rsp.Data)
+				data := make([]byte, 2*blocks*512)
+				binary.BigEndian.PutUint64(data, old)
+				binary.BigEndian.PutUint64(data[blocks*512:], old+1)
+				start := time.Now()
+				rsp, err = c.Command(scsi.LUN(0).Encode(), cawCDB, data, 0)
+				if err != nil {
+					r.err = fmt.Errorf("COMPARE AND WRITE: %v", err)
+					return
+				}
+				switch got := outcome(rsp); got {
+				case "GOOD":
+					r.done++
+					r.latencies = append(r.latencies, time.Since(start))
+				case outcomeMiscompare:
+					r.miscompares++
+				default:
+					r.err = fmt.Errorf("COMPARE AND WRITE %d -> %d: %s", old, old+1, got)
+					return
+				}
+			}
+		}()
+	}
+	var all []time.Duration
+	miscompares := 0
+	for range conns {
+		r := <-results
+		if r.err != nil {
+			t.Error(r.err)
+		}
+		miscompares += r.miscompares
+		all = append(all, r.latencies...)
+	}
+	rsp := command(t, conns[1], "28 00 00000000 00 0001 00", nil, 512)
+	if got, want := binary.BigEndian.Uint64(rsp.Data), uint64(len(all)); got != want || len(all) != perWorker*len(conns) {
+		t.Errorf("the counter is %d after %d successful increments (%d expected): COMPARE AND WRITE was not atomic across gateways", got, want, perWorker*len(conns))
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		t.Logf("%d increments through two gateways, %d miscompares; COMPARE AND WRITE latency median %v, 90th percentile %v, max %v",
+			len(all), miscompares, all[len(all)/2], all[len(all)*9/10], all[len(all)-1])
 	}
 }
