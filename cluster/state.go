@@ -368,6 +368,9 @@ func (n *Node) applied(rev int64, epoch uint64) {
 			delete(sh.pending, rev)
 		}
 		sh.advance()
+		// Others wait for it: an acknowledgement written while it was
+		// pending did not cover it.
+		sh.ackDue = true
 		sh.broadcast()
 	}
 	sh.mu.Unlock()

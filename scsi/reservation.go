@@ -516,6 +516,14 @@ func (d *Device) nexusLost(n *Nexus) {
 	d.releaseSPC2(func(h itNexus) bool { return h == gone })
 }
 
+// releaseSPC2Of is nexusLost for a nexus that is about to go (a
+// logout): it returns a channel closed once the release is settled, or
+// at once when there is nothing to release.
+func (d *Device) releaseSPC2Of(n *Nexus) <-chan struct{} {
+	gone := nexusOf(n)
+	return d.releaseSPC2(func(h itNexus) bool { return h == gone })
+}
+
 // ReleaseSPC2Through releases the SPC-2 reservation when its holder's
 // target port is one that port says is gone (another device server's
 // ports, when that server left the cluster): SPC-2 releases it on I_T
@@ -527,9 +535,11 @@ func (d *Device) ReleaseSPC2Through(port func(targetPort string) bool) {
 // releaseSPC2 drops the SPC-2 reservation when its holder matches. A
 // device that shares its state commits the release in the background,
 // retrying for a while: the caller (a session ending, a reset) cannot
-// wait for the store.
-func (d *Device) releaseSPC2(match func(itNexus) bool) {
+// wait for the store. The returned channel is closed once the release is
+// done (settled, or given up).
+func (d *Device) releaseSPC2(match func(itNexus) bool) <-chan struct{} {
 	r := &d.res
+	done := make(chan struct{})
 	op := func() error {
 		if r.spc2 && match(r.spc2Holder) {
 			r.spc2 = false
@@ -541,15 +551,18 @@ func (d *Device) releaseSPC2(match func(itNexus) bool) {
 	r.mu.Lock()
 	if !r.spc2 || !match(r.spc2Holder) {
 		r.mu.Unlock()
-		return
+		close(done)
+		return done
 	}
 	if r.shared == nil {
 		op()
 		r.mu.Unlock()
-		return
+		close(done)
+		return done
 	}
 	r.mu.Unlock()
 	go func() {
+		defer close(done)
 		for range spc2ReleaseAttempts {
 			r.mu.Lock()
 			shared := r.shared
@@ -562,6 +575,7 @@ func (d *Device) releaseSPC2(match func(itNexus) bool) {
 			time.Sleep(time.Second)
 		}
 	}()
+	return done
 }
 
 // spc2ReleaseAttempts bounds the background commits of an SPC-2

@@ -185,13 +185,11 @@ var clusterCUSuites = []string{
 	"SCSI.CompareAndWrite,SCSI.MultipathIO",
 }
 
-// clusterCUKnown are the iscsi-test-cu tests that may fail through two
-// gateways (docs/scale-out.md, "Left for later"): task management
-// reaches the commands of the gateway that receives it only, and the
-// SPC-2 release on I_T nexus loss is committed after the session ended.
+// clusterCUKnown are the iscsi-test-cu tests that fail through two
+// gateways by design (docs/scale-out.md, "Left for later"): task
+// management reaches the commands of the gateway that receives it only.
 var clusterCUKnown = map[string]string{
 	"MultipathIO.Reset": "a LOGICAL UNIT RESET through gw1 posts no unit attention to the nexuses of gw2 (no cross-gateway task management)",
-	"Reserve6.Logout":   "the SPC-2 release on logout is committed in the background: a RESERVE right after the logout may still meet the reservation",
 }
 
 // TestClusterLibiscsi runs libiscsi's reservation and COMPARE AND WRITE
