@@ -82,6 +82,24 @@ func TestSharedReservations(t *testing.T) {
 	if held != 0 {
 		t.Errorf("gw1 still sees reservation state since %d", held)
 	}
+	// Changes through either gateway in turn each settle at once: every
+	// gateway acknowledges every change it applied.
+	cur := rev2
+	for i := range 20 {
+		l := []*lu{l1, l2}[i%2]
+		start := time.Now()
+		r, err := l.Commit(cur, &scsi.SharedPRState{PRState: scsi.PRState{Generation: uint32(3 + i)}})
+		if err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+		if err := l.Settle(r); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+		if took := time.Since(start); took > testTTL/2 {
+			t.Errorf("change %d took %v to settle", i, took)
+		}
+		cur = r
+	}
 	if !l1.Local("iqn.t,t,0x0001") || l1.Local("iqn.t,t,0x0002") || !l2.Local("iqn.t,t,0x0002") {
 		t.Error("Local does not tell the gateways' ports apart")
 	}
