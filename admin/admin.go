@@ -35,6 +35,11 @@ type ReloadReply struct {
 	Trigger string `json:"trigger,omitempty"`
 	// Forced is true for `scstd reload -force`.
 	Forced bool `json:"forced,omitempty"`
+	// Warnings are what an applied reload did not do as the file says,
+	// or what the file's author should look at: configuration warnings
+	// (file:line: summary), devices left offline with why, attributes
+	// that apply at the next start.
+	Warnings []string `json:"warnings,omitempty"`
 	// AlreadyApplied is set on a reload that changed nothing because an
 	// earlier reload (by another trigger, typically the file watch)
 	// already applied the configuration as it is now: that reload, with

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/scstd/scstd/internal/diskid"
 	"github.com/scstd/scstd/internal/hctl"
 )
 
@@ -67,6 +68,47 @@ func (v *validator) checkDisk(d *Device) {
 		return
 	}
 	f.Close()
+}
+
+// checkDiskIdentity warns, as `scstd validate` does, when the disk of
+// dev_disk device d is not the one the device recorded in the state
+// directory (package diskid): at run time the device would stay offline.
+// It compares what sysfs says of the disk (no command is sent), and says
+// nothing when there is no record, or the record, the disk or its sysfs
+// entries cannot be read.
+func (v *validator) checkDiskIdentity(d *Device, stateDir string) {
+	if stateDir == "" {
+		return
+	}
+	addr := d.Path
+	if !hctl.Valid(addr) {
+		fi, err := os.Stat(d.Path)
+		if err != nil {
+			return
+		}
+		if addr, _ = scsiAddress(fi); addr == "" {
+			return
+		}
+	}
+	rec := diskid.RecordPath(stateDir, d.Name)
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		return
+	}
+	r := d.Range("path")
+	want, err := diskid.DecodeRecord(b)
+	if err != nil {
+		v.warnf(r, "Disk identity record corrupt", "%s, the identity recorded of the disk of device %q, is corrupt (%v). At run time it is moved aside to %s.corrupt and the device stays offline until that copy is removed.", rec, d.Name, err, rec)
+		return
+	}
+	s, err := diskid.FromSysfs(filepath.Join(sysfsRoot, "bus/scsi/devices", addr))
+	if err != nil {
+		return
+	}
+	if !s.Compare(want.Identity).Equal(want.Identity) {
+		v.warnf(r, "Another disk", "%s leads to %s, but device %q exported %s (recorded in %s). At run time the device stays offline so that its LUNs do not reach another disk. If this is the disk to export, remove %s (or remove the device from the configuration, reload, and add it back).",
+			d.Path, s.Identity, d.Name, want.Identity, rec, rec)
+	}
 }
 
 // sysfsNode returns the sysfs directory of a device node's device number

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/scstd/scstd/internal/diskid"
 )
 
 // fakeSCSIHost builds, under dir, a sysfs tree and device nodes for one
@@ -133,6 +135,39 @@ handler "vdisk_blockio" {
   }
 }`)
 		compareGolden(t, "storage/devdisk_same_disk", dir, fixedCarets(diagText(t, l, cfg.CheckStorageSafety(nil))))
+	})
+
+	t.Run("identity", func(t *testing.T) {
+		// The disk at 0:0:1:0 as sysfs tells it; records in the state
+		// directory: sg's names another disk, 0:0:1:0's this one,
+		// sdb's is corrupt, and "new" has none.
+		disk := filepath.Join(dir, "sys/devices/pci0000:00/host0/target0:0:1/0:0:1:0")
+		writeTestFile(t, filepath.Join(disk, "vendor"), "QEMU    \n")
+		writeTestFile(t, filepath.Join(disk, "model"), "QEMU HARDDISK   \n")
+		writeTestFile(t, filepath.Join(disk, "vpd_pg80"), "\x00\x80\x00\x08SCSTDVM1")
+		state := filepath.Join(dir, "state")
+		this := diskid.Identity{Vendor: "QEMU", Product: "QEMU HARDDISK", Serial: "SCSTDVM1"}
+		other := diskid.Identity{Vendor: "QEMU", Product: "QEMU HARDDISK", Serial: "SCSTDVM0", Designators: []string{"naa.5000c50015ea71ac"}}
+		if err := os.MkdirAll(filepath.Join(state, "dev_disk"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		writeTestFile(t, diskid.RecordPath(state, "sg"), string(diskid.Record{Device: "sg", Identity: other}.Encode()))
+		writeTestFile(t, diskid.RecordPath(state, "0:0:1:0"), string(diskid.Record{Device: "0:0:1:0", Identity: this}.Encode()))
+		writeTestFile(t, diskid.RecordPath(state, "sdb"), `{"format": "scstd-dev-disk-identity", "ver`)
+		cfg, l := load(t, `state_dir = "$DIR/state"
+handler "dev_disk" {
+  device "sg" {
+    path = "$DIR/dev/sg5"
+  }
+  device "0:0:1:0" {}
+  device "sdb" {
+    path = "$DIR/dev/sdb"
+  }
+  device "new" {
+    path = "$DIR/dev/sdb1"
+  }
+}`)
+		compareGolden(t, "storage/devdisk_identity", dir, fixedCarets(diagText(t, l, cfg.CheckStorage())))
 	})
 
 	t.Run("read_only", func(t *testing.T) {

@@ -74,7 +74,10 @@
 //     daemon passes what it serves as Served.
 //   - CheckStorage, which `scstd validate` adds: backing files exist (or
 //     can be created), are of the right kind and open; a dev_disk disk
-//     exists (a SCSI device's node, or a SCSI address with an sg node).
+//     exists (a SCSI device's node, or a SCSI address with an sg node),
+//     and a warning when the disk, as sysfs tells, is not the one the
+//     device recorded in state_dir (package diskid) or its record is
+//     corrupt: at run time that device stays offline.
 //
 // `scstd validate -no-storage`, for a CI runner that has the configuration
 // but not the storage, runs neither: CheckStorageNames applies the rules

@@ -26,6 +26,7 @@ func (c *Config) CheckStorage() hcl.Diagnostics {
 	for _, d := range c.Devices {
 		if d.Handler == HandlerDevDisk {
 			v.checkDisk(d)
+			v.checkDiskIdentity(d, c.StateDir)
 			continue
 		}
 		if d.Filename == "" {

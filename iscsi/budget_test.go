@@ -16,6 +16,7 @@ import (
 
 	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
 )
 
 // recordLog keeps the messages and attributes of the records it is
@@ -268,11 +269,28 @@ type panicMem struct{ *sessMem }
 
 func (panicMem) ReadAt([]byte, int64) (int, error) { panic("backend bug") }
 
+func (m panicMem) TryReadAt(p []byte, off int64) (int, error) {
+	if m.slow {
+		return 0, vdisk.ErrWouldBlock
+	}
+	panic("backend bug")
+}
+
 // TestSessionPanicIsHardwareError: a panic while executing a command is
 // logged with its stack and CDB, answered HARDWARE ERROR / INTERNAL
-// TARGET FAILURE, counted, and the session goes on.
+// TARGET FAILURE, counted, and the session goes on; on the reader, which
+// runs a read served from memory itself, as on an executor.
 func TestSessionPanicIsHardwareError(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "reader", true: "executor"}[slow], func(t *testing.T) {
+			testSessionPanic(t, slow)
+		})
+	}
+}
+
+func testSessionPanic(t *testing.T, slow bool) {
 	srv, tgt, mem := newSessTarget(t)
+	mem.slow = slow
 	lg := &recordLog{}
 	srv.log = slog.New(lg)
 	ti := startSessInit(t, srv, tgt, 1, sessParams())

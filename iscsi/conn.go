@@ -44,15 +44,19 @@ func (s ConnState) String() string {
 // Whoever drains the queue owns the socket for writing. A command
 // goroutine answering its command drains it itself when nobody else is
 // (sendDirect), which saves a wake-up of another goroutine per command;
-// everything else (the reader, pings, async events) queues and kicks the
-// writer goroutine (send), so that the reader never blocks on a socket
-// write: an initiator that stops reading while it still sends Data-Out
-// must not stall the reader.
+// pings and async events queue and kick the writer goroutine (send). The
+// reader never blocks on a socket write: an initiator that stops reading
+// while it still sends Data-Out must not stall it. It runs the commands
+// that wait for nothing itself (scsi.TryExecute: a read or write served
+// from memory), queues their answers without a wake-up (sendRx), and
+// sends them when it has read every PDU the socket had for it
+// (flushRx): as much as the socket takes at once, one writev for the
+// whole batch, the rest left to the writer goroutine (handoff).
 //
 // What the connection holds is bounded by its budget (budget.go).
 //
-// Lock order: ss.mu before wmu. send may be called with ss.mu held;
-// sendDirect, which may write, must not.
+// Lock order: ss.mu before wmu. send and sendRx may be called with ss.mu
+// held; sendDirect, which may write, must not.
 type conn struct {
 	ss     *session
 	nc     net.Conn
@@ -62,7 +66,7 @@ type conn struct {
 	portal net.Addr
 	remote net.Addr
 
-	// wmu guards outq, writing, grave and wdead.
+	// wmu guards outq, writing, handoff, grave and wdead.
 	wmu sync.Mutex
 	// outq holds the PDUs queued for the socket, in send order.
 	outq []*outPDU
@@ -70,6 +74,9 @@ type conn struct {
 	spare []*outPDU
 	// writing is set while a goroutine drains outq.
 	writing bool
+	// handoff is set when the reader, which may not wait for the
+	// socket, left the batch it was writing to the writer goroutine.
+	handoff bool
 	// grave holds PDUs refused or abandoned while a batch was being
 	// written, whose buffers that batch may still be writing from; the
 	// drainer frees them when it is done.
@@ -99,9 +106,18 @@ type conn struct {
 	// queue touches it.
 	statSN uint32
 
-	// afters holds the after funcs of the batch being written; only the
-	// goroutine draining the queue touches it.
-	afters []func()
+	// The batch being written, touched only by the goroutine draining
+	// the queue: cur[curNext:] are still to be encoded, encoded are in
+	// the FrameWriter waiting for its flush (freed after it), afters
+	// are their after funcs.
+	cur     []*outPDU
+	curNext int
+	encoded []*outPDU
+	afters  []func()
+
+	// rxQueued counts the answers the reader queued with sendRx since it
+	// last flushed them; only the reader touches it.
+	rxQueued int
 
 	// pingTTT is the TTT of the outstanding target ping, ReservedTag if none.
 	pingTTT atomic.Uint32
@@ -210,7 +226,7 @@ func (c *conn) close() {
 // send queues o for the writer goroutine. It returns false (and frees o)
 // when the connection is closing. It may be called with ss.mu held.
 func (c *conn) send(o *outPDU) bool {
-	return c.enqueue(o, false)
+	return c.enqueue(o, viaWriter)
 }
 
 // sendDirect queues o like send and, when no other goroutine is writing,
@@ -218,10 +234,31 @@ func (c *conn) send(o *outPDU) bool {
 // it: a socket write may block for as long as the initiator does not read
 // (at most writeTimeout). It must not be called with ss.mu held.
 func (c *conn) sendDirect(o *outPDU) bool {
-	return c.enqueue(o, true)
+	return c.enqueue(o, viaSelf)
 }
 
-func (c *conn) enqueue(o *outPDU, direct bool) bool {
+// sendRx queues o for the reader's next flushRx, without waking anyone:
+// only the reader goroutine uses it.
+func (c *conn) sendRx(o *outPDU) bool {
+	c.rxQueued++
+	return c.enqueue(o, viaReader)
+}
+
+// via says how a queued PDU reaches the socket.
+type via uint8
+
+const (
+	// viaWriter: the writer goroutine is kicked to write it (send).
+	viaWriter via = iota
+	// viaSelf: the caller writes the queue itself unless another
+	// goroutine is writing (sendDirect).
+	viaSelf
+	// viaReader: the reader writes the queue when it has read all the
+	// socket had for it (sendRx, flushRx).
+	viaReader
+)
+
+func (c *conn) enqueue(o *outPDU, how via) bool {
 	c.wmu.Lock()
 	if c.wdead || c.state.Load() == uint32(ConnClosing) {
 		c.buryLocked(o)
@@ -230,21 +267,44 @@ func (c *conn) enqueue(o *outPDU, direct bool) bool {
 	o.cost, o.q = o.footprint(), &c.sendq
 	c.sendq.charge(o.cost)
 	c.outq = append(c.outq, o)
-	if c.writing {
+	if c.writing || how == viaReader {
 		c.wmu.Unlock()
 		return true
 	}
-	if !direct {
+	if how == viaWriter {
 		c.wmu.Unlock()
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
+		c.kickWriter()
 		return true
 	}
 	c.writing = true
-	c.drainLocked()
+	c.drainLocked(true)
 	return true
+}
+
+// kickWriter wakes the writer goroutine.
+func (c *conn) kickWriter() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// rxBatch is the most answers the reader queues before it flushes them,
+// even while it still has PDUs to read.
+const rxBatch = 64
+
+// flushRx writes what the reader queued with sendRx, as far as the
+// socket takes it without waiting (the writer goroutine writes the rest),
+// unless another goroutine is writing already (it writes them too).
+func (c *conn) flushRx() {
+	c.rxQueued = 0
+	c.wmu.Lock()
+	if c.writing || len(c.outq) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.writing = true
+	c.drainLocked(false)
 }
 
 // bury frees o, a PDU that will not be written, once no batch in
@@ -265,38 +325,33 @@ func (c *conn) buryLocked(o *outPDU) {
 	o.free()
 }
 
-// drainLocked writes outq in batches, one Flush per batch, until it is
-// empty, then clears c.writing and frees the grave. c.wmu is held on
-// entry and released on return; c.writing must be set.
-func (c *conn) drainLocked() {
-	for len(c.outq) > 0 {
-		batch := c.outq
-		c.outq = c.spare[:0]
-		c.spare = nil
-		c.wmu.Unlock()
-		c.armWriteDeadline()
-		var err error
-		for _, o := range batch {
-			if err == nil {
-				err = c.write(o, &c.afters)
-			} else {
-				o.free()
+// drainLocked writes outq in batches until it is empty, then clears
+// c.writing and frees the grave. c.wmu is held on entry and released on
+// return; c.writing must be set. Without wait (the reader) it writes only
+// what the socket takes at once: when the socket is full it leaves the
+// batch to the writer goroutine (c.handoff), c.writing still set.
+func (c *conn) drainLocked(wait bool) {
+	for {
+		if c.cur == nil {
+			if len(c.outq) == 0 {
+				break
 			}
+			c.cur = c.outq
+			c.outq = c.spare[:0]
+			c.spare = nil
 		}
-		if err == nil {
-			err = c.fw.Flush()
-		}
-		for _, f := range c.afters {
-			f()
-		}
-		clear(c.afters)
-		c.afters = c.afters[:0]
-		if err != nil {
-			c.writeFailed(err)
-		}
-		clear(batch)
+		c.wmu.Unlock()
+		done := c.writeBatch(wait)
 		c.wmu.Lock()
-		c.spare = batch[:0]
+		if !done {
+			c.handoff = true
+			c.wmu.Unlock()
+			c.kickWriter()
+			return
+		}
+		clear(c.cur)
+		c.spare = c.cur[:0]
+		c.cur = nil
 	}
 	c.writing = false
 	grave := c.grave
@@ -304,6 +359,50 @@ func (c *conn) drainLocked() {
 	c.wmu.Unlock()
 	for _, o := range grave {
 		o.free()
+	}
+}
+
+// writeBatch writes the batch c.cur: its PDUs go into the FrameWriter
+// while they fit its buffer, then out in one vectored write, and so on.
+// Without wait it returns false as soon as the socket takes no more;
+// what is encoded stays in the FrameWriter for the next call. A write
+// error closes the connection; the rest of the batch is freed unwritten.
+func (c *conn) writeBatch(wait bool) bool {
+	c.armWriteDeadline()
+	for {
+		for c.curNext < len(c.cur) {
+			o := c.cur[c.curNext]
+			if c.fw.pending() && !c.fw.room(0, len(o.data)) {
+				break
+			}
+			c.curNext++
+			c.encode(o)
+		}
+		done, err := c.fw.flush(wait)
+		if !done {
+			return false
+		}
+		for _, f := range c.afters {
+			f()
+		}
+		clear(c.afters)
+		c.afters = c.afters[:0]
+		for _, o := range c.encoded {
+			o.free()
+		}
+		clear(c.encoded)
+		c.encoded = c.encoded[:0]
+		if err != nil {
+			for _, o := range c.cur[c.curNext:] {
+				o.free()
+			}
+			c.curNext = len(c.cur)
+			c.writeFailed(err)
+		}
+		if c.curNext == len(c.cur) {
+			c.curNext = 0
+			return true
+		}
 	}
 }
 
@@ -378,9 +477,14 @@ func (c *conn) run() error {
 
 // readLoop reads and dispatches PDUs until the connection fails. While
 // the send queue is full it reads nothing: an initiator that does not
-// read its answers cannot make the target queue more.
+// read its answers cannot make the target queue more. The answers it
+// queued itself go out before it may wait: for the socket to have more
+// for it, or for room in the send queue.
 func (c *conn) readLoop() error {
 	for {
+		if c.rxQueued > 0 && (c.rxQueued >= rxBatch || !c.fr.hasPDU() || c.sendq.full()) {
+			c.flushRx()
+		}
 		if c.sendq.full() {
 			if err := c.sendq.reserve(0, c.closed); err != nil {
 				if errors.Is(err, errNotReading) {
@@ -521,28 +625,39 @@ func (c *conn) dataDigestError(p *PDU) {
 }
 
 // writeLoop drains the send queue whenever send kicks it and no command
-// goroutine is draining it already.
+// goroutine is draining it already, and goes on with a batch the reader
+// left to it (handoff), also once the connection is closed, so that the
+// batch's PDUs are freed.
 func (c *conn) writeLoop() {
 	for {
+		closed := false
 		select {
 		case <-c.kick:
 		case <-c.closed:
-			return
+			closed = true
 		}
 		c.wmu.Lock()
-		if c.writing {
+		switch {
+		case c.handoff:
+			c.handoff = false
+			c.drainLocked(true)
+		case closed || c.writing:
 			c.wmu.Unlock()
-			continue
+		default:
+			c.writing = true
+			c.drainLocked(true)
 		}
-		c.writing = true
-		c.drainLocked()
+		if closed {
+			return
+		}
 	}
 }
 
-// write fills o's sequence numbers and buffers it. The last PDU of a
-// command gives back its window slot as it goes out, so that its MaxCmdSN
+// encode fills o's sequence numbers and adds it to the FrameWriter; o is
+// freed once the FrameWriter has flushed it. The last PDU of a command
+// gives back its window slot as it goes out, so that its MaxCmdSN
 // already counts the slot free.
-func (c *conn) write(o *outPDU, afters *[]func()) error {
+func (c *conn) encode(o *outPDU) {
 	switch o.mode {
 	case statPeek:
 		put32(o.bhs[24:], c.statSN)
@@ -557,10 +672,9 @@ func (c *conn) write(o *outPDU, afters *[]func()) error {
 	exp, max := c.ss.stamp(slot)
 	put32(o.bhs[28:], exp)
 	put32(o.bhs[32:], max)
-	err := c.fw.WritePDU(&o.bhs, nil, o.data)
+	c.fw.queuePDU(&o.bhs, nil, o.data)
 	if o.after != nil {
-		*afters = append(*afters, o.after)
+		c.afters = append(c.afters, o.after)
 	}
-	o.free()
-	return err
+	c.encoded = append(c.encoded, o)
 }

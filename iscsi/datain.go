@@ -36,12 +36,15 @@ func dataInSegment(off, total, maxXmit, maxBurst uint32) (n uint32, final bool) 
 
 // respond sends a task's Data-In PDUs and status: in the last Data-In
 // (phase collapse) when the command succeeded without sense, else in a
-// SCSI Response. direct selects sendDirect over send.
-func (c *conn) respond(t *task, res scsi.Result, direct bool) {
+// SCSI Response. how selects send, sendDirect or sendRx.
+func (c *conn) respond(t *task, res scsi.Result, how via) {
 	ss := c.ss
 	send := c.send
-	if direct {
+	switch how {
+	case viaSelf:
 		send = c.sendDirect
+	case viaReader:
+		send = c.sendRx
 	}
 	// The data-in reservation becomes the PDUs' own cost.
 	c.sendq.pay(t.reserved)

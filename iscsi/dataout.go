@@ -181,13 +181,13 @@ func (c *conn) rxDataOut(p *PDU) error {
 	if fail != nil {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: fail}, false)
+		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: fail}, viaReader)
 		return nil
 	}
 	if t.received == t.edtl && t.unsolDone && len(t.r2ts) == 0 && t.r2tNext >= t.edtl {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		startExec(t)
+		c.runTask(t)
 		return nil
 	}
 	c.solicitLocked(t)
@@ -220,5 +220,5 @@ func (c *conn) failDataOut(itt uint32, sense []byte) {
 	}
 	t.state = taskRunning
 	ss.mu.Unlock()
-	c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: sense}, false)
+	c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: sense}, viaReader)
 }

@@ -67,7 +67,10 @@
 // (discovery.go); a Normal session runs SCSI commands (session.go,
 // conn.go; per RFC concern: window.go the CmdSN window, task.go the task
 // table, dataout.go Data-Out and R2T, datain.go Data-In, executor.go the
-// execution).
+// execution). A command that waits for nothing (scsi.TryExecute: a read
+// or write served from memory) runs on the connection's reader, and the
+// answers of the commands of one socket read leave in one writev
+// (rawwrite.go); the others run on executor goroutines.
 //
 // # Peers on a budget
 //

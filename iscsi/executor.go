@@ -68,18 +68,34 @@ func (c *conn) execute(t *task) {
 					"remote", c.remote.String(), "reason", err)
 				c.close()
 			}
-			c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}, true)
+			c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}, viaSelf)
 			return
 		}
 		t.reserved = n
 	}
-	c.complete(t, c.runSCSI(t), true)
+	res, _ := c.runSCSI(t, false)
+	c.complete(t, res, viaSelf)
 }
 
-// runSCSI calls scsi.Execute for t. A panic is logged with its stack and
-// the CDB, counted, and answered with CHECK CONDITION, HARDWARE ERROR,
-// INTERNAL TARGET FAILURE (44h/00h); the session goes on.
-func (c *conn) runSCSI(t *task) (res scsi.Result) {
+// runTask executes t, whose data-out is all in, on the reader: when it
+// waits for nothing (scsi.TryExecute) it is answered at once, the answer
+// queued for the reader's next flush; otherwise, and when it may return
+// enough data-in to reserve send budget for, an executor runs it.
+func (c *conn) runTask(t *task) {
+	if t.expIn <= reserveMin {
+		if res, ok := c.runSCSI(t, true); ok {
+			c.complete(t, res, viaReader)
+			return
+		}
+	}
+	startExec(t)
+}
+
+// runSCSI calls scsi.Execute for t, or with try scsi.TryExecute, which
+// reports whether it ran the command. A panic is logged with its stack
+// and the CDB, counted, and answered with CHECK CONDITION, HARDWARE
+// ERROR, INTERNAL TARGET FAILURE (44h/00h); the session goes on.
+func (c *conn) runSCSI(t *task, try bool) (res scsi.Result, ran bool) {
 	ss := c.ss
 	defer func() {
 		if v := recover(); v != nil {
@@ -87,12 +103,15 @@ func (c *conn) runSCSI(t *task) (res scsi.Result) {
 			ss.srv.log.Error("panic in SCSI command", "command", scsi.CommandName(t.fullCDB()),
 				"cdb", fmt.Sprintf("% x", t.fullCDB()), "initiator", ss.key.initiator,
 				"target", ss.key.target, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			res = scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}
+			res, ran = scsi.Result{Status: scsi.CheckCondition, Sense: senseInternalFailure}, true
 		}
 	}()
 	luns, _ := ss.lunMap()
 	lun, ok := scsi.DecodeLUN(t.lun)
-	t.startUnit(luns, lun, ok)
+	if t.unit == nil {
+		// Not yet started by a TryExecute that gave the command up.
+		t.startUnit(luns, lun, ok)
+	}
 	cmd := &t.scmd
 	*cmd = scsi.Command{
 		Nexus:      ss.nexus,
@@ -105,15 +124,18 @@ func (c *conn) runSCSI(t *task) (res scsi.Result) {
 		ExpectedIn: t.expIn,
 		Buffers:    t,
 	}
-	return scsi.Execute(cmd)
+	if try {
+		return scsi.TryExecute(cmd)
+	}
+	return scsi.Execute(cmd), true
 }
 
 // complete answers a task (unless it was aborted) and ends it: its
 // data-out buffer and budget go back at once, its window slot when its
-// last PDU is written (or at once when aborted). direct says the caller
-// is the task's own goroutine, which may write the answer to the socket
-// itself (sendDirect); the reader passes false.
-func (c *conn) complete(t *task, res scsi.Result, direct bool) {
+// last PDU is written (or at once when aborted). how says how the answer
+// reaches the socket: viaSelf from the task's own goroutine, which may
+// write it itself (sendDirect); viaReader from the reader (sendRx).
+func (c *conn) complete(t *task, res scsi.Result, how via) {
 	ss := c.ss
 	ss.mu.Lock()
 	delete(ss.tasks, t.itt)
@@ -132,5 +154,5 @@ func (c *conn) complete(t *task, res scsi.Result, direct bool) {
 		t.release()
 		return
 	}
-	c.respond(t, res, direct)
+	c.respond(t, res, how)
 }

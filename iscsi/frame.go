@@ -256,6 +256,28 @@ func (fr *FrameReader) Read() (*PDU, error) {
 	return p, nil
 }
 
+// hasPDU reports whether a whole PDU is buffered, so that Read returns it
+// without reading from the connection.
+func (fr *FrameReader) hasPDU() bool {
+	br, ok := fr.r.(*bufio.Reader)
+	if !ok || br.Buffered() < BHSLen {
+		return false
+	}
+	b, _ := br.Peek(BHSLen)
+	h := (*BHS)(b)
+	n := BHSLen + h.TotalAHSLength()*4
+	if fr.header {
+		n += DigestLen
+	}
+	if dsl := int(h.DataSegmentLength()); dsl > 0 {
+		n += dsl + pad4(dsl)
+		if fr.data {
+			n += DigestLen
+		}
+	}
+	return br.Buffered() >= n
+}
+
 func (fr *FrameReader) readFull(b []byte) error {
 	_, err := io.ReadFull(fr.r, b)
 	if err == io.EOF {
@@ -295,19 +317,31 @@ func AppendFrame(dst []byte, h *BHS, ahs, data []byte, hd, dd bool) []byte {
 // data segments. It is not safe for concurrent use: one goroutine at a
 // time writes and calls Flush once per batch.
 //
-// Headers and small data segments collect in the buffer. A data segment
-// of directDataMin bytes or more is sent at once with what is buffered
-// before it, in one vectored write (writev on a TCP connection), straight
-// from the caller's slice: the bytes are copied once, into the socket.
+// Headers, padding, digests and small data segments collect in the
+// buffer; a data segment of directDataMin bytes or more stays in the
+// caller's slice, and Flush sends everything in one vectored write
+// (writev on a TCP connection): the bytes are copied once, into the
+// socket. WritePDU sends a large segment at once, with what is buffered
+// before it; queuePDU (the connection's send path) keeps it for the next
+// Flush, so that one writev carries a whole batch of Data-In PDUs.
 type FrameWriter struct {
 	w      io.Writer
 	buf    []byte
 	err    error
 	header bool
 	data   bool
-	// tail holds a direct segment's padding and data digest.
-	tail [3 + DigestLen]byte
-	vec  [3][]byte
+	// vec is what the next Flush sends, in wire order: parts of buf
+	// (up to sealed) and the large data segments between them; a write
+	// that stopped half-way (tryFlush) has sent vec[:sent].
+	vec    [][]byte
+	sealed int
+	sent   int
+	// nb sends vec when w has no file descriptor (net.Buffers.WriteTo
+	// consumes the slice it is called on).
+	nb net.Buffers
+	// raw, when w is a socket, writes vec with writev itself, so that
+	// a write may also be tried without waiting (tryFlush).
+	raw *rawWriter
 }
 
 // writeBufSize is the FrameWriter's buffer size.
@@ -315,7 +349,7 @@ const writeBufSize = 64 << 10
 
 // directDataMin is the smallest data segment written without copying it
 // into the buffer.
-const directDataMin = 16 << 10
+const directDataMin = 2 << 10
 
 // NewFrameWriter writes PDUs to w with digests off.
 func NewFrameWriter(w io.Writer) *FrameWriter {
@@ -329,7 +363,7 @@ const loginWriteBufSize = 512
 
 // newFrameWriterSize is NewFrameWriter with a buffer of size bytes.
 func newFrameWriterSize(w io.Writer, size int) *FrameWriter {
-	return &FrameWriter{w: w, buf: make([]byte, 0, size)}
+	return &FrameWriter{w: w, buf: make([]byte, 0, size), raw: newRawWriter(w)}
 }
 
 // SetDigests turns CRC32C header and data digests on or off for the PDUs
@@ -337,19 +371,47 @@ func newFrameWriterSize(w io.Writer, size int) *FrameWriter {
 func (fw *FrameWriter) SetDigests(header, data bool) { fw.header, fw.data = header, data }
 
 // WritePDU writes one PDU like AppendFrame (setting h's length fields).
-// Flush sends what is still buffered. After a write error every call
-// returns that error.
+// Flush sends what is still buffered; a large data segment is sent at
+// once, so that data need not stay unchanged after WritePDU returns.
+// After a write error every call returns that error.
 func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
+	direct, err := fw.queuePDU(h, ahs, data)
+	if err == nil && direct {
+		err = fw.Flush()
+	}
+	return err
+}
+
+// room reports whether a PDU with ahs bytes of AHS and a data segment of
+// n bytes fits the buffer without a Flush first.
+func (fw *FrameWriter) room(ahs, n int) bool {
+	need := BHSLen + ahs + 3 + 2*DigestLen
+	if n < directDataMin {
+		need += n
+	}
+	return len(fw.buf)+need <= cap(fw.buf)
+}
+
+// queuePDU adds one PDU to what the next Flush sends, setting h's length
+// fields. A data segment of directDataMin bytes or more (reported by
+// direct) is sent from data itself, which must then not change until
+// that Flush returns. When the PDU does not fit the buffer (see room),
+// what is queued is flushed first.
+func (fw *FrameWriter) queuePDU(h *BHS, ahs, data []byte) (direct bool, err error) {
 	if fw.err != nil {
-		return fw.err
+		return false, fw.err
 	}
 	ahsPad := pad4(len(ahs))
 	h[4] = byte((len(ahs) + ahsPad) / 4)
 	h.SetDataSegmentLength(uint32(len(data)))
-	hdrLen := BHSLen + len(ahs) + ahsPad + DigestLen
-	if len(fw.buf)+hdrLen > cap(fw.buf) {
+	direct = len(data) >= directDataMin || len(data)+BHSLen+len(ahs)+3+2*DigestLen > cap(fw.buf)
+	n := len(data)
+	if direct {
+		n = 0
+	}
+	if !fw.room(len(ahs), n) && fw.pending() {
 		if err := fw.Flush(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	start := len(fw.buf)
@@ -360,50 +422,69 @@ func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
 		fw.buf = binary.LittleEndian.AppendUint32(fw.buf, Digest(fw.buf[start:]))
 	}
 	if len(data) == 0 {
-		return nil
+		return false, nil
 	}
 	dp := zeroPad[:pad4(len(data))]
-	if len(data) >= directDataMin || len(data)+len(dp)+DigestLen > cap(fw.buf)-hdrLen {
-		// Large, or larger than a small buffer could ever hold: straight
-		// from the caller's slice.
-		tail := append(fw.tail[:0], dp...)
-		if fw.data {
-			tail = binary.LittleEndian.AppendUint32(tail, Digest(data, dp))
-		}
-		fw.vec = [3][]byte{fw.buf, data, tail}
-		v := net.Buffers(fw.vec[:])
-		if len(tail) == 0 {
-			// No empty write: on a pipe it waits for a reader.
-			v = v[:2]
-		}
-		_, fw.err = v.WriteTo(fw.w)
-		fw.vec = [3][]byte{}
-		fw.buf = fw.buf[:0]
-		return fw.err
+	if direct {
+		fw.seal()
+		fw.vec = append(fw.vec, data)
+	} else {
+		fw.buf = append(fw.buf, data...)
 	}
-	if len(fw.buf)+len(data)+len(dp)+DigestLen > cap(fw.buf) {
-		if err := fw.Flush(); err != nil {
-			return err
-		}
-	}
-	fw.buf = append(fw.buf, data...)
 	fw.buf = append(fw.buf, dp...)
 	if fw.data {
 		fw.buf = binary.LittleEndian.AppendUint32(fw.buf, Digest(data, dp))
 	}
-	return nil
+	return direct, nil
 }
+
+// seal ends the part of the buffer that goes before a direct segment.
+func (fw *FrameWriter) seal() {
+	if len(fw.buf) > fw.sealed {
+		fw.vec = append(fw.vec, fw.buf[fw.sealed:])
+		fw.sealed = len(fw.buf)
+	}
+}
+
+// pending reports whether anything waits for Flush.
+func (fw *FrameWriter) pending() bool { return len(fw.vec) > fw.sent || len(fw.buf) > fw.sealed }
 
 // Flush sends the buffered PDUs.
 func (fw *FrameWriter) Flush() error {
+	_, err := fw.flush(true)
+	return err
+}
+
+// tryFlush sends what it can of the buffered PDUs without waiting for
+// the socket: false when bytes remain (the socket's buffer is full, or
+// w is no socket), which a later Flush sends.
+func (fw *FrameWriter) tryFlush() (bool, error) { return fw.flush(false) }
+
+func (fw *FrameWriter) flush(wait bool) (bool, error) {
 	if fw.err != nil {
-		return fw.err
+		return true, fw.err
 	}
-	if len(fw.buf) > 0 {
-		_, fw.err = fw.w.Write(fw.buf)
-		fw.buf = fw.buf[:0]
+	fw.seal()
+	switch {
+	case len(fw.vec) == fw.sent:
+	case fw.raw != nil:
+		rest, done, err := fw.raw.writev(fw.vec[fw.sent:], wait)
+		fw.sent, fw.err = len(fw.vec)-len(rest), err
+		if !done && err == nil {
+			return false, nil
+		}
+	case !wait:
+		return false, nil
+	default:
+		fw.nb = fw.vec[fw.sent:]
+		_, fw.err = fw.nb.WriteTo(fw.w)
+		fw.nb = nil
 	}
-	return fw.err
+	clear(fw.vec)
+	fw.vec = fw.vec[:0]
+	fw.buf = fw.buf[:0]
+	fw.sealed, fw.sent = 0, 0
+	return true, fw.err
 }
 
 // Buffered is the number of bytes waiting for Flush.

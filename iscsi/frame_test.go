@@ -1,10 +1,12 @@
 package iscsi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"testing/iotest"
 )
@@ -128,6 +130,23 @@ func TestFrameReaderRoundTrip(t *testing.T) {
 	}
 }
 
+// framesOf gives put a PDU with a data segment of each size (its bytes
+// the size's index plus one) and returns them as AppendFrame writes
+// them.
+func framesOf(t *testing.T, sizes []int, hd, dd bool, put func(h *BHS, ahs, d []byte)) []byte {
+	var want []byte
+	for i, n := range sizes {
+		var d []byte
+		if n > 0 {
+			d = bytes.Repeat([]byte{byte(i + 1)}, n)
+		}
+		h1, h2 := bhsOf(t, nopInHex), bhsOf(t, nopInHex)
+		want = AppendFrame(want, &h1, []byte{0, 1, 2, 0}, d, hd, dd)
+		put(&h2, []byte{0, 1, 2, 0}, d)
+	}
+	return want
+}
+
 func TestFrameWriterMatchesAppendFrame(t *testing.T) {
 	// Sizes on both sides of directDataMin (buffered vs written directly),
 	// padded and not, and enough small PDUs to overflow the buffer.
@@ -136,18 +155,11 @@ func TestFrameWriterMatchesAppendFrame(t *testing.T) {
 		var buf bytes.Buffer
 		fw := NewFrameWriter(&buf)
 		fw.SetDigests(dig.hd, dig.dd)
-		var want []byte
-		for i, n := range sizes {
-			var d []byte
-			if n > 0 {
-				d = bytes.Repeat([]byte{byte(i + 1)}, n)
-			}
-			h1, h2 := bhsOf(t, nopInHex), bhsOf(t, nopInHex)
-			want = AppendFrame(want, &h1, []byte{0, 1, 2, 0}, d, dig.hd, dig.dd)
-			if err := fw.WritePDU(&h2, []byte{0, 1, 2, 0}, d); err != nil {
+		want := framesOf(t, sizes, dig.hd, dig.dd, func(h *BHS, ahs, d []byte) {
+			if err := fw.WritePDU(h, ahs, d); err != nil {
 				t.Fatal(err)
 			}
-		}
+		})
 		if err := fw.Flush(); err != nil {
 			t.Fatal(err)
 		}
@@ -332,5 +344,171 @@ func TestFrameWriterKeepsFirstError(t *testing.T) {
 		if err := fw.Flush(); !errors.Is(err, boom) {
 			t.Fatalf("%d-byte segment: next Flush: %v, want %v", n, err, boom)
 		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// queuePDU, which keeps large data segments in the caller's slices until
+// Flush, writes what AppendFrame does: to a plain writer, and to a socket
+// through writev, waiting for it (Flush) or trying first (tryFlush, which
+// writes what the socket takes and leaves the rest).
+func TestFrameWriterQueueMatchesAppendFrame(t *testing.T) {
+	sizes := []int{0, 3, 100000, directDataMin - 1, directDataMin, directDataMin + 1, 5, writeBufSize - 100, 7, writeBufSize + 3, 1 << 20, 2 << 20}
+	for _, sink := range []string{"buffer", "socket, Flush", "socket, tryFlush first"} {
+		for _, dig := range []struct{ hd, dd bool }{{false, false}, {true, true}} {
+			var w io.Writer
+			var buf bytes.Buffer
+			var got chan []byte
+			read := func() {}
+			if sink == "buffer" {
+				w = &buf
+			} else {
+				a, b := tcpPair(t)
+				// Small socket buffers: what tryFlush cannot write at
+				// once is tried too.
+				a.(*net.TCPConn).SetWriteBuffer(64 << 10)
+				b.(*net.TCPConn).SetReadBuffer(64 << 10)
+				w = a
+				got = make(chan []byte, 1)
+				read = func() {
+					go func() {
+						all, _ := io.ReadAll(b)
+						got <- all
+					}()
+				}
+			}
+			if sink != "socket, tryFlush first" {
+				read()
+			}
+			fw := NewFrameWriter(w)
+			if sink != "buffer" && fw.raw == nil {
+				t.Fatal("no raw writer on a TCP connection")
+			}
+			fw.SetDigests(dig.hd, dig.dd)
+			want := framesOf(t, sizes, dig.hd, dig.dd, func(h *BHS, ahs, d []byte) {
+				if !fw.room(len(ahs), len(d)) && fw.pending() {
+					if got != nil && sink == "socket, tryFlush first" {
+						t.Fatal("the small segments overflow the buffer before anyone reads")
+					}
+					if err := fw.Flush(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := fw.queuePDU(h, ahs, d); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if sink == "socket, tryFlush first" {
+				// 3 MiB do not fit an unread socket's buffers.
+				done, err := fw.tryFlush()
+				if done || err != nil {
+					t.Fatalf("tryFlush of more than the socket holds: done %v, %v", done, err)
+				}
+				if !fw.pending() {
+					t.Fatal("tryFlush left nothing pending")
+				}
+				read()
+			}
+			if err := fw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.Bytes()
+			if got != nil {
+				w.(net.Conn).Close()
+				out = <-got
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("%s, digests %v: %d bytes written, want %d as AppendFrame", sink, dig, len(out), len(want))
+			}
+		}
+	}
+}
+
+// The reader asks hasPDU whether the next Read needs the socket.
+func TestFrameReaderHasPDU(t *testing.T) {
+	h := bhsOf(t, nopInHex)
+	full := AppendFrame(nil, &h, nil, []byte("hello"), true, true) // 48 + 4 + 8 + 4
+	tests := []struct {
+		name     string
+		buffered int
+		hd, dd   bool
+		want     bool
+	}{
+		{"nothing", 0, true, true, false},
+		{"part of the header", 30, true, true, false},
+		{"header without digest", 48, true, true, false},
+		{"header, data without its digest", 60, true, true, false},
+		{"whole PDU", 64, true, true, true},
+		{"whole PDU and more", 64, true, true, true},
+	}
+	for _, tt := range tests {
+		a, b := tcpPair(t)
+		if _, err := a.Write(full[:tt.buffered]); err != nil {
+			t.Fatal(err)
+		}
+		fr := NewFrameReader(b)
+		fr.SetDigests(tt.hd, tt.dd)
+		if tt.buffered > 0 {
+			// Fill the read buffer with what was sent.
+			br := fr.r.(*bufio.Reader)
+			if _, err := br.Peek(tt.buffered); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := fr.hasPDU(); got != tt.want {
+			t.Errorf("%s: hasPDU %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// Without digests the same 60 bytes are a whole PDU.
+	plain := AppendFrame(nil, &h, nil, []byte("hello"), false, false)
+	fr := NewFrameReader(bytes.NewReader(plain))
+	fr.r.(*bufio.Reader).Peek(len(plain))
+	if !fr.hasPDU() {
+		t.Error("a whole PDU without digests: hasPDU false")
+	}
+}
+
+// A batch of Data-In PDUs queued and flushed to a socket allocates
+// nothing.
+func TestQueuePDUSocketAllocationFree(t *testing.T) {
+	a, b := tcpPair(t)
+	go io.Copy(io.Discard, b)
+	fw := NewFrameWriter(a)
+	data := bytes.Repeat([]byte{1}, 8192)
+	allocs := testing.AllocsPerRun(100, func() {
+		for range 8 {
+			var h BHS
+			(&DataIn{Final: true, ITT: 1, TTT: ReservedTag, DataSN: 1}).Encode(&h)
+			if _, err := fw.queuePDU(&h, nil, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if done, err := fw.tryFlush(); err != nil {
+			t.Fatal(err)
+		} else if !done {
+			fw.Flush()
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("queuePDU and a flush to a socket allocate %.1f times per batch", allocs)
 	}
 }

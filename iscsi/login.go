@@ -199,6 +199,7 @@ type loginConn struct {
 	pendingTransit bool
 	pendingReq     LoginRequest // the request the pending chunks answer
 	final          *LoginResult // admitted: the final response is being sent
+	failures       chapFailures // of a login that failed its CHAP check
 }
 
 // login runs the login phase on a new connection (RFC 7143 §6): security
@@ -222,18 +223,8 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 		}
 		if st, ok := statusOf(err); ok {
 			args := append(c.failureAttrs(remote, err), "status", st.String())
-			var ae *AuthError
-			var te *ThrottleError
-			user := ""
-			switch {
-			case errors.As(err, &ae):
-				user = ae.User
-			case errors.As(err, &te):
-				user = te.User
-			}
-			if user != "" {
-				byUser, byPrefix := s.throttle.Failures(user, remote)
-				args = append(args, "chap_user", user, "failures_of_user", byUser, "failures_from_address", byPrefix)
+			if f := c.failures; f.user != "" {
+				args = append(args, "chap_user", f.user, "failures_of_user", f.byUser, "failures_from_address", f.byPrefix)
 			}
 			if errors.Is(err, ErrThrottled) {
 				if ok, suppressed := s.logAllowed("chap throttle"); ok {
@@ -269,6 +260,31 @@ func (c *loginConn) chapGate(user string) (func(ok bool), error) {
 	return chk.Done, nil
 }
 
+// chapFailures is the throttle's count of failed CHAP checks when a login
+// failed, for its log line.
+type chapFailures struct {
+	user             string
+	byUser, byPrefix int
+}
+
+// noteFailures keeps the throttle's failure counts of the CHAP user err
+// names, taken before the failure's response is sent: once it is, the
+// initiator may try again, and a later failure would be counted in this
+// one's log line.
+func (c *loginConn) noteFailures(err error) {
+	var ae *AuthError
+	var te *ThrottleError
+	switch {
+	case errors.As(err, &ae):
+		c.failures.user = ae.User
+	case errors.As(err, &te):
+		c.failures.user = te.User
+	}
+	if c.failures.user != "" {
+		c.failures.byUser, c.failures.byPrefix = c.s.throttle.Failures(c.failures.user, c.nc.RemoteAddr())
+	}
+}
+
 // run reads Login Requests until the login completes or fails.
 func (c *loginConn) run() (*LoginResult, error) {
 	for {
@@ -300,6 +316,7 @@ func (c *loginConn) run() (*LoginResult, error) {
 			if errors.As(err, &le) {
 				keys = le.Keys
 			}
+			c.noteFailures(err)
 			c.sendStatus(st, keys)
 		} else if p == nil {
 			err = fmt.Errorf("iscsi: login: %w", err)

@@ -12,9 +12,18 @@ import (
 // TestSessionCounters: a session's and its LUN's counters count each
 // completed command once, by class, with the bytes moved (data-in as
 // sent, truncated to what the initiator expected) and failures by sense
-// key; a LUN the map does not have counts for the session alone.
+// key; a LUN the map does not have counts for the session alone. The
+// same whether the reader ran the commands (scsi.TryExecute) or gave
+// them up to an executor because the backend would wait.
 func TestSessionCounters(t *testing.T) {
-	srv, tgt, _ := newSessTarget(t)
+	for _, slow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slow=%v", slow), func(t *testing.T) { testSessionCounters(t, slow) })
+	}
+}
+
+func testSessionCounters(t *testing.T, slow bool) {
+	srv, tgt, mem := newSessTarget(t)
+	mem.slow = slow
 	ti := startSessInit(t, srv, tgt, 1, sessParams())
 	ti.clearUA() // TEST UNIT READY: UNIT ATTENTION
 
@@ -71,6 +80,12 @@ func TestSessionCounters(t *testing.T) {
 	}
 	if lu.ReadBytes != 2048 || lu.WrittenBytes != uint64(len(data)) || lu.QueueDepth != 0 || len(lu.Errors) != 2 {
 		t.Errorf("LUN counters %+v", lu)
+	}
+	if n := lu.Histograms[scsi.ClassRead].Count() + lu.Histograms[scsi.ClassWrite].Count(); n != 3 {
+		t.Errorf("LUN latency samples of reads and writes: %d, want 3", n)
+	}
+	if waited := mem.waited.Load(); (waited > 0) != slow {
+		t.Errorf("%d reads and writes waited; slow backend %v", waited, slow)
 	}
 }
 

@@ -10,25 +10,62 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/scstd/scstd/internal/access"
 	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
 )
 
-// sessMem is an in-memory vdisk.Backend.
+// sessMem is an in-memory vdisk.Backend. Its I/O is tried without
+// waiting (vdisk.NoWaiter: the reader runs the command itself) unless
+// slow is set or a gate holds its reads.
 type sessMem struct {
 	mu sync.Mutex
 	b  []byte
 	// gate, when set, holds every read until it is closed.
 	gate chan struct{}
+	slow bool
+	// waited counts the reads and writes done with ReadAt and WriteAt
+	// (by an executor), not tried without waiting.
+	waited atomic.Int64
+}
+
+func (m *sessMem) TryReadAt(p []byte, off int64) (int, error) {
+	if m.slow || m.gate != nil {
+		return 0, vdisk.ErrWouldBlock
+	}
+	return m.read(p, off)
+}
+
+func (m *sessMem) TryWriteAt(p []byte, off int64) (int, error) {
+	if m.slow {
+		return 0, vdisk.ErrWouldBlock
+	}
+	return m.write(p, off)
 }
 
 func (m *sessMem) ReadAt(p []byte, off int64) (int, error) {
+	m.waited.Add(1)
 	if m.gate != nil {
 		<-m.gate
 	}
+	return m.read(p, off)
+}
+
+// bytes returns a copy of n bytes at off. The test reads them under the
+// lock: the write it checks may have run on any of the target's
+// goroutines, and the socket the answer came through is no
+// synchronisation the race detector sees.
+func (m *sessMem) bytes(off, n int) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]byte(nil), m.b[off:off+n]...)
+}
+
+func (m *sessMem) read(p []byte, off int64) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if off >= int64(len(m.b)) {
@@ -38,6 +75,11 @@ func (m *sessMem) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (m *sessMem) WriteAt(p []byte, off int64) (int, error) {
+	m.waited.Add(1)
+	return m.write(p, off)
+}
+
+func (m *sessMem) write(p []byte, off int64) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return copy(m.b[off:], p), nil
@@ -98,19 +140,14 @@ func newSessTarget(t *testing.T) (*Server, *Target, *sessMem) {
 // connection.
 func startSessInit(t *testing.T, srv *Server, tgt *Target, isid byte, p Negotiated) *sessInit {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli, sc := tcpPair(t)
+	return startSessInitConn(t, srv, tgt, isid, p, cli, sc)
+}
+
+// startSessInitConn is startSessInit on the connection whose ends are
+// cli (the initiator's) and sc (the target's).
+func startSessInitConn(t *testing.T, srv *Server, tgt *Target, isid byte, p Negotiated, cli, sc net.Conn) *sessInit {
+	t.Helper()
 	r := &LoginResult{InitiatorName: sessInitiatorName, ISID: [6]byte{0x80, 0, 0, 0, 0, isid}, CID: 1, TPGT: 1,
 		Target: tgt, Params: p, ExpCmdSN: 1, StatSN: 100, Portal: sc.LocalAddr()}
 	if _, err := srv.admitSession(r); err != nil {
@@ -330,7 +367,7 @@ func TestSessionReadWrite(t *testing.T) {
 	if len(res.r2ts) != 1 || res.r2ts[0].BufferOffset != 8192 || res.r2ts[0].DesiredDataTransferLength != 16384 {
 		t.Errorf("R2Ts %+v, want one at 8192 for 16384", res.r2ts)
 	}
-	if !bytes.Equal(mem.b[10*512:10*512+len(data)], data) {
+	if !bytes.Equal(mem.bytes(10*512, len(data)), data) {
 		t.Fatal("written data differs")
 	}
 
@@ -799,7 +836,7 @@ func TestSessionDigests(t *testing.T) {
 	if res := ti.await(itt, data); res.status != 0 {
 		t.Fatalf("WRITE10 with digests: status %#x sense % x", res.status, res.sense)
 	}
-	if !bytes.Equal(mem.b[4*512:7*512], data) {
+	if !bytes.Equal(mem.bytes(4*512, 3*512), data) {
 		t.Fatal("written data differs")
 	}
 	itt = ti.command(sessCDB10(sessOpRead10, 4, 3), true, false, uint32(len(data)), nil, true)
@@ -957,7 +994,7 @@ func TestSessionUnsolicitedData(t *testing.T) {
 	if len(res.r2ts) == 0 || res.r2ts[0].BufferOffset != 8192 {
 		t.Fatalf("R2Ts %+v, want the first at 8192", res.r2ts)
 	}
-	if !bytes.Equal(mem.b[20*512:20*512+len(data)], data) {
+	if !bytes.Equal(mem.bytes(20*512, len(data)), data) {
 		t.Fatal("written data differs")
 	}
 
@@ -969,7 +1006,7 @@ func TestSessionUnsolicitedData(t *testing.T) {
 	if res.status != 0 || len(res.r2ts) != 0 {
 		t.Fatalf("small WRITE10: status %#x, %d R2Ts", res.status, len(res.r2ts))
 	}
-	if !bytes.Equal(mem.b[100*512:100*512+len(small)], small) {
+	if !bytes.Equal(mem.bytes(100*512, len(small)), small) {
 		t.Fatal("small write: data differs")
 	}
 }

@@ -272,13 +272,13 @@ func (c *conn) startCommand(p *PDU, counted bool) {
 	if early != nil {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: early}, false)
+		c.complete(t, scsi.Result{Status: scsi.CheckCondition, Sense: early}, viaReader)
 		return
 	}
 	if t.received == t.edtl || !t.write {
 		t.state = taskRunning
 		ss.mu.Unlock()
-		startExec(t)
+		c.runTask(t)
 		return
 	}
 	c.solicitLocked(t)

@@ -103,7 +103,8 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		// The daemon joins the cluster the start's configuration names.
 		running.Cluster = desired.Cluster
 	}
-	plan := Diff(running, desired, e.liveSessions(drives))
+	sessions := e.liveSessions(drives)
+	plan := Diff(running, desired, sessions)
 	if !started {
 		policy = cfg.DisruptiveChanges
 	}
@@ -125,12 +126,44 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		p.discard()
 		return nil, ErrClosed
 	}
+	if err := e.recheck(p, running, desired, sessions, drives, policy, opts.Force); err != nil {
+		p.discard()
+		return nil, err
+	}
 	res := e.run(e.commit(p))
 	if stateWarning != "" {
 		res.Warnings = append(res.Warnings, stateWarning)
 	}
 	e.policy = cfg.DisruptiveChanges
 	return res, nil
+}
+
+// recheck looks at the live sessions again once the engine lock is held
+// for the commit: sessions that logged in, out or locked a medium while
+// prepare opened storage (up to Options.OpenTimeout) were not in the plan.
+// When they changed, the plan is computed again with them, so that the
+// policy judges, and the effects reach, the sessions that run now: a
+// session that logged in during prepare is not handed another disk
+// behind its LUN under disruptive_changes = "refuse". Called with e.mu
+// held.
+func (e *Engine) recheck(p *prepared, running, desired Model, planned []Session, drives map[string]*scsi.Device, policy config.DisruptivePolicy, force bool) error {
+	now := e.liveSessions(drives)
+	if slices.EqualFunc(now, planned, func(a, b Session) bool {
+		return a.SessionID == b.SessionID && a.PortalIP == b.PortalIP && slices.Equal(a.Locks, b.Locks)
+	}) {
+		return nil
+	}
+	plan := Diff(running, desired, now)
+	if !slices.EqualFunc(plan.Changes, p.plan.Changes, func(a, b Change) bool {
+		return a.Op == b.Op && a.Addr == b.Addr && a.Attr == b.Attr
+	}) {
+		return errors.New("the live sessions changed the plan while it was prepared; nothing was changed: reload again")
+	}
+	if d := plan.Disruptive(); len(d) > 0 && policy == config.DisruptiveRefuse && !force {
+		return &DisruptiveError{Plan: plan, Changes: d}
+	}
+	p.plan = plan
+	return nil
 }
 
 // prepare does what can fail, in an order that leaves nothing changed
@@ -169,7 +202,7 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 			open[name] = spec
 		}
 	}
-	p.opened = e.openAll(ctx, open)
+	p.opened = e.openAll(ctx, open, p.renamed)
 	if err := ctx.Err(); err != nil {
 		p.discard()
 		return nil, err
@@ -191,8 +224,9 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 }
 
 // openAll opens the storage of specs in parallel, each within the time
-// limit.
-func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]opened {
+// limit, and holds dev_disk disks to their recorded identity (renamed
+// maps a device's new name to its running name).
+func (e *Engine) openAll(ctx context.Context, specs map[string]spec, renamed map[string]string) map[string]opened {
 	out := make(map[string]opened, len(specs))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -201,6 +235,9 @@ func (e *Engine) openAll(ctx context.Context, specs map[string]spec) map[string]
 		go func() {
 			defer wg.Done()
 			o := e.open.Open(ctx, s)
+			if s.Handler == devDisk && o.err == nil {
+				o = e.checkDisk(name, renamed[name], o)
+			}
 			mu.Lock()
 			out[name] = o
 			mu.Unlock()
@@ -352,6 +389,7 @@ func (e *Engine) run(s *step) *Result {
 		}
 	}
 	e.forgetPR(s.p.plan, s.retire)
+	e.forgetDisks(s.p.plan)
 	res.Generation = e.snap.Generation
 	for _, name := range sortedKeys(e.devices) {
 		if d := e.devices[name]; !d.online() {
@@ -392,6 +430,9 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		have := o.spec
 		have.Extend = false
 		d.backend, d.have, d.reason, d.empty = o.backend, have, nil, have.noMedium()
+		if o.recorded {
+			e.dropPR(d)
+		}
 	}
 	if err := e.release(d.name, prev); err != nil {
 		e.log.Warn("closing released storage", "device", d.name, "err", err)

@@ -33,7 +33,7 @@ func (e *Engine) retryOffline() {
 	if len(specs) == 0 {
 		return
 	}
-	opened := e.openAll(context.Background(), specs)
+	opened := e.openAll(context.Background(), specs, nil)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -49,6 +49,9 @@ func (e *Engine) retryOffline() {
 	for _, name := range sortedKeys(opened) {
 		o, d := opened[name], e.devices[name]
 		if o.err != nil && !d.online() {
+			if wrongDisk(o.err) && (d.reason == nil || d.reason.Error() != o.err.Error()) {
+				e.log.Warn("device offline", "device", name, "err", o.err)
+			}
 			e.goOffline(d, o.err)
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scstd/scstd/internal/diskid"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -24,6 +25,7 @@ import (
 type fakeDisk struct {
 	path    string
 	timeout time.Duration
+	id      diskid.Identity
 	passing chan struct{} // a command has entered Pass (slow disks)
 	release chan struct{} // nil: not slow
 	gone    atomic.Bool
@@ -52,9 +54,10 @@ func (d *fakeDisk) Pass(c *scsi.PassCommand) error {
 	return nil
 }
 
-func (d *fakeDisk) BlockSize() uint32    { return 512 }
-func (d *fakeDisk) MaxTransfer() int     { return 1 << 20 }
-func (d *fakeDisk) Size() (int64, error) { return 1 << 20, nil }
+func (d *fakeDisk) Identity() diskid.Identity { return d.id }
+func (d *fakeDisk) BlockSize() uint32         { return 512 }
+func (d *fakeDisk) MaxTransfer() int          { return 1 << 20 }
+func (d *fakeDisk) Size() (int64, error)      { return 1 << 20, nil }
 func (d *fakeDisk) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -71,29 +74,45 @@ func (d *fakeDisk) closedAt() (passEnd, closed time.Time, closes int) {
 
 // fakeDisks opens fakeDisks: paths under /dev/missing and those in
 // missing do not exist, paths under /hang/ wait until unblock is closed,
-// paths under /slow/ are slow disks; every disk opened is kept.
+// paths under /slow/ are slow disks; every disk opened is kept. A disk's
+// identity is ids[path], else defaultID.
 type fakeDisks struct {
 	unblock chan struct{}
 	mu      sync.Mutex
 	missing map[string]bool
+	ids     map[string]diskid.Identity
 	opened  []*fakeDisk
 }
 
+// defaultID is the identity of a fake disk whose path has none in ids.
+var defaultID = diskid.Identity{Vendor: "FAKE", Product: "DISK", Serial: "0"}
+
 func newFakeDisks() *fakeDisks {
-	return &fakeDisks{unblock: make(chan struct{}), missing: map[string]bool{}}
+	return &fakeDisks{unblock: make(chan struct{}), missing: map[string]bool{}, ids: map[string]diskid.Identity{}}
+}
+
+// setID makes path lead to the disk id from the next open on.
+func (f *fakeDisks) setID(path string, id diskid.Identity) {
+	f.mu.Lock()
+	f.ids[path] = id
+	f.mu.Unlock()
 }
 
 func (f *fakeDisks) open(path string, timeout time.Duration) (scsi.Passthrough, error) {
 	f.mu.Lock()
 	missing := f.missing[path]
+	id, ok := f.ids[path]
 	f.mu.Unlock()
+	if !ok {
+		id = defaultID
+	}
 	switch {
 	case missing || strings.HasPrefix(path, "/dev/missing"):
 		return nil, fmt.Errorf("dev_disk %s: %w", path, fs.ErrNotExist)
 	case strings.HasPrefix(path, "/hang/"):
 		<-f.unblock
 	}
-	d := &fakeDisk{path: path, timeout: timeout}
+	d := &fakeDisk{path: path, timeout: timeout, id: id}
 	if strings.HasPrefix(path, "/slow/") {
 		d.passing, d.release = make(chan struct{}, 16), make(chan struct{})
 	}
@@ -114,7 +133,9 @@ func newDiskEngine(t *testing.T, disks *fakeDisks, opts Options) (*Engine, *reco
 	t.Helper()
 	r := &recorder{}
 	opts.RetryInterval, opts.SizePollInterval, opts.OpenDisk = -1, -1, disks.open
-	opts.StateDir = t.TempDir()
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
 	e := NewEngine(r, nil, opts)
 	t.Cleanup(func() { e.Close() })
 	return e, r

@@ -103,7 +103,12 @@
 // disk's; its path replaces the device, its timeout reopens the disk
 // (hot). A disk that reports itself gone takes its device offline by
 // itself (scsi marks the state lost); the engine sees it, retries it like
-// any offline device, and closes the lost disk when it replaces it.
+// any offline device, and closes the lost disk when it replaces it. Every
+// open holds the disk to the identity recorded when the device first
+// opened one (diskid.go): another disk at the same path keeps the device
+// offline until an administrator removes the record, or removes the device
+// from the configuration (which forgets it). A path changed by a reload
+// must lead to the recorded disk too.
 //
 // # iSNS
 //

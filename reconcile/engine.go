@@ -11,6 +11,7 @@ import (
 
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/internal/access"
+	"github.com/scstd/scstd/internal/diskid"
 	"github.com/scstd/scstd/internal/state"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/scsi"
@@ -179,6 +180,12 @@ type Engine struct {
 	seed     []byte
 	gwStates map[string]scsi.ALUAState
 
+	// idMu serializes the checks of dev_disk disks against their
+	// recorded identity (checkDisk), which run in parallel without mu;
+	// unsavedIDs are the identities the state directory could not keep.
+	idMu       sync.Mutex
+	unsavedIDs map[string]diskid.Identity
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -218,14 +225,15 @@ func NewEngine(srv Server, log *slog.Logger, opts Options) *Engine {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		srv:     srv,
-		log:     log,
-		opts:    opts.withDefaults(),
-		devices: map[string]*device{},
-		targets: map[string]*runTarget{},
-		isns:    map[access.HostPort]*isnsLink{},
-		stop:    make(chan struct{}),
-		running: Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
+		srv:        srv,
+		log:        log,
+		opts:       opts.withDefaults(),
+		devices:    map[string]*device{},
+		targets:    map[string]*runTarget{},
+		isns:       map[access.HostPort]*isnsLink{},
+		unsavedIDs: map[string]diskid.Identity{},
+		stop:       make(chan struct{}),
+		running:    Model{Devices: map[string]Device{}, Targets: map[string]*Target{}},
 	}
 	e.open = newOpener(e.opts.openStorage(), e.opts.OpenTimeout, e.stop, log)
 	if e.opts.RetryInterval > 0 {

@@ -29,12 +29,15 @@ func newOpener(open func(spec) (storage, error), timeout time.Duration, stop <-c
 }
 
 // opened is the outcome of opening one device's storage: the storage, or
-// why not, and the identity of the file it serves (see fileID).
+// why not, and the identity of the file it serves (see fileID). recorded
+// says that a dev_disk device's disk was recorded as its own just now
+// (checkDisk).
 type opened struct {
-	spec    spec
-	backend storage
-	fileID  string
-	err     error
+	spec     spec
+	backend  storage
+	fileID   string
+	err      error
+	recorded bool
 }
 
 // Open opens the storage s describes and reads its file's identity,

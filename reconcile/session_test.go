@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/scstd/scstd/vdisk"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,5 +240,59 @@ handler "vdisk_nullio" {
 	in.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := in.fr.Read(); err == nil {
 		t.Fatal("connection still open after the logout grace")
+	}
+}
+
+// TestSessionLoggedInDuringPrepare: a session that logs in while a reload
+// opens its storage was not in the plan the policy judged. The commit looks
+// again: under "refuse" it does not hand that session another device behind
+// its LUN, and a forced reload gives it the effects the others get.
+func TestSessionLoggedInDuringPrepare(t *testing.T) {
+	portal := freePort(t)
+	srv := iscsi.NewServer(slog.New(slog.DiscardHandler))
+	defer srv.Shutdown(context.Background())
+	var in *initiator
+	loginDuringOpen := func(spec vdisk.Spec) (vdisk.Backend, error) {
+		if spec.Handler == vdisk.NullIO && spec.Size == 1<<20 && in == nil { // null2
+			in = login(t, portal, iqnA)
+		}
+		return vdisk.Open(spec)
+	}
+	e := NewEngine(srv, nil, Options{StateDir: t.TempDir(), RetryInterval: -1, SizePollInterval: -1,
+		LogoutGrace: 200 * time.Millisecond, Open: loginDuringOpen})
+	defer e.Close()
+	dir := t.TempDir()
+	apply(t, e, parse(t, serverConfig(portal, dir, "")))
+
+	// LUN 0 to another device: nothing to refuse while no session is
+	// logged in, but one logs in while null2 opens.
+	swapped := strings.Replace(serverConfig(portal, dir, ""), `lun "0" { device = "null1" }`, `lun "0" { device = "null2" }`, 1) + `
+handler "vdisk_nullio" {
+  device "null2" { size = "1MiB" }
+}`
+	_, err := e.Apply(context.Background(), parse(t, swapped), ApplyOptions{})
+	var de *DisruptiveError
+	if in == nil || !errors.As(err, &de) {
+		t.Fatalf("reload with a session logged in during prepare: %v (session logged in: %v), want it refused", err, in != nil)
+	}
+	if len(de.Changes) != 1 || len(de.Changes[0].Sessions) != 1 || de.Changes[0].Sessions[0].Impact != IdentityChange {
+		t.Fatalf("refused changes %+v, want LUN 0 reaching another device (identity change) for the new session", de.Changes)
+	}
+	if got := e.Status().Targets[0].LUNs[0].Device; got != "null1" {
+		t.Errorf("after the refusal LUN 0 reaches %q, want null1", got)
+	}
+	if st, sense, _ := in.command(0, cdbTUR, 0); st != statusCheck || sense != [3]byte{0x06, 0x29, 0x00} {
+		t.Fatalf("first TUR: status %#x sense %x, want the power-on unit attention only", st, sense)
+	}
+
+	// Forced, with no session change during prepare: the session gets
+	// INQUIRY DATA HAS CHANGED, then REPORTED LUNS DATA HAS CHANGED.
+	if _, err := e.Apply(context.Background(), parse(t, swapped), ApplyOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][3]byte{{0x06, 0x3f, 0x03}, {0x06, 0x3f, 0x0e}} {
+		if st, sense, _ := in.command(0, cdbTUR, 0); st != statusCheck || sense != want {
+			t.Fatalf("TUR after the forced swap: status %#x sense %x, want %x", st, sense, want)
+		}
 	}
 }

@@ -105,7 +105,8 @@ type Command struct {
 // that the transport can pool it.
 type DataInBuffers interface {
 	// DataInBuffer returns a buffer of length n, or nil to let Execute
-	// allocate one. Execute asks at most once per command.
+	// allocate one. Execute asks at most once per call; a command that
+	// TryExecute gave up asks again when Execute runs it.
 	DataInBuffer(n int) []byte
 }
 

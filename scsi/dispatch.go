@@ -65,6 +65,9 @@ const (
 	// one whose device group takes SET TARGET PORT GROUPS.
 	flagALUA
 	flagExplicitALUA
+	// flagTry: TryExecute may run the command: it waits for nothing but
+	// its backend's I/O, which it tries without waiting (vdisk.NoWaiter).
+	flagTry
 )
 
 // typeMask is a set of device types.
@@ -206,6 +209,34 @@ func Execute(cmd *Command) Result {
 	return t.execute()
 }
 
+// TryExecute runs cmd like Execute when it can complete without waiting,
+// so that a transport may run it on a goroutine that must not block (its
+// connection's reader) and hand only the others to goroutines that may.
+// It takes the commands that wait for nothing but their I/O (READ,
+// WRITE, TEST UNIT READY), and tries that I/O without waiting
+// (vdisk.NoWaiter: a page cache or memory hit). It returns false, having
+// done nothing that matters (no unit attention taken, no data written
+// that the command's Execute does not write again), when the command
+// would wait: for a device, for a cache flush (FUA, write-through), or
+// for the reservation lock. The caller then runs Execute.
+func TryExecute(cmd *Command) (Result, bool) {
+	if len(cmd.CDB) == 0 {
+		return Result{}, false
+	}
+	t := taskPool.Get().(*task)
+	*t = task{cmd: cmd, desc: lookupCommand(cmd.CDB), try: true}
+	defer func() {
+		t.st.release()
+		*t = task{}
+		taskPool.Put(t)
+	}()
+	if t.desc == nil || t.desc.flags&flagTry == 0 || !cmd.LUNValid || cmd.LUNs == nil {
+		return Result{}, false
+	}
+	r := t.execute()
+	return r, !t.blocked
+}
+
 // taskPool recycles tasks: a task escapes to the heap through the
 // handler call, and the data path should not allocate per command.
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -230,8 +261,17 @@ func (t *task) execute() Result {
 		return t.run()
 	}
 	t.dev = t.lu.Device
+	if t.try && t.dev.cfg.Passthrough {
+		t.blocked = true
+		return Result{}
+	}
 	if (t.desc == nil || t.desc.flags&flagNoUA == 0) && cmd.Nexus != nil {
-		if ua := cmd.Nexus.takeUA(cmd.LUN, t.dev); ua != nil {
+		ua, ok := cmd.Nexus.tryTakeUA(cmd.LUN, t.dev, t.try)
+		if !ok {
+			t.blocked = true
+			return Result{}
+		}
+		if ua != nil {
 			return checkCondition(ua)
 		}
 	}
@@ -269,6 +309,9 @@ func (t *task) execute() Result {
 			return r
 		}
 	}
+	if t.blocked {
+		return Result{}
+	}
 	if t.desc.flags&flagWrite != 0 && t.readOnly() {
 		return checkCondition(ErrWriteProtected)
 	}
@@ -295,6 +338,9 @@ func (t *task) checkCDB() *SenseError {
 // CONDITION MET), else CHECK CONDITION with the error mapped to sense.
 func (t *task) run() Result {
 	data, err := t.desc.handler(t)
+	if t.blocked {
+		return Result{}
+	}
 	var r Result
 	if err == nil {
 		r = Result{Status: Good, Data: data}

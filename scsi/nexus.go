@@ -206,10 +206,18 @@ func (n *Nexus) seePortGroup(s *nexusLU, d *Device) {
 // inquiry data changed, medium may have changed, capacity changed, mode parameters changed, reported LUNs changed, then
 // those the reservation code queued for this nexus.
 func (n *Nexus) takeUA(lun LUN, d *Device) *SenseError {
+	ua, _ := n.tryTakeUA(lun, d, false)
+	return ua
+}
+
+// tryTakeUA is takeUA that, when try is set, does not wait for the
+// device's reservation lock (held across the save of persistent
+// reservations): it returns false, having taken nothing, when it would.
+func (n *Nexus) tryTakeUA(lun LUN, d *Device, try bool) (*SenseError, bool) {
 	if ua := n.takeDeviceUA(lun, d); ua != nil {
-		return ua
+		return ua, true
 	}
-	return d.reservationUA(n)
+	return d.takeReservationUA(n, try)
 }
 
 // takeDeviceUA is takeUA for the conditions the nexus tracks itself.

@@ -2,9 +2,11 @@ package scsi
 
 import (
 	"bytes"
+	"errors"
 	"io"
 
 	"github.com/scstd/scstd/internal/bufpool"
+	"github.com/scstd/scstd/vdisk"
 )
 
 // rwCDB is the decoded addressing of a READ, WRITE, VERIFY or WRITE AND
@@ -77,7 +79,16 @@ func (t *task) readBlocks(lba, n uint64) ([]byte, error) {
 // readAt fills buf from the backend at byte offset off. A short read at
 // the end of the backend fails like any I/O error.
 func (t *task) readAt(buf []byte, off uint64) error {
-	got, err := t.be.ReadAt(buf, int64(off))
+	var got int
+	var err error
+	if t.try {
+		got, err = t.tryIO(buf, off, false)
+		if t.blocked {
+			return errBlocked
+		}
+	} else {
+		got, err = t.be.ReadAt(buf, int64(off))
+	}
 	if got == len(buf) {
 		return nil
 	}
@@ -90,6 +101,18 @@ func (t *task) readAt(buf []byte, off uint64) error {
 // writeAt writes buf to the backend at byte offset off and, when fua or a
 // write-through cache ask for it, makes it durable.
 func (t *task) writeAt(buf []byte, off uint64, fua bool) error {
+	if t.try {
+		if t.syncNeeded(fua) {
+			t.blocked = true
+			return errBlocked
+		}
+		if _, err := t.tryIO(buf, off, true); t.blocked {
+			return errBlocked
+		} else if err != nil {
+			return senseFromError(err, true)
+		}
+		return nil
+	}
 	if _, err := t.be.WriteAt(buf, int64(off)); err != nil {
 		return senseFromError(err, true)
 	}
@@ -99,6 +122,32 @@ func (t *task) writeAt(buf []byte, off uint64, fua bool) error {
 		}
 	}
 	return nil
+}
+
+// errBlocked is what an I/O tried without waiting returns when it would
+// have waited (t.blocked is then set); the command is given up.
+var errBlocked = errors.New("scsi: the command would wait")
+
+// tryIO reads (or writes) buf at byte offset off without waiting
+// (vdisk.NoWaiter), setting t.blocked when the backend cannot.
+func (t *task) tryIO(buf []byte, off uint64, write bool) (int, error) {
+	nw, ok := t.be.(vdisk.NoWaiter)
+	if !ok {
+		t.blocked = true
+		return 0, errBlocked
+	}
+	var n int
+	var err error
+	if write {
+		n, err = nw.TryWriteAt(buf, int64(off))
+	} else {
+		n, err = nw.TryReadAt(buf, int64(off))
+	}
+	if err == vdisk.ErrWouldBlock {
+		t.blocked = true
+		return n, errBlocked
+	}
+	return n, err
 }
 
 // read handles READ(6/10/12/16) (SBC-3 §5.11-5.14). DPO and FUA are

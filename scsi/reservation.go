@@ -481,16 +481,25 @@ func (r *reservations) deliver(n itNexus, ua *SenseError) {
 // changes queued for the nexus n at this device, removing it, or nil. It
 // never takes n.mu.
 func (d *Device) reservationUA(n *Nexus) *SenseError {
+	ua, _ := d.takeReservationUA(n, false)
+	return ua
+}
+
+// takeReservationUA is reservationUA that, when try is set, returns
+// false instead of waiting for the reservation lock.
+func (d *Device) takeReservationUA(n *Nexus, try bool) (*SenseError, bool) {
 	r := &d.res
 	if r.pending.Load() == 0 {
-		return nil
+		return nil, true
 	}
-	r.mu.Lock()
+	if !r.lock(try) {
+		return nil, false
+	}
 	defer r.mu.Unlock()
 	key := nexusOf(n)
 	q := r.ua[key]
 	if len(q) == 0 {
-		return nil
+		return nil, true
 	}
 	ua := q[0]
 	if len(q) == 1 {
@@ -499,7 +508,17 @@ func (d *Device) reservationUA(n *Nexus) *SenseError {
 		r.ua[key] = q[1:]
 	}
 	r.pending.Add(-1)
-	return ua
+	return ua, true
+}
+
+// lock takes r.mu; when try is set only if it is free, reporting whether
+// it took it.
+func (r *reservations) lock(try bool) bool {
+	if try {
+		return r.mu.TryLock()
+	}
+	r.mu.Lock()
+	return true
 }
 
 // resetReservations drops the device's SPC-2 reservation (logical unit
@@ -620,7 +639,8 @@ func commandAccess(cdb []byte) access {
 
 // reservationConflict reports whether t may not run because of a
 // reservation (SPC-4 §5.13.1, SPC-2 §5.5.1). Commands on a device without
-// a reservation take no lock.
+// a reservation take no lock. A command tried without waiting (t.try)
+// that finds the lock held sets t.blocked instead.
 func (d *Device) reservationConflict(t *task) bool {
 	return d.res.word.Load()&resReserved != 0 && d.conflicts(t)
 }
@@ -643,7 +663,10 @@ func (d *Device) conflicts(t *task) bool {
 	r := &d.res
 	cdb := t.cdb()
 	n := nexusOf(t.cmd.Nexus)
-	r.mu.Lock()
+	if !r.lock(t.try) {
+		t.blocked = true
+		return false
+	}
 	defer r.mu.Unlock()
 	if r.spc2 {
 		switch Opcode(cdb[0]) {

@@ -29,6 +29,10 @@ type task struct {
 	// atomicRelease releases the shared atomic token lockAtomic took,
 	// nil for none.
 	atomicRelease func()
+	// try says the command runs on a goroutine that must not wait
+	// (TryExecute); blocked is set when it would have waited, and the
+	// command is then given up.
+	try, blocked bool
 }
 
 // handler executes one opcode. It returns the data-in (nil for none) or an

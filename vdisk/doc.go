@@ -21,7 +21,10 @@
 //
 // Optional capabilities are small interfaces a Backend may implement:
 // Unmapper (deallocate a range), Zeroer (make a range read as zeroes,
-// deallocating it where possible) and Mapper (which ranges hold data).
+// deallocating it where possible), Mapper (which ranges hold data) and
+// NoWaiter (try a read or write without waiting for a device: nullio
+// always; fileio when the file lives in memory, tmpfs without swap, or
+// through RWF_NOWAIT where the file system takes it; never with O_DIRECT).
 //
 // The package does not know about SCSI: block sizes, LBA ranges and sense
 // data belong to package scsi, which maps the plain errors returned here

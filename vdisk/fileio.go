@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,9 +15,16 @@ import (
 // fileBackend keeps a device's blocks in a regular file, read and written
 // with pread and pwrite (or through directFile when opened with O_DIRECT).
 type fileBackend struct {
-	f        *os.File
-	rw       readerWriterAt
-	readOnly bool
+	f            *os.File
+	fd           int
+	rw           readerWriterAt
+	readOnly     bool
+	writeThrough bool
+	// try says how TryReadAt and TryWriteAt find out whether an I/O
+	// waits (nowait.go); noTryRead and noTryWrite are set when the file
+	// system refused RWF_NOWAIT.
+	try                   uint8
+	noTryRead, noTryWrite atomic.Bool
 }
 
 // readerWriterAt is what fileBackend does its I/O through: the *os.File
@@ -71,7 +79,8 @@ func openFile(s Spec) (Backend, error) {
 		}
 		return nil, fmt.Errorf("vdisk: %w", err)
 	}
-	b := &fileBackend{f: f, rw: f, readOnly: s.ReadOnly}
+	b := &fileBackend{f: f, fd: int(f.Fd()), rw: f, readOnly: s.ReadOnly, writeThrough: s.WriteThrough && !s.ReadOnly}
+	b.try = tryMode(b.fd, s.ODirect)
 	if err := b.fitSize(s, exists); err != nil {
 		f.Close()
 		if !exists {

@@ -98,6 +98,12 @@ func TestParseVariants(t *testing.T) {
 		}
 		return nil, errors.New("no such file")
 	}
+	stat := func(p string) error {
+		if p == "bin/old" {
+			return nil
+		}
+		return errors.New("no such file")
+	}
 	tests := []struct {
 		spec  string
 		names []string
@@ -113,10 +119,13 @@ func TestParseVariants(t *testing.T) {
 		{"gmp1:GOMAXPROCS", nil, "not VAR=VALUE"},
 		{":GOGC=off", nil, "a name"},
 		{"base,base", nil, "named twice"},
+		{"base,old@bin/old", []string{"", "old"}, ""},
+		{"old@bin/missing", nil, "no such file"},
+		{"a-b@bin/old", nil, "without blanks"},
 		{"base,metrics", []string{"", "metrics"}, ""},
 	}
 	for _, tt := range tests {
-		vs, err := parseVariants(tt.spec, read)
+		vs, err := parseVariants(tt.spec, read, stat)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%q: error %v, want %q", tt.spec, err, tt.err)
@@ -135,7 +144,7 @@ func TestParseVariants(t *testing.T) {
 			t.Errorf("%q: variants %q, want %q", tt.spec, names, tt.names)
 		}
 	}
-	if vs, err := parseVariants("metrics", read); err != nil || vs[0].Scrape != time.Second {
+	if vs, err := parseVariants("metrics", read, stat); err != nil || vs[0].Scrape != time.Second {
 		t.Errorf("the metrics variant: %+v, %v; want one scraped every second", vs, err)
 	}
 }

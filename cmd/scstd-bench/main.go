@@ -11,7 +11,7 @@
 //	BENCH_SECONDS    length of each throughput run (default 6; quick 2; profile 20)
 //	BENCH_CASES      regular expression selecting cases by name (default all)
 //	BENCH_VARIANTS   scstd variants side by side: base, metrics (the metrics endpoint on,
-//	                 scraped every second), NAME=FILE.hcl, NAME:VAR=VALUE
+//	                 scraped every second), NAME=FILE.hcl, NAME:VAR=VALUE, NAME@BINARY
 //	BENCH_DIR        where the backing files live (default /dev/shm)
 //	BENCH_SIZE_MIB   size of the disk LUNs (default 1024)
 //	BENCH_OUT        where raw figures go (default .state/bench)
@@ -100,10 +100,16 @@ func loadSettings(getenv func(string) string) (*settings, error) {
 	if s.cases, err = regexp.Compile(or(getenv("BENCH_CASES"), ".")); err != nil {
 		return nil, fmt.Errorf("BENCH_CASES: %v", err)
 	}
-	if s.variants, err = parseVariants(getenv("BENCH_VARIANTS"), os.ReadFile); err != nil {
+	if s.variants, err = parseVariants(getenv("BENCH_VARIANTS"), os.ReadFile, statFile); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// statFile fails when path names nothing.
+func statFile(path string) error {
+	_, err := os.Stat(path)
+	return err
 }
 
 func or(v, def string) string {
@@ -243,12 +249,17 @@ func environment(set *settings) []string {
 			fs = f[len(f)-1]
 		}
 	}
-	return []string{
+	lines := []string{
 		"scstd bench " + time.Now().Format(time.RFC3339) + " on " + host + fmt.Sprintf(" (%d CPUs, %s)", runtime.NumCPU(), first("uname", "-r")),
 		mode + fmt.Sprintf("; LUNs of %d MiB on %s (%s)", set.sizeMiB, set.dir, fs),
 		"scstd: " + first(set.scstdBin, "version"),
-		"qemu-img: " + first("qemu-img", "--version") + "; iperf3: " + first("iperf3", "--version"),
 	}
+	for _, v := range set.variants {
+		if v.Bin != "" {
+			lines = append(lines, "scstd["+v.Name+"]: "+v.Bin+": "+first(v.Bin, "version"))
+		}
+	}
+	return append(lines, "qemu-img: "+first("qemu-img", "--version")+"; iperf3: "+first("iperf3", "--version"))
 }
 
 // bench is one run in progress.

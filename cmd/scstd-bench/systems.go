@@ -43,12 +43,14 @@ func lunURL(portal, target string, lun int) string {
 
 // variant is a configuration of scstd measured side by side with the
 // others (the hook for "what does X cost": metrics on vs off, say): HCL
-// appended to the top level of the benchmark configuration, or
-// environment variables for the daemon (GOMAXPROCS=1, GOGC=off).
+// appended to the top level of the benchmark configuration, environment
+// variables for the daemon (GOMAXPROCS=1, GOGC=off), or another scstd
+// binary (a build of another commit: an A/B of a code change in one run).
 type variant struct {
 	Name string // "" is scstd as configured by benchConfig alone
 	HCL  string
 	Env  []string
+	Bin  string // the daemon's binary; "" is SCSTD_BIN
 	// Scrape, when set, turns the metrics endpoint on and scrapes it at
 	// that interval while the daemon runs (scrape.go).
 	Scrape time.Duration
@@ -59,9 +61,10 @@ var builtinVariants = map[string]variant{}
 
 // parseVariants reads BENCH_VARIANTS: a comma-separated list of "base"
 // (scstd as benchConfig writes it), a builtin variant's name,
-// NAME=FILE (whose HCL is appended to the configuration), or
-// NAME:VAR=VALUE[ VAR=VALUE...] (the daemon runs with that environment).
-func parseVariants(spec string, readFile func(string) ([]byte, error)) ([]variant, error) {
+// NAME=FILE (whose HCL is appended to the configuration),
+// NAME:VAR=VALUE[ VAR=VALUE...] (the daemon runs with that environment),
+// or NAME@BINARY (that scstd binary runs instead of SCSTD_BIN).
+func parseVariants(spec string, readFile func(string) ([]byte, error), stat func(string) error) ([]variant, error) {
 	if strings.TrimSpace(spec) == "" {
 		return []variant{{}}, nil
 	}
@@ -70,7 +73,12 @@ func parseVariants(spec string, readFile func(string) ([]byte, error)) ([]varian
 	for _, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
 		var v variant
-		if name, env, ok := strings.Cut(item, ":"); ok {
+		if name, bin, ok := strings.Cut(item, "@"); ok {
+			if err := stat(bin); err != nil {
+				return nil, fmt.Errorf("BENCH_VARIANTS: %s: %v", name, err)
+			}
+			v = variant{Name: name, Bin: bin}
+		} else if name, env, ok := strings.Cut(item, ":"); ok {
 			v = variant{Name: name, Env: strings.Fields(env)}
 			for _, kv := range v.Env {
 				if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -166,7 +174,11 @@ func startScstdEnv(set *settings, v variant, dir string, env []string) (*instanc
 	if err := os.WriteFile(cfg, []byte(benchConfig(portal, img, set.sizeMiB, set.manySessions, extra)), 0o644); err != nil {
 		return nil, err
 	}
-	d, err := startDaemon("scstd", append(slices.Clone(v.Env), env...), set.scstdBin, "run", "-config", cfg, "-admin-socket", filepath.Join(dir, "scstd.sock"),
+	bin := set.scstdBin
+	if v.Bin != "" {
+		bin = v.Bin
+	}
+	d, err := startDaemon("scstd", append(slices.Clone(v.Env), env...), bin, "run", "-config", cfg, "-admin-socket", filepath.Join(dir, "scstd.sock"),
 		"-watch=false", "-log-format", "json")
 	if err != nil {
 		return nil, err

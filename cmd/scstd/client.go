@@ -38,6 +38,9 @@ func cmdReload(o *options, fs *flag.FlagSet) (int, error) {
 		return 1, fmt.Errorf("reload rejected, the daemon keeps running generation %d: %s", r.Generation, r.Error)
 	}
 	printReload(o.stdout, r)
+	for _, w := range r.Warnings {
+		fmt.Fprintf(o.stderr, "warning: %s\n", printable(w))
+	}
 	return 0, nil
 }
 

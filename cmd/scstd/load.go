@@ -88,6 +88,23 @@ func (ld *loaded) diagnosticSummary() []string {
 	return out
 }
 
+// warnings is the warnings among the diagnostics, one line each
+// (file:line:col: summary: detail).
+func (ld *loaded) warnings() []string {
+	var out []string
+	for _, d := range ld.diags {
+		if d.Severity != hcl.DiagWarning {
+			continue
+		}
+		where := ""
+		if d.Subject != nil {
+			where = d.Subject.String() + ": "
+		}
+		out = append(out, where+d.Summary+": "+d.Detail)
+	}
+	return out
+}
+
 // logWarnings logs the warnings among the diagnostics, one record each
 // (the errors are in the record of the failed start or reload).
 func (ld *loaded) logWarnings(log *slog.Logger) {

@@ -116,3 +116,30 @@ func TestFmtRewritesInPlace(t *testing.T) {
 		t.Errorf("fmt -check after fmt: exit %d", code)
 	}
 }
+
+// TestFmtKeepsSymlink: fmt on a configuration reached through a symbolic
+// link (/etc/scst.hcl -> a file a deployment tool manages) rewrites the file
+// the link leads to and leaves the link, and the file's mode, as they were.
+func TestFmtKeepsSymlink(t *testing.T) {
+	real := writeConfig(t, strings.Replace(validConfig, `size = "1GiB"`, `size   = "1GiB"`, 1))
+	if err := os.Chmod(real, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "scst.hcl")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, "fmt", link); code != 0 {
+		t.Fatalf("fmt: exit %d: %s", code, stderr)
+	}
+	if dest, err := os.Readlink(link); err != nil || dest != real {
+		t.Errorf("after fmt the link leads to %q (%v), want %q", dest, err, real)
+	}
+	got, _ := os.ReadFile(real)
+	if string(got) != validConfig {
+		t.Errorf("formatted file:\n%s\nwant:\n%s", got, validConfig)
+	}
+	if st, err := os.Stat(real); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("the formatted file's mode: %v (%v), want 0640", st.Mode(), err)
+	}
+}

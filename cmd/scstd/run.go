@@ -238,12 +238,10 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	reply = admin.ReloadReply{Time: time.Now().UTC(), Trigger: trigger, Forced: force,
 		Generation: prev.Generation, ConfigHash: prev.ConfigHash}
 	ld := loadConfig(d.path, d.served())
-	if trigger == triggerStart && len(ld.diags) > 0 {
-		if d.textDiags {
-			ld.loader.WriteDiagnostics(d.stderr, ld.diags)
-		} else {
-			ld.logWarnings(d.log)
-		}
+	if trigger == triggerStart && d.textDiags && len(ld.diags) > 0 {
+		ld.loader.WriteDiagnostics(d.stderr, ld.diags)
+	} else {
+		ld.logWarnings(d.log)
 	}
 	if ld.diags.HasErrors() {
 		reply.Error = fmt.Sprintf("%s has errors; the running configuration is unchanged", d.path)
@@ -278,6 +276,10 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	reply.Changes = len(res.Plan.Changes)
 	reply.Plan = res.Plan.String()
 	reply.Detail = marshalDetail(res.Plan)
+	reply.Warnings = append(ld.warnings(), res.Warnings...)
+	for _, o := range res.Offline {
+		reply.Warnings = append(reply.Warnings, fmt.Sprintf("device %s is offline (it answers NOT READY, and opening it is retried): %s", o.Name, o.Reason))
+	}
 	applied := reply.Changes > 0 || trigger == triggerStart
 	if applied {
 		d.log.Info("configuration applied", "trigger", trigger, "forced", force, "generation", reply.Generation,

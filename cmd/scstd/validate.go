@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/scstd/scstd/config"
 )
@@ -77,10 +78,16 @@ func cmdFmt(o *options, fs *flag.FlagSet) (int, error) {
 	return code, nil
 }
 
-// writeFileAtomic replaces name with data through a temporary file and a
-// rename, keeping the file's mode, so that a watching daemon never reads a
-// half-written file.
+// writeFileAtomic replaces name with data through a temporary file, synced,
+// and a rename, keeping the file's mode and owner, so that a watching
+// daemon never reads a half-written file and a crash leaves the old file or
+// the new one. A symbolic link stays a link: the file it leads to is
+// replaced.
 func writeFileAtomic(name string, data []byte) error {
+	name, err := filepath.EvalSymlinks(name)
+	if err != nil {
+		return err
+	}
 	st, err := os.Stat(name)
 	if err != nil {
 		return err
@@ -95,6 +102,16 @@ func writeFileAtomic(name string, data []byte) error {
 		return err
 	}
 	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if own, ok := st.Sys().(*syscall.Stat_t); ok && (int(own.Uid) != os.Geteuid() || int(own.Gid) != os.Getegid()) {
+		if err := tmp.Chown(int(own.Uid), int(own.Gid)); err != nil {
+			tmp.Close()
+			return err
+		}
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}

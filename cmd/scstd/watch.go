@@ -46,7 +46,9 @@ func watchConfig(ctx context.Context, path, first string, log *slog.Logger) (<-c
 	go func() {
 		defer w.Close()
 		last := first
-		var fire <-chan time.Time
+		// An edit made after the start read the file and before the
+		// watch was registered sent no event: compare once at once.
+		fire := time.After(0)
 		for {
 			select {
 			case <-ctx.Done():

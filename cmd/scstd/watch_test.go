@@ -94,6 +94,32 @@ func TestWatchConfig(t *testing.T) {
 	<-done
 }
 
+// TestWatchConfigEditBeforeWatch: an edit between the start's reading of
+// the file and the watch's registration is reported, though it made no
+// event the watch could see.
+func TestWatchConfigEditBeforeWatch(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "scst.hcl")
+	os.WriteFile(cfg, []byte("# applied at start\n"), 0o644)
+	applied := hashOf(t, cfg)
+	os.WriteFile(cfg, []byte("# edited before the watch\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := watchConfig(ctx, cfg, applied, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectChange(t, ch, "edit before the watch")
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	ch2, err := watchConfig(ctx2, cfg, hashOf(t, cfg), discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectQuiet(t, ch2, "no edit since the start")
+}
+
 func TestWatchConfigMapSymlinkSwap(t *testing.T) {
 	// Kubernetes mounts a ConfigMap as dir/scst.hcl -> ..data/scst.hcl,
 	// ..data -> ..2026_11_25_x; an update swaps the ..data symlink.

@@ -8,8 +8,10 @@
 // Open resolves through sysfs each time (/sys/bus/scsi/devices/H:C:T:L/
 // scsi_generic/sgN, so a device that comes back under another sg number
 // is found again). Open checks that the unit is a disk (peripheral device
-// type 00h, qualifier 000b) and reads its block size (READ CAPACITY) and
-// the largest transfer its queue accepts.
+// type 00h, qualifier 000b) and reads its block size (READ CAPACITY), the
+// largest transfer its queue accepts, and its identity (Identity: standard
+// INQUIRY, VPD pages 80h and 83h, see package diskid), by which the engine
+// tells whether the name still leads to the disk the device exported.
 //
 // # sg_io_hdr
 //

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scstd/scstd/internal/diskid"
 	"github.com/scstd/scstd/internal/hctl"
 	"github.com/scstd/scstd/scsi"
 )
@@ -85,6 +86,7 @@ type Device struct {
 	bs       uint32
 	size     int64
 	maxXfer  int
+	id       diskid.Identity
 	slots    chan struct{}
 	hdrs     sync.Pool
 	ioctlFn  func(fd uintptr, req uint, arg unsafe.Pointer) error
@@ -147,7 +149,38 @@ func (d *Device) check(name string) error {
 		return err
 	}
 	d.maxXfer = d.transferLimit()
+	vpd80, err := d.vpd(0x80)
+	if err != nil {
+		return fmt.Errorf("dev_disk %s: INQUIRY VPD 80h: %w", name, err)
+	}
+	vpd83, err := d.vpd(0x83)
+	if err != nil {
+		return fmt.Errorf("dev_disk %s: INQUIRY VPD 83h: %w", name, err)
+	}
+	d.id = diskid.FromPages(inq[:n], vpd80, vpd83)
 	return nil
+}
+
+// vpdMax is the allocation length of a VPD page read for the identity.
+const vpdMax = 4096
+
+// vpd reads VPD page pc; nil when the device has not that page (ILLEGAL
+// REQUEST). A unit attention is read and the command retried.
+func (d *Device) vpd(pc byte) ([]byte, error) {
+	b := make([]byte, vpdMax)
+	for try := 0; ; try++ {
+		n, err := d.command(scsiCmd{0x12, 0x01, pc, vpdMax >> 8, vpdMax & 0xff, 0}, b)
+		var se *statusErr
+		switch {
+		case err == nil:
+			return b[:n], nil
+		case errors.As(err, &se) && se.unitAttention() && try < 8:
+			continue
+		case errors.As(err, &se) && se.illegalRequest():
+			return nil, nil
+		}
+		return nil, err
+	}
 }
 
 // readCapacity reads the block size and capacity: READ CAPACITY(16),
@@ -360,6 +393,10 @@ func (d *Device) MaxTransfer() int { return d.maxXfer }
 
 // Size returns the capacity read when the device was opened.
 func (d *Device) Size() (int64, error) { return d.size, nil }
+
+// Identity returns the identity of the disk read when the device was
+// opened: standard INQUIRY, VPD pages 80h and 83h (see package diskid).
+func (d *Device) Identity() diskid.Identity { return d.id }
 
 // Path returns the device node the device was opened through.
 func (d *Device) Path() string { return d.path }

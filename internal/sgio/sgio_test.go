@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scstd/scstd/internal/diskid"
 	"github.com/scstd/scstd/scsi"
 )
 
@@ -312,5 +313,69 @@ func TestHostMaxSectors(t *testing.T) {
 	}
 	if n := hostMaxSectors(sys, unix.Mkdev(21, 1)); n != 0 {
 		t.Errorf("max_sectors of an unknown node %d, want 0", n)
+	}
+}
+
+// TestOpenReadsIdentity: Open reads the disk's identity from standard
+// INQUIRY and VPD pages 80h and 83h, retries a page after a unit
+// attention, takes ILLEGAL REQUEST for a page the disk has not, and
+// fails on any other error rather than record a partial identity.
+func TestOpenReadsIdentity(t *testing.T) {
+	std := append([]byte{0, 0, 6, 2, 31, 0, 0, 0}, []byte("QEMU    QEMU HARDDISK   2.5+")...)
+	vpd80 := append([]byte{0, 0x80, 0, 8}, "SCSTDVM0"...)
+	vpd83 := []byte{0, 0x83, 0, 12, 1, 3, 0, 8, 0x50, 0x00, 0xc5, 0x00, 0x15, 0xea, 0x71, 0xac}
+	illegal := kernelReply{status: 2, sense: (&scsi.SenseError{Key: scsi.IllegalRequest, ASC: 0x24}).AppendFixed(nil)}
+	ua := kernelReply{status: 2, sense: (&scsi.SenseError{Key: scsi.UnitAttention, ASC: 0x29}).AppendFixed(nil)}
+	for _, c := range []struct {
+		name     string
+		page     func(pc byte, try int) kernelReply
+		want     diskid.Identity
+		wantFail string
+	}{
+		{"pages", func(pc byte, _ int) kernelReply {
+			return kernelReply{data: map[byte][]byte{0x80: vpd80, 0x83: vpd83}[pc]}
+		}, diskid.Identity{Vendor: "QEMU", Product: "QEMU HARDDISK", Serial: "SCSTDVM0", Designators: []string{"naa.5000c50015ea71ac"}}, ""},
+		{"unit attention first", func(pc byte, try int) kernelReply {
+			if try == 0 {
+				return ua
+			}
+			return kernelReply{data: map[byte][]byte{0x80: vpd80, 0x83: vpd83}[pc]}
+		}, diskid.Identity{Vendor: "QEMU", Product: "QEMU HARDDISK", Serial: "SCSTDVM0", Designators: []string{"naa.5000c50015ea71ac"}}, ""},
+		{"no VPD pages", func(byte, int) kernelReply { return illegal }, diskid.Identity{Vendor: "QEMU", Product: "QEMU HARDDISK"}, ""},
+		{"VPD 83h fails", func(pc byte, _ int) kernelReply {
+			if pc == 0x83 {
+				return kernelReply{host: didError}
+			}
+			return kernelReply{data: vpd80}
+		}, diskid.Identity{}, "VPD 83h"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tries := map[byte]int{}
+			k := &fakeKernel{reply: func(cdb, out []byte) kernelReply {
+				switch {
+				case cdb[0] == 0x12 && cdb[1]&1 == 1:
+					r := c.page(cdb[2], tries[cdb[2]])
+					tries[cdb[2]]++
+					return r
+				case cdb[0] == 0x12:
+					return kernelReply{data: std}
+				}
+				return disk(0, 0)(cdb, out)
+			}}
+			d, err := openFake(t, k, Options{})
+			if c.wantFail != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantFail) {
+					t.Fatalf("open: %v, want a failure naming %s", err, c.wantFail)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if got := d.Identity(); !got.Equal(c.want) {
+				t.Errorf("identity %+v, want %+v", got, c.want)
+			}
+		})
 	}
 }

@@ -7,6 +7,8 @@
 //	  pr/                   persistent reservations kept through power loss
 //	    naa.<hex>.json      one file per device, named by its NAA designator
 //	    dev_disk.<name>.json  (a dev_disk device, by name: its NAA is the disk's)
+//	  dev_disk/             the identity of each dev_disk device's disk
+//	    <name>.json         (package diskid), recorded when it first opened
 //
 // Every file is written whole or not at all: to a temporary file in the
 // same directory, fsync'ed, renamed over the old one, and the directory
@@ -29,8 +31,8 @@
 //	     "initiator_port": "...", "target_port": "..."}
 //	}
 //
-// A file that does not parse, has another format or version, or does not
-// hold together is corrupt: Load says so, and the file is moved aside to
+// A PR or identity file that does not parse, has another format or
+// version, or does not hold together is corrupt: Load says so, and the file is moved aside to
 // NAME.corrupt (replacing an older one) so that the next save does not
 // destroy what an administrator may want to look at.
 package state
@@ -55,8 +57,9 @@ const DefaultDir = "/var/lib/scstd"
 
 // File names in the state directory.
 const (
-	seedFile = "identity.seed"
-	prDir    = "pr"
+	seedFile  = "identity.seed"
+	prDir     = "pr"
+	diskIDDir = "dev_disk"
 )
 
 // seedLen is the length of the installation's seed in bytes.
@@ -80,8 +83,10 @@ func Open(path string) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o750); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(path, prDir), 0o750); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	for _, sub := range []string{prDir, diskIDDir} {
+		if err := os.MkdirAll(filepath.Join(path, sub), 0o750); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
 	d := &Dir{path: path}
 	name := filepath.Join(path, seedFile)
@@ -233,13 +238,17 @@ func (f *PRFile) Load() (st scsi.PRState, ok bool, err error) {
 // MoveAside moves a corrupt file aside to NAME.corrupt, replacing an
 // older one, and returns the error that says so (wrapping ErrCorrupt and
 // why, the reason the file is corrupt).
-func (f *PRFile) MoveAside(why error) error {
-	aside := f.path + ".corrupt"
-	if err := os.Rename(f.path, aside); err != nil {
-		return fmt.Errorf("state: %s: %w: %v (and it could not be moved aside: %v)", f.path, ErrCorrupt, why, err)
+func (f *PRFile) MoveAside(why error) error { return moveAside(f.path, why) }
+
+// moveAside moves the corrupt file path aside to path.corrupt (see
+// PRFile.MoveAside).
+func moveAside(path string, why error) error {
+	aside := path + ".corrupt"
+	if err := os.Rename(path, aside); err != nil {
+		return fmt.Errorf("state: %s: %w: %v (and it could not be moved aside: %v)", path, ErrCorrupt, why, err)
 	}
-	syncDir(filepath.Dir(f.path))
-	return fmt.Errorf("state: %s: %w: %v; moved aside to %s", f.path, ErrCorrupt, why, aside)
+	syncDir(filepath.Dir(path))
+	return fmt.Errorf("state: %s: %w: %v; moved aside to %s", path, ErrCorrupt, why, aside)
 }
 
 // decodePR parses a PR file.

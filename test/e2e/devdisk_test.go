@@ -125,9 +125,16 @@ func staticScstd(t *testing.T) string {
 }
 
 // startPassthroughVM boots the guest with two 64 MiB disks (the second
-// filled with 0x5a) and waits until scstd answers through the forwarded
-// port.
+// filled with 0x5a) and waits until scstd, serving passthroughConfig,
+// answers through the forwarded port.
 func startPassthroughVM(t *testing.T) *passthroughVM {
+	t.Helper()
+	return startDevDiskVM(t, passthroughConfig, "")
+}
+
+// startDevDiskVM is startPassthroughVM serving config, after the shell
+// command before (if any) ran in the guest.
+func startDevDiskVM(t *testing.T, config, before string) *passthroughVM {
 	t.Helper()
 	requireTools(t, "iscsi-inq", "iscsi-test-cu", "qemu-io")
 	a := vmAssets(t)
@@ -154,9 +161,9 @@ func startPassthroughVM(t *testing.T) *passthroughVM {
 		DiskOptions: []string{",serial=SCSTDVM0,wwn=0x5000c50015ea71ac,dpofua=on", ",serial=SCSTDVM1"},
 		Files: []vmtest.File{
 			{Path: "/scstd", Data: bin, Mode: 0o755},
-			{Path: "/etc/scst.hcl", Data: []byte(passthroughConfig), Mode: 0o644},
+			{Path: "/etc/scst.hcl", Data: []byte(config), Mode: 0o644},
 		},
-		Start:     "exec /scstd run -config /etc/scst.hcl -admin-socket /run/scstd.sock >/tmp/scstd.log 2>&1",
+		Start:     before + "exec /scstd run -config /etc/scst.hcl -admin-socket /run/scstd.sock >/tmp/scstd.log 2>&1",
 		GuestPort: 3260,
 		HostPort:  p.port,
 	})
@@ -397,4 +404,106 @@ func TestDevDiskDeviceLost(t *testing.T) {
 		t.Fatalf("setting 0:0:1:0 running: %s", out)
 	}
 	waitFor("LUN 1 reads again once its disk runs", func() bool { return readOK(1) })
+}
+
+// swapConfig exports the disk behind the device node /run/swapdisk,
+// which the test points at one guest disk, then at the other.
+const swapConfig = `
+iscsi { portals = ["0.0.0.0:3260"] }
+
+handler "dev_disk" {
+  device "swap" {
+    path = "/run/swapdisk"
+  }
+}
+
+target "iqn.2026-11.org.example:passthrough" {
+  lun "0" { device = "swap" }
+}
+`
+
+// pointSwapDisk is the guest shell command that makes /run/swapdisk the
+// sg node of the SCSI device at hctl, as a renumbered node would be.
+func pointSwapDisk(hctl string) string {
+	return fmt.Sprintf("rm -f /run/swapdisk; mknod /run/swapdisk c $(cat /sys/bus/scsi/devices/%s/scsi_generic/sg*/dev | tr : ' ')", hctl)
+}
+
+// TestDevDiskIdentity: a dev_disk device records the identity of the
+// disk it first opened (state_dir/dev_disk/NAME.json). When its device
+// node later leads to another disk (the first one deleted, the node
+// remade for the second, as a hot-swap and a renumbering would), the
+// engine's retry opens the other disk and keeps the device offline (NOT
+// READY), and status, the log and validate name both disks and the step
+// that accepts the new one; that step (removing the record) brings the
+// device online on the new disk.
+func TestDevDiskIdentity(t *testing.T) {
+	p := startDevDiskVM(t, swapConfig, pointSwapDisk("0:0:0:0")+" && ")
+	const record = "/var/lib/scstd/dev_disk/swap.json"
+	status := func() string {
+		out, _ := p.Run("/scstd status -admin-socket /run/scstd.sock", 30*time.Second)
+		return out
+	}
+	read := func(pattern string) bool {
+		out, err := run(t, toolTimeout, "qemu-io", "-f", "raw", "-r", "-c", "read -P "+pattern+" 0 4k", p.url(0))
+		return err == nil && !strings.Contains(out, "failed") && strings.Contains(out, "read 4096/4096")
+	}
+	notReady := func() bool {
+		out, _ := run(t, toolTimeout, "iscsi-inq", p.url(0))
+		return strings.Contains(out, "NOT READY") && strings.Contains(out, "0x0403")
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(45 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				log, _ := p.Run("cat /tmp/scstd.log", 30*time.Second)
+				t.Fatalf("%s: not after 45s\nstatus:\n%s\nlog:\n%s", what, status(), log)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+	if !read("0") {
+		t.Fatal("the first disk (zeros) does not read before the test")
+	}
+	if out, _ := p.Run("cat "+record, 30*time.Second); !strings.Contains(out, "naa.5000c50015ea71ac") || !strings.Contains(out, `"serial": "SCSTDVM0"`) {
+		t.Fatalf("the first disk's identity is not recorded:\n%s", out)
+	}
+
+	// The first disk goes away and the node leads to the second.
+	if out, code := p.Run(pointSwapDisk("0:0:1:0")+" && echo 1 > /sys/bus/scsi/devices/0:0:0:0/delete", 30*time.Second); code != 0 {
+		t.Fatalf("swapping the disk in the guest: %s", out)
+	}
+	if read("0") {
+		t.Fatal("LUN 0 still reads after its disk was deleted")
+	}
+	swapped := time.Now()
+	waitFor("the retry finds the other disk", func() bool { return strings.Contains(status(), "leads to another disk") })
+	t.Logf("the other disk refused %v after the swap", time.Since(swapped).Round(100*time.Millisecond))
+	if !notReady() {
+		t.Error("LUN 0 does not answer NOT READY while its node leads to another disk")
+	}
+	if read("0x5a") {
+		t.Fatal("the other disk's data reads through LUN 0")
+	}
+	st := status()
+	for _, want := range []string{"found vendor.SCSTDVM1 (serial SCSTDVM1", "exported naa.5000c50015ea71ac (serial SCSTDVM0", "remove " + record} {
+		if !strings.Contains(st, want) {
+			t.Errorf("status lacks %q:\n%s", want, st)
+		}
+	}
+	if log, _ := p.Run("cat /tmp/scstd.log", 30*time.Second); strings.Count(log, "leads to another disk") != 1 {
+		t.Errorf("the log says %d times that the device leads to another disk, want once:\n%s", strings.Count(log, "leads to another disk"), log)
+	}
+	if out, _ := p.Run("/scstd validate /etc/scst.hcl 2>&1", time.Minute); !strings.Contains(out, "Another disk") || !strings.Contains(out, "SCSTDVM1") {
+		t.Errorf("validate does not warn of the other disk:\n%s", out)
+	}
+
+	// The documented step accepts the disk found: its data reads.
+	if out, code := p.Run("rm "+record, 30*time.Second); code != 0 {
+		t.Fatalf("removing the record: %s", out)
+	}
+	waitFor("LUN 0 reads the second disk once its record is removed", func() bool { return read("0x5a") })
+	if out, _ := p.Run("cat "+record, 30*time.Second); !strings.Contains(out, `"serial": "SCSTDVM1"`) {
+		t.Errorf("the accepted disk is not recorded:\n%s", out)
+	}
 }

@@ -491,3 +491,43 @@ func daemonStatusOf(t *testing.T, tgt *testtarget.Target) daemonStatus {
 	}
 	return st
 }
+
+// TestReloadPrintsItsWarnings: what an applied reload did not do as the
+// file says reaches the administrator who ran `scstd reload`, not only the
+// log: the configuration's warnings at file:line and a device left offline
+// with why. The daemon logs the configuration's warnings on every reload.
+func TestReloadPrintsItsWarnings(t *testing.T) {
+	tgt := testtarget.New(t, oneDisk)
+	tgt.SetRunFlags("-watch=false")
+	tgt.Start()
+
+	text, err := testtarget.Render(strings.Replace(oneDisk, `handler "vdisk_fileio" {`, `handler "vdisk_fileio" {
+  device "gone" {
+    filename = "{{.Dir}}/missing/gone.img"
+  }`, 1)+`
+target "iqn.2026-11.org.example:t2" {
+  lun "1" { device = "gone" }
+}
+`, tgt.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, tgt.ConfigPath(), text+fmt.Sprintf("state_dir = %q\n", tgt.StateDir()))
+	out, code := testtarget.Run(t, "reload", "-admin-socket", tgt.AdminSocket())
+	for _, want := range []string{
+		"warning: " + tgt.ConfigPath() + ":",
+		"No LUN 0: The target \"iqn.2026-11.org.example:t2\" has LUNs but no LUN 0",
+		"warning: device gone is offline (it answers NOT READY, and opening it is retried):",
+		"missing/gone.img",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("scstd reload: exit %d, want 0 and %q:\n%s", code, want, out)
+		}
+	}
+	if r := lastReload(t, tgt); len(r.Warnings) != 2 {
+		t.Errorf("the last reload's warnings: %q, want the missing LUN 0 and the offline device", r.Warnings)
+	}
+	if log := tgt.Stderr(); !strings.Contains(log, `msg="configuration warning"`) || !strings.Contains(log, "No LUN 0") {
+		t.Errorf("the daemon did not log the configuration's warning:\n%s", log)
+	}
+}
