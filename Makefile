@@ -31,9 +31,10 @@ LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(GIT_COMMIT) -X main.m
 # Debian packages the end-to-end tests and the benchmark drive the daemon
 # with; ansible runs the example playbook (examples/ansible) in the tests;
 # the dev_disk VM tests (make test-vm) boot a QEMU guest with busybox;
-# iperf3 measures the benchmark's loopback ceiling.
+# iperf3 measures the benchmark's loopback ceiling; etcd-server (etcd 3.4)
+# holds the cluster state of the gateway tests (internal/etcdtest runs it).
 APT_PACKAGES := libiscsi-bin qemu-utils qemu-block-extra tgt open-isns-server open-isns-utils ansible \
-                qemu-system-x86 busybox-static iperf3
+                qemu-system-x86 busybox-static iperf3 etcd-server
 # Pinned to the version the team's package list names.
 STATICCHECK_VERSION := v0.8.2
 

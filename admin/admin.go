@@ -93,6 +93,25 @@ type CloseReply struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// ClusterRequest asks for an administrative change to a gateway of the
+// daemon's cluster: Op is "drain", "undrain" or "evict".
+type ClusterRequest struct {
+	Op      string `json:"op"`
+	Gateway string `json:"gateway"`
+}
+
+// ClusterReply says what became of a ClusterRequest.
+type ClusterReply struct {
+	Message string `json:"message,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ClusterHandler is a Handler of a daemon that can run in a cluster
+// (scstd cluster).
+type ClusterHandler interface {
+	Cluster(ctx context.Context, op, gateway string) (string, error)
+}
+
 // Handler is what the daemon provides to the admin API.
 type Handler interface {
 	// Reload reloads the configuration and returns that reload's outcome:
@@ -156,6 +175,26 @@ func NewServer(h Handler) *http.Server {
 		}
 		n, err := h.CloseSession(req.Target, req.Initiator)
 		reply := CloseReply{Closed: n}
+		if err != nil {
+			reply.Error = err.Error()
+		}
+		writeJSON(w, reply)
+	})
+	mux.HandleFunc("POST /v1/cluster", func(w http.ResponseWriter, r *http.Request) {
+		var req ClusterRequest
+		if err := decodeBody(r.Body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var reply ClusterReply
+		ch, ok := h.(ClusterHandler)
+		if !ok {
+			reply.Error = "this daemon runs no cluster"
+			writeJSON(w, reply)
+			return
+		}
+		msg, err := ch.Cluster(r.Context(), req.Op, req.Gateway)
+		reply.Message = msg
 		if err != nil {
 			reply.Error = err.Error()
 		}

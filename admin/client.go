@@ -60,6 +60,13 @@ func (c *Client) CloseSession(target, initiator string) (CloseReply, error) {
 	return r, c.do("POST", "/v1/sessions/close", CloseRequest{Target: target, Initiator: initiator}, &r)
 }
 
+// Cluster asks for an administrative change to a gateway of the
+// daemon's cluster (op "drain", "undrain" or "evict").
+func (c *Client) Cluster(op, gateway string) (ClusterReply, error) {
+	var r ClusterReply
+	return r, c.do("POST", "/v1/cluster", ClusterRequest{Op: op, Gateway: gateway}, &r)
+}
+
 func (c *Client) do(method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {

@@ -66,6 +66,9 @@ type TargetGroup struct {
 	Preferred bool
 	// Targets are the names of its targets, in file order.
 	Targets []string
+	// Gateway, in a cluster, names the gateway whose ports of Targets
+	// are in the group (a member of the cluster block); "" otherwise.
+	Gateway string
 
 	// DeclRange is the range of the block header, NameRange of its label.
 	DeclRange hcl.Range
@@ -110,7 +113,7 @@ var deviceGroupSchema = &hcl.BodySchema{
 
 var targetGroupSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "group_id", Required: true}, {Name: "state"},
-		{Name: "preferred"}, {Name: "targets"}},
+		{Name: "preferred"}, {Name: "targets"}, {Name: "gateway"}},
 }
 
 // stateDir decodes the top-level state_dir.
@@ -221,6 +224,8 @@ func (d *decoder) targetGroup(b *hcl.Block) *TargetGroup {
 			g.Preferred, _ = d.boolean(a)
 		case "targets":
 			g.Targets, g.TargetRanges, _ = d.strList(a)
+		case "gateway":
+			g.Gateway, _ = d.str(a)
 		}
 	}
 	if _, ok := g.Attrs["group_id"]; !ok {
@@ -234,7 +239,9 @@ func (d *decoder) targetGroup(b *hcl.Block) *TargetGroup {
 // excluded: a pass-through disk answers REPORT TARGET PORT GROUPS
 // itself), unique group identifiers and targets within a group, known
 // targets, and every target that maps a device of a group in one of its
-// target groups (a path whose state would be undefined otherwise).
+// target groups (a path whose state would be undefined otherwise). In a
+// cluster a target group holds one gateway's ports: each names its
+// gateway, and every gateway has each target in one group.
 func (v *validator) deviceGroups(c *Config, devices map[string]*Device, targets map[string]*Target) {
 	names := map[string]*DeviceGroup{}
 	member := map[string]*DeviceGroup{}
@@ -263,10 +270,14 @@ func (v *validator) deviceGroups(c *Config, devices map[string]*Device, targets 
 		if len(g.TargetGroups) == 0 {
 			v.errorf(g.DeclRange, "No target groups", "The device group %q needs target_group blocks, one per set of target ports that share a state.", g.Name)
 		}
+		if g.Explicit && c.Cluster != nil {
+			v.errorf(g.Range("explicit"), "Explicit ALUA in a cluster", "In a cluster the gateways' states follow their membership and `scstd cluster drain`; SET TARGET PORT GROUPS is not offered. Remove explicit from the device group %q.", g.Name)
+		}
 		tgNames := map[string]*TargetGroup{}
 		ids := map[int]*TargetGroup{}
-		in := map[string]*TargetGroup{}
+		in := map[portKey]*TargetGroup{}
 		for _, tg := range g.TargetGroups {
+			v.targetGroupGateway(c, tg)
 			if prev, dup := tgNames[tg.Name]; dup {
 				v.errorf(tg.NameRange, "Duplicate target group", "The target group %q is also declared at %s.", tg.Name, at(prev.NameRange))
 				continue
@@ -278,24 +289,58 @@ func (v *validator) deviceGroups(c *Config, devices map[string]*Device, targets 
 				ids[tg.GroupID] = tg
 			}
 			for i, name := range tg.Targets {
+				k := portKey{tg.Gateway, name}
 				switch {
 				case targets[name] == nil:
 					v.errorf(tg.TargetRanges[i], "Unknown target", "The target group %q names the target %q, which no target block declares.", tg.Name, name)
-				case in[name] != nil:
-					v.errorf(tg.TargetRanges[i], "Target in two target groups", "The target %q is also in the target group %q at %s; a target's port is in one target port group.", name, in[name].Name, at(in[name].NameRange))
+				case in[k] != nil:
+					v.errorf(tg.TargetRanges[i], "Target in two target groups", "The target %q is also in the target group %q at %s; a target's port is in one target port group.", name, in[k].Name, at(in[k].NameRange))
 				default:
-					in[name] = tg
+					in[k] = tg
 				}
 			}
 		}
-		for _, t := range c.Targets {
-			if in[t.Name] != nil {
-				continue
-			}
-			if dev := mapsAny(t, member, g); dev != "" {
-				v.errorf(t.NameRange, "Target in no target group", "The target %q maps the device %q of the device group %q but is in none of its target groups; add it to the targets of one (at %s).", t.Name, dev, g.Name, at(g.NameRange))
+		gateways := []string{""}
+		if c.Cluster != nil {
+			gateways = gateways[:0]
+			for _, m := range c.Cluster.Members {
+				gateways = append(gateways, m.Name)
 			}
 		}
+		for _, t := range c.Targets {
+			for _, gw := range gateways {
+				if in[portKey{gw, t.Name}] != nil {
+					continue
+				}
+				dev := mapsAny(t, member, g)
+				switch {
+				case dev == "":
+				case gw == "":
+					v.errorf(t.NameRange, "Target in no target group", "The target %q maps the device %q of the device group %q but is in none of its target groups; add it to the targets of one (at %s).", t.Name, dev, g.Name, at(g.NameRange))
+				default:
+					v.errorf(g.NameRange, "Gateway without a target group", "The target %q maps the device %q of the device group %q, but no target group of the gateway %q lists it; add a target_group with gateway = %q and the target.", t.Name, dev, g.Name, gw, gw)
+				}
+			}
+		}
+	}
+}
+
+// portKey names a target port: a gateway's (in a cluster) port of a
+// target.
+type portKey struct{ gateway, target string }
+
+// targetGroupGateway checks a target group's gateway: in a cluster one of
+// its members, and set; without one, not set.
+func (v *validator) targetGroupGateway(c *Config, tg *TargetGroup) {
+	_, set := tg.Attrs["gateway"]
+	switch {
+	case c.Cluster == nil && set:
+		v.errorf(tg.Range("gateway"), "Gateway without a cluster", "gateway names a gateway of a cluster; this configuration has no cluster block. Remove it.")
+	case c.Cluster == nil:
+	case !set:
+		v.errorf(tg.DeclRange, "Target group without a gateway", "In a cluster each target group holds one gateway's ports of its targets: set gateway = one of the cluster's members.")
+	case c.Cluster.Member(tg.Gateway) == nil:
+		v.errorf(tg.Range("gateway"), "Unknown gateway", "The target group %q names the gateway %q, which has no member block in the cluster block.", tg.Name, tg.Gateway)
 	}
 }
 

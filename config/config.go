@@ -35,6 +35,9 @@ type Config struct {
 	// Targets lists the targets in file order. Target names are unique.
 	Targets []*Target
 
+	// Cluster is the cluster block, nil when there is none (a gateway
+	// on its own).
+	Cluster *Cluster
 	// StateDir is the directory where the daemon keeps its state (the
 	// seed of NAA designators, persistent reservations with APTPL),
 	// absolute (default DefaultStateDir).

@@ -22,6 +22,7 @@ var testEnv = map[string]string{
 	"DB_CHAP_SECRET":     "db-chap-secret-1",
 	"DB_MUTUAL_SECRET":   "db-mutual-secret-2",
 	"BACKUP_CHAP_SECRET": "backup-chap-secret-3",
+	"SCSTD_GATEWAY":      "gw1",
 }
 
 func testLoader() *Loader {

@@ -26,6 +26,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "iscsi"},
 		{Type: "handler", LabelNames: []string{"name"}},
 		{Type: "target", LabelNames: []string{"name"}},
+		{Type: "cluster"},
 		{Type: "device_group", LabelNames: []string{"name"}},
 		{Type: "metrics"},
 	},
@@ -198,6 +199,8 @@ func (d *decoder) file(f *hcl.File, dir string) {
 			d.handler(b)
 		case "target":
 			d.target(b)
+		case "cluster":
+			d.cluster(b)
 		case "device_group":
 			d.deviceGroup(b)
 		case "metrics":

@@ -177,12 +177,47 @@
 //	chap_algorithms                ["SHA3-256", "SHA-256", "SHA-1", "MD5"]
 //	lun label                                     0..16383
 //	lun.read_only                  false
+//	cluster.etcd                   required       http:// or https:// URLs, one scheme; port 2379 if omitted
+//	cluster.gateway                required       1..64 letters, digits, '-', '_', '.'
+//	cluster.lease_ttl              "5s"           "2s".."300s", whole seconds
+//	cluster.dial_timeout           "5s"           "100ms".."5m"
+//	cluster.prefix                 "/scstd/"      starts and ends with "/"
+//	cluster.ca_file, cert_file, key_file  none   PEM files, https only; cert_file and key_file together
+//	cluster.username, password     none           together; password is a secret
 //
 // A dev_disk device passes commands through to a real SCSI disk (SCST's
 // pass-through mode): it takes path, timeout and read_only only, its
 // identity and block size being the disk's. Its label may be the disk's
 // SCSI address ("0:0:1:0"), as SCST names pass-through devices; then path
 // may be left out. One disk backs at most one dev_disk device.
+//
+// # The cluster block
+//
+// A cluster block makes the daemon one of several gateways that export the
+// same logical units from shared storage, their common state kept in etcd
+// (docs/scale-out.md). Every gateway runs the same file; only gateway, the
+// name of this gateway in the cluster, differs, and is best taken from the
+// environment: gateway = env("SCSTD_GATEWAY") (the systemd unit can set
+// SCSTD_GATEWAY=%H, the host name; names with dots are fine). etcd lists
+// the etcd client URLs; with https:// URLs ca_file names the certificate
+// authorities to trust (the system's when unset), and cert_file and
+// key_file a client certificate for etcd's client certificate
+// authentication. username and password log in to etcd's own
+// authentication; the password is a Secret like CHAP secrets (file() or
+// env() keep it out of git; it prints as "(redacted)"), and over http:// it
+// draws a warning. lease_ttl is the time to live of the gateway's lease: a
+// gateway that stops refreshing it leaves the others' member lists that
+// long after. prefix starts every etcd key of the cluster: clusters that
+// share an etcd use different prefixes. Relative file paths resolve
+// against the configuration file's directory.
+//
+// Sources.HashExcept(Cluster.GatewayValue) is the hash that gateways
+// compare to find configuration drift: the configuration's hash with the
+// gateway's own name left out. A reload applies a change of etcd, the TLS
+// files, username, password, dial_timeout or lease_ttl by reconnecting; a
+// change of gateway or prefix, or a cluster block added or removed,
+// applies at the next start (package reconcile says how the plan shows
+// it).
 //
 // # Multipath: identity, ALUA, state
 //

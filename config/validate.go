@@ -44,6 +44,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 			continue
 		}
 		targets[t.Name] = t
+		if c.Cluster != nil && (t.RelTgtID == 0 || t.RelTgtID > MaxClusterRelTgtID) {
+			v.errorf(t.Range("rel_tgt_id"), "rel_tgt_id needed in a cluster", "In a cluster every gateway reports the same relative target port identifiers for the target %q (gateway id·256 + rel_tgt_id): set rel_tgt_id = 1..%d, unique.", t.Name, MaxClusterRelTgtID)
+		}
 		if t.RelTgtID != 0 {
 			if prev, dup := relIDs[t.RelTgtID]; dup {
 				v.errorf(t.Range("rel_tgt_id"), "Duplicate rel_tgt_id", "rel_tgt_id %d is also used by target %q at %s.", t.RelTgtID, prev.Name, at(prev.Range("rel_tgt_id")))

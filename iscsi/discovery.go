@@ -252,7 +252,7 @@ func (d *discoverySession) sendTargets(value string) Text {
 	default:
 		names = []string{value}
 	}
-	addrs := d.targetAddresses()
+	addrs := d.targetAddresses(snap.tpgt())
 	var out Text
 	for _, name := range names {
 		t := snap.Targets[name]
@@ -287,13 +287,13 @@ type portalAddress struct {
 // targetAddresses returns "ip:port,tpgt" for every portal (IPv6 in
 // brackets), the connection's own portal first; a wildcard listener is
 // reported with the IP the initiator reached it on.
-func (d *discoverySession) targetAddresses() []portalAddress {
+func (d *discoverySession) targetAddresses(tpgt uint16) []portalAddress {
 	local, _ := d.portal.(*net.TCPAddr)
 	seen := map[string]bool{}
 	var out []portalAddress
 	add := func(ip net.IP, port int, own bool) {
 		pip := PortalIP(&net.TCPAddr{IP: ip})
-		a := net.JoinHostPort(pip, strconv.Itoa(port)) + "," + strconv.Itoa(DefaultTPGT)
+		a := net.JoinHostPort(pip, strconv.Itoa(port)) + "," + strconv.Itoa(int(tpgt))
 		if !seen[a] {
 			seen[a] = true
 			out = append(out, portalAddress{ip: pip, text: a, own: own})

@@ -30,6 +30,18 @@ type Snapshot struct {
 	// see and log in to a target: the iSNS server's discovery domains
 	// (isns_server { access_control = true }).
 	AccessControl AccessControl
+	// TPGT is the target portal group tag of every portal (0:
+	// DefaultTPGT). Each gateway of a cluster has its own, so that the
+	// same target through two gateways is two SCSI target ports.
+	TPGT uint16
+}
+
+// tpgt returns the snapshot's target portal group tag.
+func (s *Snapshot) tpgt() uint16 {
+	if s.TPGT == 0 {
+		return DefaultTPGT
+	}
+	return s.TPGT
 }
 
 // AccessControl decides, beyond a target's own rules, whether an

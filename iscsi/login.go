@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// DefaultTPGT is the target portal group tag of every portal: scstd has a
-// single portal group.
+// DefaultTPGT is the target portal group tag of every portal: a gateway
+// has a single portal group (Snapshot.TPGT, when set, is another).
 const DefaultTPGT = 1
 
 // MaxNameLength is the longest iSCSI name (RFC 7143 §4.2.7.1).
@@ -541,7 +541,7 @@ func (c *loginConn) leadingAnswers() Text {
 	var out Text
 	if c.sessionType == SessionNormal && !c.tpgtSent {
 		c.tpgtSent = true
-		out.Add("TargetPortalGroupTag", fmt.Sprint(DefaultTPGT))
+		out.Add("TargetPortalGroupTag", fmt.Sprint(c.snap.tpgt()))
 	}
 	return out
 }
@@ -558,7 +558,7 @@ func (c *loginConn) complete(req LoginRequest) (*LoginResult, error) {
 		ISID:           c.first.ISID,
 		TSIH:           c.first.TSIH,
 		CID:            c.first.CID,
-		TPGT:           DefaultTPGT,
+		TPGT:           c.snap.tpgt(),
 		Target:         c.target,
 		Params:         params,
 		ExpCmdSN:       c.expCmdSN,

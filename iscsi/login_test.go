@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -609,5 +610,31 @@ func TestLoginConnectionLostAfterAdmission(t *testing.T) {
 	case <-ended:
 	case <-time.After(5 * time.Second):
 		t.Fatal("session on a closed connection did not end")
+	}
+}
+
+// TestLoginGatewayTPGT: a snapshot with its own target portal group tag
+// (a gateway of a cluster) announces it at login, gives it to the
+// session, and lists it in SendTargets.
+func TestLoginGatewayTPGT(t *testing.T) {
+	s := wireServer(t, func(snap *Snapshot) { snap.TPGT = 3 })
+	c, done := startLogin(t, s)
+	c.login(LoginRequest{Transit: true, CSG: StageSecurity, NSG: StageFullFeature, CID: 1, CmdSN: 1},
+		Text{{"InitiatorName", wireInitiator}, {"TargetName", wireTarget}, {"AuthMethod", "None"}})
+	rsp, kv := c.loginResponse()
+	if tag, _ := kv.Get("TargetPortalGroupTag"); rsp.Status != LoginSuccess || tag != "3" {
+		t.Fatalf("status %v, TargetPortalGroupTag %q", rsp.Status, tag)
+	}
+	if out := <-done; out.err != nil || out.r.TPGT != 3 {
+		t.Fatalf("result %+v, %v", out.r, out.err)
+	}
+
+	d, _ := startTCPLogin(t, s, "tcp", "127.0.0.1:0")
+	d.discoveryLogin()
+	d.text(TextRequest{Final: true, ITT: 1, TTT: ReservedTag, CmdSN: 1, ExpStatSN: 1}, Text{{"SendTargets", wireTarget}})
+	_, data := d.textResponse()
+	want := fmt.Sprintf("TargetAddress=%s,3", d.nc.RemoteAddr())
+	if !strings.Contains(string(data), want) {
+		t.Errorf("SendTargets: %q, want %q", data, want)
 	}
 }

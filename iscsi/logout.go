@@ -1,5 +1,7 @@
 package iscsi
 
+import "time"
+
 // logoutResponse decides the answer to a logout request on connection
 // cid: scstd has one connection per session and no connection recovery
 // (ErrorRecoveryLevel 0), so closing the session or this connection both
@@ -16,6 +18,10 @@ func logoutResponse(req *LogoutRequest, cid uint16) LogoutResponseCode {
 	}
 	return LogoutRecoveryNotSupported
 }
+
+// logoutReleaseWait bounds how long a logout waits for the release of
+// the session's SPC-2 reservations when the device shares them.
+const logoutReleaseWait = 2 * time.Second
 
 // execLogout handles a Logout Request (RFC 7143 §11.14). On success no
 // new command is accepted, tasks waiting for data-out are aborted, the
@@ -53,6 +59,12 @@ func (c *conn) execLogout(p *PDU) {
 		resp.Time2Wait = uint16(min(ss.params.DefaultTime2Wait, 3600))
 	}
 	send := func() {
+		if code == LogoutSuccess {
+			// The initiator may act through another nexus as soon as
+			// it reads the response: the session's SPC-2 reservations
+			// go first (shared ones settled).
+			ss.nexus.ReleaseReservations(logoutReleaseWait)
+		}
 		o := newOut(statNext)
 		resp.Encode(&o.bhs)
 		if code == LogoutSuccess {

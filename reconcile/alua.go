@@ -40,6 +40,9 @@ type TargetGroup struct {
 	// Targets are the names of the targets whose ports are in the group,
 	// sorted.
 	Targets []string `json:"targets"`
+	// Gateway, in a cluster, is the gateway whose ports of Targets are
+	// in the group.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // header returns g without its target groups: what an AddDeviceGroup or
@@ -73,7 +76,7 @@ func deviceGroupsFromConfig(gs []*config.DeviceGroup) map[string]*DeviceGroup {
 			TargetGroups: make(map[string]*TargetGroup, len(g.TargetGroups))}
 		for _, tg := range g.TargetGroups {
 			m.TargetGroups[tg.Name] = &TargetGroup{GroupID: uint16(tg.GroupID), State: scsi.ALUAStates[string(tg.State)],
-				Preferred: tg.Preferred, Targets: sortedUnique(slices.Clone(tg.Targets))}
+				Preferred: tg.Preferred, Targets: sortedUnique(slices.Clone(tg.Targets)), Gateway: tg.Gateway}
 		}
 		out[g.Name] = m
 	}
@@ -90,6 +93,7 @@ var targetGroupAttrs = []attr[TargetGroup]{
 	field("preferred", func(g *TargetGroup) *bool { return &g.Preferred }, fixed[TargetGroup](SetALUAState, UnitAttention, reasonALUA)),
 	field("group_id", func(g *TargetGroup) *uint16 { return &g.GroupID }, fixed[TargetGroup](SetTargetGroupAttr, UnitAttention, reasonALUA)),
 	listField("targets", func(g *TargetGroup) *[]string { return &g.Targets }, fixed[TargetGroup](SetTargetGroupAttr, UnitAttention, reasonALUA)),
+	field("gateway", func(g *TargetGroup) *string { return &g.Gateway }, fixed[TargetGroup](SetTargetGroupAttr, UnitAttention, reasonALUA)),
 }
 
 // reasonALUA is the unit attention of ALUA changes.
@@ -133,25 +137,36 @@ func (d *differ) deviceGroups() {
 }
 
 // aluaView is what a target's port shows of a device's ALUA: its device
-// group and target port group with identifier, state and preference.
-// The zero value: no ALUA.
+// group and target port group with identifier, state and preference;
+// in a cluster also the other gateways' groups (clusterView). The zero
+// value: no ALUA.
 type aluaView struct {
 	dg, tg    string
 	id        uint16
 	state     scsi.ALUAState
 	preferred bool
 	explicit  bool
+	others    string
 }
 
-// aluaViewOf returns what target shows of device in model m.
+// aluaViewOf returns what target shows of device in model m, on this
+// gateway (m.Cluster.Gateway) in a cluster.
 func aluaViewOf(m *Model, device, target string) aluaView {
+	self := ""
+	if m.Cluster != nil {
+		self = m.Cluster.Gateway
+	}
 	for dgName, g := range m.DeviceGroups {
 		if !slices.Contains(g.Devices, device) {
 			continue
 		}
 		for tgName, tg := range g.TargetGroups {
-			if slices.Contains(tg.Targets, target) {
-				return aluaView{dg: dgName, tg: tgName, id: tg.GroupID, state: tg.State, preferred: tg.Preferred, explicit: g.Explicit}
+			if tg.Gateway == self && slices.Contains(tg.Targets, target) {
+				v := aluaView{dg: dgName, tg: tgName, id: tg.GroupID, state: tg.State, preferred: tg.Preferred, explicit: g.Explicit}
+				if self != "" {
+					v.others = clusterView(g, tgName)
+				}
+				return v
 			}
 		}
 		return aluaView{dg: dgName}
@@ -188,13 +203,26 @@ func (d *differ) reachALUA(s *Session, before, after map[scsi.LUN]LUN, changes f
 			continue
 		}
 		var owners []int
-		for _, v := range []aluaView{vb, va} {
+		for i, v := range []aluaView{vb, va} {
 			if v.dg == "" {
 				continue
 			}
 			owners = append(owners, changes(DeviceGroupAddr(v.dg), alua)...)
 			if v.tg != "" {
 				owners = append(owners, changes(TargetGroupAddr(v.dg, v.tg), alua)...)
+			}
+			if v.others == "" {
+				continue
+			}
+			// In a cluster the session sees every gateway's group.
+			m := d.running
+			if i == 1 {
+				m = d.desired
+			}
+			for tg := range m.DeviceGroups[v.dg].TargetGroups {
+				if tg != v.tg {
+					owners = append(owners, changes(TargetGroupAddr(v.dg, tg), alua)...)
+				}
 			}
 		}
 		slices.Sort(owners)
@@ -246,6 +274,8 @@ func (e *Engine) runALUA(p Plan, m Model, devices map[string]*device, snap map[s
 		}
 	}
 	member := map[string]*scsi.DeviceGroup{}
+	remoteChanged := map[string]bool{}
+	done := map[tpgKey]bool{}
 	for _, dgName := range sortedKeys(m.DeviceGroups) {
 		g := m.DeviceGroups[dgName]
 		var members []scsi.PortGroupMember
@@ -253,15 +283,23 @@ func (e *Engine) runALUA(p Plan, m Model, devices map[string]*device, snap map[s
 			tg := g.TargetGroups[tgName]
 			k := tpgKey{dgName, tgName, tg.GroupID}
 			tpg := e.tpgs[k]
+			state := e.effectiveState(tg)
 			switch {
 			case tpg == nil:
-				tpg = scsi.NewTargetPortGroup(tgName, tg.GroupID, tg.State, tg.Preferred)
+				tpg = scsi.NewTargetPortGroup(tgName, tg.GroupID, state, tg.Preferred)
+				remoteChanged[dgName] = remoteChanged[dgName] || tg.Gateway != e.self
 			case stateChanged[k]:
-				tpg.SetState(tg.State, tg.Preferred)
+				tpg.SetState(state, tg.Preferred)
+				done[k] = true
+				remoteChanged[dgName] = remoteChanged[dgName] || tg.Gateway != e.self
 			case explicitChanged[dgName]:
 				tpg.Changed()
 			}
 			next[k] = tpg
+			if e.self != "" {
+				members = append(members, e.clusterMember(m, tpg, tg))
+				continue
+			}
 			ports := make([]uint16, 0, len(tg.Targets))
 			for _, t := range tg.Targets {
 				if id, ok := snap[t]; ok {
@@ -282,6 +320,11 @@ func (e *Engine) runALUA(p Plan, m Model, devices map[string]*device, snap map[s
 		}
 	}
 	e.tpgs = next
+	if e.self != "" {
+		// In a cluster, a change of another gateway's group reaches this
+		// gateway's sessions too: their REPORT TARGET PORT GROUPS changes.
+		e.announceALUA(remoteChanged, done)
+	}
 }
 
 // DeviceGroupStatus is one device group as the engine runs it.
@@ -304,6 +347,8 @@ type TargetGroupStatus struct {
 	Targets    []string       `json:"targets"`
 	// Ports are the targets' relative target port identifiers.
 	Ports []uint16 `json:"ports"`
+	// Gateway, in a cluster, is the gateway whose ports these are.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // deviceGroupStatus returns the running device groups. Called with e.mu
@@ -316,9 +361,15 @@ func (e *Engine) deviceGroupStatus() []DeviceGroupStatus {
 		for _, tgName := range sortedKeys(g.TargetGroups) {
 			tg := g.TargetGroups[tgName]
 			ts := TargetGroupStatus{Name: tgName, GroupID: tg.GroupID, State: tg.State, Preferred: tg.Preferred,
-				Configured: tg.State, Targets: tg.Targets}
-			if tpg := e.tpgs[tpgKey{dgName, tgName, tg.GroupID}]; tpg != nil {
+				Configured: tg.State, Targets: tg.Targets, Gateway: tg.Gateway}
+			tpg := e.tpgs[tpgKey{dgName, tgName, tg.GroupID}]
+			if tpg != nil {
 				ts.State, ts.Preferred = tpg.State()
+			}
+			if e.self != "" && tpg != nil {
+				ts.Ports = e.clusterMember(e.running, tpg, tg).Ports
+				st.TargetGroups = append(st.TargetGroups, ts)
+				continue
 			}
 			for _, t := range tg.Targets {
 				if e.snap == nil {

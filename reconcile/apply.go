@@ -92,10 +92,17 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 		return nil, err
 	}
 	e.mu.Lock()
-	st := e.state
+	if !started {
+		e.startCluster(desired.Cluster)
+	}
+	seed := e.idSeed()
 	e.mu.Unlock()
-	identify(&desired, st)
+	identify(&desired, seed)
 	e.observe(&desired, serving)
+	if !started {
+		// The daemon joins the cluster the start's configuration names.
+		running.Cluster = desired.Cluster
+	}
 	sessions := e.liveSessions(drives)
 	plan := Diff(running, desired, sessions)
 	if !started {
@@ -178,11 +185,13 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 		switch c.Op {
 		case AddDevice, ReplaceDevice:
 			open[c.Addr.Device] = specOf(p.next.Devices[c.Addr.Device])
-			l := listing
-			if c.Op == ReplaceDevice {
-				l = nil
+			if m := p.next.Devices[c.Addr.Device]; !e.sharesPR(m) {
+				l := listing
+				if c.Op == ReplaceDevice {
+					l = nil
+				}
+				p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, m, l)
 			}
-			p.pr[c.Addr.Device] = e.loadPR(c.Addr.Device, p.next.Devices[c.Addr.Device], l)
 		case RenameDevice:
 			p.renamed[c.Addr.Device] = c.Before.(string)
 		case SetPortals:
@@ -268,6 +277,8 @@ type step struct {
 	attrs []string
 	// retire are devices that leave service, and why.
 	retire []retired
+	// fresh are the devices made new (added or replaced).
+	fresh []string
 }
 
 type retired struct {
@@ -291,10 +302,12 @@ func (e *Engine) commit(p *prepared) *step {
 		case AddDevice:
 			s.devices[name] = newDevice(name, p.next.Devices[name])
 			p.pr[name].attach(s.devices[name].dev)
+			s.fresh = append(s.fresh, name)
 		case ReplaceDevice:
 			s.retire = append(s.retire, retired{s.devices[name], errReplaced})
 			s.devices[name] = newDevice(name, p.next.Devices[name])
 			p.pr[name].attach(s.devices[name].dev)
+			s.fresh = append(s.fresh, name)
 		case RenameDevice:
 			old := c.Before.(string)
 			d := *s.devices[old]
@@ -361,6 +374,7 @@ func (e *Engine) run(s *step) *Result {
 		d.dev.SetReadOnly(d.model.ReadOnly)
 		d.dev.SetCache(d.model.NVCache, d.model.WriteThrough)
 	}
+	e.attachShared(s)
 	// The iSNS registration follows the model that runs; with an empty
 	// plan the links, and so the access control, are those running.
 	ac := e.syncISNS(s.model)
@@ -477,6 +491,7 @@ func (e *Engine) nextSnapshot(s *step) *iscsi.Snapshot {
 		Targets: make(map[string]*iscsi.Target, len(p.next.Targets)),
 		Auth:    authOf(p.next.ISCSI.IncomingUsers, p.next.ISCSI.OutgoingUsers, nil),
 		Limits:  limitsOf(p.next.ISCSI),
+		TPGT:    e.selfID,
 	}
 	for _, name := range sortedKeys(p.next.Targets) {
 		t := p.next.Targets[name]
@@ -600,7 +615,10 @@ func (e *Engine) targetHeader(s *step, name string, t *Target) *iscsi.Target {
 		s.targets[name] = rt
 	}
 	relID := t.RelTgtID
-	if relID == 0 {
+	switch {
+	case e.selfID != 0:
+		relID = relPortID(e.selfID, relID)
+	case relID == 0:
 		relID = rt.relID
 	}
 	return &iscsi.Target{

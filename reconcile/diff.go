@@ -211,6 +211,7 @@ func Diff(running, desired Model, sessions []Session) Plan {
 	}
 	d.findRenames()
 	diffAttrs(&d, GlobalAddr, globalAttrs, &running.ISCSI, &desired.ISCSI, Hot)
+	d.cluster()
 	d.devices()
 	d.targets()
 	d.deviceGroups()

@@ -14,8 +14,16 @@
 // ReplaceDevice, RemoveDevice, AddTarget, SetTargetParam, EnableTarget, DisableTarget,
 // RemoveTarget, AddLUN, SetLUNAttr, RemoveLUN, AddGroup,
 // SetGroupInitiators, RemoveGroup, SetChapUsers, SetPortals, SetGlobal,
-// and for ALUA AddDeviceGroup, SetDeviceGroupAttr, RemoveDeviceGroup,
-// AddTargetGroup, SetTargetGroupAttr, SetALUAState, RemoveTargetGroup).
+// SetCluster, and for ALUA AddDeviceGroup, SetDeviceGroupAttr,
+// RemoveDeviceGroup, AddTargetGroup, SetTargetGroupAttr, SetALUAState,
+// RemoveTargetGroup).
+//
+// The cluster block (cluster.go) is carried, not run, by the engine: the
+// start takes it as it is, and a later change is one SetCluster change
+// per attribute (or one for the block coming or going), Hot, whose reason
+// tells the daemon what to do: "reconnects to etcd" (etcd endpoints, TLS
+// files, credentials, timeouts, lease TTL) or "applies at the next start"
+// (gateway, prefix, the block itself).
 //
 // # Impact per live session
 //

@@ -168,6 +168,16 @@ type Engine struct {
 	state *state.Dir
 	// tpgs are the running target port groups (runALUA).
 	tpgs map[tpgKey]*scsi.TargetPortGroup
+	// shared is the cluster's shared state (SetShared), nil for a
+	// gateway on its own; self and selfID are this gateway's name and
+	// id, seed the seed of derived NAA designators in a cluster, all
+	// fixed at the first Apply (shared.go). gwStates are the ALUA
+	// states the cluster gives gateways' ports.
+	shared   SharedState
+	self     string
+	selfID   uint16
+	seed     []byte
+	gwStates map[string]scsi.ALUAState
 
 	// idMu serializes the checks of dev_disk disks against their
 	// recorded identity (checkDisk), which run in parallel without mu;
@@ -261,9 +271,9 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 		e.mu.Unlock()
 		return Plan{}, ErrClosed
 	}
-	running, serving, drives, st := e.running, e.serving(), e.drives(), e.state
+	running, serving, drives, seed := e.running, e.serving(), e.drives(), e.idSeed()
 	e.mu.Unlock()
-	identify(&desired, st)
+	identify(&desired, seed)
 	e.observe(&desired, serving)
 	return Diff(running, desired, e.liveSessions(drives)), nil
 }
@@ -376,21 +386,34 @@ func (e *Engine) openState(desired, running string, started bool) (warning strin
 	return "", nil
 }
 
+// idSeed returns the seed of derived NAA designators: the cluster's
+// (clusterSeed) in a cluster, else the state directory's; nil before the
+// first Apply opened it. Called with e.mu held.
+func (e *Engine) idSeed() []byte {
+	switch {
+	case e.seed != nil:
+		return e.seed
+	case e.state != nil:
+		return e.state.Seed()
+	}
+	return nil
+}
+
 // identify fills in the NAA designator of the devices of m that do not
-// pin naa_id: the NAA 6h designator derived from the state directory's
-// seed and t10_dev_id (scsi.DeriveNAA). Without a state directory (none
-// opened yet) it leaves them empty. It changes m.Devices in place: m is
-// a model FromConfig just built, whose map nothing else holds (copying
-// 10,000 devices on every reload was a tenth of its Apply).
-func identify(m *Model, st *state.Dir) {
-	if st == nil {
+// pin naa_id: the NAA 6h designator derived from seed and t10_dev_id
+// (scsi.DeriveNAA). Without a seed (nothing opened yet) it leaves them
+// empty. It changes m.Devices in place: m is a model FromConfig just
+// built, whose map nothing else holds (copying 10,000 devices on every
+// reload was a tenth of its Apply).
+func identify(m *Model, seed []byte) {
+	if seed == nil {
 		return
 	}
 	for name, d := range m.Devices {
 		if d.NAA != "" || d.Handler == devDisk {
 			continue
 		}
-		naa := scsi.DeriveNAA(st.Seed(), d.T10DevID)
+		naa := scsi.DeriveNAA(seed, d.T10DevID)
 		d.NAA = hex.EncodeToString(naa[:])
 		m.Devices[name] = d
 	}

@@ -26,6 +26,7 @@ func FromConfig(c *config.Config) Model {
 		m.ISCSI = globalFromConfig(c.ISCSI)
 	}
 	m.ISCSI.LogLevel = string(c.LogLevel)
+	m.Cluster = clusterFromConfig(c.Cluster)
 	if c.Metrics != nil && !c.Metrics.Listen.IsZero() {
 		m.ISCSI.MetricsListen = c.Metrics.Listen.String()
 	}

@@ -27,6 +27,8 @@ type Model struct {
 	Devices map[string]Device `json:"devices"`
 	// Targets by iSCSI name.
 	Targets map[string]*Target `json:"targets"`
+	// Cluster is the cluster block, nil for none.
+	Cluster *Cluster `json:"cluster,omitempty"`
 	// DeviceGroups are the ALUA device groups by name.
 	DeviceGroups map[string]*DeviceGroup `json:"device_groups,omitempty"`
 	// StateDir is the state directory (state_dir). The engine opens it
@@ -226,7 +228,7 @@ func lunMapsEqual(a, b map[scsi.LUN]LUN) bool {
 // cloneModel deep-copies m, so that a test can change the copy.
 func cloneModel(m Model) Model {
 	c := Model{ISCSI: m.ISCSI, Devices: maps.Clone(m.Devices), Targets: make(map[string]*Target, len(m.Targets)),
-		DeviceGroups: cloneDeviceGroups(m.DeviceGroups), StateDir: m.StateDir}
+		Cluster: m.Cluster.clone(), DeviceGroups: cloneDeviceGroups(m.DeviceGroups), StateDir: m.StateDir}
 	c.ISCSI.Portals = slices.Clone(m.ISCSI.Portals)
 	c.ISCSI.ISNSServers = slices.Clone(m.ISCSI.ISNSServers)
 	c.ISCSI.ISNSAccessControl = slices.Clone(m.ISCSI.ISNSAccessControl)
@@ -338,6 +340,8 @@ func (m Model) apply(p Plan) Model {
 			}
 		case EnableTarget, DisableTarget, SetTargetParam:
 			setAttr(targetAttrs, m.Targets[a.Target], c)
+		case SetCluster:
+			m.applyCluster(c)
 		case AddDeviceGroup:
 			if m.DeviceGroups == nil {
 				m.DeviceGroups = map[string]*DeviceGroup{}

@@ -52,6 +52,9 @@ const (
 	SetChapUsers
 	SetPortals
 	SetGlobal
+	// SetCluster changes the cluster block; its Reason says whether the
+	// daemon reconnects to etcd or keeps the change for its next start.
+	SetCluster
 	// AddDeviceGroup, RemoveDeviceGroup and SetDeviceGroupAttr (devices,
 	// explicit) change ALUA device groups; AddTargetGroup,
 	// RemoveTargetGroup, SetTargetGroupAttr (group_id, targets) and
@@ -87,6 +90,7 @@ var opNames = [...]string{
 	SetChapUsers:       "SetChapUsers",
 	SetPortals:         "SetPortals",
 	SetGlobal:          "SetGlobal",
+	SetCluster:         "SetCluster",
 	AddDeviceGroup:     "AddDeviceGroup",
 	RemoveDeviceGroup:  "RemoveDeviceGroup",
 	SetDeviceGroupAttr: "SetDeviceGroupAttr",
@@ -209,6 +213,8 @@ type Addr struct {
 	// LUN is meaningful when HasLUN.
 	LUN    scsi.LUN `json:"lun,omitempty"`
 	HasLUN bool     `json:"has_lun,omitempty"`
+	// Cluster is set for the cluster block.
+	Cluster bool `json:"cluster,omitempty"`
 	// DeviceGroup is set for a device group and its target groups,
 	// TargetGroup for a target group.
 	DeviceGroup string `json:"device_group,omitempty"`
@@ -252,6 +258,9 @@ func (a Addr) String() string {
 		}
 		return "device[" + strconv.Quote(a.Device) + "]"
 	}
+	if a.Cluster {
+		return "cluster"
+	}
 	if a.Target == "" {
 		return "iscsi"
 	}
@@ -289,9 +298,10 @@ func isIdent(s string) bool {
 	return s != ""
 }
 
-// compareAddr orders addresses: iscsi, devices by name, targets by name
-// with each target's own address, LUNs, then groups (each followed by its
-// LUNs). With deepFirst, a target's or group's children come before it, as
+// compareAddr orders addresses: the cluster block, iscsi, devices by
+// name, targets by name with each target's own address, LUNs, then groups
+// (each followed by its LUNs), then device groups with their target
+// groups. With deepFirst, a target's or group's children come before it, as
 // removals need.
 func compareAddr(a, b Addr, deepFirst bool) int {
 	rank := func(x Addr) int {
@@ -300,6 +310,8 @@ func compareAddr(a, b Addr, deepFirst bool) int {
 			return 1
 		case x.Target != "":
 			return 2
+		case x.Cluster:
+			return -1
 		case x.DeviceGroup != "":
 			return 3
 		}
@@ -643,7 +655,11 @@ func (c Change) detail() string {
 	if sameValue(c.Before, c.After) {
 		return c.Attr
 	}
-	return c.Attr + " " + formatValue(c.Attr, c.Before) + " -> " + formatValue(c.Attr, c.After)
+	change := formatValue(c.Attr, c.Before) + " -> " + formatValue(c.Attr, c.After)
+	if c.Attr == "" { // a whole block (cluster)
+		return change
+	}
+	return c.Attr + " " + change
 }
 
 // sameValue reports whether two printed values read the same (CHAP user
@@ -725,6 +741,13 @@ func formatValue(attr string, v any) string {
 		return strconv.FormatUint(uint64(x), 10)
 	case uint16:
 		return strconv.FormatUint(uint64(x), 10)
+	case time.Duration:
+		return strconv.Quote(x.String())
+	case *Cluster:
+		if x == nil {
+			return "(none)"
+		}
+		return x.String()
 	case Duration:
 		return strconv.FormatInt(int64(time.Duration(x)/time.Second), 10)
 	case access.Redirect:
@@ -739,6 +762,8 @@ func formatValue(attr string, v any) string {
 		return quoteList(x, access.Digest.String)
 	case []access.CHAPAlgorithm:
 		return quoteList(x, access.CHAPAlgorithm.String)
+	case []ClusterMember:
+		return quoteList(x, func(m ClusterMember) string { return m.Name + "=" + strconv.Itoa(int(m.ID)) })
 	case []User:
 		return quoteList(x, func(u User) string { return u.Name })
 	}

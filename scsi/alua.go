@@ -393,8 +393,17 @@ func reportTargetPortGroups(t *task) ([]byte, error) {
 		b[4] = 0x10
 	}
 	off := hdr
+	var own *TargetPortGroup
+	if t.cmd.Nexus != nil && t.dev.fencedHere() {
+		// A device server fenced from the shared state reports its own
+		// ports unavailable, as it answers media access.
+		own = t.dev.portGroup(t.cmd.Nexus.TargetName)
+	}
 	for _, m := range g.members {
 		w := m.Group.word.Load()
+		if m.Group == own {
+			w = w&^0x0f | uint32(Unavailable)
+		}
 		d := b[off : off+8]
 		d[0] = byte(w & 0x0f)
 		if w&(1<<8) != 0 {

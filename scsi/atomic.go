@@ -9,6 +9,35 @@ import "github.com/scstd/scstd/internal/bufpool"
 // lock sectors). Plain WRITE commands do not take the lock: a WRITE
 // racing a COMPARE AND WRITE to the same blocks is ordered by the backend
 // alone.
+//
+// A device that shares its logical unit with other device servers
+// (SetSharedPR) makes COMPARE AND WRITE and ORWRITE, the two that read
+// before they write, hold the logical unit's atomic token too
+// (SharedPR.Atomic), taken before the lock: they are then atomic across
+// device servers. WRITE ATOMIC only writes, and needs no token.
+
+// lockAtomic takes the logical unit's atomic token when the device
+// shares it, then the device's atomic lock; unlockAtomic releases both.
+func (t *task) lockAtomic() error {
+	if s := t.dev.sharedStore(); s != nil {
+		release, err := s.Atomic()
+		if err != nil {
+			return asSense(err)
+		}
+		t.atomicRelease = release
+	}
+	t.dev.atomicMu.Lock()
+	return nil
+}
+
+// unlockAtomic releases what lockAtomic took.
+func (t *task) unlockAtomic() {
+	t.dev.atomicMu.Unlock()
+	if t.atomicRelease != nil {
+		t.atomicRelease()
+		t.atomicRelease = nil
+	}
+}
 
 // compareAndWrite handles COMPARE AND WRITE (SBC-3 §5.2): the data-out
 // holds the verify data then the write data, NUMBER OF LOGICAL BLOCKS
@@ -45,8 +74,10 @@ func compareAndWrite(t *task) ([]byte, error) {
 		return nil, err
 	}
 	half := len(data) / 2
-	t.dev.atomicMu.Lock()
-	defer t.dev.atomicMu.Unlock()
+	if err := t.lockAtomic(); err != nil {
+		return nil, err
+	}
+	defer t.unlockAtomic()
 	if err := t.compare(lba, data[:half], false); err != nil {
 		return nil, err
 	}
@@ -80,8 +111,10 @@ func orWrite(t *task) ([]byte, error) {
 	bp := bufpool.Get(len(data))
 	defer bufpool.Put(bp)
 	buf := *bp
-	t.dev.atomicMu.Lock()
-	defer t.dev.atomicMu.Unlock()
+	if err := t.lockAtomic(); err != nil {
+		return nil, err
+	}
+	defer t.unlockAtomic()
 	if err := t.readAt(buf, lba*bs); err != nil {
 		return nil, ErrWriteError
 	}

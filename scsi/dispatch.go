@@ -304,8 +304,10 @@ func (t *task) execute() Result {
 	if e := t.sanitizeCheck(); e != nil {
 		return checkCondition(e)
 	}
-	if t.dev.reservationConflict(t) {
-		return Result{Status: ReservationConflict}
+	if w := t.dev.res.word.Load(); w != 0 {
+		if r, stop := t.reservationCheck(w); stop {
+			return r
+		}
 	}
 	if t.blocked {
 		return Result{}

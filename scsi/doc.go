@@ -21,6 +21,7 @@
 //	  (REPORT/SET TARGET PORT GROUPS: for a device in a device group)
 //	port's ALUA state allows the command?  no  → NOT READY 04h/0Ah, 0Bh, 0Ch, 12h
 //	device online, medium present?         no  → NOT READY 04h/03h, 3Ah/00h (CD-ROM: 3Ah/01h, 3Ah/02h)
+//	shared state not held, or fenced?      yes → NOT READY 04h/0Ah, 04h/0Ch (a device that shares its reservations)
 //	reservation held by another nexus?     yes → RESERVATION CONFLICT
 //	write to a read-only device or LUN?    yes → DATA PROTECT 27h/00h
 //	the command's own checks and work      (handler)
@@ -47,7 +48,12 @@
 // refuses, and tells each nexus of a change of its port's group with
 // ASYMMETRIC ACCESS STATE CHANGED. A device given a PRStore keeps its
 // persistent reservations through power loss when the initiators ask for
-// APTPL (prstore.go).
+// APTPL (prstore.go). A device given a SharedPR shares its reservation
+// state with other device servers that export the same logical unit
+// (the gateways of a cluster, shared.go): every change is a
+// compare-and-swap in the shared store, applied everywhere before it
+// completes, and COMPARE AND WRITE holds the logical unit's shared
+// token.
 //
 // # Pass-through devices
 //

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Nexus is the SCSI state of one I_T nexus (an iSCSI session): its pending
@@ -300,6 +301,35 @@ func (n *Nexus) remember(d *Device) {
 	}
 	n.prevents[d] = struct{}{}
 	n.mu.Unlock()
+}
+
+// ReleaseReservations releases the SPC-2 reservations the I_T nexus
+// holds before it ends by a logout, so that the initiator, once told the
+// session is closed, finds them released through any other nexus; on a
+// device that shares its state it waits for the release to settle, at
+// most wait. Close releases them too, without waiting.
+func (n *Nexus) ReleaseReservations(wait time.Duration) {
+	n.mu.Lock()
+	seen := make(map[*Device]bool, len(n.lus))
+	for _, s := range n.lus {
+		if s.dev != nil {
+			seen[s.dev] = true
+		}
+	}
+	n.mu.Unlock()
+	var done []<-chan struct{}
+	for d := range seen {
+		done = append(done, d.releaseSPC2Of(n))
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for _, ch := range done {
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // Close ends the nexus (I_T nexus loss: the session is gone): the medium

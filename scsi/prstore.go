@@ -3,8 +3,9 @@ package scsi
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Persistence through power loss (APTPL, SPC-4 §5.13.5).
@@ -67,6 +68,17 @@ func (k ReservationKey) String() string { return fmt.Sprintf("0x%016x", uint64(k
 
 // MarshalText makes a ReservationKey a JSON string.
 func (k ReservationKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a key as MarshalText writes it.
+func (k *ReservationKey) UnmarshalText(b []byte) error {
+	hexDigits, ok := strings.CutPrefix(string(b), "0x")
+	v, err := strconv.ParseUint(hexDigits, 16, 64)
+	if !ok || err != nil {
+		return fmt.Errorf("reservation key %q: want 0x and up to 16 hex digits", b)
+	}
+	*k = ReservationKey(v)
+	return nil
+}
 
 // PRReservation is a persistent reservation: its type and, for the types
 // that are not all-registrants types, its holder's I_T nexus.
@@ -154,7 +166,7 @@ func (r *reservations) restore(st PRState) error {
 	if r.reserved {
 		r.resType = st.Reservation.Type
 	}
-	r.setActive()
+	r.setWord()
 	return nil
 }
 
@@ -164,6 +176,10 @@ type PRStatus struct {
 	// Persistent says whether the device can keep its state through
 	// power loss (it has a store: PTPL_C).
 	Persistent bool `json:"persistent"`
+	// Shared says whether the state is shared with other device servers
+	// (a cluster), Revision the revision of the shared state held.
+	Shared   bool  `json:"shared,omitempty"`
+	Revision int64 `json:"revision,omitempty"`
 	// Error is why the saved state could not be read at start (the
 	// device started with none) or the last change could not be saved.
 	Error string `json:"error,omitempty"`
@@ -174,7 +190,7 @@ func (d *Device) PRStatus() PRStatus {
 	r := &d.res
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := PRStatus{PRState: r.state(), Persistent: r.store != nil}
+	st := PRStatus{PRState: r.state(), Persistent: r.store != nil || r.shared != nil, Shared: r.shared != nil, Revision: r.rev}
 	if r.storeErr != nil {
 		st.Error = r.storeErr.Error()
 	}
@@ -197,39 +213,32 @@ func (r *reservations) state() PRState {
 	return st
 }
 
-// prCheckpoint is the persistent reservation state before a PERSISTENT
-// RESERVE OUT, to undo it when its outcome cannot be saved.
+// prCheckpoint is the reservation state before a change, to undo it
+// when its outcome cannot be saved or committed. Unit attentions need no
+// undoing: a change queues them only once it is made.
 type prCheckpoint struct {
 	generation uint32
 	regs       []registration
 	reserved   bool
 	resType    PRType
 	resHolder  itNexus
-	ua         map[itNexus][]*SenseError
 	aptpl      bool
+	spc2       bool
+	spc2Holder itNexus
 }
 
 // checkpoint records the state; r.mu must be held.
 func (r *reservations) checkpoint() prCheckpoint {
-	ua := make(map[itNexus][]*SenseError, len(r.ua))
-	for n, q := range r.ua {
-		ua[n] = slices.Clone(q)
-	}
 	return prCheckpoint{generation: r.generation, regs: slices.Clone(r.regs), reserved: r.reserved,
-		resType: r.resType, resHolder: r.resHolder, ua: ua, aptpl: r.aptpl}
+		resType: r.resType, resHolder: r.resHolder, aptpl: r.aptpl, spc2: r.spc2, spc2Holder: r.spc2Holder}
 }
 
 // rollback returns to a checkpoint; r.mu must be held.
 func (r *reservations) rollback(c prCheckpoint) {
-	r.generation, r.regs, r.reserved, r.resType, r.resHolder, r.aptpl =
-		c.generation, c.regs, c.reserved, c.resType, c.resHolder, c.aptpl
-	r.ua = c.ua
-	n := 0
-	for q := range maps.Values(r.ua) {
-		n += len(q)
-	}
-	r.pending.Store(int32(n))
-	r.setActive()
+	r.generation, r.regs, r.reserved, r.resType, r.resHolder, r.aptpl, r.spc2, r.spc2Holder =
+		c.generation, c.regs, c.reserved, c.resType, c.resHolder, c.aptpl, c.spc2, c.spc2Holder
+	r.posted = r.posted[:0]
+	r.setWord()
 }
 
 // persist saves the state after a change when APTPL is in force, and

@@ -89,7 +89,7 @@ func TestAPTPL(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &prFixture{fixture: &fixture{mem: f.mem, dev: dev, lu: &LogicalUnit{Device: dev}}}
-	g.lus = NewLUNMap(map[LUN]*LogicalUnit{0: g.lu})
+	g.fixture.lus = NewLUNMap(map[LUN]*LogicalUnit{0: g.lu})
 	g.nexus = f.nexus
 	for _, n := range g.nexus {
 		g.as(n, hx(t, cdbTUR), nil)

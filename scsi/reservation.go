@@ -2,10 +2,13 @@ package scsi
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Reservations (SPC-4 §5.13 and, for RESERVE/RELEASE, SPC-2 §5.5.1).
@@ -31,7 +34,13 @@ import (
 //
 // Unit attentions that reservation changes post to one I_T nexus
 // (RESERVATIONS PREEMPTED, RESERVATIONS RELEASED, REGISTRATIONS PREEMPTED)
-// are queued here per nexus and reported through reservationUA.
+// are queued here per nexus, once the change is made (saved, or
+// committed to a shared store), and reported through reservationUA.
+//
+// Every change of the state goes through reservations.change, which
+// makes it durable as the device's mode asks: in memory alone, saved to
+// a PRStore while APTPL is in force (prstore.go), or committed to a
+// SharedPR that other device servers share (shared.go).
 
 // itNexus names an I_T nexus: initiator port and target port names.
 type itNexus struct {
@@ -81,6 +90,27 @@ func (p PRType) String() string {
 
 // MarshalText makes a PRType a JSON string.
 func (p PRType) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a type as MarshalText writes it.
+func (p *PRType) UnmarshalText(b []byte) error {
+	s := string(b)
+	if n, ok := strings.CutPrefix(s, "PR_TYPE_"); ok {
+		v, err := strconv.ParseUint(n, 10, 8)
+		if err != nil {
+			return fmt.Errorf("persistent reservation type %q", s)
+		}
+		*p = PRType(v)
+		return nil
+	}
+	for _, t := range []PRType{PRWriteExclusive, PRExclusiveAccess, PRWriteExclusiveRegOnly,
+		PRExclusiveAccessRegOnly, PRWriteExclusiveAllReg, PRExclusiveAccessAllReg} {
+		if t.String() == s {
+			*p = t
+			return nil
+		}
+	}
+	return fmt.Errorf("persistent reservation type %q", s)
+}
 
 func (p PRType) valid() bool {
 	switch p {
@@ -198,13 +228,33 @@ type registration struct {
 	rtpi uint16
 }
 
+// Bits of reservations.word, which every command reads: a command on a
+// device whose word is zero takes no lock.
+const (
+	// resReserved: an SPC-2 or persistent reservation exists; commands
+	// are checked for conflicts.
+	resReserved uint32 = 1 << iota
+	// resGuarded: the device shares its state (SharedPR) and has
+	// reservation state; media access asks SharedPR.Fence.
+	resGuarded
+	// resUnsynced: the device shares its state and does not hold it
+	// (yet, or any more); media access waits.
+	resUnsynced
+)
+
+// postedUA is a unit attention that the change in progress posts.
+type postedUA struct {
+	nexus itNexus
+	ua    *SenseError
+}
+
 // reservations is a device's SPC-2 and persistent reservation state.
 type reservations struct {
 	mu sync.Mutex
-	// active is set while an SPC-2 or persistent reservation exists, so
-	// that commands on an unreserved device take no lock.
-	active atomic.Bool
-	// pending counts queued unit attentions, for the same reason.
+	// word holds the res* bits (setWord).
+	word atomic.Uint32
+	// pending counts queued unit attentions, so that commands take no
+	// lock when there is none.
 	pending atomic.Int32
 
 	spc2       bool // an SPC-2 reservation is held
@@ -219,6 +269,9 @@ type reservations struct {
 	resHolder itNexus
 
 	ua map[itNexus][]*SenseError
+	// posted are the unit attentions the change in progress posted,
+	// queued in ua once it is made.
+	posted []postedUA
 
 	// aptpl is the APTPL bit of the last REGISTER: while it is set every
 	// change is saved to store before its command completes.
@@ -228,11 +281,104 @@ type reservations struct {
 	// storeErr is why the state could not be loaded or saved, nil when
 	// it could.
 	storeErr error
+
+	// shared, when set, is the store the device shares its state with
+	// (shared.go); store is then nil. rev is the revision of the state
+	// held, uaRev the last revision whose unit attentions were
+	// delivered, synced whether the device holds the state.
+	shared SharedPR
+	rev    int64
+	uaRev  int64
+	synced bool
 }
 
-// setActive recomputes active; r.mu must be held.
-func (r *reservations) setActive() {
-	r.active.Store(r.spc2 || r.reserved)
+// setWord recomputes word; r.mu must be held.
+func (r *reservations) setWord() {
+	var w uint32
+	if r.spc2 || r.reserved {
+		w |= resReserved
+	}
+	if r.shared != nil {
+		switch {
+		case !r.synced:
+			w |= resUnsynced
+		case r.hasState():
+			w |= resGuarded
+		}
+	}
+	r.word.Store(w)
+}
+
+// change carries out op, a change of the state, and makes it durable as
+// the device's mode asks: in memory alone; saved to its PRStore while
+// APTPL is in force (a change that cannot be saved is undone and fails
+// with INSUFFICIENT REGISTRATION RESOURCES); or committed to its
+// SharedPR, op evaluated again against the current state when the copy
+// was stale. The unit attentions op posted are queued once the change
+// is made (shared: by ApplySharedPR, for this device server's nexuses).
+// It returns the shared revision the caller settles once r.mu is
+// released. r.mu must be held; op must change nothing when it fails.
+func (r *reservations) change(op func() error) (int64, error) {
+	if r.shared == nil && r.store == nil {
+		r.posted = r.posted[:0]
+		if err := op(); err != nil {
+			return 0, err
+		}
+		r.deliverPosted()
+		return 0, nil
+	}
+	for attempt := 1; ; attempt++ {
+		cp := r.checkpoint()
+		r.posted = r.posted[:0]
+		if err := op(); err != nil {
+			r.rollback(cp)
+			return r.rev, err
+		}
+		if r.shared == nil {
+			if r.samePR(cp) {
+				r.deliverPosted()
+				return 0, nil
+			}
+			if err := r.persist(cp.aptpl); err != nil {
+				r.rollback(cp)
+				return 0, errPersistFailed
+			}
+			r.deliverPosted()
+			return 0, nil
+		}
+		if r.sameAs(cp) && len(r.posted) == 0 {
+			return r.rev, nil
+		}
+		rev, err := r.shared.Commit(r.rev, r.sharedState())
+		var stale *StaleError
+		switch {
+		case errors.As(err, &stale) && attempt < maxCommitAttempts:
+			r.rollback(cp)
+			if err := r.setShared(stale.State); err != nil {
+				r.storeErr = err
+				return 0, errSharedUnavailable
+			}
+			r.rev = stale.Rev
+			r.setWord()
+			continue
+		case err != nil:
+			r.rollback(cp)
+			return 0, asSense(err)
+		}
+		r.posted = r.posted[:0]
+		r.rev = rev
+		r.setWord()
+		return rev, nil
+	}
+}
+
+// deliverPosted queues the unit attentions the change posted; r.mu must
+// be held.
+func (r *reservations) deliverPosted() {
+	for _, p := range r.posted {
+		r.deliver(p.nexus, p.ua)
+	}
+	r.posted = r.posted[:0]
 }
 
 // reg returns the registration of n, or nil; r.mu must be held.
@@ -275,7 +421,7 @@ func (r *reservations) release() {
 	r.reserved = false
 	r.resType = 0
 	r.resHolder = itNexus{}
-	r.setActive()
+	r.setWord()
 }
 
 // unregister removes the registration at index i and, when that leaves
@@ -306,8 +452,14 @@ func (r *reservations) unregister(i int) {
 	}
 }
 
-// postUA queues a unit attention for n; r.mu must be held.
+// postUA posts a unit attention for n as part of the change in
+// progress; r.mu must be held.
 func (r *reservations) postUA(n itNexus, ua *SenseError) {
+	r.posted = append(r.posted, postedUA{n, ua})
+}
+
+// deliver queues a unit attention for n; r.mu must be held.
+func (r *reservations) deliver(n itNexus, ua *SenseError) {
 	if r.ua == nil {
 		r.ua = make(map[itNexus][]*SenseError)
 	}
@@ -372,27 +524,82 @@ func (r *reservations) lock(try bool) bool {
 // resetReservations drops the device's SPC-2 reservation (logical unit
 // reset, SPC-4 §5.13.2); persistent reservations survive it.
 func (d *Device) resetReservations() {
-	r := &d.res
-	r.mu.Lock()
-	r.spc2 = false
-	r.spc2Holder = itNexus{}
-	r.setActive()
-	r.mu.Unlock()
+	d.releaseSPC2(func(itNexus) bool { return true })
 }
 
 // nexusLost releases the SPC-2 reservation that the I_T nexus n holds,
 // if any: the transport calls it (through the Nexus) when the session
 // ends. Persistent reservations and registrations survive.
 func (d *Device) nexusLost(n *Nexus) {
+	gone := nexusOf(n)
+	d.releaseSPC2(func(h itNexus) bool { return h == gone })
+}
+
+// releaseSPC2Of is nexusLost for a nexus that is about to go (a
+// logout): it returns a channel closed once the release is settled, or
+// at once when there is nothing to release.
+func (d *Device) releaseSPC2Of(n *Nexus) <-chan struct{} {
+	gone := nexusOf(n)
+	return d.releaseSPC2(func(h itNexus) bool { return h == gone })
+}
+
+// ReleaseSPC2Through releases the SPC-2 reservation when its holder's
+// target port is one that port says is gone (another device server's
+// ports, when that server left the cluster): SPC-2 releases it on I_T
+// nexus loss.
+func (d *Device) ReleaseSPC2Through(port func(targetPort string) bool) {
+	d.releaseSPC2(func(h itNexus) bool { return port(h.target) })
+}
+
+// releaseSPC2 drops the SPC-2 reservation when its holder matches. A
+// device that shares its state commits the release in the background,
+// retrying for a while: the caller (a session ending, a reset) cannot
+// wait for the store. The returned channel is closed once the release is
+// done (settled, or given up).
+func (d *Device) releaseSPC2(match func(itNexus) bool) <-chan struct{} {
 	r := &d.res
+	done := make(chan struct{})
+	op := func() error {
+		if r.spc2 && match(r.spc2Holder) {
+			r.spc2 = false
+			r.spc2Holder = itNexus{}
+			r.setWord()
+		}
+		return nil
+	}
 	r.mu.Lock()
-	if r.spc2 && r.spc2Holder == nexusOf(n) {
-		r.spc2 = false
-		r.spc2Holder = itNexus{}
-		r.setActive()
+	if !r.spc2 || !match(r.spc2Holder) {
+		r.mu.Unlock()
+		close(done)
+		return done
+	}
+	if r.shared == nil {
+		op()
+		r.mu.Unlock()
+		close(done)
+		return done
 	}
 	r.mu.Unlock()
+	go func() {
+		defer close(done)
+		for range spc2ReleaseAttempts {
+			r.mu.Lock()
+			shared := r.shared
+			rev, err := r.change(op)
+			r.mu.Unlock()
+			if err == nil {
+				r.settle(shared, rev)
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}()
+	return done
 }
+
+// spc2ReleaseAttempts bounds the background commits of an SPC-2
+// release, one a second.
+const spc2ReleaseAttempts = 60
 
 // access says how a command is treated under a reservation held by
 // another I_T nexus (SPC-4 table 62, SBC-3 table 13).
@@ -435,10 +642,25 @@ func commandAccess(cdb []byte) access {
 // a reservation take no lock. A command tried without waiting (t.try)
 // that finds the lock held sets t.blocked instead.
 func (d *Device) reservationConflict(t *task) bool {
-	r := &d.res
-	if !r.active.Load() {
-		return false
+	return d.res.word.Load()&resReserved != 0 && d.conflicts(t)
+}
+
+// reservationCheck is what the dispatcher asks of a device whose
+// reservation word is not zero: the fence of a device that shares its
+// state, then reservation conflicts.
+func (t *task) reservationCheck(w uint32) (Result, bool) {
+	if e := t.dev.fence(t, w); e != nil {
+		return checkCondition(e), true
 	}
+	if w&resReserved != 0 && t.dev.conflicts(t) {
+		return Result{Status: ReservationConflict}, true
+	}
+	return Result{}, false
+}
+
+// conflicts is reservationConflict for a device with a reservation.
+func (d *Device) conflicts(t *task) bool {
+	r := &d.res
 	cdb := t.cdb()
 	n := nexusOf(t.cmd.Nexus)
 	if !r.lock(t.try) {
@@ -482,14 +704,21 @@ func reserve6(t *task) ([]byte, error) {
 	r := &t.dev.res
 	n := nexusOf(t.cmd.Nexus)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.regs) > 0 || (r.spc2 && r.spc2Holder != n) {
-		return nil, errReservationConflict
+	shared := r.shared
+	rev, err := r.change(func() error {
+		if len(r.regs) > 0 || (r.spc2 && r.spc2Holder != n) {
+			return errReservationConflict
+		}
+		r.spc2 = true
+		r.spc2Holder = n
+		r.setWord()
+		return nil
+	})
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	r.spc2 = true
-	r.spc2Holder = n
-	r.setActive()
-	return nil, nil
+	return nil, r.settle(shared, rev)
 }
 
 // checkSPC2CDB refuses the unsupported options of RESERVE and RELEASE:
@@ -516,16 +745,23 @@ func release6(t *task) ([]byte, error) {
 	r := &t.dev.res
 	n := nexusOf(t.cmd.Nexus)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.regs) > 0 {
-		return nil, errReservationConflict
+	shared := r.shared
+	rev, err := r.change(func() error {
+		if len(r.regs) > 0 {
+			return errReservationConflict
+		}
+		if r.spc2 && r.spc2Holder == n {
+			r.spc2 = false
+			r.spc2Holder = itNexus{}
+			r.setWord()
+		}
+		return nil
+	})
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	if r.spc2 && r.spc2Holder == n {
-		r.spc2 = false
-		r.spc2Holder = itNexus{}
-		r.setActive()
-	}
-	return nil, nil
+	return nil, r.settle(shared, rev)
 }
 
 // persistentReserveIn handles PERSISTENT RESERVE IN (SPC-4 §6.15).
@@ -566,7 +802,7 @@ func persistentReserveIn(t *task) ([]byte, error) {
 		// zero: no SPEC_I_PT, no ALL_TG_PT. PTPL_C when the device can
 		// keep its state through power loss.
 		b[2] = 0x10
-		if r.store != nil {
+		if r.store != nil || r.shared != nil {
 			b[2] |= 0x01
 		}
 		// TMV, ALLOW COMMANDS 001b: TEST UNIT READY is allowed through
@@ -668,35 +904,37 @@ func persistentReserveOut(t *task) ([]byte, error) {
 		return nil, invalidParam(20, 3) // SPEC_I_PT
 	case p[20]&0x04 != 0:
 		return nil, invalidParam(20, 2) // ALL_TG_PT
-	case aptpl && register && t.dev.res.store == nil:
-		return nil, invalidParam(20, 0) // APTPL: nowhere to keep the state
 	}
 
 	r := &t.dev.res
 	n := nexusOf(t.cmd.Nexus)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.spc2 {
-		return nil, errReservationConflict
-	}
-	if r.store == nil {
-		return nil, r.prOut(t, sa, n, key, saKey, typ, scope)
+	if aptpl && register && r.store == nil && r.shared == nil {
+		r.mu.Unlock()
+		return nil, invalidParam(20, 0) // APTPL: nowhere to keep the state
 	}
 	// APTPL (SPC-4 §5.13.5): the last REGISTER's bit decides whether the
 	// state is kept through power loss; while it is, no change completes
-	// before it is saved, and one that cannot be saved is undone.
-	cp := r.checkpoint()
-	if err := r.prOut(t, sa, n, key, saKey, typ, scope); err != nil {
+	// before it is saved (change). A shared state is kept by its store
+	// whatever the bit says.
+	shared := r.shared
+	rev, err := r.change(func() error {
+		if r.spc2 {
+			return errReservationConflict
+		}
+		if err := r.prOut(t, sa, n, key, saKey, typ, scope); err != nil {
+			return err
+		}
+		if register {
+			r.aptpl = aptpl
+		}
+		return nil
+	})
+	r.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	if register {
-		r.aptpl = aptpl
-	}
-	if err := r.persist(cp.aptpl); err != nil {
-		r.rollback(cp)
-		return nil, errPersistFailed
-	}
-	return nil, nil
+	return nil, r.settle(shared, rev)
 }
 
 // prOut carries out a PERSISTENT RESERVE OUT service action on the
@@ -778,7 +1016,7 @@ func (r *reservations) reserve(n itNexus, typ PRType) error {
 	r.reserved = true
 	r.resType = typ
 	r.resHolder = n
-	r.setActive()
+	r.setWord()
 	return nil
 }
 
@@ -816,7 +1054,7 @@ func (r *reservations) preempt(n itNexus, key, saKey uint64, typ PRType) error {
 		// every other registration and takes the reservation.
 		r.removeKeyed(n, func(g registration) bool { return g.nexus != n })
 		r.reserved, r.resType, r.resHolder = true, typ, n
-		r.setActive()
+		r.setWord()
 	case r.reserved && !r.resType.allRegistrants() && saKey == r.holderKey():
 		// Preempting the holder: its registration (and every other with
 		// that key, except ours) goes, and we hold the reservation, with
@@ -825,7 +1063,7 @@ func (r *reservations) preempt(n itNexus, key, saKey uint64, typ PRType) error {
 		r.release() // replaced below: no RESERVATIONS RELEASED for it
 		r.removeKeyed(n, func(g registration) bool { return g.key == saKey && g.nexus != n })
 		r.reserved, r.resType, r.resHolder = true, typ, n
-		r.setActive()
+		r.setWord()
 		if oldType != typ {
 			for _, g := range r.regs {
 				if g.nexus != n {

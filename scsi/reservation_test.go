@@ -58,10 +58,30 @@ var (
 )
 
 // prFixture is a device seen through three I_T nexuses: two initiators
-// and the first initiator again through another target port.
+// and the first initiator again through another target port. With
+// sharedFixtures set (withSharedFixtures), the second and third nexuses
+// reach the logical unit through a second device server (a second
+// Device on the same storage) that shares the reservation state with the
+// first through a memShared.
 type prFixture struct {
 	*fixture
 	nexus [3]*Nexus
+	// lus is the LUN map each nexus sends through.
+	lus [3]*LUNMap
+	// hub and second are the shared store and the second device, with
+	// sharedFixtures.
+	hub    *memShared
+	second *Device
+}
+
+// sharedFixtures makes newPRFixture spread its nexuses over two device
+// servers that share the reservation state.
+var sharedFixtures bool
+
+// withSharedFixtures sets sharedFixtures for the rest of the test.
+func withSharedFixtures(t *testing.T) {
+	sharedFixtures = true
+	t.Cleanup(func() { sharedFixtures = false })
 }
 
 func newPRFixture(t *testing.T) *prFixture {
@@ -69,6 +89,15 @@ func newPRFixture(t *testing.T) *prFixture {
 	f.nexus[0] = f.nex
 	f.nexus[1] = NewNexus("iqn.1994-05.com.redhat:other,i,0x23d000000002", "iqn.2026-11.org.example:t1", 1, 1)
 	f.nexus[2] = NewNexus(f.nex.InitiatorPort, "iqn.2026-11.org.example:t1", 2, 2)
+	f.lus = [3]*LUNMap{f.fixture.lus, f.fixture.lus, f.fixture.lus}
+	if sharedFixtures {
+		f.hub = newMemShared()
+		f.second = NewDevice(DeviceConfig{Name: "disk1", BlockSize: 512}, f.mem)
+		f.hub.attach(f.dev)
+		f.hub.attach(f.second)
+		second := NewLUNMap(map[LUN]*LogicalUnit{0: {Device: f.second}})
+		f.lus[1], f.lus[2] = second, second
+	}
 	for _, n := range f.nexus[1:] {
 		f.as(n, hx(t, cdbTUR), nil) // power-on unit attention
 	}
@@ -76,7 +105,13 @@ func newPRFixture(t *testing.T) *prFixture {
 }
 
 func (f *prFixture) as(n *Nexus, cdb, out []byte) Result {
-	return Execute(&Command{Nexus: n, LUNs: f.lus, LUN: 0, LUNValid: true,
+	lus := f.fixture.lus
+	for i, m := range f.nexus {
+		if m == n && f.lus[i] != nil {
+			lus = f.lus[i]
+		}
+	}
+	return Execute(&Command{Nexus: n, LUNs: lus, LUN: 0, LUNValid: true,
 		CDB: cdb, DataOut: out, ExpectedIn: 1 << 16})
 }
 
@@ -174,11 +209,21 @@ func TestPersistentRegister(t *testing.T) {
 		{0, cdbReadKeys, "", good, "00000006 00000010" + keyA + keyC},
 		// parameter list checks
 		{0, "5f 00 00 0000 00000010 00", zero + keyA, want(ErrParamListLength), ""},
-		{0, cdbRegIgnore, zero + keyA + "00000000 01 000000", want(invalidParam(20, 0)), ""},
+		{0, cdbRegIgnore, zero + keyA + "00000000 01 000000", aptplRefused(), ""},
 		{0, cdbRegIgnore, zero + keyA + "00000000 04 000000", want(invalidParam(20, 2)), ""},
 		{0, cdbRegIgnore, zero + keyA + "00000000 08 000000", want(invalidParam(20, 3)), ""},
 		{0, cdbRegIgnore, zero + keyA, want(ErrParamListLength), ""},
 	})
+}
+
+// aptplRefused is the answer to a REGISTER with APTPL on a device with
+// nowhere to keep its state: refused, unless the device shares its
+// state (the shared store keeps it).
+func aptplRefused() string {
+	if sharedFixtures {
+		return good
+	}
+	return want(invalidParam(20, 0))
 }
 
 func TestPersistentReserveRelease(t *testing.T) {

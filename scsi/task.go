@@ -26,6 +26,9 @@ type task struct {
 	// outLen is the data-out length the CDB called for, as dataOut
 	// recorded it (Result.DataOutLen).
 	outLen uint64
+	// atomicRelease releases the shared atomic token lockAtomic took,
+	// nil for none.
+	atomicRelease func()
 	// try says the command runs on a goroutine that must not wait
 	// (TryExecute); blocked is set when it would have waited, and the
 	// command is then given up.

@@ -143,7 +143,7 @@ func TestTryExecuteReservationLock(t *testing.T) {
 	r := &f.dev.res
 
 	r.mu.Lock()
-	r.postUA(nexusOf(f.nex), uaReservationsPreempted)
+	r.deliver(nexusOf(f.nex), uaReservationsPreempted)
 	r.mu.Unlock()
 	r.mu.Lock()
 	if _, ok := f.try(hx(t, cdbRead10), nil); ok {
@@ -156,7 +156,7 @@ func TestTryExecuteReservationLock(t *testing.T) {
 
 	r.mu.Lock()
 	r.reserved, r.resType = true, PRWriteExclusive
-	r.setActive()
+	r.setWord()
 	r.mu.Unlock()
 	r.mu.Lock()
 	if _, ok := f.try(hx(t, cdbRead10), nil); ok {

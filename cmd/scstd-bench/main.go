@@ -190,6 +190,9 @@ func run(ctx context.Context) int {
 	if set.cases.MatchString(caseScale) && ctx.Err() == nil {
 		b.scale(work)
 	}
+	if set.cases.MatchString(caseCluster) && ctx.Err() == nil {
+		b.cluster(work)
+	}
 	loads = append(loads, "end "+loadAverage())
 	took := time.Since(began).Round(time.Second)
 	res.write("# load average (1, 5, 15 min): " + strings.Join(loads, "; ") + "\n")

@@ -118,6 +118,11 @@ func goals() []goal {
 		{"10,000 LUNs: reload that changes nothing", ms("reload_unchanged_ms"), fmtMs, "", 0},
 		{"10,000 LUNs: RSS per configured LUN", ms("bytes_per_lun"), fmtKiB, "<=", 4 << 10},
 		{"10,000 LUNs: peak RSS per configured LUN", ms("peak_bytes_per_lun"), fmtKiB, "", 0},
+		{"PR OUT, one daemon", one(caseCluster, "scstd", "pr_out_ms"), fmtMs2, "", 0},
+		{"PR OUT, two gateways and etcd", one(caseCluster, "scstd-cluster", "pr_out_ms"), fmtMs2, "", 0},
+		{"COMPARE AND WRITE, one daemon", one(caseCluster, "scstd", "caw_ms"), fmtMs2, "", 0},
+		{"COMPARE AND WRITE, two gateways, token held", one(caseCluster, "scstd-cluster", "caw_ms"), fmtMs2, "", 0},
+		{"COMPARE AND WRITE, two gateways, token moving", one(caseCluster, "scstd-cluster", "caw_moving_ms"), fmtMs2, "", 0},
 	}
 }
 

@@ -288,3 +288,23 @@ func cmdSession(o *options, fs *flag.FlagSet) (int, error) {
 	fmt.Fprintf(o.stdout, "closed %d session(s) of %s on %s\n", r.Closed, fs.Arg(2), fs.Arg(1))
 	return 0, nil
 }
+
+func cmdCluster(o *options, fs *flag.FlagSet) (int, error) {
+	if fs.NArg() != 2 {
+		return 2, errUsage
+	}
+	switch fs.Arg(0) {
+	case "drain", "undrain", "evict":
+	default:
+		return 2, errUsage
+	}
+	r, err := admin.NewClient(o.adminSocket).Cluster(fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return 1, err
+	}
+	if r.Error != "" {
+		return 1, fmt.Errorf("%s", r.Error)
+	}
+	fmt.Fprintln(o.stdout, r.Message)
+	return 0, nil
+}

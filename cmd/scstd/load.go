@@ -17,11 +17,14 @@ import (
 // result, its diagnostics, and the loader that can print them with source
 // lines.
 type loaded struct {
-	src    *config.Sources // nil when the path could not be read
-	cfg    *config.Config
-	diags  hcl.Diagnostics
-	hash   string
-	loader *config.Loader
+	src   *config.Sources // nil when the path could not be read
+	cfg   *config.Config
+	diags hcl.Diagnostics
+	hash  string
+	// clusterHash is hash without the cluster's gateway name: what the
+	// gateways compare (config.Sources.HashExcept).
+	clusterHash string
+	loader      *config.Loader
 }
 
 // loadConfig reads path once (config.ReadSources: regular files only, at
@@ -41,6 +44,9 @@ func loadChecked(path string, check func(*config.Config) hcl.Diagnostics) *loade
 	}
 	ld.hash = ld.src.Hash()
 	ld.cfg, ld.diags = ld.loader.LoadSources(ld.src)
+	if ld.cfg != nil && ld.cfg.Cluster != nil {
+		ld.clusterHash = ld.src.HashExcept(ld.cfg.Cluster.GatewayValue)
+	}
 	if ld.cfg != nil {
 		ld.diags = append(ld.diags, check(ld.cfg)...)
 	}

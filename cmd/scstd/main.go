@@ -112,6 +112,9 @@ With -no-storage nothing is looked up on disk for the backing files: not whether
 		{name: "session", args: "close TARGET INITIATOR", short: "force-close the sessions of INITIATOR on TARGET",
 			long:  `Closes every session of the initiator INITIATOR on the target TARGET at once (SCST's force_close). The initiator may log in again.`,
 			flags: socketFlag, run: cmdSession},
+		{name: "cluster", args: "drain|undrain|evict GATEWAY", short: "drain, undrain or evict a gateway of the daemon's cluster",
+			long:  `Asks the running daemon, a gateway of a cluster (docs/scale-out.md), for an administrative change to gateway GATEWAY, which may be another gateway. drain moves GATEWAY's target ports to standby once every gateway has told its sessions (ASYMMETRIC ACCESS STATE CHANGED), so that multipathed initiators move to the other gateways with no I/O error, and waits until GATEWAY reports standby; undrain gives them back their configured states. A drain is kept in etcd: a drained gateway that restarts stays standby. evict is for a gateway that is down for good: reservation changes stop waiting for it; it is refused while the gateway runs.`,
+			flags: socketFlag, run: cmdCluster},
 		{name: "import", args: "[-secrets-dir DIR] [scst.conf]", short: "convert SCST's scst.conf to scstd's HCL",
 			long: `Reads an SCST configuration file (standard input when no file or "-" is given) as scstadmin reads it and prints the equivalent scstd configuration, formatted as "scstd fmt" formats it. Devices of the vdisk_fileio, vdisk_blockio, vdisk_nullio, vcdrom and dev_disk handlers and the iSCSI target driver (targets, LUNs, initiator groups, CHAP users, negotiation keys, allowed_portal, per_portal_acl, redirect, rel_tgt_id, iSNS) are converted; everything else is kept in the output as comments and listed on standard error with its line, so that nothing is dropped silently.
 

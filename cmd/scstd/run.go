@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scstd/scstd/admin"
+	"github.com/scstd/scstd/cluster"
 	"github.com/scstd/scstd/config"
 	"github.com/scstd/scstd/iscsi"
 	"github.com/scstd/scstd/metrics"
@@ -157,6 +158,11 @@ type daemonState struct {
 
 	mu   sync.Mutex
 	last admin.ReloadReply
+	// cluster is the gateway's membership, nil without a cluster block
+	// at start; clusterRestart lists the cluster changes that apply at
+	// the next start.
+	cluster        *cluster.Node
+	clusterRestart []string
 	// lastApplied is the last reload that changed something (or the
 	// start), for "already applied by the file watch at ...".
 	lastApplied *admin.ReloadReply
@@ -212,6 +218,14 @@ func (d *daemonState) shutdown(adminSrv *http.Server) {
 	cancel()
 	if err != nil && !errors.Is(err, iscsi.ErrServerClosed) {
 		d.log.Warn("shutdown", "err", err)
+	}
+	// Leave the cluster once nothing is served: the lease is revoked, so
+	// the other gateways see this one go at once.
+	d.mu.Lock()
+	node := d.cluster
+	d.mu.Unlock()
+	if node != nil {
+		node.Close()
 	}
 	// Deregisters from the iSNS servers and closes the storage.
 	closed := make(chan error, 1)
@@ -284,6 +298,9 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 			return d.record(reply, false)
 		}
 	}
+	if trigger == triggerStart {
+		d.joinCluster(ld)
+	}
 	res, err := d.eng.Apply(ctx, ld.cfg, reconcile.ApplyOptions{Force: force})
 	if err != nil {
 		reply.Error = err.Error()
@@ -318,6 +335,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 		d.log.Info("configuration unchanged", "trigger", trigger, "generation", reply.Generation)
 	}
 	d.applyLogLevel(res.Plan)
+	d.applyCluster(ld, res.Plan, trigger == triggerStart)
 	return d.record(reply, applied)
 }
 
@@ -462,7 +480,7 @@ func (d *daemonState) Plan(ctx context.Context, path string) admin.PlanReply {
 func (d *daemonState) Status(ctx context.Context) any {
 	last := d.LastReload()
 	last.Detail = nil // the printed plan says it; the JSON detail is for `reload`
-	return map[string]any{
+	st := map[string]any{
 		"config":         d.path,
 		"watch":          d.watch,
 		"version":        version,
@@ -471,6 +489,10 @@ func (d *daemonState) Status(ctx context.Context) any {
 		"last_reload":    last,
 		"engine":         d.eng.Status(),
 	}
+	if c := d.clusterStatus(); c != nil {
+		st["cluster"] = c
+	}
+	return st
 }
 
 // CloseSession implements admin.Handler.

@@ -25,6 +25,10 @@
 // and port. The daemon's stderr is logged when the test fails, and a daemon
 // that dies on its own fails the test.
 //
+// SetHost puts the portal on another loopback address (127.0.0.2, ...),
+// for several daemons on one machine as a cluster's gateways; Kill ends
+// the daemon with SIGKILL, as a crash would, and Start starts it again.
+//
 // Templates see the fields of Params: {{.Portal}} ("127.0.0.1:PORT"),
 // {{.Host}}, {{.Port}} and {{.Dir}} (a per-target scratch directory that
 // holds the configuration, the admin socket and the backing files).

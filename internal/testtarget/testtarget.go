@@ -59,6 +59,8 @@ type Target struct {
 	template string // configuration source, rendered with params
 	params   Params
 	runFlags []string // extra flags of `scstd run`
+	host     string   // loopback address of the portal ("": 127.0.0.1)
+	env      []string // extra environment of the daemon, "NAME=value"
 
 	mu         sync.Mutex
 	proc       *process
@@ -115,6 +117,50 @@ func New(t testing.TB, config string) *Target {
 	return tgt
 }
 
+// SetHost moves the portal to another loopback address (127.0.0.2, ...)
+// before Start, as gateways of one cluster on one machine need: it picks
+// a port there and rewrites the configuration.
+func (tgt *Target) SetHost(host string) {
+	tgt.t.Helper()
+	tgt.host = host
+	tgt.pickPort()
+	tgt.writeConfig()
+}
+
+// Kill sends SIGKILL to the daemon by its PID and waits for it to exit,
+// as a crash would end it; the test goes on with the daemon stopped.
+func (tgt *Target) Kill() {
+	tgt.t.Helper()
+	p := tgt.take()
+	if p == nil {
+		return
+	}
+	defer tgt.keepStderr(p)
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// take returns the running process, which the target no longer counts as
+// running, or nil.
+func (tgt *Target) take() *process {
+	tgt.mu.Lock()
+	defer tgt.mu.Unlock()
+	p := tgt.proc
+	tgt.proc = nil
+	return p
+}
+
+// keepStderr keeps what an exited process wrote, for Stderr.
+func (tgt *Target) keepStderr(p *process) {
+	tgt.mu.Lock()
+	tgt.lastStderr = p.stderr.String()
+	tgt.mu.Unlock()
+}
+
+// SetEnv adds variables ("NAME=value") to the daemon's environment, for
+// the starts that follow: values a configuration reads with env().
+func (tgt *Target) SetEnv(kv ...string) { tgt.env = kv }
+
 // SetRunFlags adds flags to the daemon's command line (`scstd run -config
 // FILE -admin-socket SOCK FLAGS...`), for the starts that follow.
 func (tgt *Target) SetRunFlags(flags ...string) { tgt.runFlags = flags }
@@ -151,6 +197,9 @@ func (tgt *Target) start() error {
 	args := append([]string{"run", "-config", tgt.config, "-admin-socket", tgt.socket}, tgt.runFlags...)
 	cmd := exec.Command(tgt.bin, args...)
 	cmd.Dir = tgt.dir
+	if len(tgt.env) > 0 {
+		cmd.Env = append(os.Environ(), tgt.env...)
+	}
 	p := &process{cmd: cmd, stderr: newTailBuffer(4 << 20), exited: make(chan struct{})}
 	cmd.Stdout = p.stderr
 	cmd.Stderr = p.stderr
@@ -215,18 +264,11 @@ func (tgt *Target) accepts() bool {
 // nothing.
 func (tgt *Target) Stop() {
 	tgt.t.Helper()
-	tgt.mu.Lock()
-	p := tgt.proc
-	tgt.proc = nil
-	tgt.mu.Unlock()
+	p := tgt.take()
 	if p == nil {
 		return
 	}
-	defer func() {
-		tgt.mu.Lock()
-		tgt.lastStderr = p.stderr.String()
-		tgt.mu.Unlock()
-	}()
+	defer tgt.keepStderr(p)
 	select {
 	case <-p.exited:
 		tgt.t.Errorf("testtarget: scstd had already exited: %v\n--- scstd stderr ---\n%s", p.err, tail(p.stderr.String()))
@@ -417,9 +459,13 @@ func (tgt *Target) pickPort() {
 	if err != nil {
 		tgt.t.Fatalf("testtarget: %v", err)
 	}
+	host := tgt.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
 	tgt.params = Params{
-		Portal: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Host:   "127.0.0.1",
+		Portal: net.JoinHostPort(host, strconv.Itoa(port)),
+		Host:   host,
 		Port:   port,
 		Dir:    tgt.dir,
 	}

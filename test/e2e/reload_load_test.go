@@ -319,6 +319,7 @@ func (s *liveSession) end() error {
 // over the first 16 MiB.
 type qemuLoad struct {
 	url  string
+	base int          // byte offset of the first block
 	ops  atomic.Int64 // qemu-io commands that completed
 	runs atomic.Int64
 
@@ -338,9 +339,13 @@ const (
 	qemuIOStride = mib
 )
 
-func startQemuLoad(url string) *qemuLoad {
+func startQemuLoad(url string) *qemuLoad { return startQemuLoadAt(url, 0) }
+
+// startQemuLoadAt is startQemuLoad over the 16 MiB from byte base, so
+// that loads through several paths to one LU keep out of each other's way.
+func startQemuLoadAt(url string, base int) *qemuLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &qemuLoad{url: url, cancel: cancel, done: make(chan struct{}), notes: map[string]int{}}
+	q := &qemuLoad{url: url, base: base, cancel: cancel, done: make(chan struct{}), notes: map[string]int{}}
 	go func() {
 		defer close(q.done)
 		for run := 0; ctx.Err() == nil; run++ {
@@ -354,7 +359,7 @@ func startQemuLoad(url string) *qemuLoad {
 func (q *qemuLoad) once(ctx context.Context, pat byte) {
 	args := []string{"-f", "raw"}
 	for i := range qemuIOBlocks {
-		off := i * qemuIOStride
+		off := q.base + i*qemuIOStride
 		args = append(args, "-c", fmt.Sprintf("write -P 0x%02x %d %d", pat, off, qemuIOSize),
 			"-c", fmt.Sprintf("read -P 0x%02x %d %d", pat, off, qemuIOSize))
 	}
