@@ -72,28 +72,13 @@ func (ld *loaded) diagnosticText() string {
 	return b.String()
 }
 
-// diagnosticSummary is the diagnostics on one line each, for the log.
-func (ld *loaded) diagnosticSummary() []string {
+// lines is the diagnostics of severity sev, one line each
+// (file:line:col: summary: detail): the errors for the log, the warnings
+// for the reload's reply.
+func (ld *loaded) lines(sev hcl.DiagnosticSeverity) []string {
 	var out []string
 	for _, d := range ld.diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		where := ""
-		if d.Subject != nil {
-			where = d.Subject.String() + ": "
-		}
-		out = append(out, where+d.Summary+": "+d.Detail)
-	}
-	return out
-}
-
-// warnings is the warnings among the diagnostics, one line each
-// (file:line:col: summary: detail).
-func (ld *loaded) warnings() []string {
-	var out []string
-	for _, d := range ld.diags {
-		if d.Severity != hcl.DiagWarning {
+		if d.Severity != sev {
 			continue
 		}
 		where := ""

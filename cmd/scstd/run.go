@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/scstd/scstd/admin"
@@ -284,7 +285,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 	if ld.diags.HasErrors() {
 		reply.Error = fmt.Sprintf("%s has errors; the running configuration is unchanged", d.path)
 		reply.Diagnostics = ld.diagnosticText()
-		d.logFailure(trigger, "errors", ld.diagnosticSummary())
+		d.logFailure(trigger, "errors", ld.lines(hcl.DiagError))
 		return d.record(reply, false)
 	}
 	if empty := ld.emptyFiles(); len(empty) > 0 {
@@ -322,7 +323,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 		reply.Plan = res.Plan.String()
 		reply.Detail = marshalDetail(res.Plan)
 	}
-	reply.Warnings = append(ld.warnings(), res.Warnings...)
+	reply.Warnings = append(ld.lines(hcl.DiagWarning), res.Warnings...)
 	for _, o := range res.Offline {
 		reply.Warnings = append(reply.Warnings, fmt.Sprintf("device %s is offline (it answers NOT READY, and opening it is retried): %s", o.Name, o.Reason))
 	}
