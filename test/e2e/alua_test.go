@@ -383,8 +383,18 @@ func TestALUAReloadFlipsOnlyItsPaths(t *testing.T) {
 		t.Errorf("qemu-io on the path that was not flipped: %d commands, errors:\n%s", load.ops.Load(), strings.Join(errs, "\n"))
 	}
 
-	// A planned failover: one edit, one reload; every session stays.
+	// A planned failover: one edit, one reload; every session stays. The
+	// load's last qemu-io session has ended on the initiator's side; wait
+	// until the target has seen it end too, so that the sessions compared
+	// are the ones that must stay.
 	before := aluaStatusOf(t, tgt).Engine.Sessions
+	for deadline := time.Now().Add(5 * time.Second); len(before) != 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		before = aluaStatusOf(t, tgt).Engine.Sessions
+	}
+	if len(before) != 2 {
+		t.Fatalf("sessions before the failover: %v, want the two of host1", before)
+	}
 	r = tgt.Reconfigure(fmt.Sprintf(aluaConfig, "standby", "active/optimized"))
 	if !r.OK {
 		t.Fatalf("failover reload: %s", r.Error)
