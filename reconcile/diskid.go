@@ -205,6 +205,7 @@ func (e *Engine) forgetDisks(p Plan) {
 				if err := e.state.RenameDiskID(old, name); err != nil {
 					e.log.Warn("moving the disk identity of a renamed device", "device", name, "err", err)
 				}
+				e.movePR(name, old)
 			}
 			continue
 		default:

@@ -260,3 +260,46 @@ func TestDevDiskIdentityRename(t *testing.T) {
 		t.Fatalf("record under the new name: %s %v %v", b, err, derr)
 	}
 }
+
+// A renamed dev_disk device keeps its persistent reservations: their file,
+// keyed by the device's name, moves with it, and a restart restores them
+// under the new name.
+func TestDevDiskRenameKeepsPR(t *testing.T) {
+	disks := newFakeDisks()
+	disks.setID("/dev/sg1", diskA)
+	first, _ := newDiskEngine(t, disks, Options{})
+	dir := first.opts.StateDir
+	apply(t, first, parse(t, diskConfig("/dev/sg1", 30))) // records the disk
+	first.Close()
+	st, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := scsi.PRState{APTPL: true, Generation: 1, Registrations: []scsi.PRRegistration{
+		{InitiatorPort: "iqn.x,i,0x1", TargetPort: iqnA + ",t,0x0001", Key: 0xabc, RelTgtPortID: 1}}}
+	oldFile := st.PR(state.PRKey(nil, "dev_disk", "sdb"), "sdb")
+	if err := oldFile.Save(saved); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newDiskEngine(t, disks, Options{StateDir: dir})
+	apply(t, e, parse(t, diskConfig("/dev/sg1", 30)))
+	if d := deviceStatus(t, e, "sdb"); d.PersistentReservations == nil || len(d.PersistentReservations.Registrations) != 1 {
+		t.Fatalf("before the rename: %+v", d.PersistentReservations)
+	}
+	renamed := strings.ReplaceAll(diskConfig("/dev/sg1", 30), `"sdb"`, `"sdc"`)
+	apply(t, e, parse(t, renamed))
+	newFile := st.PR(state.PRKey(nil, "dev_disk", "sdc"), "sdc")
+	if _, err := os.Stat(oldFile.Path()); !os.IsNotExist(err) {
+		t.Errorf("the old name's PR file after the rename: %v", err)
+	}
+	if got, ok, err := newFile.Load(); err != nil || !ok || len(got.Registrations) != 1 || got.Registrations[0].Key != 0xabc {
+		t.Fatalf("the new name's PR file: %+v %v %v", got, ok, err)
+	}
+	e.Close()
+
+	e2, _ := newDiskEngine(t, disks, Options{StateDir: dir})
+	apply(t, e2, parse(t, renamed))
+	if d := deviceStatus(t, e2, "sdc"); !d.Online || d.PersistentReservations == nil || len(d.PersistentReservations.Registrations) != 1 {
+		t.Fatalf("restart after the rename: %+v", d)
+	}
+}

@@ -14,7 +14,8 @@ import (
 // that a rename keeps it) or, for a dev_disk device, by its name. A new
 // scsi.Device (an added or replaced device, or every device at start) is
 // given its file as its scsi.PRStore and the state saved in it. A device
-// that a reload removes from the configuration loses its file; one that
+// that a reload removes from the configuration loses its file, a renamed
+// dev_disk device's file moves with it (movePR); one that
 // is only offline (its storage does not open) keeps it, and serves it.
 
 // savedPR is what prepare read of a device's saved persistent
@@ -137,5 +138,24 @@ func (e *Engine) forgetPR(p Plan, retired []retired) {
 		if err := f.Remove(); err != nil {
 			e.log.Warn("removing the persistent reservations of a removed device", "device", name, "file", f.Path(), "err", err)
 		}
+	}
+}
+
+// movePR moves the PR file of a dev_disk device renamed from old to name
+// (its key is its name): the device saves to the new file from now on,
+// and a restart finds its reservations under its new name. Called with
+// e.mu held, after commit.
+func (e *Engine) movePR(name, old string) {
+	d := e.devices[name]
+	if d == nil {
+		return
+	}
+	key := prKey(name, d.model)
+	if key == prKey(old, d.model) {
+		return
+	}
+	src, dst := e.state.PR(prKey(old, d.model), old), e.state.PR(key, name)
+	if err := d.dev.MovePRStore(dst, func() error { return src.MoveTo(dst) }); err != nil {
+		e.log.Warn("moving the persistent reservations of a renamed device", "device", name, "from", src.Path(), "to", dst.Path(), "err", err)
 	}
 }

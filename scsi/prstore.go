@@ -103,6 +103,21 @@ func (d *Device) SetPRStore(s PRStore) {
 	r.mu.Unlock()
 }
 
+// MovePRStore hands the device's persistent reservations to store s: move,
+// run under the reservation lock so that no save comes between, moves
+// what the old store saved to where s keeps it. When move fails the device
+// keeps its store.
+func (d *Device) MovePRStore(s PRStore, move func() error) error {
+	r := &d.res
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := move(); err != nil {
+		return err
+	}
+	r.store = s
+	return nil
+}
+
 // RestorePR makes st the device's persistent reservation state, as it
 // was saved before a restart. A state that does not hold together (a
 // reservation without its holder's registration, an invalid type) is

@@ -205,6 +205,18 @@ func (f *PRFile) Save(st scsi.PRState) error {
 	return WriteFileAtomic(f.path, append(b, '\n'), 0o640)
 }
 
+// MoveTo moves the device's saved state to dst's place, durably; nothing
+// saved is fine. A state already at dst is replaced.
+func (f *PRFile) MoveTo(dst *PRFile) error {
+	if err := os.Rename(f.path, dst.path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("state: %w", err)
+	}
+	return syncDir(filepath.Dir(dst.path))
+}
+
 // Remove deletes the device's state, durably; none is fine.
 func (f *PRFile) Remove() error {
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
