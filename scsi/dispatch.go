@@ -215,10 +215,11 @@ func Execute(cmd *Command) Result {
 // It takes the commands that wait for nothing but their I/O (READ,
 // WRITE, TEST UNIT READY), and tries that I/O without waiting
 // (vdisk.NoWaiter: a page cache or memory hit). It returns false, having
-// done nothing that matters (no unit attention taken, no data written
-// that the command's Execute does not write again), when the command
-// would wait: for a device, for a cache flush (FUA, write-through), or
-// for the reservation lock. The caller then runs Execute.
+// done nothing that matters (no unit attention taken, nothing written),
+// when the command would wait: for a device, for a cache flush (FUA,
+// write-through), or for the reservation lock. The caller then runs
+// Execute. A write the backend took in part is no longer given up: it is
+// finished with a write that may wait, and completes (tryIO).
 func TryExecute(cmd *Command) (Result, bool) {
 	if len(cmd.CDB) == 0 {
 		return Result{}, false

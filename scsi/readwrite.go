@@ -129,7 +129,13 @@ func (t *task) writeAt(buf []byte, off uint64, fua bool) error {
 var errBlocked = errors.New("scsi: the command would wait")
 
 // tryIO reads (or writes) buf at byte offset off without waiting
-// (vdisk.NoWaiter), setting t.blocked when the backend cannot.
+// (vdisk.NoWaiter), setting t.blocked when the backend cannot. A write
+// the backend took in part before it would have waited is not given up:
+// its first bytes are on the medium, and the Execute that would run it
+// again could find the device preempted, offline or not ready and answer
+// that the command did not run. Its checks have passed, so it is
+// finished here with a write that may wait (rare: the page cache took
+// part of the range), and completes.
 func (t *task) tryIO(buf []byte, off uint64, write bool) (int, error) {
 	nw, ok := t.be.(vdisk.NoWaiter)
 	if !ok {
@@ -143,11 +149,15 @@ func (t *task) tryIO(buf []byte, off uint64, write bool) (int, error) {
 	} else {
 		n, err = nw.TryReadAt(buf, int64(off))
 	}
-	if err == vdisk.ErrWouldBlock {
-		t.blocked = true
-		return n, errBlocked
+	if err != vdisk.ErrWouldBlock {
+		return n, err
 	}
-	return n, err
+	if write && n > 0 {
+		m, err := t.be.WriteAt(buf[n:], int64(off)+int64(n))
+		return n + m, err
+	}
+	t.blocked = true
+	return n, errBlocked
 }
 
 // read handles READ(6/10/12/16) (SBC-3 §5.11-5.14). DPO and FUA are

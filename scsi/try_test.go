@@ -181,3 +181,68 @@ func TestTryExecuteAllocs(t *testing.T) {
 		t.Errorf("TryExecute of a read allocates %v times", n)
 	}
 }
+
+// shortTryMem is a memBackend whose tries read or write the first half of
+// p and then say they would wait, as preadv2 and pwritev2 with RWF_NOWAIT
+// do when the page cache holds part of the range; it records every byte
+// range written.
+type shortTryMem struct {
+	*memBackend
+	writes [][2]int64 // offset and length of each write, tried or not
+}
+
+func (m *shortTryMem) TryReadAt(p []byte, off int64) (int, error) {
+	n, err := m.ReadAt(p[:len(p)/2], off)
+	if err != nil {
+		return n, err
+	}
+	return n, vdisk.ErrWouldBlock
+}
+
+func (m *shortTryMem) TryWriteAt(p []byte, off int64) (int, error) {
+	n, err := m.WriteAt(p[:len(p)/2], off)
+	if err != nil {
+		return n, err
+	}
+	return n, vdisk.ErrWouldBlock
+}
+
+func (m *shortTryMem) WriteAt(p []byte, off int64) (int, error) {
+	m.writes = append(m.writes, [2]int64{off, int64(len(p))})
+	return m.memBackend.WriteAt(p, off)
+}
+
+// A write the backend took in part before it would have waited has
+// changed the medium: it is not given up (an Execute that came later
+// could answer RESERVATION CONFLICT or NOT READY for a command whose data
+// is partly written) but finished and answered GOOD, each byte written
+// once.
+func TestTryExecuteShortWrite(t *testing.T) {
+	f := newFixture(t, 64, DeviceConfig{})
+	m := &shortTryMem{memBackend: f.mem}
+	f.dev = NewDevice(f.dev.cfg, m)
+	f.lu = &LogicalUnit{Device: f.dev}
+	f.lus = NewLUNMap(map[LUN]*LogicalUnit{0: f.lu})
+	f.clearUA(t, 0)
+
+	data := make([]byte, 4*512)
+	for i := range data {
+		data[i] = byte(i*7 + 1)
+	}
+	r, ok := f.try(hx(t, "2a 00 00000002 00 0004 00"), data)
+	if !ok || r.Status != Good {
+		t.Fatalf("a write partly taken: ok %v, %s; want it run, GOOD", ok, senseOf(r))
+	}
+	if !bytes.Equal(m.data[2*512:6*512], data) {
+		t.Error("the write is not on the medium")
+	}
+	want := [][2]int64{{2 * 512, 2 * 512}, {4 * 512, 2 * 512}}
+	if len(m.writes) != len(want) || m.writes[0] != want[0] || m.writes[1] != want[1] {
+		t.Errorf("writes (offset, length) %v, want %v: each byte once", m.writes, want)
+	}
+	// A read that ran short is given up with no data-in: Execute reads
+	// it again.
+	if r, ok := f.try(hx(t, "28 00 00000002 00 0004 00"), nil); ok || r.Data != nil {
+		t.Errorf("a read that ran short: ok %v, %d bytes of data-in; want it given up with none", ok, len(r.Data))
+	}
+}

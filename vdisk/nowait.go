@@ -15,10 +15,12 @@ import (
 // served from memory, and hands it to a goroutine that may wait only
 // when it is not.
 //
-// TryReadAt and TryWriteAt return ErrWouldBlock, having done nothing the
-// caller must undo (a read may have filled part of p; a write may have
-// written part of p, which the full write then writes again), when the
-// I/O would wait for storage; other errors are the I/O's own.
+// TryReadAt and TryWriteAt return ErrWouldBlock when the I/O would wait
+// for storage, with n the bytes done before it would: a read's first n
+// bytes of p are filled, to be read again; a write's are on the medium,
+// so a caller with n > 0 finishes the write (WriteAt of p[n:]) rather
+// than give it up, as the medium has changed. Other errors are the I/O's
+// own.
 type NoWaiter interface {
 	TryReadAt(p []byte, off int64) (int, error)
 	TryWriteAt(p []byte, off int64) (int, error)
@@ -119,8 +121,9 @@ func (b *fileBackend) TryWriteAt(p []byte, off int64) (int, error) {
 }
 
 // rwNoWait is preadv2 or pwritev2 (trap) of p at off with RWF_NOWAIT. A
-// short transfer and EAGAIN are ErrWouldBlock; EOPNOTSUPP (no RWF_NOWAIT
-// in this file system, for this direction) is returned as such.
+// short transfer is ErrWouldBlock with the bytes transferred, EAGAIN is
+// ErrWouldBlock with none; EOPNOTSUPP (no RWF_NOWAIT in this file system,
+// for this direction) is returned as such.
 func rwNoWait(trap uintptr, fd int, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
