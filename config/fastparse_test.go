@@ -184,6 +184,8 @@ func TestParseFastFiles(t *testing.T) {
 	}
 }
 
+// FuzzParseFast: whatever the bytes, the fast parser either gives up or
+// builds the syntax tree hclsyntax builds (checkFast).
 func FuzzParseFast(f *testing.F) {
 	for _, c := range fastCases {
 		f.Add([]byte(c.src))

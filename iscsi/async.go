@@ -143,6 +143,7 @@ func (s *Server) Commit(snap *Snapshot, effects []SessionEffect) {
 	}
 	snap.Generation = s.gen.Add(1)
 	s.snap.Store(snap)
+	s.logins.prune(snap)
 	for _, ss := range events {
 		ss.sendAsync(&AsyncMessage{Event: AsyncSCSIEvent}, senseLUNsChanged)
 	}

@@ -179,10 +179,23 @@ func (c *loginConn) loginOutcome(err error) (target, reason string) {
 	return target, reason
 }
 
+// prune drops the counts of the targets snap no longer has, when it is
+// published: a target removed and added again starts from zero, also when
+// no one asked for the counts in between.
+func (lc *loginCounts) prune(snap *Snapshot) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	for name := range lc.targets {
+		if _, ok := snap.Targets[name]; !ok && name != "" {
+			delete(lc.targets, name)
+		}
+	}
+}
+
 // Logins returns the login counts of the targets the published snapshot
 // has, and of "" (discovery sessions and unknown targets), sorted by
-// target. The counts of targets no longer published are dropped: a
-// target added again starts from zero.
+// target. (A login that began before its target was removed may count
+// after the prune; it is not shown.)
 func (s *Server) Logins() []TargetLogins {
 	snap := s.Snapshot()
 	lc := &s.logins
@@ -191,7 +204,6 @@ func (s *Server) Logins() []TargetLogins {
 	out := make([]TargetLogins, 0, len(lc.targets))
 	for name, tl := range lc.targets {
 		if _, ok := snap.Targets[name]; !ok && name != "" {
-			delete(lc.targets, name)
 			continue
 		}
 		c := *tl

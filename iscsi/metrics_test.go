@@ -109,11 +109,15 @@ func TestLoginCounts(t *testing.T) {
 	if got := s.Logins(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("logins %+v, want %+v", got, want)
 	}
-	snap := *s.Snapshot()
+	with := s.Snapshot()
+	snap := *with
 	snap.Targets = map[string]*Target{}
 	s.Publish(&snap)
+	// Added again before anyone asked for the counts: from zero.
+	again := *with
+	s.Publish(&again)
 	if got := s.Logins(); !reflect.DeepEqual(got, want[:1]) {
-		t.Errorf("after the target went: %+v", got)
+		t.Errorf("after the target went and came back: %+v", got)
 	}
 }
 

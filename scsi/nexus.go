@@ -310,16 +310,11 @@ func (n *Nexus) remember(d *Device) {
 // most wait. Close releases them too, without waiting.
 func (n *Nexus) ReleaseReservations(wait time.Duration) {
 	n.mu.Lock()
-	seen := make(map[*Device]bool, len(n.lus))
-	for _, s := range n.lus {
-		if s.dev != nil {
-			seen[s.dev] = true
-		}
-	}
+	devices := n.devicesLocked()
 	n.mu.Unlock()
 	var done []<-chan struct{}
-	for d := range seen {
-		done = append(done, d.releaseSPC2Of(n))
+	for d := range devices {
+		done = append(done, d.nexusLost(n))
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
@@ -342,18 +337,25 @@ func (n *Nexus) Close() {
 	for d := range n.prevents {
 		prevents = append(prevents, d)
 	}
+	devices := n.devicesLocked()
+	n.prevents = nil
+	n.mu.Unlock()
+	for _, d := range prevents {
+		d.setPrevent(n, false)
+	}
+	for d := range devices {
+		d.nexusLost(n)
+	}
+}
+
+// devicesLocked is the set of devices the nexus addressed; n.mu must be
+// held.
+func (n *Nexus) devicesLocked() map[*Device]bool {
 	seen := make(map[*Device]bool, len(n.lus))
 	for _, s := range n.lus {
 		if s.dev != nil {
 			seen[s.dev] = true
 		}
 	}
-	n.prevents = nil
-	n.mu.Unlock()
-	for _, d := range prevents {
-		d.setPrevent(n, false)
-	}
-	for d := range seen {
-		d.nexusLost(n)
-	}
+	return seen
 }

@@ -529,16 +529,10 @@ func (d *Device) resetReservations() {
 
 // nexusLost releases the SPC-2 reservation that the I_T nexus n holds,
 // if any: the transport calls it (through the Nexus) when the session
-// ends. Persistent reservations and registrations survive.
-func (d *Device) nexusLost(n *Nexus) {
-	gone := nexusOf(n)
-	d.releaseSPC2(func(h itNexus) bool { return h == gone })
-}
-
-// releaseSPC2Of is nexusLost for a nexus that is about to go (a
-// logout): it returns a channel closed once the release is settled, or
-// at once when there is nothing to release.
-func (d *Device) releaseSPC2Of(n *Nexus) <-chan struct{} {
+// ends or is about to (a logout). Persistent reservations and
+// registrations survive. The channel is closed once the release is
+// settled, or at once when there is nothing to release.
+func (d *Device) nexusLost(n *Nexus) <-chan struct{} {
 	gone := nexusOf(n)
 	return d.releaseSPC2(func(h itNexus) bool { return h == gone })
 }

@@ -77,6 +77,7 @@ type StaleError struct {
 	State *SharedPRState
 }
 
+// Error says that the change was made on a stale state.
 func (e *StaleError) Error() string {
 	return fmt.Sprintf("scsi: the shared reservation state changed (revision %d)", e.Rev)
 }

@@ -507,9 +507,11 @@ func (d *daemonState) CloseSession(target, initiator string) (int, error) {
 // of every large reload, marking the whole running state while the reload
 // waits for CPU. So a reload runs with the collector's target raised to
 // reloadGC percent (unless GOGC asks for more, or for none), and the collection
-// comes after it, off the reload's time: releaseMemory runs one once the
-// reply is out and gives the garbage back to the system, so that an idle
-// daemon's RSS is what it holds, not what its last reload left behind.
+// comes after it, off the reload's time. After the start, releaseMemory
+// runs one and gives the start's garbage back to the system, so that the
+// idle daemon's RSS is what it holds. Later reloads leave theirs to the
+// collector: giving it back after each made the next reload fault it in
+// again (340-440 ms of CPU for 10,000 LUNs, against 70-170 ms).
 const reloadGC = 400
 
 // raiseGC sets the GC percent of a reload and returns what restores the
