@@ -70,7 +70,9 @@
 // execution). A command that waits for nothing (scsi.TryExecute: a read
 // or write served from memory) runs on the connection's reader, and the
 // answers of the commands of one socket read leave in one writev
-// (rawwrite.go); the others run on executor goroutines.
+// (rawwrite.go); the others run on executor goroutines. (A write the page
+// cache took in part is finished there too, waiting: its bytes are on the
+// medium, so it is never handed back to be checked again.)
 //
 // # Peers on a budget
 //
