@@ -58,9 +58,13 @@
 // TTL. A gateway fences itself from logical units with reservation
 // state two thirds of a TTL after its last renewed keep-alive: their
 // commands answer TARGET PORT IN UNAVAILABLE STATE until etcd renews the
-// lease. COMPARE AND WRITE runs under a per-logical-unit token, a key
-// under the holder's lease handed over on request (caw.go). Drain,
-// undrain and evict are admin.go.
+// lease. A reservation value the gateway cannot read (another scstd
+// version's, or edited by hand) leaves the unit's state unknown: media
+// access waits as for a stale state, its reservation changes are
+// refused, and the gateway does not acknowledge the value's revision,
+// until a value it can read replaces it. COMPARE AND WRITE runs under
+// a per-logical-unit token, a key under the holder's lease handed over
+// on request (caw.go). Drain, undrain and evict are admin.go.
 //
 // # What it does not do
 //

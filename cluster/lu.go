@@ -55,6 +55,10 @@ type lu struct {
 	rev   int64
 	state *scsi.SharedPRState
 	held  int64
+	// bad is the revision of a reservation value that could not be read
+	// and that no readable one has replaced since (0: none); state is
+	// then nil and the acknowledgement is held below bad (unreadable).
+	bad int64
 	// queue is the applier's work; running says its goroutine runs.
 	queue   []job
 	running bool
@@ -92,12 +96,23 @@ func (n *Node) Attach(naa []byte, name string, d *scsi.Device) {
 	l := n.luLocked(key)
 	l.mu.Lock()
 	l.dev, l.name = d, name
-	rev, st := l.rev, l.state
 	l.mu.Unlock()
 	if sh.synced {
-		l.enqueue(job{load: true, rev: rev, state: st, epoch: sh.epoch})
+		l.enqueue(l.loadJob(sh.epoch))
 	}
 	sh.mu.Unlock()
+}
+
+// loadJob returns the job that loads the logical unit's state as the
+// node holds it into its device: the state, or stale when it could not
+// be read.
+func (l *lu) loadJob(epoch uint64) job {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bad != 0 {
+		return job{stale: true, rev: l.rev, epoch: epoch}
+	}
+	return job{load: true, rev: l.rev, state: l.state, epoch: epoch}
 }
 
 // luFor returns the logical unit naa.
@@ -127,7 +142,7 @@ func (l *lu) device() *scsi.Device {
 // reset forgets the cached keys before a load. sh.mu is held.
 func (l *lu) reset() {
 	l.mu.Lock()
-	l.rev, l.state, l.held = 0, nil, 0
+	l.rev, l.state, l.held, l.bad = 0, nil, 0, 0
 	l.mu.Unlock()
 	l.tokenLost()
 }
@@ -169,6 +184,8 @@ func (l *lu) apply() {
 		var err error
 		switch {
 		case d == nil || !current:
+		case j.stale:
+			d.StaleSharedPR()
 		case j.load:
 			err = d.LoadSharedPR(j.rev, j.state)
 		default:
@@ -178,7 +195,7 @@ func (l *lu) apply() {
 			l.n.log.Error("cluster: a logical unit's reservation state does not hold together; media access to it waits",
 				"device", l.name, "naa", l.naa, "revision", j.rev, "err", err)
 		}
-		if !j.load {
+		if j.counted {
 			l.n.applied(j.rev, j.epoch)
 		}
 	}
@@ -206,6 +223,10 @@ func (l *lu) Commit(rev int64, next *scsi.SharedPRState) (int64, error) {
 		return 0, errUnavailable
 	case n.Fence() != nil:
 		n.refuse(l, "etcd unreachable: the gateway's lease deadline passed")
+		return 0, errUnavailable
+	}
+	if key := l.unreadableKey(); key != "" {
+		n.refuse(l, "its reservation value in etcd ("+key+") cannot be read: write a value this scstd version reads, or delete the key to clear the reservations")
 		return 0, errUnavailable
 	}
 	if gw := n.absentUnsafe(l, rev); gw != "" {
@@ -262,10 +283,23 @@ func (l *lu) stale(kvs []*mvccpb.KeyValue) error {
 	}
 	st, err := decodePR(kvs[0].Value)
 	if err != nil {
-		l.n.log.Error("cluster: a logical unit's reservation state in etcd cannot be read", "naa", l.naa, "err", err)
+		l.n.log.Error("cluster: persistent reservation refused (NOT READY, the initiator retries): the logical unit's reservation value in etcd cannot be read",
+			"key", string(kvs[0].Key), "revision", kvs[0].ModRevision, "err", err)
 		return errUnavailable
 	}
 	return &scsi.StaleError{Rev: kvs[0].ModRevision, State: st}
+}
+
+// unreadableKey returns the reservation key when its value could not
+// be read (unreadable), "" otherwise.
+func (l *lu) unreadableKey() string {
+	l.mu.Lock()
+	bad := l.bad
+	l.mu.Unlock()
+	if bad == 0 {
+		return ""
+	}
+	return l.n.opts().luKey(l.naa, "pr")
 }
 
 // uncertain resolves a transaction that failed without an answer (a

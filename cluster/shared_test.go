@@ -1,11 +1,18 @@
 package cluster
 
 import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/scstd/scstd/internal/etcdtest"
 	"github.com/scstd/scstd/scsi"
@@ -150,5 +157,137 @@ func TestSharedAtomicToken(t *testing.T) {
 	wg.Wait()
 	if overlaps.Load() != 0 || done.Load() != 60 {
 		t.Errorf("%d overlaps with the other gateway's commands in %d commands", overlaps.Load(), done.Load())
+	}
+}
+
+// TestUnreadableReservationValue: a reservation value that does not
+// decode (here a reservation type of a newer scstd) leaves the logical
+// unit's state unknown: its device refuses media access as with a stale
+// state, reservation changes are refused, and the gateway does not
+// acknowledge the value's revision, whether it comes by the watch or in
+// the load at a join; a readable value brings the state back and the
+// acknowledgement on.
+func TestUnreadableReservationValue(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.Options{})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint()}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	o1 := options(srv, "gw1")
+	o1.IDs = map[string]uint16{"gw1": 1, "gw2": 2}
+	n1, log1 := join(t, o1, "h")
+	waitFor(t, 15*time.Second, "gw1 active", func() bool { return n1.Status().PortState == stateActive })
+
+	naaA, naaB := []byte{0x60, 0xa1}, []byte{0x60, 0xb2}
+	keyA, keyB := o1.luKey(hex.EncodeToString(naaA), "pr"), o1.luKey(hex.EncodeToString(naaB), "pr")
+	devA := scsi.NewDevice(scsi.DeviceConfig{Name: "a"}, nil)
+	devB := scsi.NewDevice(scsi.DeviceConfig{Name: "b"}, nil)
+	n1.Attach(naaA, "a", devA)
+	n1.Attach(naaB, "b", devB)
+	synced := func(d *scsi.Device) bool { _, ok := d.SharedPRRevision(); return ok }
+	waitFor(t, 5*time.Second, "both devices load their state", func() bool { return synced(devA) && synced(devB) })
+
+	put := func(key, val string) int64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rsp, err := cli.Put(ctx, key, val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rsp.Header.Revision
+	}
+	ack := func(gw string) int64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rsp, err := cli.Get(ctx, o1.key(dirAcks, gw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rsp.Kvs) == 0 {
+			return 0
+		}
+		r, _ := strconv.ParseInt(string(rsp.Kvs[0].Value), 10, 64)
+		return r
+	}
+	// noAck asserts for a second that gw does not acknowledge rev.
+	noAck := func(gw string, rev int64) {
+		t.Helper()
+		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if a := ack(gw); a >= rev {
+				t.Fatalf("%s acknowledged %d, past the unreadable value at %d", gw, a, rev)
+			}
+		}
+	}
+	valid := func(gen uint32) string {
+		b, err := json.Marshal(prValue{Writer: "gw9", Seq: uint64(gen), State: &scsi.SharedPRState{PRState: scsi.PRState{Generation: gen}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	const bad = `{"writer":"gw9","seq":1,"state":{"generation":3,"registrations":[],` +
+		`"reservation":{"type":"write-exclusive-some-future-type","initiator_port":"iqn.i,i,0x1","target_port":"iqn.t,t,0x0001"}}}`
+	if _, err := decodePR([]byte(bad)); err == nil {
+		t.Fatal("the test's unreadable value decodes")
+	}
+
+	// Live: the watch brings the unreadable value.
+	badRev := put(keyA, bad)
+	waitFor(t, 5*time.Second, "gw1 fences the unit with the unreadable value", func() bool { return !synced(devA) })
+	_, err = n1.luFor(hex.EncodeToString(naaA)).Commit(badRev, &scsi.SharedPRState{PRState: scsi.PRState{Generation: 4}})
+	if err != errUnavailable {
+		t.Fatalf("a reservation change on the unreadable value: %v, want NOT READY", err)
+	}
+	if s := log1.String(); !strings.Contains(s, keyA) || !strings.Contains(s, "cannot be read") {
+		t.Errorf("the log does not name the unreadable key %s:\n%s", keyA, s)
+	}
+	// A later change of another unit applies, and still nothing at or
+	// past the unreadable value is acknowledged.
+	revB := put(keyB, valid(1))
+	waitFor(t, 5*time.Second, "gw1 applies the other unit's change", func() bool {
+		r, ok := devB.SharedPRRevision()
+		return ok && r == revB
+	})
+	noAck("gw1", badRev)
+	if synced(devA) {
+		t.Fatal("the unit with the unreadable value is no longer fenced")
+	}
+	// A readable value recovers.
+	goodRev := put(keyA, valid(5))
+	waitFor(t, 5*time.Second, "gw1 loads the readable value and acknowledges it", func() bool {
+		r, ok := devA.SharedPRRevision()
+		return ok && r == goodRev && ack("gw1") >= goodRev
+	})
+
+	// Load: gw2 joins while the value is unreadable.
+	badRev = put(keyA, bad)
+	waitFor(t, 5*time.Second, "gw1 fences the unit again", func() bool { return !synced(devA) })
+	o2 := options(srv, "gw2")
+	o2.IDs = o1.IDs
+	n2, _ := join(t, o2, "h")
+	devA2 := scsi.NewDevice(scsi.DeviceConfig{Name: "a"}, nil)
+	n2.Attach(naaA, "a", devA2)
+	l2 := n2.luFor(hex.EncodeToString(naaA))
+	waitFor(t, 15*time.Second, "gw2 loads the shared state", func() bool {
+		l2.mu.Lock()
+		defer l2.mu.Unlock()
+		return n2.isSynced() && l2.rev == badRev
+	})
+	noAck("gw2", badRev)
+	if synced(devA2) {
+		t.Fatal("gw2 serves the unit with the unreadable value")
+	}
+	goodRev = put(keyA, valid(6))
+	for _, g := range []struct {
+		gw  string
+		dev *scsi.Device
+	}{{"gw1", devA}, {"gw2", devA2}} {
+		waitFor(t, 5*time.Second, g.gw+" loads the readable value and acknowledges it", func() bool {
+			r, ok := g.dev.SharedPRRevision()
+			return ok && r == goodRev && ack(g.gw) >= goodRev
+		})
 	}
 }

@@ -67,7 +67,8 @@ type shared struct {
 	lus     map[string]*lu
 
 	// pending counts, by revision, the reservation changes queued and
-	// not yet applied to their devices; applied is the revision up to
+	// not yet applied to their devices, and the unreadable reservation
+	// values not yet replaced (unreadable); applied is the revision up to
 	// which everything is applied, acked the last one acknowledged, and
 	// ackDue says a change others wait for was applied since.
 	pending map[int64]int
@@ -129,12 +130,16 @@ func decodePR(b []byte) (*scsi.SharedPRState, error) {
 }
 
 // job is work for a logical unit's applier, in order: a change to
-// apply, or the whole state to load.
+// apply, the whole state to load, or an unreadable state (stale: media
+// access waits). counted says the job is counted in sh.pending until
+// done.
 type job struct {
-	load  bool
-	rev   int64
-	state *scsi.SharedPRState
-	epoch uint64
+	load    bool
+	stale   bool
+	counted bool
+	rev     int64
+	state   *scsi.SharedPRState
+	epoch   uint64
 }
 
 // load replaces the node's copy with the state read at revision rev:
@@ -154,10 +159,15 @@ func (n *Node) load(rev int64, kvs []*mvccpb.KeyValue) {
 		n.put(o, kv, false)
 	}
 	for _, l := range sh.lus {
-		l.enqueue(job{load: true, rev: l.rev, state: l.state, epoch: sh.epoch})
+		l.enqueue(l.loadJob(sh.epoch))
 	}
 	first := sh.at.IsZero()
 	sh.rev, sh.applied, sh.synced, sh.ackDue, sh.at = rev, rev, true, true, time.Now()
+	// An unreadable reservation value (put) holds the acknowledgement
+	// below its revision.
+	for r := range sh.pending {
+		sh.applied = min(sh.applied, r-1)
+	}
 	names := slices.Sorted(maps.Keys(sh.members))
 	sh.broadcast()
 	sh.mu.Unlock()
@@ -262,16 +272,16 @@ func (n *Node) put(o Options, kv *mvccpb.KeyValue, live bool) {
 		case "pr":
 			st, err := decodePR(kv.Value)
 			if err != nil {
-				n.log.Error("cluster: a logical unit's reservation state in etcd cannot be read; its devices keep their state", "naa", name, "err", err)
+				n.unreadable(l, kv, err, live)
 				return
 			}
 			l.mu.Lock()
 			l.rev, l.state = kv.ModRevision, st
+			bad := l.bad
+			l.bad = 0
 			l.mu.Unlock()
 			if live {
-				sh.pending[kv.ModRevision]++
-				sh.ackDue = true
-				l.enqueue(job{rev: kv.ModRevision, state: st, epoch: sh.epoch})
+				n.changed(l, kv, st, bad)
 			}
 		case "held":
 			l.mu.Lock()
@@ -282,6 +292,51 @@ func (n *Node) put(o Options, kv *mvccpb.KeyValue, live bool) {
 		case "caw-want":
 			l.wanted(gw, true)
 		}
+	}
+}
+
+// changed queues a logical unit's reservation change to st, the key kv
+// as the watch saw it; bad is the revision of the unreadable value it
+// replaces (unreadable), 0 for none: the device then loads st, and the
+// acknowledgement is no longer held below bad. sh.mu must be held.
+func (n *Node) changed(l *lu, kv *mvccpb.KeyValue, st *scsi.SharedPRState, bad int64) {
+	sh := &n.sh
+	rev := kv.ModRevision
+	sh.pending[rev]++
+	sh.ackDue = true
+	if bad == 0 {
+		l.enqueue(job{counted: true, rev: rev, state: st, epoch: sh.epoch})
+		return
+	}
+	if sh.pending[bad]--; sh.pending[bad] <= 0 {
+		delete(sh.pending, bad)
+	}
+	l.enqueue(job{load: true, counted: true, rev: rev, state: st, epoch: sh.epoch})
+	n.log.Info("cluster: a logical unit's reservation value in etcd can be read again", "key", string(kv.Key), "revision", rev)
+}
+
+// unreadable takes a reservation value that does not decode (written
+// by another version of scstd, or by hand): the logical unit's state is
+// unknown. Its device refuses media access as with a stale state, its
+// reservation changes are refused (Commit), and this gateway does not
+// acknowledge the value's revision (it counts as pending) until a value
+// it can read replaces it. sh.mu must be held.
+func (n *Node) unreadable(l *lu, kv *mvccpb.KeyValue, err error, live bool) {
+	sh := &n.sh
+	l.mu.Lock()
+	l.rev, l.state = kv.ModRevision, nil
+	first := l.bad == 0
+	if first {
+		l.bad = kv.ModRevision
+	}
+	l.mu.Unlock()
+	if first {
+		sh.pending[kv.ModRevision]++
+	}
+	n.log.Error("cluster: a logical unit's reservation value in etcd cannot be read; media access to it waits, its reservation changes are refused and this gateway does not acknowledge it until a value it can read replaces it (another scstd version, or an edit by hand?)",
+		"key", string(kv.Key), "revision", kv.ModRevision, "err", err)
+	if live {
+		l.enqueue(job{stale: true, rev: kv.ModRevision, epoch: sh.epoch})
 	}
 }
 
@@ -314,9 +369,10 @@ func (n *Node) del(o Options, kv *mvccpb.KeyValue) {
 			// (etcdctl) is the empty state.
 			l.mu.Lock()
 			l.rev, l.state = kv.ModRevision, &scsi.SharedPRState{}
+			bad := l.bad
+			l.bad = 0
 			l.mu.Unlock()
-			sh.pending[kv.ModRevision]++
-			l.enqueue(job{rev: kv.ModRevision, state: &scsi.SharedPRState{}, epoch: sh.epoch})
+			n.changed(l, kv, &scsi.SharedPRState{}, bad)
 		case "held":
 			l.mu.Lock()
 			l.held = 0
