@@ -657,7 +657,7 @@ func (c *conn) dataDigestError(p *PDU) {
 // writeLoop drains the send queue whenever send kicks it and no command
 // goroutine is draining it already, and goes on with a batch the reader
 // left to it (handoff), also once the connection is closed, so that the
-// batch's PDUs are freed.
+// batch's PDUs are freed. A handoff after it stopped is teardown's.
 func (c *conn) writeLoop() {
 	for {
 		closed := false
