@@ -3,6 +3,7 @@ package iscsi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,14 +104,36 @@ var defaultConnLimits = connLimits{sendLimit: sendLimit, outLimit: outLimit, wri
 func (b *sendBudget) charge(n int64) { b.report(b.queued.Add(n)) }
 
 // report brings the server-wide count up to q, the queue now, when it is
-// a step or more away from what was reported.
+// a step or more away from what was reported; a retired budget reports
+// nothing.
 func (b *sendBudget) report(q int64) {
 	if b.total == nil {
 		return
 	}
 	r := b.reported.Load()
+	if r == retired {
+		return
+	}
 	if d := q - r; (d >= totalGrain || d <= -totalGrain || q == 0 && r != 0) && b.reported.CompareAndSwap(r, q) {
 		b.total.Add(d)
+	}
+}
+
+// retired is the reported value of a budget withdrawn from the
+// server-wide count.
+const retired = math.MinInt64
+
+// retire withdraws the budget from the server-wide count when its
+// connection has ended: what it reported goes back whatever it still
+// holds (concurrent reports compute their step from a queue length
+// that may be stale, and a leak must not keep the server's budget), and
+// the pays of PDUs freed later report nothing.
+func (b *sendBudget) retire() {
+	if b.total == nil {
+		return
+	}
+	if r := b.reported.Swap(retired); r != retired {
+		b.total.Add(-r)
 	}
 }
 
@@ -174,6 +197,22 @@ func (b *sendBudget) reserve(n int64, closed <-chan struct{}) error {
 	if ok() {
 		return nil
 	}
+	return b.wait(ok, closed)
+}
+
+// drain waits until nothing is queued any more: the connection's PDUs
+// are written and its commands answered. It fails like reserve.
+func (b *sendBudget) drain(closed <-chan struct{}) error {
+	ok := func() bool { return b.queued.Load() == 0 }
+	if ok() {
+		return nil
+	}
+	return b.wait(ok, closed)
+}
+
+// wait waits until ok, checked whenever bytes are paid back, for reserve
+// and drain.
+func (b *sendBudget) wait(ok func() bool, closed <-chan struct{}) error {
 	b.waiters.Add(1)
 	defer b.waiters.Add(-1)
 	timer := time.NewTimer(b.timeout)

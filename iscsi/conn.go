@@ -108,12 +108,10 @@ type conn struct {
 
 	// The batch being written, touched only by the goroutine draining
 	// the queue: cur[curNext:] are still to be encoded, encoded are in
-	// the FrameWriter waiting for its flush (freed after it), afters
-	// are their after funcs.
+	// the FrameWriter waiting for its flush (freed after it).
 	cur     []*outPDU
 	curNext int
 	encoded []*outPDU
-	afters  []func()
 
 	// rxQueued counts the answers the reader queued with sendRx since it
 	// last flushed them; only the reader touches it.
@@ -150,7 +148,9 @@ type outPDU struct {
 	buf  *[]byte
 	pdu  *PDU
 	task *task
-	// after runs once the batch holding this PDU is flushed.
+	// after runs when the PDU is freed: once the batch holding it is
+	// flushed, or when it is dropped unwritten because the connection
+	// ended. Only senders that do not hold ss.mu set it.
 	after func()
 	// cost is what the PDU counts against q, paid back when it is freed.
 	cost int64
@@ -165,9 +165,12 @@ func newOut(mode sendMode) *outPDU {
 	return o
 }
 
-// free releases what o holds, pays back its cost and returns it to the
-// pool.
+// free runs o's after func, releases what o holds, pays back its cost
+// and returns it to the pool.
 func (o *outPDU) free() {
+	if o.after != nil {
+		o.after()
+	}
 	if o.q != nil {
 		o.q.pay(o.cost)
 	}
@@ -296,7 +299,9 @@ const rxBatch = 64
 // flushRx writes what the reader queued with sendRx, as far as the
 // socket takes it without waiting (the writer goroutine writes the rest),
 // unless another goroutine is writing already (it writes them too).
-func (c *conn) flushRx() {
+// With wait, which only a reader that reads no more may ask, it writes
+// all of it.
+func (c *conn) flushRx(wait bool) {
 	c.rxQueued = 0
 	c.wmu.Lock()
 	if c.writing || len(c.outq) == 0 {
@@ -304,7 +309,7 @@ func (c *conn) flushRx() {
 		return
 	}
 	c.writing = true
-	c.drainLocked(false)
+	c.drainLocked(wait)
 }
 
 // bury frees o, a PDU that will not be written, once no batch in
@@ -382,11 +387,6 @@ func (c *conn) writeBatch(wait bool) bool {
 		if !done {
 			return false
 		}
-		for _, f := range c.afters {
-			f()
-		}
-		clear(c.afters)
-		c.afters = c.afters[:0]
 		for _, o := range c.encoded {
 			o.free()
 		}
@@ -453,26 +453,41 @@ func (c *conn) run() error {
 	c.close()
 	<-writerDone
 	<-pingDone
-	// Free what the writers left behind; a write in progress ends on the
-	// closed socket.
+	c.teardown()
+	return err
+}
+
+// teardown frees what the connection still holds for its socket once
+// its reader (the caller), writer and pinger have stopped and the socket
+// is closed: the queue, the PDUs refused or abandoned meanwhile, and the
+// batch being written. Every PDU is freed exactly once, which pays its
+// cost back to the send budget and runs its after func; nothing is
+// queued afterwards (wdead).
+//
+// The batch has an owner that frees it, whatever the interleaving with
+// close: a command goroutine still writing (sendDirect) finishes on the
+// closed socket and frees the queue and the grave with its batch; a
+// batch the reader handed off is the teardown's own, since the writer
+// may have seen the connection closed and stopped before the handoff
+// (its kick then lost), and the reader is the caller. Draining it on
+// the closed socket fails at once and frees it with the rest.
+func (c *conn) teardown() {
 	c.wmu.Lock()
 	c.wdead = true
-	q := c.outq
-	c.outq = nil
-	if c.writing {
+	switch {
+	case c.handoff:
+		c.handoff = false
+		c.drainLocked(true)
+	case c.writing:
 		// A command goroutine is still writing a batch, maybe from the
 		// buffers these PDUs release: it frees them when done.
-		c.grave = append(c.grave, q...)
-		q = nil
-	} else {
-		q = append(q, c.grave...)
-		c.grave = nil
+		c.grave = append(c.grave, c.outq...)
+		c.outq = nil
+		c.wmu.Unlock()
+	default:
+		c.writing = true
+		c.drainLocked(true)
 	}
-	c.wmu.Unlock()
-	for _, o := range q {
-		o.free()
-	}
-	return err
 }
 
 // readLoop reads and dispatches PDUs until the connection fails. While
@@ -483,7 +498,7 @@ func (c *conn) run() error {
 func (c *conn) readLoop() error {
 	for {
 		if c.rxQueued > 0 && (c.rxQueued >= rxBatch || !c.fr.hasPDU() || c.sendq.full()) {
-			c.flushRx()
+			c.flushRx(false)
 		}
 		if c.sendq.full() {
 			if err := c.sendq.reserve(0, c.closed); err != nil {
@@ -507,6 +522,7 @@ func (c *conn) readLoop() error {
 				return err
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				c.linger()
 				return io.EOF
 			}
 			return err
@@ -515,6 +531,20 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// linger, on the reader once the peer has half-closed its connection,
+// waits until every answer to what it sent is written before the
+// connection closes: the reader's own queue, which it writes itself, a
+// batch it handed off, and the answers of commands still running. It
+// gives up when nothing was written for the write timeout (the peer
+// does not read), or when the connection is closed (it was this one's
+// EOF, a logout, a ping that got no answer, a reinstatement).
+func (c *conn) linger() {
+	if c.rxQueued > 0 {
+		c.flushRx(true)
+	}
+	c.sendq.drain(c.closed)
 }
 
 // rxHandler handles one received PDU and owns it (releases it when done).
@@ -627,7 +657,7 @@ func (c *conn) dataDigestError(p *PDU) {
 // writeLoop drains the send queue whenever send kicks it and no command
 // goroutine is draining it already, and goes on with a batch the reader
 // left to it (handoff), also once the connection is closed, so that the
-// batch's PDUs are freed.
+// batch's PDUs are freed. A handoff after it stopped is teardown's.
 func (c *conn) writeLoop() {
 	for {
 		closed := false
@@ -673,8 +703,5 @@ func (c *conn) encode(o *outPDU) {
 	put32(o.bhs[28:], exp)
 	put32(o.bhs[32:], max)
 	c.fw.queuePDU(&o.bhs, nil, o.data)
-	if o.after != nil {
-		c.afters = append(c.afters, o.after)
-	}
 	c.encoded = append(c.encoded, o)
 }

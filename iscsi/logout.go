@@ -73,6 +73,11 @@ func (c *conn) execLogout(p *PDU) {
 		c.send(o)
 	}
 	if len(waits) == 0 {
+		// send may wait for the reservations' release on this, the
+		// reader's, goroutine: the answers it queued go out first.
+		if c.rxQueued > 0 {
+			c.flushRx(false)
+		}
 		send()
 		return
 	}

@@ -236,6 +236,9 @@ func (s *Server) runSession(nc net.Conn, fr *FrameReader, r *LoginResult) {
 	if !ss.conn.CompareAndSwap(nil, c) {
 		return
 	}
+	// Once the session has ended (its tasks too), the connection gives
+	// back its share of the server-wide send budget, whatever it held.
+	defer c.sendq.retire()
 	defer func() {
 		// A bug in the connection's own code ends this session only.
 		if v := recover(); v != nil {
