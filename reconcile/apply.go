@@ -169,9 +169,11 @@ func (e *Engine) recheck(p *prepared, running, desired Model, planned []Session,
 // prepare does what can fail, in an order that leaves nothing changed
 // when it does: first the opening of backends, which cannot fail the
 // reload (a backend that does not open makes its device offline) but may
-// create a backing file, then the binding of the metrics endpoint's new
-// address (closed again if what follows fails), and last the binding of
-// new portals (SetPortals is itself all-or-nothing). It runs without e.mu; e.applyMu keeps the
+// create a backing file (a dev_disk disk is held to its recorded
+// identity, but a record is saved only at the commit: recordDisk), then
+// the binding of the metrics endpoint's new address (closed again if what
+// follows fails), and last the binding of new portals (SetPortals is
+// itself all-or-nothing). It runs without e.mu; e.applyMu keeps the
 // device table still.
 func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started bool) (*prepared, error) {
 	p := &prepared{plan: plan, next: running.apply(plan), renamed: map[string]string{}, pr: map[string]savedPR{}}
@@ -409,9 +411,10 @@ func (e *Engine) run(s *step) *Result {
 	return res
 }
 
-// serve gives d the storage o opened, or takes it offline with o's error.
-// A device that serves keeps its storage when a reopen failed, and the
-// warning says so. Storage d had before (a lost pass-through disk
+// serve gives d the storage o opened, or takes it offline with o's error;
+// it saves the identity record of a dev_disk disk o leaves to save
+// (recordDisk). A device that serves keeps its storage when a reopen
+// failed, and the warning says so. Storage d had before (a lost pass-through disk
 // included) is released once drained. Called with e.mu held.
 func (e *Engine) serve(d *device, o opened) (warning string) {
 	if o.err != nil {
@@ -426,6 +429,7 @@ func (e *Engine) serve(d *device, o opened) (warning string) {
 		e.log.Warn("device offline", "device", d.name, "err", o.err)
 		return ""
 	}
+	e.recordDisk(d.name, o)
 	wasOffline, why := !d.online(), d.offlineReason()
 	prev := setStorage(d.dev, o.backend)
 	if err := d.dev.Offline(); err != nil {

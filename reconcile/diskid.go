@@ -13,8 +13,9 @@ import (
 // H:C:T:L) that may lead to another disk after a hot-swap, a rescan or a
 // reboot that renumbers sg nodes. The first time a device's disk opens,
 // the engine records the disk's identity (package diskid) in the state
-// directory, dev_disk/NAME.json; every later open (a retry, a reload's
-// reopen, a restart) compares. A different disk is closed again and the
+// directory, dev_disk/NAME.json, when the reload or the retry that opened
+// it commits (a refused reload records nothing); every later open (a
+// retry, a reload's reopen, a restart) compares. A different disk is closed again and the
 // device stays offline, with a reason that names both disks and the
 // admin step that accepts the new one: removing the record (then the
 // next retry records the disk found), or removing the device from the
@@ -80,27 +81,32 @@ func wrongDisk(err error) bool {
 // checkDisk holds o, a dev_disk device's opened disk, to the identity
 // recorded for device name (or, for a device being renamed, for its
 // running name alias): a disk that differs is closed and o carries why.
-// A disk opened the first time is recorded (o.recorded). Called without
-// e.mu.
+// A disk opened the first time is to be recorded (o.recorded), and a
+// renamed device's record to be saved under its new name: o.record
+// holds what to save, and recordDisk saves it when the reload or the
+// retry that opened the disk commits, so that one that stops before
+// leaves the state directory (and the identities kept in memory) as
+// they were. Called without e.mu.
 func (e *Engine) checkDisk(name, alias string, o opened) opened {
 	disk, ok := o.backend.(identified)
 	if !ok {
 		return o
 	}
-	recorded, err := e.verifyDisk(name, alias, o.spec.Path, disk.Identity())
+	record, recorded, err := e.verifyDisk(name, alias, o.spec.Path, disk.Identity())
 	if err != nil {
 		o.backend.Close()
 		o.backend, o.err = nil, err
 		return o
 	}
-	o.recorded = recorded
+	o.record, o.recorded = record, recorded
 	return o
 }
 
 // verifyDisk compares found, the identity of the disk at path, with the
-// one recorded for device name (or alias), and records it when there is
-// none.
-func (e *Engine) verifyDisk(name, alias, path string, found diskid.Identity) (recorded bool, err error) {
+// one recorded for device name (or alias). It returns the record to save
+// under name, nil when there is none to save: the disk found when none
+// is recorded (recorded), or alias's record for a renamed device.
+func (e *Engine) verifyDisk(name, alias, path string, found diskid.Identity) (record *diskid.Record, recorded bool, err error) {
 	e.mu.Lock()
 	st := e.state
 	e.mu.Unlock()
@@ -108,14 +114,13 @@ func (e *Engine) verifyDisk(name, alias, path string, found diskid.Identity) (re
 	defer e.idMu.Unlock()
 	if want, ok := e.unsavedIDs[name]; ok {
 		if want.Equal(found) {
-			return false, nil
+			return nil, false, nil
 		}
-		return false, &diskChanged{device: name, path: path, want: want, found: found}
+		return nil, false, &diskChanged{device: name, path: path, want: want, found: found}
 	}
+	first := &diskid.Record{Device: name, Path: path, Identity: found}
 	if st == nil {
-		e.unsavedIDs[name] = found
-		e.log.Warn("disk identity recorded in memory only: no state directory", "device", name, "disk", found.String())
-		return true, nil
+		return first, true, nil
 	}
 	f := st.DiskID(name)
 	rec, ok, err := f.Load()
@@ -129,32 +134,55 @@ func (e *Engine) verifyDisk(name, alias, path string, found diskid.Identity) (re
 		if errors.Is(err, state.ErrCorrupt) {
 			remove, _ = f.Aside()
 		}
-		return false, &diskUnverified{device: name, path: path, found: found, err: err, remove: remove}
+		return nil, false, &diskUnverified{device: name, path: path, found: found, err: err, remove: remove}
 	case ok && !rec.Equal(found):
-		return false, &diskChanged{device: name, path: path, want: rec.Identity, found: found, record: f.Path()}
+		return nil, false, &diskChanged{device: name, path: path, want: rec.Identity, found: found, record: f.Path()}
 	case ok && alias == "":
-		return false, nil
+		return nil, false, nil
 	case ok:
 		// Renamed: the record follows the device (the old one goes
 		// when the rename is committed).
-		if err := f.Save(rec); err != nil {
-			e.log.Warn("disk identity not saved under the device's new name", "device", name, "file", f.Path(), "err", err)
-		}
-		return false, nil
+		return &rec, false, nil
 	}
 	if aside, there := f.Aside(); there {
-		return false, &diskUnverified{device: name, path: path, found: found, err: fmt.Errorf("a corrupt record was moved aside to %s", aside), remove: aside}
+		return nil, false, &diskUnverified{device: name, path: path, found: found, err: fmt.Errorf("a corrupt record was moved aside to %s", aside), remove: aside}
 	}
-	if err := f.Save(diskid.Record{Device: name, Path: path, Identity: found}); err != nil {
-		e.unsavedIDs[name] = found
-		e.log.Warn("disk identity recorded in memory only", "device", name, "disk", found.String(), "file", f.Path(), "err", err)
-		return true, nil
+	return first, true, nil
+}
+
+// recordDisk saves the record checkDisk left in o for device name,
+// durably, at the commit of the reload or the retry that opened o. A
+// disk recorded the first time whose record cannot be saved (or with no
+// state directory) is kept in memory, and logged. Called with e.mu held.
+func (e *Engine) recordDisk(name string, o opened) {
+	r := o.record
+	if r == nil {
+		return
 	}
-	e.log.Info("disk identity recorded", "device", name, "disk", found.String(), "path", path, "file", f.Path())
-	if found.Weak() {
-		e.log.Warn("the disk has neither designators nor a serial: scstd can tell another disk from it only by vendor and product", "device", name, "disk", found.String())
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	if e.state == nil {
+		e.unsavedIDs[name] = r.Identity
+		e.log.Warn("disk identity recorded in memory only: no state directory", "device", name, "disk", r.Identity.String())
+		return
 	}
-	return true, nil
+	f := e.state.DiskID(name)
+	if err := f.Save(*r); err != nil {
+		if !o.recorded {
+			e.log.Warn("disk identity not saved under the device's new name", "device", name, "file", f.Path(), "err", err)
+			return
+		}
+		e.unsavedIDs[name] = r.Identity
+		e.log.Warn("disk identity recorded in memory only", "device", name, "disk", r.Identity.String(), "file", f.Path(), "err", err)
+		return
+	}
+	if !o.recorded {
+		return
+	}
+	e.log.Info("disk identity recorded", "device", name, "disk", r.Identity.String(), "path", r.Path, "file", f.Path())
+	if r.Identity.Weak() {
+		e.log.Warn("the disk has neither designators nor a serial: scstd can tell another disk from it only by vendor and product", "device", name, "disk", r.Identity.String())
+	}
 }
 
 // dropPR drops the persistent reservations device d kept (its PR file

@@ -1,8 +1,11 @@
 package reconcile
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -301,5 +304,100 @@ func TestDevDiskRenameKeepsPR(t *testing.T) {
 	apply(t, e2, parse(t, renamed))
 	if d := deviceStatus(t, e2, "sdc"); !d.Online || d.PersistentReservations == nil || len(d.PersistentReservations.Registrations) != 1 {
 		t.Fatalf("restart after the rename: %+v", d)
+	}
+}
+
+// A reload refused once prepare has opened a dev_disk device's disk (here
+// its new portal cannot bind) records nothing: the state directory stays
+// as it was, so that a reload that corrects the device's path records the
+// disk then found. A renamed device's record does not follow it either.
+func TestDevDiskRefusedReloadRecordsNothing(t *testing.T) {
+	disks := newFakeDisks()
+	disks.setID("/dev/sg1", diskB) // the wrong disk
+	disks.setID("/dev/sg2", diskA)
+	e, r := newDiskEngine(t, disks, Options{})
+	dir := e.opts.StateDir
+	sdb, sdc := state.DiskIDPath(dir, "sdb"), state.DiskIDPath(dir, "sdc")
+	apply(t, e, parse(t, nullOnly))
+	refused := func(cfg string) { refuseAfterOpen(t, e, r, disks, cfg) }
+	wantRecord := func(path string, id diskid.Identity) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := diskid.DecodeRecord(b); err != nil || !got.Equal(id) {
+			t.Fatalf("%s records %+v (%v), want %s", path, got, err, id)
+		}
+	}
+	wantNone := func(path, what string) {
+		t.Helper()
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Fatalf("%s: %s is there (%v)", what, path, err)
+		}
+	}
+
+	refused(diskConfig("/dev/sg1", 30))
+	wantNone(sdb, "a refused reload adding a device")
+	res := apply(t, e, parse(t, diskConfig("/dev/sg2", 30)))
+	if len(res.Offline) != 0 {
+		t.Fatalf("the corrected path: offline %+v", res.Offline)
+	}
+	wantRecord(sdb, diskA)
+
+	// Renamed, with a new timeout: prepare reopens its disk.
+	renamed := strings.ReplaceAll(diskConfig("/dev/sg2", 60), `"sdb"`, `"sdc"`)
+	refused(renamed)
+	wantNone(sdc, "a refused reload renaming a device")
+	wantRecord(sdb, diskA)
+	if res := apply(t, e, parse(t, renamed)); len(res.Offline) != 0 {
+		t.Fatalf("the rename: offline %+v", res.Offline)
+	}
+	wantRecord(sdc, diskA)
+	wantNone(sdb, "the rename")
+}
+
+// refuseAfterOpen applies cfg with its portal moved to one that cannot
+// bind, which refuses the reload after prepare opened one disk.
+func refuseAfterOpen(t *testing.T, e *Engine, r *recorder, disks *fakeDisks, cfg string) {
+	t.Helper()
+	opens := len(disks.all())
+	r.portalErr = errors.New("address in use")
+	defer func() { r.portalErr = nil }()
+	cfg = strings.Replace(cfg, "127.0.0.1:3260", "127.0.0.2:3260", 1)
+	if _, err := e.Apply(context.Background(), parse(t, cfg), ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "address in use") {
+		t.Fatalf("reload with a portal that cannot bind: %v", err)
+	}
+	if len(disks.all()) != opens+1 {
+		t.Fatalf("%d disks opened by the refused reload, want 1", len(disks.all())-opens)
+	}
+}
+
+// An identity the state directory cannot keep is kept in memory, from the
+// commit too: a refused reload keeps none, and the corrected one keeps
+// the disk it then finds.
+func TestDevDiskRefusedReloadKeepsNothingInMemory(t *testing.T) {
+	disks := newFakeDisks()
+	disks.setID("/dev/sg1", diskB) // the wrong disk
+	disks.setID("/dev/sg2", diskA)
+	e, r := newDiskEngine(t, disks, Options{})
+	apply(t, e, parse(t, nullOnly))
+	// dev_disk/ leads nowhere: no record there, and none can be saved.
+	records := filepath.Dir(state.DiskIDPath(e.opts.StateDir, "sdb"))
+	if err := os.Remove(records); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone"), records); err != nil {
+		t.Fatal(err)
+	}
+
+	refuseAfterOpen(t, e, r, disks, diskConfig("/dev/sg1", 30))
+	if res := apply(t, e, parse(t, diskConfig("/dev/sg2", 30))); len(res.Offline) != 0 {
+		t.Fatalf("the corrected path: offline %+v", res.Offline)
+	}
+	// The disk kept in memory is the corrected path's.
+	res := apply(t, e, parse(t, diskConfig("/dev/sg1", 30)))
+	if len(res.Offline) != 1 || !strings.Contains(res.Offline[0].Reason, "exported "+diskA.String()+" (recorded in memory") {
+		t.Fatalf("the wrong disk again: offline %+v", res.Offline)
 	}
 }

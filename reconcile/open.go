@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/scstd/scstd/internal/diskid"
 )
 
 // opener opens storage (backends, pass-through disks) and stats files
@@ -29,14 +31,16 @@ func newOpener(open func(spec) (storage, error), timeout time.Duration, stop <-c
 }
 
 // opened is the outcome of opening one device's storage: the storage, or
-// why not, and the identity of the file it serves (see fileID). recorded
-// says that a dev_disk device's disk was recorded as its own just now
-// (checkDisk).
+// why not, and the identity of the file it serves (see fileID). record
+// is the identity record of a dev_disk device's disk to save when the
+// open is committed (checkDisk, recordDisk); recorded says that it
+// records the disk as the device's own for the first time.
 type opened struct {
 	spec     spec
 	backend  storage
 	fileID   string
 	err      error
+	record   *diskid.Record
 	recorded bool
 }
 
