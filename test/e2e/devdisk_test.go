@@ -108,6 +108,7 @@ func staticScstd(t *testing.T) string {
 			staticBuild.err = err
 			return
 		}
+		afterAll = append(afterAll, func() { os.RemoveAll(dir) })
 		out := filepath.Join(dir, "scstd")
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/scstd")
 		cmd.Dir = repoRoot(t)

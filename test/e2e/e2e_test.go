@@ -20,7 +20,17 @@ import (
 	"github.com/scstd/scstd/internal/testtarget"
 )
 
-func TestMain(m *testing.M) { os.Exit(testtarget.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testtarget.Main(m)
+	for _, f := range afterAll {
+		f()
+	}
+	os.Exit(code)
+}
+
+// afterAll runs once every test is done: the clean-up of what tests
+// share (the guest's static build).
+var afterAll []func()
 
 // Names used by the scenarios.
 const (
