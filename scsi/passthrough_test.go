@@ -515,31 +515,11 @@ func TestPassthroughDrainRace(t *testing.T) {
 	newPass := func() *closingPass { return &closingPass{fakePass: newFakePass(1), lateUse: &late} }
 	d := NewDevice(DeviceConfig{Name: "sdb", Type: TypeDisk, Passthrough: true}, nil)
 	d.SetPassthrough(newPass())
-	m := NewLUNMap(map[LUN]*LogicalUnit{0: {Device: d}})
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for g := range 4 {
-		n := NewNexus("iqn.x,i,0x"+string(rune('1'+g)), "iqn.t", 1, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				Execute(&Command{Nexus: n, LUNs: m, LUN: 0, LUNValid: true, CDB: []byte{0, 0, 0, 0, 0, 0}})
-			}
-		}()
-	}
-	for range 300 {
+	raceSwaps(d, Command{CDB: []byte{0, 0, 0, 0, 0, 0}}, func() {
 		dr := d.SetPassthrough(newPass())
 		<-dr.Done
 		dr.Close()
-	}
-	close(stop)
-	wg.Wait()
+	})
 	if n := late.Load(); n != 0 {
 		t.Fatalf("%d commands passed to a disk after its drain", n)
 	}

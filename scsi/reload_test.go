@@ -200,6 +200,19 @@ func TestDrainRace(t *testing.T) {
 	var late atomic.Int64
 	newBackend := func() *closingMem { return &closingMem{memBackend: newMem(64 * 512), lateUse: &late} }
 	d := NewDevice(DeviceConfig{Name: "d"}, newBackend())
+	raceSwaps(d, Command{CDB: []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, ExpectedIn: 512}, func() {
+		dr := d.SetBackend(newBackend())
+		<-dr.Done
+		dr.Backend.Close()
+	})
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d reads of a backend after its drain", n)
+	}
+}
+
+// raceSwaps runs cmd on LUN 0 (device d) from four nexuses while swap
+// runs 300 times, and returns once the commands have stopped.
+func raceSwaps(d *Device, cmd Command, swap func()) {
 	m := NewLUNMap(map[LUN]*LogicalUnit{0: {Device: d}})
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -214,18 +227,15 @@ func TestDrainRace(t *testing.T) {
 					return
 				default:
 				}
-				Execute(&Command{Nexus: n, LUNs: m, LUN: 0, LUNValid: true, CDB: []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, ExpectedIn: 512})
+				c := cmd
+				c.Nexus, c.LUNs, c.LUN, c.LUNValid = n, m, 0, true
+				Execute(&c)
 			}
 		}()
 	}
 	for range 300 {
-		dr := d.SetBackend(newBackend())
-		<-dr.Done
-		dr.Backend.Close()
+		swap()
 	}
 	close(stop)
 	wg.Wait()
-	if n := late.Load(); n != 0 {
-		t.Fatalf("%d reads of a backend after its drain", n)
-	}
 }
