@@ -34,6 +34,28 @@ func testLoader() *Loader {
 	return l
 }
 
+// parseExpect parses src with testLoader. With wantErr it checks that an
+// error's summary and detail contain it and returns nil; without, it fails
+// on any error and returns the configuration.
+func parseExpect(t *testing.T, src, name, wantErr string) *Config {
+	t.Helper()
+	cfg, diags := testLoader().Parse([]byte(src), name)
+	if wantErr == "" {
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return cfg
+	}
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Summary+": "+d.Detail)
+	}
+	if !diags.HasErrors() || !strings.Contains(strings.Join(got, "\n"), wantErr) {
+		t.Fatalf("diagnostics %q, want one containing %q", got, wantErr)
+	}
+	return nil
+}
+
 func diagText(t *testing.T, l *Loader, diags hcl.Diagnostics) string {
 	t.Helper()
 	var b bytes.Buffer

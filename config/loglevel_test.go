@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -26,19 +25,9 @@ func TestLogLevel(t *testing.T) {
 		{name: "in the iscsi block", src: "iscsi {\n  log_level = \"debug\"\n}", wantErr: "Unsupported argument"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, diags := testLoader().Parse([]byte(tt.src), "log.hcl")
-			if tt.wantErr != "" {
-				var got []string
-				for _, d := range diags {
-					got = append(got, d.Summary+": "+d.Detail)
-				}
-				if !diags.HasErrors() || !strings.Contains(strings.Join(got, "\n"), tt.wantErr) {
-					t.Fatalf("diagnostics %q, want one containing %q", got, tt.wantErr)
-				}
+			cfg := parseExpect(t, tt.src, "log.hcl", tt.wantErr)
+			if cfg == nil {
 				return
-			}
-			if diags.HasErrors() {
-				t.Fatal(diags)
 			}
 			if cfg.LogLevel != tt.want {
 				t.Errorf("LogLevel %q, want %q", cfg.LogLevel, tt.want)

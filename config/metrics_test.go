@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -30,19 +29,9 @@ func TestMetricsBlock(t *testing.T) {
 		{name: "beside the wildcard portal", src: "metrics {\n  listen = \"127.0.0.1:3260\"\n}", wantErr: "Metrics endpoint cannot be bound"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, diags := testLoader().Parse([]byte(tt.src), "metrics.hcl")
-			if tt.wantErr != "" {
-				var got []string
-				for _, d := range diags {
-					got = append(got, d.Summary+": "+d.Detail)
-				}
-				if !diags.HasErrors() || !strings.Contains(strings.Join(got, "\n"), tt.wantErr) {
-					t.Fatalf("diagnostics %q, want one containing %q", got, tt.wantErr)
-				}
+			cfg := parseExpect(t, tt.src, "metrics.hcl", tt.wantErr)
+			if cfg == nil {
 				return
-			}
-			if diags.HasErrors() {
-				t.Fatal(diags)
 			}
 			if (cfg.Metrics != nil) != tt.block {
 				t.Fatalf("Metrics %+v, want a block: %v", cfg.Metrics, tt.block)
