@@ -1,8 +1,6 @@
 package config
 
-import (
-	"testing"
-)
+import "testing"
 
 // TestLogLevel: log_level takes the four level names, is "" when unset
 // (the -log-level flag then decides), and a near miss says what was meant.

@@ -1,8 +1,6 @@
 package config
 
-import (
-	"testing"
-)
+import "testing"
 
 // TestMetricsBlock: listen takes host[:port] (port 9470 by default), ""
 // or no block means no endpoint.

@@ -1,8 +1,6 @@
 package reconcile
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,19 +54,7 @@ func TestClusterPlans(t *testing.T) {
 			running.Cluster, desired.Cluster = tc.before, tc.after
 			p := Diff(running, desired, goldenSessions)
 			got := p.String()
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			compareGoldenPlan(t, tc.name, got)
 			if strings.Contains(got, "secret-one") {
 				t.Error("the plan prints the password")
 			}

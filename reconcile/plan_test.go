@@ -233,19 +233,7 @@ func TestGoldenPlans(t *testing.T) {
 			}
 			p := Diff(running, desired, live)
 			got := p.String()
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			compareGoldenPlan(t, tc.name, got)
 			if tc.name == "unchanged" != p.Empty() {
 				t.Errorf("Empty() = %v", p.Empty())
 			}
@@ -371,5 +359,24 @@ func TestPlanSummaryAndImpact(t *testing.T) {
 	}
 	if (Plan{}).Impact() != Hot || (Plan{}).String() != "" {
 		t.Error("empty plan")
+	}
+}
+
+// compareGoldenPlan compares a printed plan with testdata/NAME.golden
+// (written by go test -update).
+func compareGoldenPlan(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
