@@ -135,6 +135,8 @@ func (c *conn) runSCSI(t *task, try bool) (res scsi.Result, ran bool) {
 // last PDU is written (or at once when aborted). how says how the answer
 // reaches the socket: viaSelf from the task's own goroutine, which may
 // write it itself (sendDirect); viaReader from the reader (sendRx).
+// Those waiting for the task (a logout, a task management function) are
+// woken once its answer is queued, so that theirs goes out after it.
 func (c *conn) complete(t *task, res scsi.Result, how via) {
 	ss := c.ss
 	ss.mu.Lock()
@@ -144,10 +146,18 @@ func (c *conn) complete(t *task, res scsi.Result, how via) {
 		ss.uncount(t)
 	}
 	t.state = taskDone
-	t.ended()
+	// t may be freed as soon as its answer is written: its waiters'
+	// channel is taken now.
+	done := t.done
+	t.done = nil
 	c.releaseOutLocked(t)
 	ss.mu.Unlock()
-	defer ss.taskWG.Done()
+	defer func() {
+		if done != nil {
+			close(done)
+		}
+		ss.taskWG.Done()
+	}()
 	ss.countCommand(t, &res, aborted)
 	if aborted {
 		c.sendq.pay(t.reserved)

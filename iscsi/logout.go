@@ -25,8 +25,12 @@ const logoutReleaseWait = 2 * time.Second
 
 // execLogout handles a Logout Request (RFC 7143 §11.14). On success no
 // new command is accepted, tasks waiting for data-out are aborted, the
-// running ones complete, then the Logout Response goes out and the
-// connection closes once it is flushed.
+// running ones complete and their answers are queued, then the Logout
+// Response goes out behind them (§11.15: it reports the cleanup done)
+// and the connection closes once it is flushed. Running tasks that do
+// not complete within the connection's write timeout make it a
+// CLEANUP_FAILED response: the connection closes all the same, and
+// their answers are lost.
 func (c *conn) execLogout(p *PDU) {
 	var req LogoutRequest
 	if err := req.Decode(&p.BHS); err != nil {
@@ -82,8 +86,21 @@ func (c *conn) execLogout(p *PDU) {
 		return
 	}
 	go func() {
+		timer := time.NewTimer(c.sendq.timeout)
+		defer timer.Stop()
 		for _, d := range waits {
-			<-d
+			select {
+			case <-d:
+				continue
+			case <-timer.C:
+				ss.srv.log.Warn("logout: commands still running, answering CLEANUP_FAILED",
+					"initiator", ss.key.initiator, "target", ss.key.target, "tsih", ss.tsih,
+					"waited", c.sendq.timeout)
+				resp.Response, resp.Time2Wait = LogoutCleanupFailed, 0
+			case <-c.closed:
+				// Nobody to answer any more.
+			}
+			break
 		}
 		send()
 	}()

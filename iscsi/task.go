@@ -131,8 +131,9 @@ func (t *task) abortWaiting() bool {
 	return true
 }
 
-// waitChan returns a channel closed when the task ends; ss.mu must be
-// held and the task not yet ended.
+// waitChan returns a channel closed when the task ends: once its answer
+// is queued (complete), or when it is aborted waiting for data-out
+// (abortWaiting). ss.mu must be held and the task not yet ended.
 func (t *task) waitChan() chan struct{} {
 	if t.done == nil {
 		t.done = make(chan struct{})
