@@ -413,11 +413,13 @@ func (e *Engine) run(s *step) *Result {
 
 // serve gives d the storage o opened, or takes it offline with o's error;
 // it saves the identity record of a dev_disk disk o leaves to save
-// (recordDisk). A device that serves keeps its storage when a reopen
+// (recordDisk), or moves aside the corrupt record o's error found
+// (moveCorrupt). A device that serves keeps its storage when a reopen
 // failed, and the warning says so. Storage d had before (a lost pass-through disk
 // included) is released once drained. Called with e.mu held.
 func (e *Engine) serve(d *device, o opened) (warning string) {
 	if o.err != nil {
+		e.moveCorrupt(d.name, o.err)
 		if d.online() {
 			// It keeps serving with its old storage and attributes; the
 			// new ones are retried.

@@ -48,6 +48,9 @@ func (e *Engine) retryOffline() {
 	running.Devices = maps.Clone(running.Devices)
 	for _, name := range sortedKeys(opened) {
 		o, d := opened[name], e.devices[name]
+		if o.err != nil {
+			e.moveCorrupt(name, o.err)
+		}
 		if o.err != nil && !d.online() {
 			if wrongDisk(o.err) && (d.reason == nil || d.reason.Error() != o.err.Error()) {
 				e.log.Warn("device offline", "device", name, "err", o.err)

@@ -25,10 +25,12 @@ import (
 // recorded: when a disk is recorded anew, whatever reservations the
 // device kept (its PR file) are dropped.
 //
-// A record that is corrupt is moved aside (NAME.json.corrupt) and
-// logged, and the device stays offline until an administrator removes
-// the copy: a record that cannot be read cannot vouch for a disk. A
-// record that cannot be saved is kept in memory, and logged.
+// A record that is corrupt is moved aside (NAME.json.corrupt) when the
+// reload or the retry that found it commits (a refused reload leaves it
+// where it is), and logged, and the device stays offline until an
+// administrator removes the copy: a record that cannot be read cannot
+// vouch for a disk. A record that cannot be saved is kept in memory, and
+// logged.
 
 // identified is a pass-through disk that tells its identity (package
 // sgio's disks do).
@@ -63,11 +65,33 @@ type diskUnverified struct {
 	err          error
 	// remove is the file whose removal accepts the disk found.
 	remove string
+	// corrupt is the corrupt record to move aside (to remove) when the
+	// open that found it is committed (moveCorrupt); nil when there is
+	// none.
+	corrupt *state.DiskIDFile
 }
 
 func (e *diskUnverified) Error() string {
-	return fmt.Sprintf("dev_disk %s: the identity recorded of its disk cannot be read (%v), so %s (found at %s) cannot be told to be the disk the device exported; "+
-		"it stays offline. If it is the disk to export, remove %s; its persistent reservations are then dropped", e.device, e.err, e.found, e.path, e.remove)
+	moved := ""
+	if e.corrupt != nil {
+		moved = "; it is moved aside to " + e.remove
+	}
+	return fmt.Sprintf("dev_disk %s: the identity recorded of its disk cannot be read (%v%s), so %s (found at %s) cannot be told to be the disk the device exported; "+
+		"it stays offline. If it is the disk to export, remove %s; its persistent reservations are then dropped", e.device, e.err, moved, e.found, e.path, e.remove)
+}
+
+// moveCorrupt moves aside the corrupt identity record that err, why a
+// dev_disk device's disk was not accepted, found: at the commit of the
+// reload or the retry that opened the disk, not before, so that a refused
+// reload leaves the state directory as it was. Called with e.mu held.
+func (e *Engine) moveCorrupt(name string, err error) {
+	var u *diskUnverified
+	if !errors.As(err, &u) || u.corrupt == nil {
+		return
+	}
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	e.log.Warn("corrupt disk identity record", "device", name, "err", u.corrupt.MoveAside(u.err))
 }
 
 // wrongDisk reports whether err keeps a dev_disk device offline because
@@ -123,18 +147,21 @@ func (e *Engine) verifyDisk(name, alias, path string, found diskid.Identity) (re
 		return first, true, nil
 	}
 	f := st.DiskID(name)
+	src := f // the record read
 	rec, ok, err := f.Load()
 	if !ok && err == nil && alias != "" {
-		rec, ok, err = st.DiskID(alias).Load()
+		src = st.DiskID(alias)
+		rec, ok, err = src.Load()
 	}
 	switch {
 	case err != nil:
-		e.log.Warn("disk identity record unreadable", "device", name, "file", f.Path(), "err", err)
-		remove := f.Path()
+		e.log.Warn("disk identity record unreadable", "device", name, "file", src.Path(), "err", err)
+		u := &diskUnverified{device: name, path: path, found: found, err: err, remove: src.Path()}
 		if errors.Is(err, state.ErrCorrupt) {
-			remove, _ = f.Aside()
+			u.remove, _ = src.Aside()
+			u.corrupt = src
 		}
-		return nil, false, &diskUnverified{device: name, path: path, found: found, err: err, remove: remove}
+		return nil, false, u
 	case ok && !rec.Equal(found):
 		return nil, false, &diskChanged{device: name, path: path, want: rec.Identity, found: found, record: f.Path()}
 	case ok && alias == "":

@@ -201,6 +201,36 @@ func TestDevDiskIdentityCorrupt(t *testing.T) {
 	}
 }
 
+// A reload refused after prepare found a corrupt record leaves it where
+// it is; the reload that commits moves it aside.
+func TestDevDiskRefusedReloadLeavesCorruptRecord(t *testing.T) {
+	disks := newFakeDisks()
+	e, r := newDiskEngine(t, disks, Options{})
+	rec := state.DiskIDPath(e.opts.StateDir, "sdb")
+	apply(t, e, parse(t, nullOnly))
+	corrupt := []byte(`{"format": "scstd-dev-disk-identity", "vers`)
+	if err := os.WriteFile(rec, corrupt, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	refuseAfterOpen(t, e, r, disks, diskConfig("/dev/sg1", 30))
+	if b, err := os.ReadFile(rec); err != nil || string(b) != string(corrupt) {
+		t.Fatalf("the record after a refused reload: %q %v", b, err)
+	}
+	if _, err := os.Stat(rec + ".corrupt"); !os.IsNotExist(err) {
+		t.Fatalf("a refused reload moved the corrupt record aside (%v)", err)
+	}
+	res := apply(t, e, parse(t, diskConfig("/dev/sg1", 30)))
+	if len(res.Offline) != 1 || !strings.Contains(res.Offline[0].Reason, "remove "+rec+".corrupt") {
+		t.Fatalf("offline %+v", res.Offline)
+	}
+	if b, err := os.ReadFile(rec + ".corrupt"); err != nil || string(b) != string(corrupt) {
+		t.Fatalf("the reload that commits did not move the record aside: %q %v", b, err)
+	}
+	if _, err := os.Stat(rec); !os.IsNotExist(err) {
+		t.Fatalf("the corrupt record is still in place (%v)", err)
+	}
+}
+
 // The persistent reservations of a dev_disk device are its recorded
 // disk's: restored at a restart with the same disk, dropped (state and
 // file) when another disk is accepted.

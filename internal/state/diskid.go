@@ -43,9 +43,9 @@ func (f *DiskIDFile) Save(r diskid.Record) error {
 }
 
 // Load reads the record. ok is false when there is none. A file that
-// cannot be read is an error (the file stays as it is); one that is
-// corrupt is an error wrapping ErrCorrupt, and the file is moved aside to
-// NAME.corrupt.
+// cannot be read is an error; one that is corrupt is an error wrapping
+// ErrCorrupt. Either stays as it is: the caller moves a corrupt one
+// aside (MoveAside) when it acts on it, so that reading changes nothing.
 func (f *DiskIDFile) Load() (r diskid.Record, ok bool, err error) {
 	b, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -56,10 +56,15 @@ func (f *DiskIDFile) Load() (r diskid.Record, ok bool, err error) {
 	}
 	r, err = diskid.DecodeRecord(b)
 	if err != nil {
-		return diskid.Record{}, false, moveAside(f.path, err)
+		return diskid.Record{}, false, fmt.Errorf("state: %s: %w: %v", f.path, ErrCorrupt, err)
 	}
 	return r, true, nil
 }
+
+// MoveAside moves a corrupt record aside, durably, to the path Aside
+// returns; the error (wrapping ErrCorrupt) says where it went, or why it
+// could not be moved.
+func (f *DiskIDFile) MoveAside(why error) error { return moveAside(f.path, why) }
 
 // Remove forgets the record, and a corrupt one moved aside, durably.
 func (f *DiskIDFile) Remove() error {

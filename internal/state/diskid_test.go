@@ -30,14 +30,25 @@ func TestDiskIDFile(t *testing.T) {
 		t.Fatalf("loaded %+v %v %v, want %+v", got, ok, err, r)
 	}
 
-	// Corrupt: moved aside, said so; the aside copy is found.
+	// Corrupt: said so, left in place until moved aside; the aside
+	// copy is found.
 	if err := os.WriteFile(f.Path(), []byte(`{"format": "scstd-dev-disk-identity", "vers`), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	_, ok, err := f.Load()
+	if ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt record: ok %v err %v", ok, err)
+	}
+	if _, there := f.Aside(); there {
+		t.Fatal("reading a corrupt record moved it aside")
+	}
+	if _, ok, again := f.Load(); ok || !errors.Is(again, ErrCorrupt) {
+		t.Fatalf("corrupt record read again: ok %v err %v", ok, again)
+	}
+	err = f.MoveAside(err)
 	aside, there := f.Aside()
-	if ok || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "moved aside to "+aside) || !there {
-		t.Fatalf("corrupt record: ok %v err %v aside %q %v", ok, err, aside, there)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "moved aside to "+aside) || !there {
+		t.Fatalf("moving aside: err %v aside %q %v", err, aside, there)
 	}
 	if _, ok, err := f.Load(); ok || err != nil {
 		t.Fatalf("after moving aside: ok %v err %v", ok, err)
