@@ -478,6 +478,11 @@ func (n *Node) revoke(gw string, lease clientv3.LeaseID, rev int64) {
 	}
 }
 
+// Done is closed when the node has shut down (Close): the device stops
+// retrying the commit of an SPC-2 release (scsi), which the other
+// gateways make once this one has left.
+func (l *lu) Done() <-chan struct{} { return l.n.done }
+
 // Local reports whether targetPort is one of this gateway's ports: its
 // target portal group tag is this gateway's id (scsi.SharedPR).
 func (l *lu) Local(targetPort string) bool {

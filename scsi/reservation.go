@@ -548,8 +548,11 @@ func (d *Device) ReleaseSPC2Through(port func(targetPort string) bool) {
 // releaseSPC2 drops the SPC-2 reservation when its holder matches. A
 // device that shares its state commits the release in the background,
 // retrying for a while: the caller (a session ending, a reset) cannot
-// wait for the store. The returned channel is closed once the release is
-// done (settled, or given up).
+// wait for the store. The retries stop when the store ends (a SharedPR
+// with a Done channel: the cluster node shut down, and the other device
+// servers release the reservations held through its ports). The
+// returned channel is closed once the release is done (settled, or given
+// up).
 func (d *Device) releaseSPC2(match func(itNexus) bool) <-chan struct{} {
 	r := &d.res
 	done := make(chan struct{})
@@ -573,10 +576,21 @@ func (d *Device) releaseSPC2(match func(itNexus) bool) <-chan struct{} {
 		close(done)
 		return done
 	}
+	var ended <-chan struct{}
+	if e, ok := r.shared.(sharedEnds); ok {
+		ended = e.Done()
+	}
 	r.mu.Unlock()
 	go func() {
 		defer close(done)
+		retry := time.NewTimer(0)
+		defer retry.Stop()
 		for range spc2ReleaseAttempts {
+			select {
+			case <-retry.C:
+			case <-ended:
+				return
+			}
 			r.mu.Lock()
 			shared := r.shared
 			rev, err := r.change(op)
@@ -585,10 +599,16 @@ func (d *Device) releaseSPC2(match func(itNexus) bool) <-chan struct{} {
 				r.settle(shared, rev)
 				return
 			}
-			time.Sleep(time.Second)
+			retry.Reset(time.Second)
 		}
 	}()
 	return done
+}
+
+// sharedEnds is implemented by a SharedPR whose store can end: Done is
+// closed when it has (a cluster node that shut down).
+type sharedEnds interface {
+	Done() <-chan struct{}
 }
 
 // spc2ReleaseAttempts bounds the background commits of an SPC-2
