@@ -536,15 +536,20 @@ func (c *conn) readLoop() error {
 // linger, on the reader once the peer has half-closed its connection,
 // waits until every answer to what it sent is written before the
 // connection closes: the reader's own queue, which it writes itself, a
-// batch it handed off, and the answers of commands still running. It
-// gives up when nothing was written for the write timeout (the peer
-// does not read), or when the connection is closed (it was this one's
-// EOF, a logout, a ping that got no answer, a reinstatement).
+// batch it handed off, and the answers of commands still running, once
+// they complete; then the connection closes at once. It gives up when
+// the commands do not complete within the write timeout, when nothing
+// was written for the write timeout (the peer does not read), or when
+// the connection is closed (it was this one's EOF, a logout, a ping that
+// got no answer, a reinstatement). Commands still waiting for data-out
+// get none: they end with the session.
 func (c *conn) linger() {
 	if c.rxQueued > 0 {
 		c.flushRx(true)
 	}
-	c.sendq.drain(c.closed)
+	if c.awaitTasks(c.runningTasks()) == nil {
+		c.sendq.drain(c.closed)
+	}
 }
 
 // rxHandler handles one received PDU and owns it (releases it when done).

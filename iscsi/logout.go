@@ -1,6 +1,10 @@
 package iscsi
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // logoutResponse decides the answer to a logout request on connection
 // cid: scstd has one connection per session and no connection recovery
@@ -86,22 +90,50 @@ func (c *conn) execLogout(p *PDU) {
 		return
 	}
 	go func() {
-		timer := time.NewTimer(c.sendq.timeout)
-		defer timer.Stop()
-		for _, d := range waits {
-			select {
-			case <-d:
-				continue
-			case <-timer.C:
-				ss.srv.log.Warn("logout: commands still running, answering CLEANUP_FAILED",
-					"initiator", ss.key.initiator, "target", ss.key.target, "tsih", ss.tsih,
-					"waited", c.sendq.timeout)
-				resp.Response, resp.Time2Wait = LogoutCleanupFailed, 0
-			case <-c.closed:
-				// Nobody to answer any more.
-			}
-			break
+		if err := c.awaitTasks(waits); errors.Is(err, errTasksRunning) {
+			ss.srv.log.Warn("logout: commands still running, answering CLEANUP_FAILED",
+				"initiator", ss.key.initiator, "target", ss.key.target, "tsih", ss.tsih, "err", err)
+			resp.Response, resp.Time2Wait = LogoutCleanupFailed, 0
 		}
 		send()
 	}()
+}
+
+// errTasksRunning is awaitTasks' error when commands did not complete in time.
+var errTasksRunning = errors.New("iscsi: commands still running")
+
+// awaitTasks waits until the tasks whose done channels are waits have
+// ended (their answers queued), at most the connection's write timeout
+// (errTasksRunning) or until the connection closes (errConnClosed).
+func (c *conn) awaitTasks(waits []chan struct{}) error {
+	if len(waits) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(c.sendq.timeout)
+	defer timer.Stop()
+	for i, d := range waits {
+		select {
+		case <-d:
+		case <-timer.C:
+			return fmt.Errorf("%w: %d after %s", errTasksRunning, len(waits)-i, c.sendq.timeout)
+		case <-c.closed:
+			return errConnClosed
+		}
+	}
+	return nil
+}
+
+// runningTasks returns the done channels of the connection's commands
+// that are running: their answers are still to come.
+func (c *conn) runningTasks() []chan struct{} {
+	ss := c.ss
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var waits []chan struct{}
+	for _, t := range ss.tasks {
+		if t.c == c && t.state == taskRunning {
+			waits = append(waits, t.waitChan())
+		}
+	}
+	return waits
 }
