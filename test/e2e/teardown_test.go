@@ -64,20 +64,35 @@ func write10(lba uint32, blocks uint16) []byte {
 }
 
 // TestLogoutAfterPipelinedWrites: writes pipelined ahead of a Logout
-// Request, then a SYNCHRONIZE CACHE and a READ of 8 MiB, are all
+// Request, then a SYNCHRONIZE CACHE (and a READ of 8 MiB), are all
 // answered before the Logout Response, which comes last, followed by the
 // end of the connection, also when the initiator reads nothing until the
 // READ's data has filled the socket; the data is on the disk.
 func TestLogoutAfterPipelinedWrites(t *testing.T) {
 	tgt := testtarget.Start(t, teardownConfig)
-	c := teardownLogin(t, tgt.Portal(), initiator.Options{ImmediateData: true})
+	for i, read := range []bool{false, true} {
+		name := "writes"
+		if read {
+			name = "writes and a large read"
+		}
+		t.Run(name, func(t *testing.T) {
+			logoutAfterPipelinedWrites(t, tgt, byte(i+1), read)
+		})
+	}
+}
+
+// logoutAfterPipelinedWrites runs TestLogoutAfterPipelinedWrites on
+// session seed, with the READ when read is set; seed also varies the
+// data.
+func logoutAfterPipelinedWrites(t *testing.T, tgt *testtarget.Target, seed byte, read bool) {
+	c := teardownLogin(t, tgt.Portal(), initiator.Options{ImmediateData: true, ISID: [6]byte{0x80, 0, 0, 0, 0, seed}})
 	if !c.Params.ImmediateData || c.Params.FirstBurstLength < 65536 {
 		t.Fatalf("negotiated %+v, want immediate data of 64 KiB", c.Params)
 	}
 	const n, per, readLen = 24, 64 << 10, 8 << 20
 	want := make([]byte, n*per)
 	for i := range want {
-		want[i] = byte(i*13 + i>>16)
+		want[i] = byte(i*13+i>>16) ^ seed
 	}
 	pending := map[uint32]string{}
 	send := func(cdb []byte, data []byte, what string) {
@@ -99,11 +114,13 @@ func TestLogoutAfterPipelinedWrites(t *testing.T) {
 		send(write10(uint32(i*per/512), per/512), want[i*per:(i+1)*per], "WRITE")
 	}
 	send([]byte{0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil, "SYNCHRONIZE CACHE")
-	read := make([]byte, 10)
-	read[0] = 0x28
-	binary.BigEndian.PutUint32(read[2:], 32<<20/512)
-	binary.BigEndian.PutUint16(read[7:], readLen/512)
-	send(read, nil, "READ")
+	if read {
+		cdb := make([]byte, 10)
+		cdb[0] = 0x28
+		binary.BigEndian.PutUint32(cdb[2:], 32<<20/512)
+		binary.BigEndian.PutUint16(cdb[7:], readLen/512)
+		send(cdb, nil, "READ")
+	}
 	logoutITT := c.NextITT()
 	req := iscsi.LogoutRequest{Immediate: true, Reason: iscsi.LogoutCloseSession, ITT: logoutITT,
 		CmdSN: c.CmdSN(), ExpStatSN: c.ExpStatSN()}
