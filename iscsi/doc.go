@@ -87,6 +87,17 @@
 // source prefix and in all (throttle.go). A panic while executing a
 // command is logged, answered INTERNAL TARGET FAILURE and counted.
 //
+// # Ending a connection
+//
+// No answer is lost to the end of a connection the initiator asks for.
+// A Logout Response follows the answers of every command the connection
+// had running, written before it (logout.go); commands that do not
+// complete within the write timeout make it CLEANUP_FAILED, and the
+// connection closes all the same. An initiator that half-closes its
+// connection gets the answers queued and those of the commands running,
+// then the connection closes at once; a write still waiting for
+// data-out, which can no longer come, ends with the session.
+//
 // # Counters
 //
 // metrics.go counts, at one place per event, what status and metrics
