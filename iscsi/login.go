@@ -221,20 +221,7 @@ func (s *Server) login(nc net.Conn, fr *FrameReader) (*LoginResult, error) {
 		if _, ok := statusOf(err); ok || c.started {
 			s.countLogin(c.loginOutcome(err))
 		}
-		if st, ok := statusOf(err); ok {
-			args := append(c.failureAttrs(remote, err), "status", st.String())
-			if f := c.failures; f.user != "" {
-				args = append(args, "chap_user", f.user, "failures_of_user", f.byUser, "failures_from_address", f.byPrefix)
-			}
-			if errors.Is(err, ErrThrottled) {
-				if ok, suppressed := s.logAllowed("chap throttle"); ok {
-					s.log.Warn("CHAP response refused unchecked: too many failed attempts", append(args,
-						"refused_since_last_line", suppressed)...)
-				}
-			} else {
-				s.log.Warn("login refused", args...)
-			}
-		} else if c.initiatorName != "" {
+		if _, ok := statusOf(err); !ok && c.initiatorName != "" {
 			s.log.Warn("login failed", c.failureAttrs(remote, err)...)
 		}
 		return nil, err
@@ -285,6 +272,24 @@ func (c *loginConn) noteFailures(err error) {
 	}
 }
 
+// logRefused logs a login refused with status st, before its response is
+// sent: once it is, the initiator may try again, and that attempt's line
+// must come after this one.
+func (c *loginConn) logRefused(err error, st LoginStatus) {
+	args := append(c.failureAttrs(c.nc.RemoteAddr(), err), "status", st.String())
+	if f := c.failures; f.user != "" {
+		args = append(args, "chap_user", f.user, "failures_of_user", f.byUser, "failures_from_address", f.byPrefix)
+	}
+	if !errors.Is(err, ErrThrottled) {
+		c.s.log.Warn("login refused", args...)
+		return
+	}
+	if ok, suppressed := c.s.logAllowed("chap throttle"); ok {
+		c.s.log.Warn("CHAP response refused unchecked: too many failed attempts", append(args,
+			"refused_since_last_line", suppressed)...)
+	}
+}
+
 // run reads Login Requests until the login completes or fails.
 func (c *loginConn) run() (*LoginResult, error) {
 	for {
@@ -317,6 +322,7 @@ func (c *loginConn) run() (*LoginResult, error) {
 				keys = le.Keys
 			}
 			c.noteFailures(err)
+			c.logRefused(err, st)
 			c.sendStatus(st, keys)
 		} else if p == nil {
 			err = fmt.Errorf("iscsi: login: %w", err)
