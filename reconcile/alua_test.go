@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -291,5 +293,59 @@ func TestPRListing(t *testing.T) {
 	gone := &prListing{}
 	if !gone.mayHave(filepath.Join(dir, "missing", "naa.60.json")) {
 		t.Error("a directory that cannot be listed must let the device try its file")
+	}
+}
+
+// A corrupt PR file of a device a reload adds is moved aside when that
+// reload commits, not when it is prepared: a refused reload leaves the
+// state directory as it found it.
+func TestRefusedReloadLeavesCorruptPRFile(t *testing.T) {
+	dir := t.TempDir()
+	const base = `
+iscsi { portals = ["127.0.0.1:3260"] }
+handler "vdisk_nullio" {
+  device "null1" { size = "1MiB" }
+%s}
+target "iqn.2026-11.org.example:a" {
+  lun "0" { device = "null1" }
+%s}
+`
+	without := fmt.Sprintf(base, "", "")
+	with := fmt.Sprintf(base, "  device \"null2\" { size = \"1MiB\" }\n", "  lun \"1\" { device = \"null2\" }\n")
+	r := &recorder{}
+	e := NewEngine(r, nil, Options{StateDir: dir, RetryInterval: -1, SizePollInterval: -1})
+	t.Cleanup(func() { e.Close() })
+	apply(t, e, parse(t, with))
+	file := filepath.Join(dir, "pr", "naa."+e.running.Devices["null2"].NAA+".json")
+	apply(t, e, parse(t, without))
+
+	corrupt := []byte(`{"format": "scstd-persistent-res`)
+	if err := os.WriteFile(file, corrupt, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r.portalErr = errors.New("address in use")
+	moved := strings.Replace(with, "127.0.0.1:3260", "127.0.0.2:3260", 1)
+	if _, err := e.Apply(context.Background(), parse(t, moved), ApplyOptions{}); err == nil {
+		t.Fatal("a reload whose portal cannot bind was applied")
+	}
+	r.portalErr = nil
+	if b, err := os.ReadFile(file); err != nil || string(b) != string(corrupt) {
+		t.Fatalf("the PR file after a refused reload: %q %v", b, err)
+	}
+	if _, err := os.Stat(file + ".corrupt"); !os.IsNotExist(err) {
+		t.Fatalf("a refused reload moved the corrupt PR file aside (%v)", err)
+	}
+
+	apply(t, e, parse(t, with))
+	if b, err := os.ReadFile(file + ".corrupt"); err != nil || string(b) != string(corrupt) {
+		t.Fatalf("the reload that commits did not move the file aside: %q %v", b, err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("the corrupt PR file is still in place (%v)", err)
+	}
+	for _, d := range e.Status().Devices {
+		if d.Name == "null2" && (d.PersistentReservations == nil || !strings.Contains(d.PersistentReservations.Error, "moved aside")) {
+			t.Errorf("status of null2: %+v", d.PersistentReservations)
+		}
 	}
 }

@@ -303,12 +303,12 @@ func (e *Engine) commit(p *prepared) *step {
 		switch c.Op {
 		case AddDevice:
 			s.devices[name] = newDevice(name, p.next.Devices[name])
-			p.pr[name].attach(s.devices[name].dev)
+			p.pr[name].attach(s.devices[name].dev, e.log)
 			s.fresh = append(s.fresh, name)
 		case ReplaceDevice:
 			s.retire = append(s.retire, retired{s.devices[name], errReplaced})
 			s.devices[name] = newDevice(name, p.next.Devices[name])
-			p.pr[name].attach(s.devices[name].dev)
+			p.pr[name].attach(s.devices[name].dev, e.log)
 			s.fresh = append(s.fresh, name)
 		case RenameDevice:
 			old := c.Before.(string)

@@ -2,6 +2,9 @@ package reconcile
 
 import (
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -21,10 +24,11 @@ import (
 // savedPR is what prepare read of a device's saved persistent
 // reservations.
 type savedPR struct {
-	file *state.PRFile
-	st   scsi.PRState
-	ok   bool
-	err  error
+	file    *state.PRFile
+	st      scsi.PRState
+	ok      bool
+	err     error
+	corrupt error // why the file is corrupt: it is moved aside at commit
 }
 
 // prKey returns the key of a device's PR file.
@@ -34,9 +38,10 @@ func prKey(name string, m Device) string {
 }
 
 // loadPR reads the persistent reservations saved for device name, to run
-// as m. A file that cannot be read or is corrupt is logged (a corrupt one
-// is moved aside): the device starts without persistent reservations and
-// serves, and its status says why.
+// as m. A file that cannot be read is logged; a corrupt one is moved aside
+// and logged when the reload commits (attach), so that a refused reload
+// leaves the state directory as it was. Either way the device starts
+// without persistent reservations and serves, and its status says why.
 //
 // With a listing, a device whose file is not in it starts with none,
 // without trying to open a file that is not there.
@@ -55,10 +60,12 @@ func (e *Engine) loadPR(name string, m Device, listing *prListing) savedPR {
 	s.st, s.ok, s.err = f.Load()
 	if s.ok {
 		if err := scsi.CheckPRState(s.st); err != nil {
-			s.ok, s.err = false, f.MoveAside(err)
+			s.st, s.ok, s.err = scsi.PRState{}, false, fmt.Errorf("state: %s: %w: %w", f.Path(), state.ErrCorrupt, err)
 		}
 	}
 	switch {
+	case errors.Is(s.err, state.ErrCorrupt):
+		s.corrupt, s.err = s.err, nil
 	case s.err != nil:
 		e.log.Warn("persistent reservations not restored: the device starts with none", "device", name, "file", f.Path(), "err", s.err)
 	case s.ok:
@@ -92,10 +99,15 @@ func (l *prListing) mayHave(path string) bool {
 	return l.names == nil || l.names[filepath.Base(path)]
 }
 
-// attach gives a new device its PR file and the state saved in it.
-func (s savedPR) attach(d *scsi.Device) {
+// attach gives a new device its PR file and the state saved in it; a
+// corrupt file is moved aside and logged now, as the reload commits.
+func (s savedPR) attach(d *scsi.Device, log *slog.Logger) {
 	if s.file == nil {
 		return
+	}
+	if s.corrupt != nil {
+		s.err = s.file.MoveAside(s.corrupt)
+		log.Warn("persistent reservations not restored: the device starts with none", "device", d.Name(), "file", s.file.Path(), "err", s.err)
 	}
 	d.SetPRStore(s.file)
 	if s.ok || s.err != nil {

@@ -231,7 +231,8 @@ var ErrCorrupt = errors.New("corrupt")
 // Load reads the device's saved state. ok is false when nothing was
 // saved. A file that cannot be read is an error (the file stays as it
 // is); one that is corrupt is an error wrapping ErrCorrupt, and the file
-// is moved aside to NAME.corrupt.
+// stays as it is too: the caller moves it aside (MoveAside) when it acts
+// on the finding, so that reading alone changes nothing.
 func (f *PRFile) Load() (st scsi.PRState, ok bool, err error) {
 	b, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -242,7 +243,7 @@ func (f *PRFile) Load() (st scsi.PRState, ok bool, err error) {
 	}
 	st, err = decodePR(b)
 	if err != nil {
-		return scsi.PRState{}, false, f.MoveAside(err)
+		return scsi.PRState{}, false, fmt.Errorf("state: %s: %w: %w", f.path, ErrCorrupt, err)
 	}
 	return st, true, nil
 }

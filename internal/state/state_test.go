@@ -121,8 +121,14 @@ func TestPRFileCorrupt(t *testing.T) {
 			f := d.PR("naa.60", "d")
 			os.WriteFile(f.Path(), []byte(c.text), 0o640)
 			_, ok, err := f.Load()
-			if ok || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "moved aside") {
+			if ok || !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("ok %v err %v", ok, err)
+			}
+			if b, rerr := os.ReadFile(f.Path()); rerr != nil || string(b) != c.text {
+				t.Fatalf("Load changed the corrupt file: %q %v", b, rerr)
+			}
+			if err := f.MoveAside(err); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "moved aside") {
+				t.Fatalf("MoveAside: %v", err)
 			}
 			if b, err := os.ReadFile(f.Path() + ".corrupt"); err != nil || string(b) != c.text {
 				t.Errorf("not moved aside whole: %q %v", b, err)
