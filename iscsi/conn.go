@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scstd/scstd/internal/bufpool"
+	"golang.org/x/sys/unix"
 )
 
 // ConnState is the state of a full-feature connection, as status shows it.
@@ -141,6 +142,10 @@ type outPDU struct {
 	bhs  BHS
 	data []byte
 	mode sendMode
+	// lent says that data is lent from a file's mapping (vdisk.Lender):
+	// it goes to the socket from where it is, whatever its size, and no
+	// Go code reads it.
+	lent bool
 	// Released after the PDU is written: a pooled buffer, a received PDU
 	// whose data is echoed, a task whose data-in buffer is in use. The
 	// PDU that carries a task is its last: writing it gives back the
@@ -421,10 +426,17 @@ func (c *conn) armWriteDeadline() {
 // writeFailed closes the connection after a socket write failed, saying
 // why when the initiator stopped reading.
 func (c *conn) writeFailed(err error) {
-	if errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() != uint32(ConnClosing) {
+	switch {
+	case c.state.Load() == uint32(ConnClosing):
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.ss.srv.log.Warn("closing connection: the initiator does not read",
 			"initiator", c.ss.key.initiator, "remote", c.remote.String(),
 			"queued_bytes", c.sendq.queued.Load(), "write_timeout", c.sendq.timeout)
+	case errors.Is(err, unix.EFAULT):
+		// Data-In lent from a backing file's mapping (vdisk.Lender)
+		// that was truncated before the bytes went out.
+		c.ss.srv.log.Error("closing connection: the data of a read could not be sent, its backing file shrank underneath (truncated by another program?)",
+			"initiator", c.ss.key.initiator, "remote", c.remote.String(), "err", err)
 	}
 	c.close()
 }
@@ -707,6 +719,6 @@ func (c *conn) encode(o *outPDU) {
 	exp, max := c.ss.stamp(slot)
 	put32(o.bhs[28:], exp)
 	put32(o.bhs[32:], max)
-	c.fw.queuePDU(&o.bhs, nil, o.data)
+	c.fw.queuePDU(&o.bhs, nil, o.data, o.lent)
 	c.encoded = append(c.encoded, o)
 }

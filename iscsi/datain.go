@@ -86,6 +86,7 @@ func (c *conn) respond(t *task, res scsi.Result, how via) {
 		}
 		di.Encode(&o.bhs)
 		o.data = data[off : off+n]
+		o.lent = t.loan != nil
 		dataSN++
 		off += n
 		if !send(o) {

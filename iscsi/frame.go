@@ -375,7 +375,7 @@ func (fw *FrameWriter) SetDigests(header, data bool) { fw.header, fw.data = head
 // once, so that data need not stay unchanged after WritePDU returns.
 // After a write error every call returns that error.
 func (fw *FrameWriter) WritePDU(h *BHS, ahs, data []byte) error {
-	direct, err := fw.queuePDU(h, ahs, data)
+	direct, err := fw.queuePDU(h, ahs, data, false)
 	if err == nil && direct {
 		err = fw.Flush()
 	}
@@ -393,18 +393,21 @@ func (fw *FrameWriter) room(ahs, n int) bool {
 }
 
 // queuePDU adds one PDU to what the next Flush sends, setting h's length
-// fields. A data segment of directDataMin bytes or more (reported by
-// direct) is sent from data itself, which must then not change until
-// that Flush returns. When the PDU does not fit the buffer (see room),
-// what is queued is flushed first.
-func (fw *FrameWriter) queuePDU(h *BHS, ahs, data []byte) (direct bool, err error) {
+// fields. A data segment of directDataMin bytes or more, or any with
+// lent (reported by direct), is sent from data itself, which must then
+// not change until that Flush returns; a lent segment is never read
+// from Go (it may be a mapping of a file shrunk underneath: only the
+// writev may fault on it), so lent and data digests exclude each other.
+// When the PDU does not fit the buffer (see room), what is queued is
+// flushed first.
+func (fw *FrameWriter) queuePDU(h *BHS, ahs, data []byte, lent bool) (direct bool, err error) {
 	if fw.err != nil {
 		return false, fw.err
 	}
 	ahsPad := pad4(len(ahs))
 	h[4] = byte((len(ahs) + ahsPad) / 4)
 	h.SetDataSegmentLength(uint32(len(data)))
-	direct = len(data) >= directDataMin || len(data)+BHSLen+len(ahs)+3+2*DigestLen > cap(fw.buf)
+	direct = lent || len(data) >= directDataMin || len(data)+BHSLen+len(ahs)+3+2*DigestLen > cap(fw.buf)
 	n := len(data)
 	if direct {
 		n = 0

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"testing/iotest"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestDigestVectors(t *testing.T) {
@@ -413,7 +416,7 @@ func TestFrameWriterQueueMatchesAppendFrame(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if _, err := fw.queuePDU(h, ahs, d); err != nil {
+				if _, err := fw.queuePDU(h, ahs, d, false); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -498,7 +501,7 @@ func TestQueuePDUSocketAllocationFree(t *testing.T) {
 		for range 8 {
 			var h BHS
 			(&DataIn{Final: true, ITT: 1, TTT: ReservedTag, DataSN: 1}).Encode(&h)
-			if _, err := fw.queuePDU(&h, nil, data); err != nil {
+			if _, err := fw.queuePDU(&h, nil, data, false); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -510,5 +513,54 @@ func TestQueuePDUSocketAllocationFree(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("queuePDU and a flush to a socket allocate %.1f times per batch", allocs)
+	}
+}
+
+// A lent data segment goes to the socket from its slice, however short:
+// from a mapping of a file truncated underneath, the flush fails with
+// EFAULT, where copying it into the buffer would have killed the
+// process with SIGBUS. A lent segment still readable arrives intact.
+func TestQueuePDULentIsNeverRead(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "lent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(bytes.Repeat([]byte{0x77}, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, 8192, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+
+	a, b := tcpPair(t)
+	got := make(chan []byte, 1)
+	go func() { d, _ := io.ReadAll(b); got <- d }()
+	fw := NewFrameWriter(a)
+	var h BHS
+	(&DataIn{Final: true, ITT: 1, TTT: ReservedTag}).Encode(&h)
+	if direct, err := fw.queuePDU(&h, nil, m[:512], true); err != nil || !direct {
+		t.Fatalf("queuePDU of a lent 512 bytes: direct %v, %v", direct, err)
+	}
+	if err := fw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	(&DataIn{Final: true, ITT: 2, TTT: ReservedTag}).Encode(&h)
+	if _, err := fw.queuePDU(&h, nil, m[4096:4096+512], true); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Flush(); !errors.Is(err, unix.EFAULT) {
+		t.Fatalf("flushing lent bytes of a truncated file: %v, want EFAULT", err)
+	}
+	a.Close()
+	wire := <-got
+	if len(wire) < BHSLen+512 || !bytes.Equal(wire[BHSLen:BHSLen+512], bytes.Repeat([]byte{0x77}, 512)) {
+		t.Errorf("the first lent segment did not arrive intact (%d bytes)", len(wire))
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scstd/scstd/internal/bufpool"
 	"github.com/scstd/scstd/scsi"
+	"github.com/scstd/scstd/vdisk"
 )
 
 // taskState is where a task is in its life.
@@ -58,6 +59,7 @@ type task struct {
 	// Execution: the data-in buffer handed to scsi (DataInBuffer) and
 	// the send budget reserved for the data-in.
 	inBuf    *[]byte
+	loan     vdisk.Loan // what keeps data-in lent by the backend mapped
 	reserved int64
 	sent     int64 // data-in bytes in the Data-In PDUs queued
 	scmd     scsi.Command
@@ -79,6 +81,9 @@ func (t *task) release() {
 	}
 	if t.inBuf != nil {
 		bufpool.Put(t.inBuf)
+	}
+	if t.loan != nil {
+		t.loan.Return()
 	}
 	r2ts := t.r2ts[:0]
 	*t = task{r2ts: r2ts}
@@ -102,6 +107,20 @@ func (t *task) DataInBuffer(n int) []byte {
 	t.inBuf = bufpool.Get(max(n, 1))
 	*t.inBuf = (*t.inBuf)[:n]
 	return *t.inBuf
+}
+
+// TakesLoans lets a READ's data-in be lent by the backend
+// (scsi.DataInLoans) unless data digests are on: the Data-In PDUs then
+// carry a CRC of the data, which Go code would have to read.
+func (t *task) TakesLoans() bool { return !t.c.ss.params.DataDigest }
+
+// HoldLoan keeps l until the task is released, after its last Data-In
+// PDU was written (or given up).
+func (t *task) HoldLoan(l vdisk.Loan) {
+	if t.loan != nil {
+		t.loan.Return()
+	}
+	t.loan = l
 }
 
 // fullCDB returns the command's CDB, including an extended CDB AHS.

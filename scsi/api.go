@@ -1,6 +1,10 @@
 package scsi
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/scstd/scstd/vdisk"
+)
 
 // This file holds the types package scsi shares with its callers (iscsi,
 // reconcile): LUN numbers, device types and configuration, LUN map
@@ -108,6 +112,19 @@ type DataInBuffers interface {
 	// allocate one. Execute asks at most once per call; a command that
 	// TryExecute gave up asks again when Execute runs it.
 	DataInBuffer(n int) []byte
+}
+
+// DataInLoans is implemented by DataInBuffers whose transport can send
+// data-in that the backend lends (vdisk.Lender) without reading it from
+// Go: a READ then returns the lent bytes as Result.Data instead of
+// copying them into a buffer.
+type DataInLoans interface {
+	// TakesLoans reports whether the data-in may be lent: false when
+	// the transport reads it (to compute a data digest).
+	TakesLoans() bool
+	// HoldLoan keeps l (nil for a loan with nothing to return) until
+	// the data-in has been sent, then returns it.
+	HoldLoan(l vdisk.Loan)
 }
 
 // TaskAttribute is the SAM task attribute of a command. Its values are

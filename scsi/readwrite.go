@@ -171,7 +171,35 @@ func read(t *task) ([]byte, error) {
 	if rw.n == 0 {
 		return nil, nil
 	}
+	if p, ok := t.lendBlocks(rw.lba, rw.n); ok {
+		return p, nil
+	}
 	return t.readBlocks(rw.lba, rw.n)
+}
+
+// lendBlocks returns n blocks at lba lent by the backend (vdisk.Lender)
+// when the read is large enough and the transport takes loans; false
+// when they are to be read.
+func (t *task) lendBlocks(lba, n uint64) ([]byte, bool) {
+	bs := uint64(t.blockSize())
+	size := n * bs
+	if size < vdisk.LendMin {
+		return nil, false
+	}
+	lender, ok := t.be.(vdisk.Lender)
+	if !ok {
+		return nil, false
+	}
+	loans, ok := t.cmd.Buffers.(DataInLoans)
+	if !ok || !loans.TakesLoans() {
+		return nil, false
+	}
+	p, l, ok := lender.LendAt(int64(lba*bs), int(size))
+	if !ok {
+		return nil, false
+	}
+	loans.HoldLoan(l)
+	return p, true
 }
 
 // write handles WRITE(6/10/12/16) (SBC-3 §5.32-5.35). With FUA (or a

@@ -24,7 +24,13 @@
 // deallocating it where possible), Mapper (which ranges hold data) and
 // NoWaiter (try a read or write without waiting for a device: nullio
 // always; fileio when the file lives in memory, tmpfs without swap, or
-// through RWF_NOWAIT where the file system takes it; never with O_DIRECT).
+// through RWF_NOWAIT where the file system takes it; never with O_DIRECT)
+// and Lender (lend the bytes of a read of LendMin or more instead of
+// copying them: nullio from a read-only mapping of zero pages; fileio in
+// tmpfs or ramfs without swap from a shared read-only mapping of the
+// file, or from the zero pages over a hole, as cachestat(2) says; the
+// transport hands them to writev, and no Go code ever reads them, since
+// a file truncated underneath would make that a SIGBUS).
 //
 // The package does not know about SCSI: block sizes, LBA ranges and sense
 // data belong to package scsi, which maps the plain errors returned here

@@ -25,6 +25,8 @@ type fileBackend struct {
 	// system refused RWF_NOWAIT.
 	try                   uint8
 	noTryRead, noTryWrite atomic.Bool
+	// lend maps the file for reads lent to the transport (lend.go).
+	lend fileLend
 }
 
 // readerWriterAt is what fileBackend does its I/O through: the *os.File
@@ -206,8 +208,12 @@ func (b *fileBackend) MapStatus(off, length int64) (bool, int64, error) {
 	return true, min(hole-off, length), nil
 }
 
-// Close closes the file.
-func (b *fileBackend) Close() error { return b.f.Close() }
+// Close closes the file. Its mapping, if reads were lent from it, stays
+// until the last loan comes back.
+func (b *fileBackend) Close() error {
+	b.closeLend()
+	return b.f.Close()
+}
 
 // unwrapPath strips an *fs.PathError so that a message that names the path
 // itself does not name it twice.
