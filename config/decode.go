@@ -110,6 +110,13 @@ type decoder struct {
 	ctx       *hcl.EvalContext
 	dir       string
 	diags     hcl.Diagnostics
+	// fast holds the device and LUN blocks that parseFastItems left out
+	// of the bodies of handler and target blocks; each is decoded in its
+	// place in the source among the blocks of the tree.
+	fast map[*hclsyntax.Body][]fastBlock
+	// scratch holds the attributes of the fastBlock being decoded.
+	scratch []hcl.Attribute
+	ptrs    []*hcl.Attribute
 }
 
 func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
@@ -384,16 +391,49 @@ func (d *decoder) handler(b *hcl.Block) {
 		attrs = deviceAttrs[HandlerFileIO]
 	}
 	c := d.content(b.Body, handlerSchema)
-	for _, db := range c.Blocks {
-		d.device(h, attrs, db)
+	d.blocks(b.Body, c.Blocks, func(db *hcl.Block) {
+		d.device(h, attrs, d.newDevice(h, db.Labels[0], db.DefRange, db.LabelRanges[0]), d.attributes(db.Body, deviceSchema))
+	}, func(fb *fastBlock) {
+		d.device(h, attrs, d.newDevice(h, fb.label, fb.defRange(), fb.labelRange), d.fastAttributes(fb))
+	})
+}
+
+// blocks calls slow for each block of c (the Content of body) and fast
+// for each of body's fastBlocks, in source order.
+func (d *decoder) blocks(body hcl.Body, c []*hcl.Block, slow func(*hcl.Block), fast func(*fastBlock)) {
+	var items []fastBlock
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		items = d.fast[sb]
+	}
+	for len(c) > 0 || len(items) > 0 {
+		if len(items) == 0 || len(c) > 0 && c[0].DefRange.Start.Byte < items[0].typeRange.Start.Byte {
+			slow(c[0])
+			c = c[1:]
+			continue
+		}
+		fast(&items[0])
+		items = items[1:]
 	}
 }
 
-func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
-	name := b.Labels[0]
+// fastAttributes returns b's attributes as attributes would, in
+// d.scratch: they are valid until the next call.
+func (d *decoder) fastAttributes(b *fastBlock) []*hcl.Attribute {
+	d.scratch, d.ptrs = d.scratch[:0], d.ptrs[:0]
+	for k := range b.attrs {
+		d.scratch = append(d.scratch, b.attrs[k].attribute())
+	}
+	for k := range d.scratch {
+		d.ptrs = append(d.ptrs, &d.scratch[k])
+	}
+	return d.ptrs
+}
+
+// newDevice returns the device name of handler h with its defaults.
+func (d *decoder) newDevice(h Handler, name string, decl, nameRange hcl.Range) *Device {
 	dev := &Device{
 		Name: name, Handler: h, BlockSize: DefaultBlockSize, T10DevID: name, USN: defaultUSN(name),
-		DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{},
+		DeclRange: decl, NameRange: nameRange, Attrs: map[string]hcl.Range{},
 	}
 	switch h {
 	case HandlerCDROM:
@@ -408,7 +448,13 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 			dev.Path = name
 		}
 	}
-	for _, a := range d.attributes(b.Body, deviceSchema) {
+	return dev
+}
+
+// device decodes the attributes of dev, a device of handler h, which
+// takes those allowed, and adds it to the configuration.
+func (d *decoder) device(h Handler, allowed []string, dev *Device, attrs []*hcl.Attribute) {
+	for _, a := range attrs {
 		if !slices.Contains(allowed, a.Name) {
 			d.errorf(a.NameRange, "Attribute not valid for this handler", "%s devices do not take %q. Expected one of: %s.", h, a.Name, joinNames(allowed))
 			continue
@@ -563,7 +609,7 @@ func (d *decoder) target(b *hcl.Block) {
 			t.Redirect = r
 		}
 	}
-	for _, cb := range c.Blocks {
+	d.blocks(b.Body, c.Blocks, func(cb *hcl.Block) {
 		switch cb.Type {
 		case "incoming_user", "outgoing_user":
 			d.userBlock(cb, &t.IncomingUsers, &t.OutgoingUser, " per target")
@@ -574,7 +620,11 @@ func (d *decoder) target(b *hcl.Block) {
 		case "group":
 			t.Groups = append(t.Groups, d.group(cb))
 		}
-	}
+	}, func(fb *fastBlock) {
+		if l := d.lunOf(fb.label, fb.defRange(), fb.labelRange, func() []*hcl.Attribute { return d.fastAttributes(fb) }); l != nil {
+			t.LUNs = append(t.LUNs, l)
+		}
+	})
 	d.cfg.Targets = append(d.cfg.Targets, t)
 }
 
@@ -630,14 +680,20 @@ func (d *decoder) setTargetInt(t *Target, name string, n int64) {
 }
 
 func (d *decoder) lun(b *hcl.Block) *LUN {
-	n, err := ParseLUN(b.Labels[0])
+	return d.lunOf(b.Labels[0], b.DefRange, b.LabelRanges[0], func() []*hcl.Attribute { return d.attributes(b.Body, lunSchema) })
+}
+
+// lunOf decodes a lun block labelled label; attrs returns its attributes
+// (and reports what is wrong with them) once the label is a LUN number.
+func (d *decoder) lunOf(label string, decl, numberRange hcl.Range, attrs func() []*hcl.Attribute) *LUN {
+	n, err := ParseLUN(label)
 	if err != nil {
-		d.errorf(b.LabelRanges[0], "Invalid LUN number", "%v. Expected a whole number from 0 to %d.", err, MaxLUN)
+		d.errorf(numberRange, "Invalid LUN number", "%v. Expected a whole number from 0 to %d.", err, MaxLUN)
 		return nil
 	}
-	l := &LUN{Number: n, DeclRange: b.DefRange, NumberRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{}}
+	l := &LUN{Number: n, DeclRange: decl, NumberRange: numberRange, Attrs: map[string]hcl.Range{}}
 	var device, readOnly *hcl.Attribute
-	for _, a := range d.attributes(b.Body, lunSchema) {
+	for _, a := range attrs() {
 		switch a.Name {
 		case "device":
 			device = a
@@ -761,6 +817,9 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 // sequence), as Expr.Value would, without evaluating it: most attributes
 // of a large configuration are such literals.
 func literal(e hcl.Expression) (cty.Value, bool) {
+	if l, ok := e.(*fastLit); ok {
+		return l.val, true
+	}
 	if t, ok := e.(*hclsyntax.TemplateExpr); ok && len(t.Parts) == 1 {
 		e = t.Parts[0]
 		if l, ok := e.(*hclsyntax.LiteralValueExpr); !ok || l.Val.Type() != cty.String {
