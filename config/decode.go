@@ -113,7 +113,7 @@ type decoder struct {
 	// fast holds the device and LUN blocks that parseFastItems left out
 	// of the bodies of handler and target blocks; each is decoded in its
 	// place in the source among the blocks of the tree.
-	fast map[*hclsyntax.Body][]fastBlock
+	fast map[*hclsyntax.Body][]*fastBlock
 	// scratch holds the attributes of the fastBlock being decoded.
 	scratch []hcl.Attribute
 	ptrs    []*hcl.Attribute
@@ -401,7 +401,7 @@ func (d *decoder) handler(b *hcl.Block) {
 // blocks calls slow for each block of c (the Content of body) and fast
 // for each of body's fastBlocks, in source order.
 func (d *decoder) blocks(body hcl.Body, c []*hcl.Block, slow func(*hcl.Block), fast func(*fastBlock)) {
-	var items []fastBlock
+	var items []*fastBlock
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		items = d.fast[sb]
 	}
@@ -411,7 +411,7 @@ func (d *decoder) blocks(body hcl.Body, c []*hcl.Block, slow func(*hcl.Block), f
 			c = c[1:]
 			continue
 		}
-		fast(&items[0])
+		fast(items[0])
 		items = items[1:]
 	}
 }

@@ -40,10 +40,10 @@ func parseFast(src []byte, filename string) *hcl.File {
 // A 10,000-LUN file is 20,000 such blocks: as hclsyntax's tree each is a
 // Block, a Body, an Attributes map, an Attribute, a TemplateExpr and a
 // LiteralValueExpr (~1.3 KB), as a fastBlock ~350 bytes.
-func parseFastItems(src []byte, filename string, items bool) (*hcl.File, map[*hclsyntax.Body][]fastBlock) {
+func parseFastItems(src []byte, filename string, items bool) (*hcl.File, map[*hclsyntax.Body][]*fastBlock) {
 	p := &fastParser{lx: fastLexer{src: src, name: filename, line: 1}}
 	if items {
-		p.items = map[*hclsyntax.Body][]fastBlock{}
+		p.items = map[*hclsyntax.Body][]*fastBlock{}
 	}
 	body := p.file()
 	if body == nil {
@@ -278,7 +278,33 @@ type fastParser struct {
 	lx fastLexer
 	// items, when not nil, receives the blocks left out of the tree
 	// (parseFastItems).
-	items map[*hclsyntax.Body][]fastBlock
+	items map[*hclsyntax.Body][]*fastBlock
+	// blocks and attrs are where items' blocks and attributes are
+	// allocated, a chunk at a time.
+	blocks []fastBlock
+	attrs  []fastAttr
+}
+
+// fastChunk is how many blocks or attributes fastParser allocates at once.
+const fastChunk = 256
+
+// newBlock returns a zero fastBlock from p.blocks.
+func (p *fastParser) newBlock() *fastBlock {
+	if len(p.blocks) == cap(p.blocks) {
+		p.blocks = make([]fastBlock, 0, fastChunk)
+	}
+	p.blocks = p.blocks[:len(p.blocks)+1]
+	return &p.blocks[len(p.blocks)-1]
+}
+
+// keepAttrs copies attrs into p.attrs and returns the copy.
+func (p *fastParser) keepAttrs(attrs []fastAttr) []fastAttr {
+	if len(p.attrs)+len(attrs) > cap(p.attrs) {
+		p.attrs = make([]fastAttr, 0, max(fastChunk, len(attrs)))
+	}
+	start := len(p.attrs)
+	p.attrs = append(p.attrs, attrs...)
+	return p.attrs[start:len(p.attrs):len(p.attrs)]
 }
 
 func (p *fastParser) peek(skipNewlines bool) fastToken {
@@ -303,7 +329,7 @@ func (p *fastParser) file() *hclsyntax.Body {
 func (p *fastParser) body(end int, start hcl.Range, top bool, parent string) *hclsyntax.Body {
 	attrs := hclsyntax.Attributes{}
 	blocks := hclsyntax.Blocks{}
-	var items []fastBlock
+	var items []*fastBlock
 	kind, takes := fastItemKinds[parent]
 	takes = takes && p.items != nil
 	for {
@@ -335,11 +361,13 @@ func (p *fastParser) body(end int, start hcl.Range, top bool, parent string) *hc
 			attrs[a.Name] = a
 		case fkString, fkIdent, fkOBrace:
 			if takes && string(p.lx.src[t.start:t.end]) == kind.child {
-				saved := p.lx
-				if it, ok := p.item(t, kind.names, kind.required); ok {
+				saved, it := p.lx, p.newBlock()
+				if p.item(it, t, kind.names, kind.required) {
 					items = append(items, it)
 					continue
 				}
+				*it = fastBlock{}
+				p.blocks = p.blocks[:len(p.blocks)-1]
 				p.lx = saved
 			}
 			b := p.block(t, top)
@@ -450,23 +478,25 @@ labels:
 	}
 }
 
-// item parses a block after its type as a fastBlock: one label, then
+// item parses a block after its type into b: one label, then
 // attributes named in names, each set once to a scalar literal
 // (p.scalar), required among them. It reports false for anything else;
 // the caller then parses the block again into the tree.
-func (p *fastParser) item(typ fastToken, names []string, required string) (fastBlock, bool) {
+func (p *fastParser) item(b *fastBlock, typ fastToken, names []string, required string) bool {
 	src := p.lx.src
-	b := fastBlock{typeRange: typ.rng}
+	b.typeRange = typ.rng
 	switch t := p.lx.next(false); t.kind {
 	case fkString:
-		b.label, b.labelRange = string(src[t.start+1:t.end-1]), t.rng
+		b.labelRange = t.rng
+		b.label = string(src[t.start+1 : t.end-1])
 	case fkIdent:
-		b.label, b.labelRange = string(src[t.start:t.end]), t.rng
+		b.labelRange = t.rng
+		b.label = string(src[t.start:t.end])
 	default:
-		return b, false
+		return false
 	}
 	if p.lx.next(false).kind != fkOBrace {
-		return b, false
+		return false
 	}
 	var buf [2]fastAttr
 	attrs := buf[:0]
@@ -490,7 +520,7 @@ func (p *fastParser) item(typ fastToken, names []string, required string) (fastB
 	case fkIdent:
 		// A single-line block: one attribute, then the closing brace.
 		if !attr(t) || p.lx.next(false).kind != fkCBrace {
-			return b, false
+			return false
 		}
 	case fkNewline, fkCBrace:
 	body:
@@ -501,30 +531,30 @@ func (p *fastParser) item(typ fastToken, names []string, required string) (fastB
 				break body
 			case fkIdent:
 				if !attr(t) {
-					return b, false
+					return false
 				}
 				if p.lx.next(false).kind != fkNewline {
-					return b, false
+					return false
 				}
 			default:
-				return b, false
+				return false
 			}
 		}
 	default:
-		return b, false
+		return false
 	}
 	switch p.lx.next(false).kind {
 	case fkNewline, fkEOF:
 	default:
-		return b, false
+		return false
 	}
 	if required != "" && !slices.ContainsFunc(attrs, func(a fastAttr) bool { return a.name == required }) {
-		return b, false
+		return false
 	}
 	if len(attrs) > 0 {
-		b.attrs = slices.Clone(attrs)
+		b.attrs = p.keepAttrs(attrs)
 	}
-	return b, true
+	return true
 }
 
 // scalar parses a quoted string without escapes or template sequences, a
