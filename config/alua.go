@@ -396,7 +396,7 @@ func (v *validator) identities(devs []*Device, devices map[string]*Device) {
 
 // describeDeviceAttr says where a device's attribute comes from.
 func describeDeviceAttr(d *Device, attr string) string {
-	if r, ok := d.Attrs[attr]; ok {
+	if r, ok := d.Attrs.Get(attr); ok {
 		return "set at " + at(r)
 	}
 	return "its name, the default, at " + at(d.NameRange)

@@ -433,7 +433,7 @@ func (d *decoder) fastAttributes(b *fastBlock) []*hcl.Attribute {
 func (d *decoder) newDevice(h Handler, name string, decl, nameRange hcl.Range) *Device {
 	dev := &Device{
 		Name: name, Handler: h, BlockSize: DefaultBlockSize, T10DevID: name, USN: defaultUSN(name),
-		DeclRange: decl, NameRange: nameRange, Attrs: map[string]hcl.Range{},
+		DeclRange: decl, NameRange: nameRange,
 	}
 	switch h {
 	case HandlerCDROM:
@@ -454,12 +454,13 @@ func (d *decoder) newDevice(h Handler, name string, decl, nameRange hcl.Range) *
 // device decodes the attributes of dev, a device of handler h, which
 // takes those allowed, and adds it to the configuration.
 func (d *decoder) device(h Handler, allowed []string, dev *Device, attrs []*hcl.Attribute) {
+	dev.Attrs = make(AttrRanges, 0, len(attrs))
 	for _, a := range attrs {
 		if !slices.Contains(allowed, a.Name) {
 			d.errorf(a.NameRange, "Attribute not valid for this handler", "%s devices do not take %q. Expected one of: %s.", h, a.Name, joinNames(allowed))
 			continue
 		}
-		dev.Attrs[a.Name] = a.Range
+		dev.Attrs = append(dev.Attrs, AttrRange{Name: a.Name, Range: a.Range})
 		switch a.Name {
 		case "filename":
 			if s, ok := d.str(a); ok {
@@ -691,7 +692,7 @@ func (d *decoder) lunOf(label string, decl, numberRange hcl.Range, attrs func() 
 		d.errorf(numberRange, "Invalid LUN number", "%v. Expected a whole number from 0 to %d.", err, MaxLUN)
 		return nil
 	}
-	l := &LUN{Number: n, DeclRange: decl, NumberRange: numberRange, Attrs: map[string]hcl.Range{}}
+	l := &LUN{Number: n, DeclRange: decl, NumberRange: numberRange}
 	var device, readOnly *hcl.Attribute
 	for _, a := range attrs() {
 		switch a.Name {
@@ -701,14 +702,17 @@ func (d *decoder) lunOf(label string, decl, numberRange hcl.Range, attrs func() 
 			readOnly = a
 		}
 	}
+	if device != nil && readOnly != nil {
+		l.Attrs = make(AttrRanges, 0, 2)
+	}
 	if a := device; a != nil {
-		l.Attrs[a.Name] = a.Range
+		l.Attrs = append(l.Attrs, AttrRange{Name: a.Name, Range: a.Range})
 		if s, ok := d.str(a); ok {
 			l.Device = s
 		}
 	}
 	if a := readOnly; a != nil {
-		l.Attrs[a.Name] = a.Range
+		l.Attrs = append(l.Attrs, AttrRange{Name: a.Name, Range: a.Range})
 		l.ReadOnly, _ = d.boolean(a)
 	}
 	if l.Device == "" {

@@ -50,8 +50,10 @@
 //
 // Every default is filled in, so the engine reads values without knowing
 // the defaults. Where "unset" must be told apart from "set to the default",
-// each object's Attrs map holds the range of every attribute the file set
-// (`_, set := t.Attrs["queued_commands"]`), and Range(name) returns that
+// each object's Attrs holds the range of every attribute the file set
+// (`_, set := t.Attrs["queued_commands"]`; devices and LUNs, of which
+// there may be tens of thousands, keep a slice instead of a map:
+// `d.Attrs.Has("size")`), and Range(name) returns that
 // range or, when unset, the block's DeclRange: a diagnostic about an
 // attribute always has a place to point at. Blocks keep DeclRange (the
 // header) and, when labelled, NameRange (the label).
