@@ -113,8 +113,9 @@ type decoder struct {
 	// fast holds the device and LUN blocks that parseFastItems left out
 	// of the bodies of handler and target blocks; each is decoded in its
 	// place in the source among the blocks of the tree.
-	fast map[*hclsyntax.Body][]*fastBlock
-	// scratch holds the attributes of the fastBlock being decoded.
+	fast map[*hclsyntax.Body]*fastItems
+	// item is the fastBlock being decoded, scratch its attributes.
+	item    fastBlock
 	scratch []hcl.Attribute
 	ptrs    []*hcl.Attribute
 }
@@ -399,20 +400,23 @@ func (d *decoder) handler(b *hcl.Block) {
 }
 
 // blocks calls slow for each block of c (the Content of body) and fast
-// for each of body's fastBlocks, in source order.
+// for each block that parseFastItems left out of body, in source order.
+// The fastBlock is valid until the next call of fast.
 func (d *decoder) blocks(body hcl.Body, c []*hcl.Block, slow func(*hcl.Block), fast func(*fastBlock)) {
-	var items []*fastBlock
+	var items *fastItems
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		items = d.fast[sb]
 	}
-	for len(c) > 0 || len(items) > 0 {
-		if len(items) == 0 || len(c) > 0 && c[0].DefRange.Start.Byte < items[0].typeRange.Start.Byte {
+	k := 0
+	for items != nil && k < len(items.marks) || len(c) > 0 {
+		if items == nil || k == len(items.marks) || len(c) > 0 && c[0].DefRange.Start.Byte < int(items.marks[k].at) {
 			slow(c[0])
 			c = c[1:]
 			continue
 		}
-		fast(items[0])
-		items = items[1:]
+		items.block(k, &d.item)
+		fast(&d.item)
+		k++
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"slices"
 	"unicode/utf8"
 
@@ -30,26 +31,50 @@ func parseFast(src []byte, filename string) *hcl.File {
 }
 
 // parseFastItems is parseFast that, with items, leaves the plainest
-// device and LUN blocks out of the tree (fastBlock): those of the bodies
-// of top-level handler and target blocks with one label whose own body
-// holds only attributes of the block's schema set to a string, a whole
-// number, true or false (and the LUN's device). It returns them by the
-// body they were left out of, in source order; every other block is in
-// the tree. The decoder takes both (decoder.fast).
+// device and LUN blocks out of the tree: those of the bodies of top-level
+// handler and target blocks with one label whose own body holds only
+// attributes of the block's schema set to a string, a whole number, true
+// or false (and the LUN's device). It returns where they are, by the body
+// they were left out of (fastItems); every other block is in the tree.
+// The decoder parses them again, one at a time, as it reaches them
+// (decoder.blocks).
 //
 // A 10,000-LUN file is 20,000 such blocks: as hclsyntax's tree each is a
 // Block, a Body, an Attributes map, an Attribute, a TemplateExpr and a
-// LiteralValueExpr (~1.3 KB), as a fastBlock ~350 bytes.
-func parseFastItems(src []byte, filename string, items bool) (*hcl.File, map[*hclsyntax.Body][]*fastBlock) {
+// LiteralValueExpr (~1.3 KB), here 12 bytes until decoded.
+func parseFastItems(src []byte, filename string, items bool) (*hcl.File, map[*hclsyntax.Body]*fastItems) {
 	p := &fastParser{lx: fastLexer{src: src, name: filename, line: 1}}
-	if items {
-		p.items = map[*hclsyntax.Body][]*fastBlock{}
+	if items && len(src) < math.MaxInt32 {
+		p.items = map[*hclsyntax.Body]*fastItems{}
 	}
 	body := p.file()
 	if body == nil {
 		return nil, nil
 	}
 	return &hcl.File{Body: body, Bytes: src}, p.items
+}
+
+// fastItems are the blocks parseFastItems left out of one body.
+type fastItems struct {
+	src   []byte
+	name  string
+	kind  *fastItemKind
+	marks []fastMark
+}
+
+// fastMark is where a block left out of the tree starts: the lexer's
+// state at its type.
+type fastMark struct {
+	at, line, lineStart int32
+}
+
+// block parses the k-th block again into b, reusing b's attributes.
+func (f *fastItems) block(k int, b *fastBlock) {
+	m := f.marks[k]
+	p := &fastParser{lx: fastLexer{src: f.src, name: f.name, i: int(m.at), line: int(m.line), lineStart: int(m.lineStart)}}
+	if !p.item(b, p.lx.next(false), f.kind, true) {
+		panic("config: a block that parseFastItems took does not parse again")
+	}
 }
 
 // fastBlock is a device or LUN block that parseFastItems left out of the
@@ -99,15 +124,18 @@ func (e *fastLit) Range() hcl.Range { return e.rng }
 // StartRange returns the range of the literal's token.
 func (e *fastLit) StartRange() hcl.Range { return e.rng }
 
-// fastItemKinds gives, for a top-level block type, the type of the blocks
-// of its body that parseFastItems takes out of the tree and the names of
-// their attributes (deviceSchema's, lunSchema's); required is the one
-// they must set.
-var fastItemKinds = map[string]struct {
+// fastItemKind says, for a top-level block type, which blocks of its
+// body parseFastItems takes out of the tree (child) and the names of
+// their attributes (deviceSchema's, lunSchema's, at most 32); required is
+// the one they must set.
+type fastItemKind struct {
 	child    string
 	names    []string
 	required string
-}{
+}
+
+// fastItemKinds are the fastItemKind of handler and target blocks.
+var fastItemKinds = map[string]*fastItemKind{
 	"handler": {child: "device", names: schemaNames(deviceSchema)},
 	"target":  {child: "lun", names: schemaNames(lunSchema), required: "device"},
 }
@@ -278,33 +306,7 @@ type fastParser struct {
 	lx fastLexer
 	// items, when not nil, receives the blocks left out of the tree
 	// (parseFastItems).
-	items map[*hclsyntax.Body][]*fastBlock
-	// blocks and attrs are where items' blocks and attributes are
-	// allocated, a chunk at a time.
-	blocks []fastBlock
-	attrs  []fastAttr
-}
-
-// fastChunk is how many blocks or attributes fastParser allocates at once.
-const fastChunk = 256
-
-// newBlock returns a zero fastBlock from p.blocks.
-func (p *fastParser) newBlock() *fastBlock {
-	if len(p.blocks) == cap(p.blocks) {
-		p.blocks = make([]fastBlock, 0, fastChunk)
-	}
-	p.blocks = p.blocks[:len(p.blocks)+1]
-	return &p.blocks[len(p.blocks)-1]
-}
-
-// keepAttrs copies attrs into p.attrs and returns the copy.
-func (p *fastParser) keepAttrs(attrs []fastAttr) []fastAttr {
-	if len(p.attrs)+len(attrs) > cap(p.attrs) {
-		p.attrs = make([]fastAttr, 0, max(fastChunk, len(attrs)))
-	}
-	start := len(p.attrs)
-	p.attrs = append(p.attrs, attrs...)
-	return p.attrs[start:len(p.attrs):len(p.attrs)]
+	items map[*hclsyntax.Body]*fastItems
 }
 
 func (p *fastParser) peek(skipNewlines bool) fastToken {
@@ -329,7 +331,7 @@ func (p *fastParser) file() *hclsyntax.Body {
 func (p *fastParser) body(end int, start hcl.Range, top bool, parent string) *hclsyntax.Body {
 	attrs := hclsyntax.Attributes{}
 	blocks := hclsyntax.Blocks{}
-	var items []*fastBlock
+	var items *fastItems
 	kind, takes := fastItemKinds[parent]
 	takes = takes && p.items != nil
 	for {
@@ -342,7 +344,7 @@ func (p *fastParser) body(end int, start hcl.Range, top bool, parent string) *hc
 				SrcRange:   hcl.RangeBetween(start, t.rng),
 				EndRange:   hcl.Range{Filename: t.rng.Filename, Start: t.rng.End, End: t.rng.End},
 			}
-			if len(items) > 0 {
+			if items != nil {
 				p.items[b] = items
 			}
 			return b
@@ -361,13 +363,15 @@ func (p *fastParser) body(end int, start hcl.Range, top bool, parent string) *hc
 			attrs[a.Name] = a
 		case fkString, fkIdent, fkOBrace:
 			if takes && string(p.lx.src[t.start:t.end]) == kind.child {
-				saved, it := p.lx, p.newBlock()
-				if p.item(it, t, kind.names, kind.required) {
-					items = append(items, it)
+				saved := p.lx
+				if p.item(nil, t, kind, false) {
+					if items == nil {
+						items = &fastItems{src: p.lx.src, name: p.lx.name, kind: kind}
+					}
+					items.marks = append(items.marks, fastMark{at: int32(t.start), line: int32(t.rng.Start.Line),
+						lineStart: int32(t.start - t.rng.Start.Column + 1)})
 					continue
 				}
-				*it = fastBlock{}
-				p.blocks = p.blocks[:len(p.blocks)-1]
 				p.lx = saved
 			}
 			b := p.block(t, top)
@@ -478,43 +482,44 @@ labels:
 	}
 }
 
-// item parses a block after its type into b: one label, then
-// attributes named in names, each set once to a scalar literal
-// (p.scalar), required among them. It reports false for anything else;
-// the caller then parses the block again into the tree.
-func (p *fastParser) item(b *fastBlock, typ fastToken, names []string, required string) bool {
+// item parses a block after its type: one label, then attributes named
+// in kind.names, each set once to a scalar literal (p.scalar), the
+// required one among them. It reports false for anything else; the
+// caller then parses the block again into the tree. With keep, it fills
+// b, reusing b.attrs; without, it allocates nothing.
+func (p *fastParser) item(b *fastBlock, typ fastToken, kind *fastItemKind, keep bool) bool {
 	src := p.lx.src
-	b.typeRange = typ.rng
-	switch t := p.lx.next(false); t.kind {
-	case fkString:
-		b.labelRange = t.rng
-		b.label = string(src[t.start+1 : t.end-1])
-	case fkIdent:
-		b.labelRange = t.rng
-		b.label = string(src[t.start:t.end])
-	default:
+	label := p.lx.next(false)
+	if label.kind != fkString && label.kind != fkIdent {
 		return false
+	}
+	if keep {
+		b.typeRange, b.labelRange, b.attrs = typ.rng, label.rng, b.attrs[:0]
+		if label.kind == fkString {
+			b.label = string(src[label.start+1 : label.end-1])
+		} else {
+			b.label = string(src[label.start:label.end])
+		}
 	}
 	if p.lx.next(false).kind != fkOBrace {
 		return false
 	}
-	var buf [2]fastAttr
-	attrs := buf[:0]
-	// attr parses "name = literal" and appends it to attrs.
+	var seen uint32 // bit k: kind.names[k] is set
+	// attr parses "= literal" after the name.
 	attr := func(name fastToken) bool {
 		if p.lx.next(false).kind != fkEqual {
 			return false
 		}
-		k := slices.IndexFunc(names, func(n string) bool { return n == string(src[name.start:name.end]) })
-		if k < 0 || slices.ContainsFunc(attrs, func(a fastAttr) bool { return a.name == names[k] }) {
+		k := slices.IndexFunc(kind.names, func(n string) bool { return n == string(src[name.start:name.end]) })
+		if k < 0 || seen&(1<<k) != 0 {
 			return false
 		}
-		lit, ok := p.scalar()
-		if !ok {
-			return false
+		seen |= 1 << k
+		lit, ok := p.scalar(keep)
+		if ok && keep {
+			b.attrs = append(b.attrs, fastAttr{name: kind.names[k], nameRange: name.rng, lit: lit})
 		}
-		attrs = append(attrs, fastAttr{name: names[k], nameRange: name.rng, lit: lit})
-		return true
+		return ok
 	}
 	switch t := p.lx.next(false); t.kind {
 	case fkIdent:
@@ -530,10 +535,7 @@ func (p *fastParser) item(b *fastBlock, typ fastToken, names []string, required 
 			case fkCBrace:
 				break body
 			case fkIdent:
-				if !attr(t) {
-					return false
-				}
-				if p.lx.next(false).kind != fkNewline {
+				if !attr(t) || p.lx.next(false).kind != fkNewline {
 					return false
 				}
 			default:
@@ -548,25 +550,31 @@ func (p *fastParser) item(b *fastBlock, typ fastToken, names []string, required 
 	default:
 		return false
 	}
-	if required != "" && !slices.ContainsFunc(attrs, func(a fastAttr) bool { return a.name == required }) {
-		return false
-	}
-	if len(attrs) > 0 {
-		b.attrs = p.keepAttrs(attrs)
+	if kind.required != "" {
+		k := slices.Index(kind.names, kind.required)
+		return seen&(1<<k) != 0
 	}
 	return true
 }
 
 // scalar parses a quoted string without escapes or template sequences, a
 // whole number, true or false, with the range of its token: the values
-// that literal takes without evaluating them.
-func (p *fastParser) scalar() (fastLit, bool) {
+// that literal takes without evaluating them. Without keep it only says
+// whether the next token is one.
+func (p *fastParser) scalar(keep bool) (fastLit, bool) {
 	t := p.lx.next(false)
 	src := p.lx.src
 	switch t.kind {
 	case fkString:
+		if !keep {
+			return fastLit{}, true
+		}
 		return fastLit{val: cty.StringVal(string(src[t.start+1 : t.end-1])), rng: t.rng}, true
 	case fkNumber:
+		if !keep {
+			// fastLexer's numbers are digits alone: each parses.
+			return fastLit{}, true
+		}
 		v, err := cty.ParseNumberVal(string(src[t.start:t.end]))
 		return fastLit{val: v, rng: t.rng}, err == nil
 	case fkIdent:

@@ -29,7 +29,7 @@ type Loader struct {
 	files map[string]*hcl.File
 	// fast holds the blocks parseFastItems left out of the files' trees,
 	// by the body they belong to.
-	fast map[*hclsyntax.Body][]*fastBlock
+	fast map[*hclsyntax.Body]*fastItems
 	// slow parses every file with hclsyntax alone (tests and fuzzing
 	// compare the two ways).
 	slow bool
@@ -37,7 +37,7 @@ type Loader struct {
 
 // NewLoader returns a Loader with an empty file map.
 func NewLoader() *Loader {
-	return &Loader{LookupEnv: os.LookupEnv, files: map[string]*hcl.File{}, fast: map[*hclsyntax.Body][]*fastBlock{}}
+	return &Loader{LookupEnv: os.LookupEnv, files: map[string]*hcl.File{}, fast: map[*hclsyntax.Body]*fastItems{}}
 }
 
 // Files returns every source file parsed so far by name, for
@@ -137,7 +137,7 @@ func (l *Loader) parse(src []byte, name string) (*hcl.File, hcl.Diagnostics) {
 	}
 	var f *hcl.File
 	if !l.slow {
-		var items map[*hclsyntax.Body][]*fastBlock
+		var items map[*hclsyntax.Body]*fastItems
 		f, items = parseFastItems(src, name, true)
 		for b, list := range items {
 			l.fast[b] = list
