@@ -371,7 +371,7 @@ func mapsAny(t *Target, member map[string]*DeviceGroup, g *DeviceGroup) string {
 // unique.
 // devices are the devices by name (the first of a duplicated name).
 func (v *validator) identities(devs []*Device, devices map[string]*Device) {
-	t10 := map[string]*Device{}
+	t10 := make(map[string]*Device, len(devs))
 	naa := map[string]*Device{}
 	for _, d := range devs {
 		if devices[d.Name] != d {

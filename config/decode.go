@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/big"
 	"path/filepath"
 	"slices"
@@ -544,11 +543,19 @@ func absPath(dir, p string) string {
 	return j
 }
 
-// defaultUSN derives a stable unit serial number from a device name.
+// defaultUSN derives a stable unit serial number from a device name: its
+// FNV-1a hash in 8 hex digits.
 func defaultUSN(name string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name))
-	return fmt.Sprintf("%08x", h.Sum32())
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * prime32
+	}
+	var b [8]byte
+	for k := range b {
+		b[k] = "0123456789abcdef"[h>>(28-4*k)&0xf]
+	}
+	return string(b[:])
 }
 
 // intAttr is the allowed range of an integer target attribute.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -158,4 +160,16 @@ func FuzzDecodeFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		checkDecodeFast(t, src)
 	})
+}
+
+// TestDefaultUSN holds defaultUSN to the FNV-1a hash of hash/fnv in 8
+// hex digits: a device's default serial number must not change.
+func TestDefaultUSN(t *testing.T) {
+	for _, name := range []string{"", "n1", "disk0", "iqn.2026-11.org.example:t", "Ü-名前", strings.Repeat("x", 300)} {
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		if got, want := defaultUSN(name), fmt.Sprintf("%08x", h.Sum32()); got != want {
+			t.Errorf("defaultUSN(%q) = %s, want %s", name, got, want)
+		}
+	}
 }

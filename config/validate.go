@@ -19,7 +19,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	v := &validator{}
 	v.iscsi(c.ISCSI)
 	v.metrics(c.Metrics, c.ISCSI.Portals)
-	devices := map[string]*Device{}
+	devices := make(map[string]*Device, len(c.Devices))
 	paths := map[string]*Device{}
 	for _, d := range c.Devices {
 		if d.Path != "" {
@@ -36,7 +36,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		devices[d.Name] = d
 		v.device(d)
 	}
-	targets := map[string]*Target{}
+	targets := make(map[string]*Target, len(c.Targets))
 	relIDs := map[int]*Target{}
 	for _, t := range c.Targets {
 		if prev, dup := targets[t.Name]; dup {
