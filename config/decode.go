@@ -833,7 +833,7 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 // of a large configuration are such literals.
 func literal(e hcl.Expression) (cty.Value, bool) {
 	if l, ok := e.(*fastLit); ok {
-		return l.val, true
+		return l.value(), true
 	}
 	if t, ok := e.(*hclsyntax.TemplateExpr); ok && len(t.Parts) == 1 {
 		e = t.Parts[0]
@@ -858,6 +858,9 @@ func (d *decoder) convert(a *hcl.Attribute, v cty.Value, ty cty.Type, expected s
 }
 
 func (d *decoder) str(a *hcl.Attribute) (string, bool) {
+	if l, ok := a.Expr.(*fastLit); ok && l.isStr {
+		return l.text, true
+	}
 	v, ok := d.eval(a)
 	if !ok {
 		return "", false

@@ -106,14 +106,27 @@ func (a *fastAttr) attribute() hcl.Attribute {
 
 // fastLit is the value of a fastAttr: a string, a number or a bool, with
 // the range of its token (quotes included), as hclsyntax's TemplateExpr or
-// LiteralValueExpr for it would have.
+// LiteralValueExpr for it would have. A string is kept as text alone
+// (isStr), as most values are strings that the decoder takes as they
+// are (decoder.str): its cty.Value is made only when asked for.
 type fastLit struct {
-	val cty.Value
-	rng hcl.Range
+	val   cty.Value // a number or a bool
+	text  string
+	isStr bool
+	rng   hcl.Range
 }
 
 // Value returns the literal's value.
-func (e *fastLit) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return e.val, nil }
+func (e *fastLit) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return e.value(), nil }
+
+// value returns the literal's value as a cty.Value.
+func (e *fastLit) value() cty.Value {
+	if e.isStr {
+		// The text is ASCII (fastLexer): cty's NFC normalisation keeps it.
+		return cty.StringVal(e.text)
+	}
+	return e.val
+}
 
 // Variables returns nil: a literal refers to nothing.
 func (e *fastLit) Variables() []hcl.Traversal { return nil }
@@ -569,7 +582,7 @@ func (p *fastParser) scalar(keep bool) (fastLit, bool) {
 		if !keep {
 			return fastLit{}, true
 		}
-		return fastLit{val: cty.StringVal(string(src[t.start+1 : t.end-1])), rng: t.rng}, true
+		return fastLit{text: string(src[t.start+1 : t.end-1]), isStr: true, rng: t.rng}, true
 	case fkNumber:
 		if !keep {
 			// fastLexer's numbers are digits alone: each parses.
