@@ -371,7 +371,7 @@ func mapsAny(t *Target, member map[string]*DeviceGroup, g *DeviceGroup) string {
 // unique.
 // devices are the devices by name (the first of a duplicated name).
 func (v *validator) identities(devs []*Device, devices map[string]*Device) {
-	t10 := map[string]*Device{}
+	t10 := make(map[string]*Device, len(devs))
 	naa := map[string]*Device{}
 	for _, d := range devs {
 		if devices[d.Name] != d {
@@ -396,7 +396,7 @@ func (v *validator) identities(devs []*Device, devices map[string]*Device) {
 
 // describeDeviceAttr says where a device's attribute comes from.
 func describeDeviceAttr(d *Device, attr string) string {
-	if r, ok := d.Attrs[attr]; ok {
+	if r, ok := d.Attrs.Get(attr); ok {
 		return "set at " + at(r)
 	}
 	return "its name, the default, at " + at(d.NameRange)

@@ -268,12 +268,12 @@ type Device struct {
 	// NameRange is the range of the device label.
 	NameRange hcl.Range
 	// Attrs holds the ranges of the attributes that were set.
-	Attrs map[string]hcl.Range
+	Attrs AttrRanges
 }
 
 // Range returns the range of attribute name when it was set, and DeclRange
 // otherwise.
-func (d *Device) Range(name string) hcl.Range { return rangeOr(d.Attrs, name, d.DeclRange) }
+func (d *Device) Range(name string) hcl.Range { return d.Attrs.rangeOr(name, d.DeclRange) }
 
 // Size is a size in bytes together with its spelling in the file.
 type Size struct {
@@ -380,12 +380,12 @@ type LUN struct {
 	// NumberRange is the range of the label.
 	NumberRange hcl.Range
 	// Attrs holds the ranges of the attributes that were set.
-	Attrs map[string]hcl.Range
+	Attrs AttrRanges
 }
 
 // Range returns the range of attribute name when it was set, and DeclRange
 // otherwise.
-func (l *LUN) Range(name string) hcl.Range { return rangeOr(l.Attrs, name, l.DeclRange) }
+func (l *LUN) Range(name string) hcl.Range { return l.Attrs.rangeOr(name, l.DeclRange) }
 
 // Group is an initiator group: initiators matching its patterns see its LUNs
 // instead of the target's.
@@ -411,6 +411,42 @@ func (g *Group) Range(name string) hcl.Range { return rangeOr(g.Attrs, name, g.D
 
 func rangeOr(attrs map[string]hcl.Range, name string, def hcl.Range) hcl.Range {
 	if r, ok := attrs[name]; ok {
+		return r
+	}
+	return def
+}
+
+// AttrRanges holds the ranges of the attributes a device or LUN block
+// set. It is a slice rather than a map because a block
+// sets one or two attributes and a configuration may hold tens of
+// thousands of blocks: a map of one entry takes ~700 bytes, an
+// AttrRange 80.
+type AttrRanges []AttrRange
+
+// AttrRange is the range of one attribute that was set.
+type AttrRange struct {
+	Name  string
+	Range hcl.Range
+}
+
+// Get returns the range of attribute name and whether it was set.
+func (a AttrRanges) Get(name string) (hcl.Range, bool) {
+	for _, r := range a {
+		if r.Name == name {
+			return r.Range, true
+		}
+	}
+	return hcl.Range{}, false
+}
+
+// Has reports whether attribute name was set.
+func (a AttrRanges) Has(name string) bool {
+	_, ok := a.Get(name)
+	return ok
+}
+
+func (a AttrRanges) rangeOr(name string, def hcl.Range) hcl.Range {
+	if r, ok := a.Get(name); ok {
 		return r
 	}
 	return def

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/big"
 	"path/filepath"
 	"slices"
@@ -110,6 +109,14 @@ type decoder struct {
 	ctx       *hcl.EvalContext
 	dir       string
 	diags     hcl.Diagnostics
+	// fast holds the device and LUN blocks that parseFastItems left out
+	// of the bodies of handler and target blocks; each is decoded in its
+	// place in the source among the blocks of the tree.
+	fast map[*hclsyntax.Body]*fastItems
+	// item is the fastBlock being decoded, scratch its attributes.
+	item    fastBlock
+	scratch []hcl.Attribute
+	ptrs    []*hcl.Attribute
 }
 
 func newDecoder(lookupEnv func(string) (string, bool)) *decoder {
@@ -384,16 +391,52 @@ func (d *decoder) handler(b *hcl.Block) {
 		attrs = deviceAttrs[HandlerFileIO]
 	}
 	c := d.content(b.Body, handlerSchema)
-	for _, db := range c.Blocks {
-		d.device(h, attrs, db)
+	d.blocks(b.Body, c.Blocks, func(db *hcl.Block) {
+		d.device(h, attrs, d.newDevice(h, db.Labels[0], db.DefRange, db.LabelRanges[0]), d.attributes(db.Body, deviceSchema))
+	}, func(fb *fastBlock) {
+		d.device(h, attrs, d.newDevice(h, fb.label, fb.defRange(), fb.labelRange), d.fastAttributes(fb))
+	})
+}
+
+// blocks calls slow for each block of c (the Content of body) and fast
+// for each block that parseFastItems left out of body, in source order.
+// The fastBlock is valid until the next call of fast.
+func (d *decoder) blocks(body hcl.Body, c []*hcl.Block, slow func(*hcl.Block), fast func(*fastBlock)) {
+	var items *fastItems
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		items = d.fast[sb]
+	}
+	k := 0
+	for items != nil && k < len(items.marks) || len(c) > 0 {
+		if items == nil || k == len(items.marks) || len(c) > 0 && c[0].DefRange.Start.Byte < int(items.marks[k].at) {
+			slow(c[0])
+			c = c[1:]
+			continue
+		}
+		items.block(k, &d.item)
+		fast(&d.item)
+		k++
 	}
 }
 
-func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
-	name := b.Labels[0]
+// fastAttributes returns b's attributes as attributes would, in
+// d.scratch: they are valid until the next call.
+func (d *decoder) fastAttributes(b *fastBlock) []*hcl.Attribute {
+	d.scratch, d.ptrs = d.scratch[:0], d.ptrs[:0]
+	for k := range b.attrs {
+		d.scratch = append(d.scratch, b.attrs[k].attribute())
+	}
+	for k := range d.scratch {
+		d.ptrs = append(d.ptrs, &d.scratch[k])
+	}
+	return d.ptrs
+}
+
+// newDevice returns the device name of handler h with its defaults.
+func (d *decoder) newDevice(h Handler, name string, decl, nameRange hcl.Range) *Device {
 	dev := &Device{
 		Name: name, Handler: h, BlockSize: DefaultBlockSize, T10DevID: name, USN: defaultUSN(name),
-		DeclRange: b.DefRange, NameRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{},
+		DeclRange: decl, NameRange: nameRange,
 	}
 	switch h {
 	case HandlerCDROM:
@@ -408,12 +451,19 @@ func (d *decoder) device(h Handler, allowed []string, b *hcl.Block) {
 			dev.Path = name
 		}
 	}
-	for _, a := range d.attributes(b.Body, deviceSchema) {
+	return dev
+}
+
+// device decodes the attributes of dev, a device of handler h, which
+// takes those allowed, and adds it to the configuration.
+func (d *decoder) device(h Handler, allowed []string, dev *Device, attrs []*hcl.Attribute) {
+	dev.Attrs = make(AttrRanges, 0, len(attrs))
+	for _, a := range attrs {
 		if !slices.Contains(allowed, a.Name) {
 			d.errorf(a.NameRange, "Attribute not valid for this handler", "%s devices do not take %q. Expected one of: %s.", h, a.Name, joinNames(allowed))
 			continue
 		}
-		dev.Attrs[a.Name] = a.Range
+		dev.Attrs = append(dev.Attrs, AttrRange{Name: a.Name, Range: a.Range})
 		switch a.Name {
 		case "filename":
 			if s, ok := d.str(a); ok {
@@ -493,11 +543,19 @@ func absPath(dir, p string) string {
 	return j
 }
 
-// defaultUSN derives a stable unit serial number from a device name.
+// defaultUSN derives a stable unit serial number from a device name: its
+// FNV-1a hash in 8 hex digits.
 func defaultUSN(name string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name))
-	return fmt.Sprintf("%08x", h.Sum32())
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * prime32
+	}
+	var b [8]byte
+	for k := range b {
+		b[k] = "0123456789abcdef"[h>>(28-4*k)&0xf]
+	}
+	return string(b[:])
 }
 
 // intAttr is the allowed range of an integer target attribute.
@@ -563,7 +621,7 @@ func (d *decoder) target(b *hcl.Block) {
 			t.Redirect = r
 		}
 	}
-	for _, cb := range c.Blocks {
+	d.blocks(b.Body, c.Blocks, func(cb *hcl.Block) {
 		switch cb.Type {
 		case "incoming_user", "outgoing_user":
 			d.userBlock(cb, &t.IncomingUsers, &t.OutgoingUser, " per target")
@@ -574,7 +632,11 @@ func (d *decoder) target(b *hcl.Block) {
 		case "group":
 			t.Groups = append(t.Groups, d.group(cb))
 		}
-	}
+	}, func(fb *fastBlock) {
+		if l := d.lunOf(fb.label, fb.defRange(), fb.labelRange, func() []*hcl.Attribute { return d.fastAttributes(fb) }); l != nil {
+			t.LUNs = append(t.LUNs, l)
+		}
+	})
 	d.cfg.Targets = append(d.cfg.Targets, t)
 }
 
@@ -630,14 +692,20 @@ func (d *decoder) setTargetInt(t *Target, name string, n int64) {
 }
 
 func (d *decoder) lun(b *hcl.Block) *LUN {
-	n, err := ParseLUN(b.Labels[0])
+	return d.lunOf(b.Labels[0], b.DefRange, b.LabelRanges[0], func() []*hcl.Attribute { return d.attributes(b.Body, lunSchema) })
+}
+
+// lunOf decodes a lun block labelled label; attrs returns its attributes
+// (and reports what is wrong with them) once the label is a LUN number.
+func (d *decoder) lunOf(label string, decl, numberRange hcl.Range, attrs func() []*hcl.Attribute) *LUN {
+	n, err := ParseLUN(label)
 	if err != nil {
-		d.errorf(b.LabelRanges[0], "Invalid LUN number", "%v. Expected a whole number from 0 to %d.", err, MaxLUN)
+		d.errorf(numberRange, "Invalid LUN number", "%v. Expected a whole number from 0 to %d.", err, MaxLUN)
 		return nil
 	}
-	l := &LUN{Number: n, DeclRange: b.DefRange, NumberRange: b.LabelRanges[0], Attrs: map[string]hcl.Range{}}
+	l := &LUN{Number: n, DeclRange: decl, NumberRange: numberRange}
 	var device, readOnly *hcl.Attribute
-	for _, a := range d.attributes(b.Body, lunSchema) {
+	for _, a := range attrs() {
 		switch a.Name {
 		case "device":
 			device = a
@@ -645,14 +713,17 @@ func (d *decoder) lun(b *hcl.Block) *LUN {
 			readOnly = a
 		}
 	}
+	if device != nil && readOnly != nil {
+		l.Attrs = make(AttrRanges, 0, 2)
+	}
 	if a := device; a != nil {
-		l.Attrs[a.Name] = a.Range
+		l.Attrs = append(l.Attrs, AttrRange{Name: a.Name, Range: a.Range})
 		if s, ok := d.str(a); ok {
 			l.Device = s
 		}
 	}
 	if a := readOnly; a != nil {
-		l.Attrs[a.Name] = a.Range
+		l.Attrs = append(l.Attrs, AttrRange{Name: a.Name, Range: a.Range})
 		l.ReadOnly, _ = d.boolean(a)
 	}
 	if l.Device == "" {
@@ -761,6 +832,9 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 // sequence), as Expr.Value would, without evaluating it: most attributes
 // of a large configuration are such literals.
 func literal(e hcl.Expression) (cty.Value, bool) {
+	if l, ok := e.(*fastLit); ok {
+		return l.value(), true
+	}
 	if t, ok := e.(*hclsyntax.TemplateExpr); ok && len(t.Parts) == 1 {
 		e = t.Parts[0]
 		if l, ok := e.(*hclsyntax.LiteralValueExpr); !ok || l.Val.Type() != cty.String {
@@ -784,6 +858,9 @@ func (d *decoder) convert(a *hcl.Attribute, v cty.Value, ty cty.Type, expected s
 }
 
 func (d *decoder) str(a *hcl.Attribute) (string, bool) {
+	if l, ok := a.Expr.(*fastLit); ok && l.isStr {
+		return l.text, true
+	}
 	v, ok := d.eval(a)
 	if !ok {
 		return "", false

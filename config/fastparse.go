@@ -1,6 +1,8 @@
 package config
 
 import (
+	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,12 +26,139 @@ import (
 // ~100 bytes for every quote and brace): a 10,000-LUN file parses about
 // ten times faster here. FuzzParseFast holds it to hclsyntax's output.
 func parseFast(src []byte, filename string) *hcl.File {
+	f, _ := parseFastItems(src, filename, false)
+	return f
+}
+
+// parseFastItems is parseFast that, with items, leaves the plainest
+// device and LUN blocks out of the tree: those of the bodies of top-level
+// handler and target blocks with one label whose own body holds only
+// attributes of the block's schema set to a string, a whole number, true
+// or false (and the LUN's device). It returns where they are, by the body
+// they were left out of (fastItems); every other block is in the tree.
+// The decoder parses them again, one at a time, as it reaches them
+// (decoder.blocks).
+//
+// A 10,000-LUN file is 20,000 such blocks: as hclsyntax's tree each is a
+// Block, a Body, an Attributes map, an Attribute, a TemplateExpr and a
+// LiteralValueExpr (~1.3 KB), here 12 bytes until decoded.
+func parseFastItems(src []byte, filename string, items bool) (*hcl.File, map[*hclsyntax.Body]*fastItems) {
 	p := &fastParser{lx: fastLexer{src: src, name: filename, line: 1}}
+	if items && len(src) < math.MaxInt32 {
+		p.items = map[*hclsyntax.Body]*fastItems{}
+	}
 	body := p.file()
 	if body == nil {
-		return nil
+		return nil, nil
 	}
-	return &hcl.File{Body: body, Bytes: src}
+	return &hcl.File{Body: body, Bytes: src}, p.items
+}
+
+// fastItems are the blocks parseFastItems left out of one body.
+type fastItems struct {
+	src   []byte
+	name  string
+	kind  *fastItemKind
+	marks []fastMark
+}
+
+// fastMark is where a block left out of the tree starts: the lexer's
+// state at its type.
+type fastMark struct {
+	at, line, lineStart int32
+}
+
+// block parses the k-th block again into b, reusing b's attributes.
+func (f *fastItems) block(k int, b *fastBlock) {
+	m := f.marks[k]
+	p := &fastParser{lx: fastLexer{src: f.src, name: f.name, i: int(m.at), line: int(m.line), lineStart: int(m.lineStart)}}
+	if !p.item(b, p.lx.next(false), f.kind, true) {
+		panic("config: a block that parseFastItems took does not parse again")
+	}
+}
+
+// fastBlock is a device or LUN block that parseFastItems left out of the
+// syntax tree, with what the decoder reads of it.
+type fastBlock struct {
+	label      string
+	typeRange  hcl.Range
+	labelRange hcl.Range
+	attrs      []fastAttr
+}
+
+// defRange is the range hcl.Block.DefRange would have: the type and the
+// label.
+func (b *fastBlock) defRange() hcl.Range { return hcl.RangeBetween(b.typeRange, b.labelRange) }
+
+// fastAttr is one attribute of a fastBlock; lit is its value as the
+// attribute's expression.
+type fastAttr struct {
+	name      string
+	nameRange hcl.Range
+	lit       fastLit
+}
+
+// attribute returns the hcl.Attribute that Content would give for a,
+// with a's literal as its expression.
+func (a *fastAttr) attribute() hcl.Attribute {
+	return hcl.Attribute{Name: a.name, Expr: &a.lit, Range: hcl.RangeBetween(a.nameRange, a.lit.rng), NameRange: a.nameRange}
+}
+
+// fastLit is the value of a fastAttr: a string, a number or a bool, with
+// the range of its token (quotes included), as hclsyntax's TemplateExpr or
+// LiteralValueExpr for it would have. A string is kept as text alone
+// (isStr), as most values are strings that the decoder takes as they
+// are (decoder.str): its cty.Value is made only when asked for.
+type fastLit struct {
+	val   cty.Value // a number or a bool
+	text  string
+	isStr bool
+	rng   hcl.Range
+}
+
+// Value returns the literal's value.
+func (e *fastLit) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return e.value(), nil }
+
+// value returns the literal's value as a cty.Value.
+func (e *fastLit) value() cty.Value {
+	if e.isStr {
+		// The text is ASCII (fastLexer): cty's NFC normalisation keeps it.
+		return cty.StringVal(e.text)
+	}
+	return e.val
+}
+
+// Variables returns nil: a literal refers to nothing.
+func (e *fastLit) Variables() []hcl.Traversal { return nil }
+
+// Range returns the range of the literal's token.
+func (e *fastLit) Range() hcl.Range { return e.rng }
+
+// StartRange returns the range of the literal's token.
+func (e *fastLit) StartRange() hcl.Range { return e.rng }
+
+// fastItemKind says, for a top-level block type, which blocks of its
+// body parseFastItems takes out of the tree (child) and the names of
+// their attributes (deviceSchema's, lunSchema's, at most 32); required is
+// the one they must set.
+type fastItemKind struct {
+	child    string
+	names    []string
+	required string
+}
+
+// fastItemKinds are the fastItemKind of handler and target blocks.
+var fastItemKinds = map[string]*fastItemKind{
+	"handler": {child: "device", names: schemaNames(deviceSchema)},
+	"target":  {child: "lun", names: schemaNames(lunSchema), required: "device"},
+}
+
+func schemaNames(s *hcl.BodySchema) []string {
+	names := make([]string, len(s.Attributes))
+	for k, a := range s.Attributes {
+		names[k] = a.Name
+	}
+	return names
 }
 
 // Kinds of the tokens of fastLexer.
@@ -188,6 +317,9 @@ func (l *fastLexer) next(skipNewlines bool) fastToken {
 // returns nil (or false) to give up.
 type fastParser struct {
 	lx fastLexer
+	// items, when not nil, receives the blocks left out of the tree
+	// (parseFastItems).
+	items map[*hclsyntax.Body]*fastItems
 }
 
 func (p *fastParser) peek(skipNewlines bool) fastToken {
@@ -202,24 +334,33 @@ func (p *fastParser) file() *hclsyntax.Body {
 	if first.kind == fkBad {
 		return nil
 	}
-	return p.body(fkEOF, first.rng)
+	return p.body(fkEOF, first.rng, true, "")
 }
 
 // body parses items up to the end token; start is the range before the
-// body (its opening brace), as hclsyntax's PrevRange.
-func (p *fastParser) body(end int, start hcl.Range) *hclsyntax.Body {
+// body (its opening brace), as hclsyntax's PrevRange. top says the body is
+// the file's; parent is the type of the top-level block whose body this
+// is ("" for others), which says which blocks may be left out of the tree.
+func (p *fastParser) body(end int, start hcl.Range, top bool, parent string) *hclsyntax.Body {
 	attrs := hclsyntax.Attributes{}
 	blocks := hclsyntax.Blocks{}
+	var items *fastItems
+	kind, takes := fastItemKinds[parent]
+	takes = takes && p.items != nil
 	for {
 		t := p.lx.next(false)
 		switch t.kind {
 		case end:
-			return &hclsyntax.Body{
+			b := &hclsyntax.Body{
 				Attributes: attrs,
 				Blocks:     blocks,
 				SrcRange:   hcl.RangeBetween(start, t.rng),
 				EndRange:   hcl.Range{Filename: t.rng.Filename, Start: t.rng.End, End: t.rng.End},
 			}
+			if items != nil {
+				p.items[b] = items
+			}
+			return b
 		case fkNewline:
 			continue
 		case fkIdent:
@@ -234,7 +375,19 @@ func (p *fastParser) body(end int, start hcl.Range) *hclsyntax.Body {
 			}
 			attrs[a.Name] = a
 		case fkString, fkIdent, fkOBrace:
-			b := p.block(t)
+			if takes && string(p.lx.src[t.start:t.end]) == kind.child {
+				saved := p.lx
+				if p.item(nil, t, kind, false) {
+					if items == nil {
+						items = &fastItems{src: p.lx.src, name: p.lx.name, kind: kind}
+					}
+					items.marks = append(items.marks, fastMark{at: int32(t.start), line: int32(t.rng.Start.Line),
+						lineStart: int32(t.start - t.rng.Start.Column + 1)})
+					continue
+				}
+				p.lx = saved
+			}
+			b := p.block(t, top)
 			if b == nil {
 				return nil
 			}
@@ -269,7 +422,8 @@ func (p *fastParser) attribute(name fastToken, singleLine bool) *hclsyntax.Attri
 	}
 }
 
-func (p *fastParser) block(typ fastToken) *hclsyntax.Block {
+// block parses a block after its type; top says it is in the file's body.
+func (p *fastParser) block(typ fastToken, top bool) *hclsyntax.Block {
 	var labels []string
 	var labelRanges []hcl.Range
 	var open fastToken
@@ -294,7 +448,11 @@ labels:
 	var closeRange hcl.Range
 	switch p.peek(false).kind {
 	case fkNewline, fkCBrace:
-		if body = p.body(fkCBrace, open.rng); body == nil {
+		parent := ""
+		if top && len(labels) == 1 {
+			parent = string(p.lx.src[typ.start:typ.end])
+		}
+		if body = p.body(fkCBrace, open.rng, false, parent); body == nil {
 			return nil
 		}
 		closeRange = hcl.Range{Filename: body.EndRange.Filename, Start: hcl.Pos{Line: body.EndRange.End.Line,
@@ -335,6 +493,112 @@ labels:
 		OpenBraceRange:  open.rng,
 		CloseBraceRange: closeRange,
 	}
+}
+
+// item parses a block after its type: one label, then attributes named
+// in kind.names, each set once to a scalar literal (p.scalar), the
+// required one among them. It reports false for anything else; the
+// caller then parses the block again into the tree. With keep, it fills
+// b, reusing b.attrs; without, it allocates nothing.
+func (p *fastParser) item(b *fastBlock, typ fastToken, kind *fastItemKind, keep bool) bool {
+	src := p.lx.src
+	label := p.lx.next(false)
+	if label.kind != fkString && label.kind != fkIdent {
+		return false
+	}
+	if keep {
+		b.typeRange, b.labelRange, b.attrs = typ.rng, label.rng, b.attrs[:0]
+		if label.kind == fkString {
+			b.label = string(src[label.start+1 : label.end-1])
+		} else {
+			b.label = string(src[label.start:label.end])
+		}
+	}
+	if p.lx.next(false).kind != fkOBrace {
+		return false
+	}
+	var seen uint32 // bit k: kind.names[k] is set
+	// attr parses "= literal" after the name.
+	attr := func(name fastToken) bool {
+		if p.lx.next(false).kind != fkEqual {
+			return false
+		}
+		k := slices.IndexFunc(kind.names, func(n string) bool { return n == string(src[name.start:name.end]) })
+		if k < 0 || seen&(1<<k) != 0 {
+			return false
+		}
+		seen |= 1 << k
+		lit, ok := p.scalar(keep)
+		if ok && keep {
+			b.attrs = append(b.attrs, fastAttr{name: kind.names[k], nameRange: name.rng, lit: lit})
+		}
+		return ok
+	}
+	switch t := p.lx.next(false); t.kind {
+	case fkIdent:
+		// A single-line block: one attribute, then the closing brace.
+		if !attr(t) || p.lx.next(false).kind != fkCBrace {
+			return false
+		}
+	case fkNewline, fkCBrace:
+	body:
+		for t.kind != fkCBrace {
+			switch t = p.lx.next(false); t.kind {
+			case fkNewline:
+			case fkCBrace:
+				break body
+			case fkIdent:
+				if !attr(t) || p.lx.next(false).kind != fkNewline {
+					return false
+				}
+			default:
+				return false
+			}
+		}
+	default:
+		return false
+	}
+	switch p.lx.next(false).kind {
+	case fkNewline, fkEOF:
+	default:
+		return false
+	}
+	if kind.required != "" {
+		k := slices.Index(kind.names, kind.required)
+		return seen&(1<<k) != 0
+	}
+	return true
+}
+
+// scalar parses a quoted string without escapes or template sequences, a
+// whole number, true or false, with the range of its token: the values
+// that literal takes without evaluating them. Without keep it only says
+// whether the next token is one.
+func (p *fastParser) scalar(keep bool) (fastLit, bool) {
+	t := p.lx.next(false)
+	src := p.lx.src
+	switch t.kind {
+	case fkString:
+		if !keep {
+			return fastLit{}, true
+		}
+		return fastLit{text: string(src[t.start+1 : t.end-1]), isStr: true, rng: t.rng}, true
+	case fkNumber:
+		if !keep {
+			// fastLexer's numbers are digits alone: each parses.
+			return fastLit{}, true
+		}
+		v, err := cty.ParseNumberVal(string(src[t.start:t.end]))
+		return fastLit{val: v, rng: t.rng}, err == nil
+	case fkIdent:
+		switch string(src[t.start:t.end]) {
+		case "true":
+			return fastLit{val: cty.True, rng: t.rng}, true
+		case "false":
+			return fastLit{val: cty.False, rng: t.rng}, true
+		}
+	}
+	return fastLit{}, false
 }
 
 // expression parses a literal or a list of literals and returns it with

@@ -27,11 +27,17 @@ type Loader struct {
 	LookupEnv func(name string) (string, bool)
 
 	files map[string]*hcl.File
+	// fast holds the blocks parseFastItems left out of the files' trees,
+	// by the body they belong to.
+	fast map[*hclsyntax.Body]*fastItems
+	// slow parses every file with hclsyntax alone (tests and fuzzing
+	// compare the two ways).
+	slow bool
 }
 
 // NewLoader returns a Loader with an empty file map.
 func NewLoader() *Loader {
-	return &Loader{LookupEnv: os.LookupEnv, files: map[string]*hcl.File{}}
+	return &Loader{LookupEnv: os.LookupEnv, files: map[string]*hcl.File{}, fast: map[*hclsyntax.Body]*fastItems{}}
 }
 
 // Files returns every source file parsed so far by name, for
@@ -105,6 +111,7 @@ func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 		return nil, diags
 	}
 	dec := newDecoder(l.LookupEnv)
+	dec.fast = l.fast
 	for k, f := range files {
 		dec.file(f, filepath.Dir(srcs[k].Name))
 	}
@@ -121,14 +128,21 @@ func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	return cfg, diags
 }
 
-// parse parses one file, with parseFast when it takes the file and with
-// hclsyntax otherwise, and remembers it for the diagnostics. A name
+// parse parses one file, with parseFastItems when it takes the file and
+// with hclsyntax otherwise, and remembers it for the diagnostics. A name
 // parsed before is not parsed again, as with hclparse.Parser.
 func (l *Loader) parse(src []byte, name string) (*hcl.File, hcl.Diagnostics) {
 	if f := l.files[name]; f != nil {
 		return f, nil
 	}
-	f := parseFast(src, name)
+	var f *hcl.File
+	if !l.slow {
+		var items map[*hclsyntax.Body]*fastItems
+		f, items = parseFastItems(src, name, true)
+		for b, list := range items {
+			l.fast[b] = list
+		}
+	}
 	var diags hcl.Diagnostics
 	if f == nil {
 		f, diags = hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1})

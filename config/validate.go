@@ -19,7 +19,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	v := &validator{}
 	v.iscsi(c.ISCSI)
 	v.metrics(c.Metrics, c.ISCSI.Portals)
-	devices := map[string]*Device{}
+	devices := make(map[string]*Device, len(c.Devices))
 	paths := map[string]*Device{}
 	for _, d := range c.Devices {
 		if d.Path != "" {
@@ -36,7 +36,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		devices[d.Name] = d
 		v.device(d)
 	}
-	targets := map[string]*Target{}
+	targets := make(map[string]*Target, len(c.Targets))
 	relIDs := map[int]*Target{}
 	for _, t := range c.Targets {
 		if prev, dup := targets[t.Name]; dup {
@@ -137,16 +137,16 @@ func (v *validator) device(d *Device) {
 	}
 	switch d.Handler {
 	case HandlerFileIO, HandlerBlockIO:
-		if _, set := d.Attrs["filename"]; !set {
+		if !d.Attrs.Has("filename") {
 			v.errorf(d.DeclRange, "Missing filename", "A %s device needs filename = the path of its backing %s.", d.Handler, map[Handler]string{HandlerFileIO: "file", HandlerBlockIO: "block device"}[d.Handler])
 		}
 	case HandlerNullIO:
-		if _, set := d.Attrs["size"]; !set {
+		if !d.Attrs.Has("size") {
 			v.errorf(d.DeclRange, "Missing size", "A %s device needs size = its capacity, such as \"1TiB\".", d.Handler)
 		}
 	case HandlerDevDisk:
 		if d.Path == "" {
-			if _, set := d.Attrs["path"]; !set {
+			if !d.Attrs.Has("path") {
 				v.errorf(d.DeclRange, "Missing path", "A %s device needs path = its SCSI disk (\"/dev/sg2\" or \"H:C:T:L\"), unless its label is the SCSI address H:C:T:L.", d.Handler)
 			}
 		}
@@ -154,12 +154,12 @@ func (v *validator) device(d *Device) {
 	if d.Size.IsSet() && d.Size.Bytes%int64(d.BlockSize) != 0 {
 		v.errorf(d.Range("size"), "Size not a multiple of blocksize", "The size %s is not a multiple of the block size %d.", describeSize(d.Size), d.BlockSize)
 	}
-	if _, set := d.Attrs["t10_dev_id"]; set {
+	if d.Attrs.Has("t10_dev_id") {
 		if err := checkIdent(d.T10DevID, 64); err != nil {
 			v.errorf(d.Range("t10_dev_id"), "Invalid t10_dev_id", "%v.", err)
 		}
 	}
-	if _, set := d.Attrs["usn"]; set {
+	if d.Attrs.Has("usn") {
 		if err := checkIdent(d.USN, 64); err != nil {
 			v.errorf(d.Range("usn"), "Invalid usn", "%v.", err)
 		}

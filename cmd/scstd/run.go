@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -254,6 +255,7 @@ func (d *daemonState) runBatch(ctx context.Context, b *reloadBatch) admin.Reload
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	daemon.SdNotify(false, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
 	r := d.reload(ctx, trigger, b.force)
+	collectAfterReload()
 	status := fmt.Sprintf("generation %d; last reload (%s) applied", r.Generation, trigger)
 	if !r.OK {
 		status = fmt.Sprintf("generation %d; last reload (%s) rejected: %s", r.Generation, trigger, r.Error)
@@ -509,9 +511,10 @@ func (d *daemonState) CloseSession(target, initiator string) (int, error) {
 // reloadGC percent (unless GOGC asks for more, or for none), and the collection
 // comes after it, off the reload's time. After the start, releaseMemory
 // runs one and gives the start's garbage back to the system, so that the
-// idle daemon's RSS is what it holds. Later reloads leave theirs to the
-// collector: giving it back after each made the next reload fault it in
-// again (340-440 ms of CPU for 10,000 LUNs, against 70-170 ms).
+// idle daemon's RSS is what it holds. After a later reload,
+// collectAfterReload runs one but keeps the pages: giving them back after
+// each made the next reload fault them in again (340-440 ms of CPU for
+// 10,000 LUNs, against 70-170 ms).
 const reloadGC = 400
 
 // raiseGC sets the GC percent of a reload and returns what restores the
@@ -527,6 +530,20 @@ func raiseGC() (restore func()) {
 // releaseMemory collects the garbage of a reload and returns it to the
 // system.
 func releaseMemory() { debug.FreeOSMemory() }
+
+// collectDelay is how long after a reload collectAfterReload collects:
+// time enough for the reply to be written first.
+const collectDelay = 20 * time.Millisecond
+
+// collectAfterReload has the garbage of a reload (other than the start's)
+// collected once the reply is out, without returning it to the system:
+// the next reload then allocates in the pages it frees instead of
+// faulting in new ones. Left to the collector, a reload's garbage (about
+// 20 MB for 10,000 LUNs) was still live-looking when the next reload
+// came, which took fresh pages: 4 reloads of one LUN left the RSS at
+// 104-106 MB against 76-79 MB so, and each after the first took 82-88 ms
+// of CPU against 69-73 ms (a busy VM, medians of 6).
+func collectAfterReload() { time.AfterFunc(collectDelay, runtime.GC) }
 
 func shortHash(h string) string {
 	if len(h) > 12 {

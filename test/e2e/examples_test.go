@@ -281,7 +281,7 @@ func rewriteStorage(t *testing.T, name string, src []byte, dir string) []byte {
 		edits = append(edits, edit{r.Start.Byte, r.End.Byte, fmt.Sprintf("state_dir = %q", filepath.Join(dir, "state"))})
 	}
 	for _, d := range cfg.Devices {
-		if _, set := d.Attrs["filename"]; !set {
+		if !d.Attrs.Has("filename") {
 			continue
 		}
 		path := filepath.Join(dir, filepath.Base(d.Filename))
