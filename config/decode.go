@@ -413,8 +413,11 @@ func (d *decoder) blocks(body hcl.Body, c []*hcl.Block, slow func(*hcl.Block), f
 			c = c[1:]
 			continue
 		}
-		items.block(k, &d.item)
-		fast(&d.item)
+		if items.block(k, &d.item) {
+			fast(&d.item)
+		} else {
+			d.errorf(items.markRange(k), "Internal error", "This block parsed once but not when decoded; the configuration is not applied. Please report it with the file.")
+		}
 		k++
 	}
 }

@@ -68,13 +68,20 @@ type fastMark struct {
 	at, line, lineStart int32
 }
 
-// block parses the k-th block again into b, reusing b's attributes.
-func (f *fastItems) block(k int, b *fastBlock) {
+// block parses the k-th block again into b, reusing b's attributes. It
+// reports false if the block no longer parses as it did, which the same
+// bytes never do; the caller says so rather than crash a reload.
+func (f *fastItems) block(k int, b *fastBlock) bool {
 	m := f.marks[k]
 	p := &fastParser{lx: fastLexer{src: f.src, name: f.name, i: int(m.at), line: int(m.line), lineStart: int(m.lineStart)}}
-	if !p.item(b, p.lx.next(false), f.kind, true) {
-		panic("config: a block that parseFastItems took does not parse again")
-	}
+	return p.item(b, p.lx.next(false), f.kind, true)
+}
+
+// markRange is the position of the k-th block's mark, for a diagnostic.
+func (f *fastItems) markRange(k int) hcl.Range {
+	m := f.marks[k]
+	pos := hcl.Pos{Line: int(m.line), Column: int(m.at-m.lineStart) + 1, Byte: int(m.at)}
+	return hcl.Range{Filename: f.name, Start: pos, End: pos}
 }
 
 // fastBlock is a device or LUN block that parseFastItems left out of the
