@@ -148,6 +148,9 @@ type FrameReader struct {
 	data       bool
 	maxRecvDSL uint32
 	dig        [DigestLen]byte
+	// raw is the socket reader under r once buffer gave it one; Read
+	// tells it when it is inside a PDU.
+	raw *rawReader
 }
 
 // readBufSize is the read buffer of a full-feature connection.
@@ -170,9 +173,15 @@ func newUnbufferedFrameReader(r io.Reader) *FrameReader {
 }
 
 // buffer gives an unbuffered reader its read buffer, once the login has
-// completed; nothing was read ahead, so no byte is lost.
+// completed; nothing was read ahead, so no byte is lost. A socket is
+// read through a rawReader.
 func (fr *FrameReader) buffer() {
 	if fr.r == fr.src {
+		if rr := newRawReader(fr.src); rr != nil {
+			fr.raw = rr
+			fr.r = bufio.NewReaderSize(rr, readBufSize)
+			return
+		}
 		fr.r = bufio.NewReaderSize(fr.src, readBufSize)
 	}
 }
@@ -196,10 +205,12 @@ func (fr *FrameReader) SetMaxRecvDSL(n uint32) {
 //   - *DataDigestError: returned together with the (header-valid) PDU.
 func (fr *FrameReader) Read() (*PDU, error) {
 	p := pduPool.Get().(*PDU)
+	fr.inside(false)
 	if _, err := io.ReadFull(fr.r, p.BHS[:]); err != nil {
 		p.Release()
 		return nil, err
 	}
+	fr.inside(true)
 	op := p.BHS.Opcode()
 	if n := p.BHS.TotalAHSLength() * 4; n > 0 {
 		if n <= len(p.ahsb) {
@@ -254,6 +265,14 @@ func (fr *FrameReader) Read() (*PDU, error) {
 		}
 	}
 	return p, nil
+}
+
+// inside tells the socket reader whether a PDU is being read, its header
+// in and more of it to come.
+func (fr *FrameReader) inside(in bool) {
+	if fr.raw != nil {
+		fr.raw.partial = in
+	}
 }
 
 // hasPDU reports whether a whole PDU is buffered, so that Read returns it

@@ -14,6 +14,11 @@ import (
 // not at all: a connection's reader, which must never block on a
 // socket write, sends what the socket takes at once and leaves the rest
 // to the connection's writer goroutine.
+//
+// The socket is non-blocking: writev(2) never sleeps, so it is made
+// without telling the runtime (RawSyscall, as rawReader's reads), which
+// would otherwise wake its monitor thread (sysmon) on the first system
+// call after every idle moment (quietSyscalls in rawread.go).
 type rawWriter struct {
 	rc syscall.RawConn
 	// fn is rc.Write's callback, made once so that a write allocates
@@ -80,7 +85,7 @@ func (r *rawWriter) write(fd uintptr) bool {
 	}
 	r.iov = iov
 	for {
-		n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
+		n, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
 		switch e {
 		case 0:
 			r.n = int(n)

@@ -69,6 +69,10 @@ func TestTryIO(t *testing.T) {
 		if _, err := b.ReadAt(got, 8192); err != nil || !bytes.Equal(got, pattern) {
 			t.Fatalf("ReadAt after TryWriteAt: %v", err)
 		}
+		// A write the kernel refuses is reported, not taken for done.
+		if n, err := nw.TryWriteAt(pattern, -4096); err == nil || n != 0 {
+			t.Fatalf("TryWriteAt at a negative offset = %d, %v; want an error", n, err)
+		}
 	})
 
 	t.Run("page cache", func(t *testing.T) {
