@@ -75,6 +75,9 @@ func (b *fileBackend) TryReadAt(p []byte, off int64) (int, error) {
 		if !memoryStays() {
 			return 0, ErrWouldBlock
 		}
+		if rwQuiet(unix.SYS_PREAD64, b.fd, p, off) {
+			return len(p), nil
+		}
 		return b.rw.ReadAt(p, off)
 	case tryKernel:
 		if b.noTryRead.Load() {
@@ -105,7 +108,7 @@ func (b *fileBackend) TryWriteAt(p []byte, off int64) (int, error) {
 		if !memoryStays() {
 			return 0, ErrWouldBlock
 		}
-		if pwriteQuiet(b.fd, p, off) {
+		if rwQuiet(unix.SYS_PWRITE64, b.fd, p, off) {
 			return len(p), nil
 		}
 		return b.rw.WriteAt(p, off)
@@ -123,21 +126,21 @@ func (b *fileBackend) TryWriteAt(p []byte, off int64) (int, error) {
 	return 0, ErrWouldBlock
 }
 
-// pwriteQuiet writes p at off in a file in memory with one pwrite(2)
-// made without telling the Go runtime (RawSyscall): the write waits for
-// no device, and a system call the runtime is told about wakes its
-// monitor thread after every idle moment, a cost per command that
+// rwQuiet is pread(2) or pwrite(2) (trap) of p at off in a file in
+// memory, made without telling the Go runtime (RawSyscall): the call
+// waits for no device, and a system call the runtime is told about wakes
+// its monitor thread after every idle moment, a cost per command that
 // measured more than the write itself on the team's VMs (iscsi's
 // quietSyscalls in rawread.go has the figures). Like a page fault, the
-// write may still wait for the inode's lock or for memory; the P is
-// held meanwhile, as it is through a page fault. It reports false when
-// the write failed or was short: the caller writes p again with
-// WriteAt, which reports the error as before.
-func pwriteQuiet(fd int, p []byte, off int64) bool {
+// call may still wait for the inode's lock or for memory; the P is held
+// meanwhile, as it is through a page fault. It reports false when the
+// call failed or was short: the caller does it again with ReadAt or
+// WriteAt, which report the error (or the end of the file) as before.
+func rwQuiet(trap uintptr, fd int, p []byte, off int64) bool {
 	if len(p) == 0 {
 		return true
 	}
-	n, _, errno := unix.RawSyscall6(unix.SYS_PWRITE64, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(off), 0, 0)
+	n, _, errno := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(off), 0, 0)
 	return errno == 0 && int(n) == len(p)
 }
 

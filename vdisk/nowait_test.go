@@ -73,6 +73,15 @@ func TestTryIO(t *testing.T) {
 		if n, err := nw.TryWriteAt(pattern, -4096); err == nil || n != 0 {
 			t.Fatalf("TryWriteAt at a negative offset = %d, %v; want an error", n, err)
 		}
+		// So is a read the kernel refuses, and one cut short by the end
+		// of the file.
+		if n, err := nw.TryReadAt(got, -4096); err == nil || n != 0 {
+			t.Fatalf("TryReadAt at a negative offset = %d, %v; want an error", n, err)
+		}
+		size, _ := b.Size()
+		if n, err := nw.TryReadAt(got, size-512); n != 512 || err == nil {
+			t.Fatalf("TryReadAt across the end of the file = %d, %v; want 512 and an error", n, err)
+		}
 	})
 
 	t.Run("page cache", func(t *testing.T) {
