@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -118,15 +117,7 @@ func TestDecodeFast(t *testing.T) {
 // configuration of the project, and checks that the 10,000-LUN file of
 // the benchmarks takes it.
 func TestDecodeFastFiles(t *testing.T) {
-	var paths []string
-	for _, dir := range []string{"testdata", "../examples", "../test"} {
-		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".hcl") {
-				paths = append(paths, p)
-			}
-			return nil
-		})
-	}
+	paths := projectConfigs()
 	took := 0
 	for _, p := range paths {
 		src, err := os.ReadFile(p)

@@ -157,15 +157,7 @@ func TestParseFast(t *testing.T) {
 // of the project, and checks that the examples and the 10,000-LUN file
 // of the benchmarks take the fast path.
 func TestParseFastFiles(t *testing.T) {
-	var paths []string
-	for _, dir := range []string{"testdata", "../examples", "../test"} {
-		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".hcl") {
-				paths = append(paths, p)
-			}
-			return nil
-		})
-	}
+	paths := projectConfigs()
 	if len(paths) < 20 {
 		t.Fatalf("found only %d configuration files", len(paths))
 	}
@@ -193,4 +185,19 @@ func FuzzParseFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		checkFast(t, src)
 	})
+}
+
+// projectConfigs returns the paths of every .hcl file of the project's
+// tests and examples.
+func projectConfigs() []string {
+	var paths []string
+	for _, dir := range []string{"testdata", "../examples", "../test"} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".hcl") {
+				paths = append(paths, p)
+			}
+			return nil
+		})
+	}
+	return paths
 }
