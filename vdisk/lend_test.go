@@ -321,3 +321,60 @@ func TestFileIOLendResize(t *testing.T) {
 		t.Error("the old mapping outlived its last loan")
 	}
 }
+
+// BenchmarkLentCopy measures the copy the kernel makes of a lent 1 MiB
+// read, as writev does, by where it comes from: the zero mapping (nullio:
+// one cache-hot page), and a 1 GiB tmpfs file read through from start to
+// end (fileio: every byte from memory). The copy goes to a 16 MiB tmpfs
+// ring with pwrite, as socket buffers are filled. The gap is what
+// reading distinct pages from memory costs against one page in cache: a
+// part of why fileio's 1 MiB reads trail nullio's (docs/benchmarks.md,
+// "Latest results").
+func BenchmarkLentCopy(b *testing.B) {
+	const mib = 1 << 20
+	dir := shmDir(b)
+	ring, err := os.Create(filepath.Join(dir, "ring"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ring.Close()
+	run := func(b *testing.B, l Lender, span int64) {
+		// A first pass maps the pages in, as the daemon's earlier reads
+		// have: what is timed is the copy alone.
+		for off := int64(0); off < span; off += mib {
+			p, loan, ok := l.LendAt(off, mib)
+			if !ok {
+				b.Fatal("not lent")
+			}
+			unix.Pwrite(int(ring.Fd()), p, 0)
+			if loan != nil {
+				loan.Return()
+			}
+		}
+		b.SetBytes(mib)
+		for i := 0; b.Loop(); i++ {
+			p, loan, ok := l.LendAt(int64(i)*mib%span, mib)
+			if !ok {
+				b.Fatal("not lent")
+			}
+			if _, err := unix.Pwrite(int(ring.Fd()), p, int64(i%16)*mib); err != nil {
+				b.Fatal(err)
+			}
+			if loan != nil {
+				loan.Return()
+			}
+		}
+	}
+	b.Run("nullio", func(b *testing.B) {
+		be, err := Open(Spec{Handler: NullIO, Size: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, be.(Lender), 1<<30)
+	})
+	b.Run("fileio-1GiB", func(b *testing.B) {
+		be := openFilled(b, Spec{Filename: filepath.Join(dir, "copy.img"), Size: 1 << 30}, 1, 0, 1<<30)
+		defer be.Close()
+		run(b, be.(Lender), 1<<30)
+	})
+}
