@@ -343,10 +343,7 @@ func (d *differ) devices() {
 		case ok:
 			d.changedDevice(name, have, want)
 		case d.renamed[name] != "":
-			old := d.renamed[name]
-			d.add(Change{Op: RenameDevice, Addr: DeviceAddr(name), Attr: "name", Before: old, After: name, Impact: Hot}, Hot)
-			have := d.running.Devices[old]
-			diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
+			d.renamedDevice(name, want)
 		default:
 			d.add(Change{Op: AddDevice, Addr: DeviceAddr(name), After: want, Impact: Hot}, Hot)
 		}
@@ -356,6 +353,16 @@ func (d *differ) devices() {
 			d.add(Change{Op: RemoveDevice, Addr: DeviceAddr(name), Before: have, Impact: Hot}, Hot)
 		}
 	}
+}
+
+// renamedDevice adds the rename of a device and the changes of its
+// attributes. (Its own function, as changedDevice is, so that the loop's
+// copy of each device does not escape: 1.4 MB a reload of 10,000.)
+func (d *differ) renamedDevice(name string, want Device) {
+	old := d.renamed[name]
+	d.add(Change{Op: RenameDevice, Addr: DeviceAddr(name), Attr: "name", Before: old, After: name, Impact: Hot}, Hot)
+	have := d.running.Devices[old]
+	diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
 }
 
 // changedDevice adds the changes of a device that differs. (Its own
