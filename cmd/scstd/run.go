@@ -60,7 +60,8 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	srv := iscsi.NewServer(log)
 	srv.SetDescriptorLimit(raiseNoFile(log))
 	d := &daemonState{
-		log: log, logOut: out, level: level, stderr: out, textDiags: o.logFormat == logText, path: o.config, watch: o.watch,
+		log: log, logOut: out, jsonLog: o.logFormat == logJSON, level: level, stderr: out, textDiags: o.logFormat == logText,
+		path: o.config, watch: o.watch,
 		srv: srv, stopping: make(chan struct{}), reloadStats: &metrics.Reloads{},
 	}
 	d.metrics = metrics.NewEndpoint(metrics.NewRegistry(metrics.NewCollector(metrics.Sources{
@@ -138,13 +139,15 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 type daemonState struct {
 	log *slog.Logger
 	// logOut is log's output, which gathers the records of a plan (nil
-	// in tests: each record is written at once).
-	logOut *batchWriter
-	stderr io.Writer // diagnostics of the first load, with -log-format text
-	path   string
-	watch  bool
-	eng    *reconcile.Engine
-	srv    *iscsi.Server
+	// in tests: each record is written at once). With jsonLog (-log-format
+	// json) logChanges writes to it the records of a plan itself.
+	logOut  *batchWriter
+	jsonLog bool
+	stderr  io.Writer // diagnostics of the first load, with -log-format text
+	path    string
+	watch   bool
+	eng     *reconcile.Engine
+	srv     *iscsi.Server
 	// metrics is the endpoint of the metrics block, which each Apply
 	// moves; reloadStats what it says about reloads.
 	metrics     *metrics.Endpoint
@@ -355,6 +358,12 @@ func (d *daemonState) logFailure(trigger string, args ...any) {
 // logChanges logs an applied plan, one record a change, each field an
 // attribute, for log pipelines; `scstd reload` prints the plan as text.
 func (d *daemonState) logChanges(p reconcile.Plan, generation uint64) {
+	if d.logOut != nil && d.jsonLog && len(p.Changes) > 1 {
+		if d.level.Level() <= slog.LevelInfo {
+			writeChangesJSON(d.logOut, p, generation)
+		}
+		return
+	}
 	if d.logOut != nil && len(p.Changes) > 1 {
 		d.logOut.hold()
 		defer d.logOut.release()
