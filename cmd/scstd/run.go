@@ -60,7 +60,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	srv := iscsi.NewServer(log)
 	srv.SetDescriptorLimit(raiseNoFile(log))
 	d := &daemonState{
-		log: log, logOut: out, jsonLog: o.logFormat == logJSON, level: level, stderr: out, textDiags: o.logFormat == logText,
+		log: log, logOut: out, changesFormat: changesFormat(out, o.logFormat), level: level, stderr: out, textDiags: o.logFormat == logText,
 		path: o.config, watch: o.watch,
 		srv: srv, stopping: make(chan struct{}), reloadStats: &metrics.Reloads{},
 	}
@@ -139,15 +139,16 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 type daemonState struct {
 	log *slog.Logger
 	// logOut is log's output, which gathers the records of a plan (nil
-	// in tests: each record is written at once). With jsonLog (-log-format
-	// json) logChanges writes to it the records of a plan itself.
-	logOut  *batchWriter
-	jsonLog bool
-	stderr  io.Writer // diagnostics of the first load, with -log-format text
-	path    string
-	watch   bool
-	eng     *reconcile.Engine
-	srv     *iscsi.Server
+	// in tests: each record is written at once). When changesFormat is
+	// set (logJSON, or logText off a terminal), logChanges writes the
+	// records of a plan to it itself, in that format.
+	logOut        *batchWriter
+	changesFormat string
+	stderr        io.Writer // diagnostics of the first load, with -log-format text
+	path          string
+	watch         bool
+	eng           *reconcile.Engine
+	srv           *iscsi.Server
 	// metrics is the endpoint of the metrics block, which each Apply
 	// moves; reloadStats what it says about reloads.
 	metrics     *metrics.Endpoint
@@ -358,9 +359,9 @@ func (d *daemonState) logFailure(trigger string, args ...any) {
 // logChanges logs an applied plan, one record a change, each field an
 // attribute, for log pipelines; `scstd reload` prints the plan as text.
 func (d *daemonState) logChanges(p reconcile.Plan, generation uint64) {
-	if d.logOut != nil && d.jsonLog && len(p.Changes) > 1 {
+	if d.logOut != nil && d.changesFormat != "" && len(p.Changes) > 1 {
 		if d.level.Level() <= slog.LevelInfo {
-			writeChangesJSON(d.logOut, p, generation)
+			writeChanges(d.logOut, d.changesFormat, p, generation)
 		}
 		return
 	}
