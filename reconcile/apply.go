@@ -97,7 +97,7 @@ func (e *Engine) Apply(ctx context.Context, cfg *config.Config, opts ApplyOption
 	}
 	seed := e.idSeed()
 	e.mu.Unlock()
-	identify(&desired, seed)
+	identify(&desired, seed, running.Devices)
 	e.observe(&desired, serving)
 	if !started {
 		// The daemon joins the cluster the start's configuration names.
@@ -295,8 +295,12 @@ type retired struct {
 func (e *Engine) commit(p *prepared) *step {
 	s := &step{
 		p: p, model: p.next,
-		devices: maps.Clone(e.devices), targets: maps.Clone(e.targets), nextTID: e.nextTID,
+		devices: e.devices, targets: maps.Clone(e.targets), nextTID: e.nextTID,
 		effects: effectsOf(p.plan),
+	}
+	if changesDevices(p.plan) {
+		// A plan that changes no device shares the running table.
+		s.devices = maps.Clone(e.devices)
 	}
 	for _, c := range p.plan.Changes {
 		name := c.Addr.Device
@@ -359,7 +363,12 @@ func newDevice(name string, m Device) *device {
 func (e *Engine) run(s *step) *Result {
 	res := &Result{Plan: s.p.plan}
 	// s.model is the model Model.apply copied for this step: nothing
-	// else holds its maps until it runs, so noteFileID may write them.
+	// else holds its maps until it runs, so noteFileID may write them;
+	// but for the devices' map, which it shares with the running model
+	// when the plan changes no device.
+	if len(s.serve) > 0 && !changesDevices(s.p.plan) {
+		s.model.Devices = maps.Clone(s.model.Devices)
+	}
 	for name, d := range s.devices {
 		d.model = s.model.Devices[name]
 	}

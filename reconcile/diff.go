@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 
@@ -209,26 +210,72 @@ func Diff(running, desired Model, sessions []Session) Plan {
 		renamed: map[string]string{}, renamedTo: map[string]string{}, replaced: map[string]bool{},
 		groupOrder: map[*Target][]string{},
 	}
+	if len(running.Devices) == 0 && len(running.Targets) == 0 {
+		// A start adds everything: size the list once (it grew to
+		// 21,000 changes of 240 bytes for 10,000 LUNs).
+		d.changes = make([]pending, 0, addedCount(&desired))
+	}
 	d.findRenames()
 	diffAttrs(&d, GlobalAddr, globalAttrs, &running.ISCSI, &desired.ISCSI, Hot)
 	d.cluster()
 	d.devices()
 	d.targets()
 	d.deviceGroups()
-	sort.SliceStable(d.changes, func(i, j int) bool {
-		a, b := d.changes[i].Change, d.changes[j].Change
-		ta, tb := a.Op.tier(), b.Op.tier()
-		if ta != tb {
-			return ta < tb
-		}
-		return compareAddr(a.Addr, b.Addr, ta == RemoveLUN.tier()) < 0
-	})
+	d.sort()
 	d.reach(sessions)
 	plan := Plan{Changes: make([]Change, len(d.changes))}
 	for i := range d.changes {
 		plan.Changes[i] = d.changes[i].settle()
 	}
 	return plan
+}
+
+// addedCount is how many changes a start that adds m makes, but for the
+// global settings, the cluster and ALUA (a few more).
+func addedCount(m *Model) int {
+	n := len(m.Devices) + len(m.Targets) + 16
+	for _, t := range m.Targets {
+		n += len(t.LUNs) + len(t.Groups)
+		for _, g := range t.Groups {
+			n += len(g.LUNs)
+		}
+	}
+	return n
+}
+
+// sort puts the changes in tiers, by address within a tier, and in the
+// order they were added at the same address (a stable sort). It sorts
+// their indexes, then moves each change once: sorting the 240-byte
+// changes themselves was half the plan of a start of 10,000 LUNs.
+func (d *differ) sort() {
+	order := make([]int, len(d.changes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &d.changes[i].Change, &d.changes[j].Change
+		ta, tb := a.Op.tier(), b.Op.tier()
+		return cmp.Or(cmp.Compare(ta, tb), compareAddr(a.Addr, b.Addr, ta == RemoveLUN.tier()), cmp.Compare(i, j))
+	})
+	// Position k takes the change at order[k]: follow each cycle of the
+	// permutation, marking the positions done.
+	for first := range order {
+		if order[first] < 0 || order[first] == first {
+			continue
+		}
+		held := d.changes[first]
+		k := first
+		for {
+			from := order[k]
+			order[k] = -1
+			if from == first {
+				d.changes[k] = held
+				break
+			}
+			d.changes[k] = d.changes[from]
+			k = from
+		}
+	}
 }
 
 type differ struct {
@@ -343,10 +390,7 @@ func (d *differ) devices() {
 		case ok:
 			d.changedDevice(name, have, want)
 		case d.renamed[name] != "":
-			old := d.renamed[name]
-			d.add(Change{Op: RenameDevice, Addr: DeviceAddr(name), Attr: "name", Before: old, After: name, Impact: Hot}, Hot)
-			have := d.running.Devices[old]
-			diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
+			d.renamedDevice(name, want)
 		default:
 			d.add(Change{Op: AddDevice, Addr: DeviceAddr(name), After: want, Impact: Hot}, Hot)
 		}
@@ -356,6 +400,16 @@ func (d *differ) devices() {
 			d.add(Change{Op: RemoveDevice, Addr: DeviceAddr(name), Before: have, Impact: Hot}, Hot)
 		}
 	}
+}
+
+// renamedDevice adds the rename of a device and the changes of its
+// attributes. (Its own function, as changedDevice is, so that the loop's
+// copy of each device does not escape: 1.4 MB a reload of 10,000.)
+func (d *differ) renamedDevice(name string, want Device) {
+	old := d.renamed[name]
+	d.add(Change{Op: RenameDevice, Addr: DeviceAddr(name), Attr: "name", Before: old, After: name, Impact: Hot}, Hot)
+	have := d.running.Devices[old]
+	diffAttrs(d, DeviceAddr(name), deviceAttrs, &have, &want, Hot)
 }
 
 // changedDevice adds the changes of a device that differs. (Its own

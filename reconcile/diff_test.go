@@ -115,8 +115,13 @@ func TestDiffProperties(t *testing.T) {
 			t.Fatalf("seed %d: Diff(a, copy of a) not empty:\n%s", seed, p)
 		}
 		p := Diff(a, b, nil)
+		kept := cloneModel(a)
 		if got := a.apply(p); !modelsEqual(got, b) {
 			t.Fatalf("seed %d: applying Diff(a, b) to a does not give b; plan:\n%s", seed, p)
+		}
+		// apply shares what the plan leaves alone: it must not write it.
+		if !modelsEqual(a, kept) {
+			t.Fatalf("seed %d: applying Diff(a, b) changed a; plan:\n%s", seed, p)
 		}
 		if again := Diff(a, b, nil).String(); again != p.String() {
 			t.Fatalf("seed %d: Diff is not deterministic:\n%s\nvs\n%s", seed, p, again)

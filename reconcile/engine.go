@@ -273,7 +273,7 @@ func (e *Engine) Plan(cfg *config.Config) (Plan, error) {
 	}
 	running, serving, drives, seed := e.running, e.serving(), e.drives(), e.idSeed()
 	e.mu.Unlock()
-	identify(&desired, seed)
+	identify(&desired, seed, running.Devices)
 	e.observe(&desired, serving)
 	return Diff(running, desired, e.liveSessions(drives)), nil
 }
@@ -404,17 +404,25 @@ func (e *Engine) idSeed() []byte {
 // (scsi.DeriveNAA). Without a seed (nothing opened yet) it leaves them
 // empty. It changes m.Devices in place: m is a model FromConfig just
 // built, whose map nothing else holds (copying 10,000 devices on every
-// reload was a tenth of its Apply).
-func identify(m *Model, seed []byte) {
+// reload was a tenth of its Apply). A designator that running's device
+// of the same name already has is taken from there rather than
+// allocated again.
+func identify(m *Model, seed []byte, running map[string]Device) {
 	if seed == nil {
 		return
 	}
+	var text [2 * 16]byte // the hex of a 16-byte NAA 6h designator
 	for name, d := range m.Devices {
 		if d.NAA != "" || d.Handler == devDisk {
 			continue
 		}
 		naa := scsi.DeriveNAA(seed, d.T10DevID)
-		d.NAA = hex.EncodeToString(naa[:])
+		hex.Encode(text[:], naa[:])
+		if r := running[name].NAA; r == string(text[:]) {
+			d.NAA = r
+		} else {
+			d.NAA = string(text[:])
+		}
 		m.Devices[name] = d
 	}
 }

@@ -524,7 +524,7 @@ func TestEngineProperties(t *testing.T) {
 			fail("applied plan differs from the planned one:\n%s\nvs\n%s", printed, planned)
 		}
 		want := FromConfig(cfgB)
-		identify(&want, e.idSeed())
+		identify(&want, e.idSeed(), nil)
 		if !modelsEqual(e.running, want) {
 			fail("running model is not b; plan:\n%s", printed)
 		}

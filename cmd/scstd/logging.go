@@ -5,13 +5,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lmittmann/tint"
 	"golang.org/x/sys/unix"
 
 	"github.com/scstd/scstd/config"
+	"github.com/scstd/scstd/reconcile"
 )
 
 // The daemon's log formats (`scstd run -log-format`).
@@ -120,13 +125,23 @@ func newLogger(w io.Writer, format string, level slog.Leveler, noColor bool) *sl
 	if format == logJSON {
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: formatTime}))
 	}
-	if b, ok := w.(*batchWriter); ok {
-		w = b.w // a terminal is told by the file under the batching
-	}
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
+	if onTerminal(w) {
+		if b, ok := w.(*batchWriter); ok {
+			w = b.w
+		}
 		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: logTimeFormat, NoColor: noColor}))
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: formatTime}))
+}
+
+// onTerminal reports whether w writes to a terminal (under the
+// batching, if any).
+func onTerminal(w io.Writer) bool {
+	if b, ok := w.(*batchWriter); ok {
+		w = b.w
+	}
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
 }
 
 // batchWriter is the daemon's log output. Between hold and release it
@@ -198,4 +213,157 @@ func noColor(getenv func(string) string) bool { return getenv("NO_COLOR") != "" 
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// changesFormat is the format in which logChanges writes the records of
+// a plan itself to w, the output of a logger of format: logJSON, logText
+// unless w is a terminal (tint's), else "" (slog writes them).
+func changesFormat(w io.Writer, format string) string {
+	if format == logText && onTerminal(w) {
+		return ""
+	}
+	return format
+}
+
+// writeChanges writes the "change applied" records of p to w in format
+// (logJSON or logText), each the very bytes slog's JSONHandler or
+// TextHandler writes for logChanges's record (with formatTime), in
+// chunks of batchChunk. slog took 4.2 µs a JSON record, 88 ms for the
+// 21,000 of a start of 10,000 LUNs (text more), most of it in its
+// generic attribute handling, the caller's program counter and the time
+// format.
+func writeChanges(w io.Writer, format string, p reconcile.Plan, generation uint64) {
+	appendRecord := appendChangeJSON
+	if format == logText {
+		appendRecord = appendChangeText
+	}
+	buf := make([]byte, 0, batchChunk+1024)
+	for _, c := range p.Changes {
+		buf = appendRecord(buf, time.Now(), generation, c)
+		if len(buf) >= batchChunk {
+			w.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		w.Write(buf)
+	}
+}
+
+// appendChangeJSON appends c's "change applied" record at time now, as
+// slog's JSONHandler writes it (TestChangeRecordsAsSlog holds it to that).
+func appendChangeJSON(b []byte, now time.Time, generation uint64, c reconcile.Change) []byte {
+	before, after := c.Values()
+	b = append(b, `{"time":"`...)
+	b = now.AppendFormat(b, logTimeFormat)
+	b = append(b, `","level":"INFO","msg":"change applied","generation":`...)
+	b = strconv.AppendUint(b, generation, 10)
+	b = appendJSONField(b, "op", c.Op.String())
+	b = appendJSONField(b, "address", c.Addr.String())
+	b = appendJSONField(b, "attribute", c.Attr)
+	b = appendJSONField(b, "old", before)
+	b = appendJSONField(b, "new", after)
+	b = appendJSONField(b, "impact", c.Impact.String())
+	b = appendJSONField(b, "reason", c.Reason)
+	return append(b, "}\n"...)
+}
+
+// appendChangeText appends c's "change applied" record at time now, as
+// slog's TextHandler writes it (logfmt).
+func appendChangeText(b []byte, now time.Time, generation uint64, c reconcile.Change) []byte {
+	before, after := c.Values()
+	b = append(b, "time="...)
+	b = appendTextValue(b, now.Format(logTimeFormat))
+	b = append(b, ` level=INFO msg="change applied" generation=`...)
+	b = strconv.AppendUint(b, generation, 10)
+	for _, f := range [...]struct{ key, value string }{
+		{"op", c.Op.String()}, {"address", c.Addr.String()}, {"attribute", c.Attr}, {"old", before}, {"new", after},
+		{"impact", c.Impact.String()}, {"reason", c.Reason},
+	} {
+		b = append(b, ' ')
+		b = append(b, f.key...)
+		b = append(b, '=')
+		b = appendTextValue(b, f.value)
+	}
+	return append(b, '\n')
+}
+
+// appendTextValue appends s as slog's TextHandler writes a string: as it
+// is, or quoted (strconv.Quote) when it is empty or holds a space, '=',
+// '"', a control character, invalid UTF-8 or a rune that is a space or
+// not printable.
+func appendTextValue(b []byte, s string) []byte {
+	quote := s == ""
+	for i := 0; i < len(s) && !quote; {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			quote = c == ' ' || c == '=' || c == '"' || c < 0x20
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		quote = r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r)
+		i += size
+	}
+	if quote {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+// appendJSONField appends `,"key":"value"`; key needs no escaping.
+func appendJSONField(b []byte, key, value string) []byte {
+	b = append(b, `,"`...)
+	b = append(b, key...)
+	b = append(b, `":"`...)
+	b = appendJSONString(b, value)
+	return append(b, '"')
+}
+
+// appendJSONString appends s escaped as slog's JSON handler escapes a
+// string: '"', '\\' and control characters, invalid UTF-8 as U+FFFD,
+// and U+2028 and U+2029; not '<', '>' or '&'.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, `\n`...)
+			case '\r':
+				b = append(b, `\r`...)
+			case '\t':
+				b = append(b, `\t`...)
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(b, s[start:]...)
 }

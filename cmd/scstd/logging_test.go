@@ -364,3 +364,104 @@ func TestBatchWriter(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestChangeRecordsAsSlog: with -log-format json, and text off a
+// terminal, logChanges writes the records of a plan itself
+// (writeChanges); each must be, but for its time, the very line slog's
+// handler writes for it, whatever the strings hold (quotes, '=', control
+// characters, invalid UTF-8, U+2028, HTML's special characters, DEL,
+// non-ASCII), and nothing is written when the level hides them.
+func TestChangeRecordsAsSlog(t *testing.T) {
+	odd := "a\"b\\c=d\n\r\t\x01\x1f\x7f <>& \u2028\u2029 \xff\xfe é 日本\u00a0"
+	plan := reconcile.Plan{Changes: []reconcile.Change{
+		{Op: reconcile.AddDevice, Addr: reconcile.DeviceAddr("n1"), After: reconcile.Device{Handler: "vdisk_nullio", Size: 1 << 30}, Impact: reconcile.Hot},
+		{Op: reconcile.SetTargetParam, Addr: reconcile.TargetAddr("iqn.2026-11.org.example:" + odd), Attr: "redirect" + odd,
+			Before: odd, After: "x" + odd, Impact: reconcile.NextLogin, Reason: odd},
+		{Op: reconcile.ResizeDevice, Addr: reconcile.DeviceAddr("disk " + odd), Attr: "size", Before: int64(1 << 30), After: int64(2 << 30),
+			Impact: reconcile.UnitAttention, Reason: "capacity changed"},
+		{Op: reconcile.AddLUN, Addr: reconcile.LUNAddr("iqn.2026-11.org.example:t", "g1", 7), After: reconcile.LUN{Device: odd},
+			Impact: reconcile.UnitAttention, Reason: "reported luns changed"},
+		{Op: reconcile.SetGlobal, Addr: reconcile.GlobalAddr, Attr: "log_level", Before: "", After: "debug", Impact: reconcile.Hot},
+	}}
+	for _, format := range []string{logJSON, logText} {
+		level := map[string]string{logJSON: `","level"`, logText: ` level=`}[format]
+		untimed := func(out string) []string {
+			var lines []string
+			for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				i := strings.Index(l, level)
+				if !strings.HasPrefix(l, `{"time":"`) && !strings.HasPrefix(l, "time=") || i < 0 {
+					t.Fatalf("%s: not a record: %q", format, l)
+				}
+				lines = append(lines, l[i:])
+			}
+			return lines
+		}
+		lv := newLogLevel(slog.LevelInfo)
+		var want bytes.Buffer
+		slow := &daemonState{level: lv, log: newLogger(&want, format, lv, false)}
+		slow.logChanges(plan, 12)
+
+		var got bytes.Buffer
+		out := &batchWriter{w: &got}
+		fast := &daemonState{level: lv, logOut: out, changesFormat: changesFormat(out, format), log: newLogger(out, format, lv, false)}
+		if fast.changesFormat != format {
+			t.Fatalf("changesFormat(%s) = %q", format, fast.changesFormat)
+		}
+		fast.logChanges(plan, 12)
+		g, w := untimed(got.String()), untimed(want.String())
+		if len(g) != len(w) {
+			t.Fatalf("%s: %d records, want %d:\n%s", format, len(g), len(w), got.String())
+		}
+		for i := range w {
+			if g[i] != w[i] {
+				t.Errorf("%s: record %d:\n got %s\nwant %s", format, i, g[i], w[i])
+			}
+		}
+		stamp := strings.TrimPrefix(strings.TrimPrefix(got.String(), `{"time":"`), "time=")
+		if ts, err := time.Parse(logTimeFormat, stamp[:strings.IndexAny(stamp, `" `)]); err != nil || time.Since(ts) > time.Minute {
+			t.Errorf("%s: time %v, %v", format, ts, err)
+		}
+
+		got.Reset()
+		lv.Set(slog.LevelWarn)
+		fast.logChanges(plan, 13)
+		if got.Len() != 0 {
+			t.Errorf("%s: records written at level warn:\n%s", format, got.String())
+		}
+	}
+	if recs := jsonRecords(t, func() string {
+		var b bytes.Buffer
+		writeChanges(&b, logJSON, plan, 1)
+		return b.String()
+	}()); recs[1]["reason"] != strings.ReplaceAll(odd, "\xff\xfe", "\uFFFD\uFFFD") {
+		t.Errorf("reason read back as %q", recs[1]["reason"])
+	}
+}
+
+// TestChangeRecordEscaping: every byte below 0x80 and the runes around
+// the escaped or quoted ones come out of appendJSONString and
+// appendTextValue as from slog's JSON and text handlers.
+func TestChangeRecordEscaping(t *testing.T) {
+	var all []string
+	for c := range 0x80 {
+		all = append(all, "x"+string(rune(c))+"y", string(rune(c)))
+	}
+	all = append(all, "\u2027\u2028\u2029\u202a", "\xc3", "\xed\xa0\x80", "\U0001F600", "", "a\u00a0b", "a\u3000b", "a\u200bb", "\\")
+	for _, s := range all {
+		var b bytes.Buffer
+		slog.New(slog.NewJSONHandler(&b, nil)).Info("", "k", s)
+		line := b.String()
+		i := strings.Index(line, `"k":"`)
+		want := line[i+len(`"k":"`) : len(line)-len("\"}\n")]
+		if got := string(appendJSONString(nil, s)); got != want {
+			t.Errorf("JSON %q: got %s, want %s", s, got, want)
+		}
+		b.Reset()
+		slog.New(slog.NewTextHandler(&b, nil)).Info("", "k", s)
+		line = b.String()
+		want = line[strings.Index(line, " k=")+len(" k=") : len(line)-1]
+		if got := string(appendTextValue(nil, s)); got != want {
+			t.Errorf("text %q: got %s, want %s", s, got, want)
+		}
+	}
+}

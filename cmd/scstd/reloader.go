@@ -58,6 +58,9 @@ func (b *reloadBatch) trigger() string { return strings.Join(b.triggers, "+") }
 // merged with unforced ones: SIGHUP and the watch never force.
 type reloader struct {
 	run func(ctx context.Context, b *reloadBatch) admin.ReloadReply
+	// after, when set, runs once the waiters of a batch have its reply
+	// and before the next batch starts (set it before loop runs).
+	after func(b *reloadBatch)
 
 	mu      sync.Mutex
 	pending []*reloadBatch // at most one per value of force, in order
@@ -117,6 +120,9 @@ func (r *reloader) loop(ctx context.Context) {
 			reply := r.run(ctx, b)
 			for _, w := range b.waiters {
 				w <- reply
+			}
+			if r.after != nil {
+				r.after(b)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,5 +99,46 @@ func TestTriggerPhrase(t *testing.T) {
 		if got := triggerPhrase(in); got != want {
 			t.Errorf("triggerPhrase(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestReloaderAfter: the after hook (the daemon's collection of a
+// reload's garbage) runs once a batch's requesters have their reply and
+// before the next batch starts, never beside a reload.
+func TestReloaderAfter(t *testing.T) {
+	var inReload atomic.Bool
+	var events []string // written by the loop's goroutine only
+	done := make(chan struct{})
+	rl := newReloader(func(ctx context.Context, b *reloadBatch) admin.ReloadReply {
+		inReload.Store(true)
+		defer inReload.Store(false)
+		events = append(events, "run "+b.trigger())
+		return admin.ReloadReply{OK: true, Trigger: b.trigger()}
+	})
+	release := make(chan struct{})
+	rl.after = func(b *reloadBatch) {
+		if inReload.Load() {
+			t.Error("after ran during a reload")
+		}
+		events = append(events, "after "+b.trigger())
+		if b.trigger() == triggerSIGHUP {
+			<-release // the next request arrives while after runs
+		} else {
+			close(done)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rl.loop(ctx)
+
+	first := rl.request(triggerSIGHUP, false)
+	receive(t, first) // the reply comes before after ends
+	second := rl.request(triggerAdmin, false)
+	close(release)
+	receive(t, second)
+	receive(t, done)
+	want := []string{"run sighup", "after sighup", "run admin", "after admin"}
+	if !slices.Equal(events, want) {
+		t.Errorf("order %q, want %q", events, want)
 	}
 }
