@@ -448,20 +448,35 @@ func TestChangeRecordEscaping(t *testing.T) {
 	}
 	all = append(all, "\u2027\u2028\u2029\u202a", "\xc3", "\xed\xa0\x80", "\U0001F600", "", "a\u00a0b", "a\u3000b", "a\u200bb", "\\")
 	for _, s := range all {
-		var b bytes.Buffer
-		slog.New(slog.NewJSONHandler(&b, nil)).Info("", "k", s)
-		line := b.String()
-		i := strings.Index(line, `"k":"`)
-		want := line[i+len(`"k":"`) : len(line)-len("\"}\n")]
-		if got := string(appendJSONString(nil, s)); got != want {
-			t.Errorf("JSON %q: got %s, want %s", s, got, want)
-		}
-		b.Reset()
-		slog.New(slog.NewTextHandler(&b, nil)).Info("", "k", s)
-		line = b.String()
-		want = line[strings.Index(line, " k=")+len(" k=") : len(line)-1]
-		if got := string(appendTextValue(nil, s)); got != want {
-			t.Errorf("text %q: got %s, want %s", s, got, want)
-		}
+		checkEscapedAsSlog(t, s)
+	}
+}
+
+// FuzzChangeRecordEscaping holds scstd's own encoding of a record's
+// values to slog's JSON and text handlers for any string.
+func FuzzChangeRecordEscaping(f *testing.F) {
+	for _, s := range []string{"", "disk1", "a b", "x\"y", "\xc3", "\u2028", "k=v", "\U0001F600"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkEscapedAsSlog)
+}
+
+// checkEscapedAsSlog compares appendJSONString and appendTextValue of s
+// with what slog's handlers write for it.
+func checkEscapedAsSlog(t *testing.T, s string) {
+	var b bytes.Buffer
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("", "k", s)
+	line := b.String()
+	i := strings.Index(line, `"k":"`)
+	want := line[i+len(`"k":"`) : len(line)-len("\"}\n")]
+	if got := string(appendJSONString(nil, s)); got != want {
+		t.Errorf("JSON %q: got %s, want %s", s, got, want)
+	}
+	b.Reset()
+	slog.New(slog.NewTextHandler(&b, nil)).Info("", "k", s)
+	line = b.String()
+	want = line[strings.Index(line, " k=")+len(" k=") : len(line)-1]
+	if got := string(appendTextValue(nil, s)); got != want {
+		t.Errorf("text %q: got %s, want %s", s, got, want)
 	}
 }
