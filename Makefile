@@ -123,10 +123,12 @@ unit:
 	$(GO) test -race -timeout $(UNIT_TIMEOUT) $$($(GO) list ./... | grep -v '/test/e2e')
 
 # e2e builds the daemon once and drives it with libiscsi and qemu; no -race
-# (iscsi-test-cu alone sends several hundred thousand commands).
+# (iscsi-test-cu alone sends several hundred thousand commands). -count=1:
+# the daemon they run is a binary (and, in the VM, a build from source) that
+# go test's cache does not key on, so a cached pass could hide a change.
 e2e: build deb
 	SCSTD_BIN=$(CURDIR)/$(BIN) SCSTD_DEB=$$(ls -t $(CURDIR)/bin/scstd_$(VERSION)_*.deb | head -n1) \
-		$(GO) test -timeout $(E2E_TIMEOUT) -v $(E2E_PKG)
+		$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v $(E2E_PKG)
 
 # vm-kernel fetches Debian's kernel package into .state/vm (not committed)
 # and extracts the guest kernel and modules the dev_disk tests boot.
@@ -143,7 +145,7 @@ test-vm: deps vm-kernel
 	$(GO) vet -tags vm ./test/e2e
 	@sc=$$(command -v staticcheck || { test -x $(GOBIN_DIR)/staticcheck && echo $(GOBIN_DIR)/staticcheck; } || true); \
 	if [ -n "$$sc" ]; then "$$sc" -tags vm ./test/e2e; fi
-	SCSTD_VM_KERNEL=$(VM_KERNEL) $(GO) test -tags vm -timeout $(VM_TIMEOUT) -v -run 'TestDevDisk' ./test/e2e
+	SCSTD_VM_KERNEL=$(VM_KERNEL) $(GO) test -count=1 -tags vm -timeout $(VM_TIMEOUT) -v -run 'TestDevDisk' ./test/e2e
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
