@@ -11,8 +11,10 @@ import (
 // latency histogram per class and the commands in flight. The transport
 // records each command once, when it completes; `scstd status` and the
 // Prometheus collector read them. Recording takes no lock and allocates
-// nothing: every counter is an atomic, and the histogram's buckets are
-// fixed.
+// nothing after the first command: every counter is an atomic, and the
+// histogram's buckets are fixed. The failure counters and histograms
+// (ioDetail, 600 bytes) are made by the first command recorded: most
+// LUNs of a large configuration never see one.
 
 // CommandClass sorts commands for the counters and latency histograms:
 // those that read blocks, those that write blocks, and the rest.
@@ -111,8 +113,25 @@ type IOStats struct {
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 	inFlight     atomic.Int64
-	errors       [numErrorSlots]atomic.Uint64
-	latency      [NumClasses]histogram
+	detail       atomic.Pointer[ioDetail] // nil until the first Record
+}
+
+// ioDetail is the part of IOStats that the first command recorded makes.
+type ioDetail struct {
+	errors  [numErrorSlots]atomic.Uint64
+	latency [NumClasses]histogram
+}
+
+// details returns s's ioDetail, made if it is not yet.
+func (s *IOStats) details() *ioDetail {
+	if d := s.detail.Load(); d != nil {
+		return d
+	}
+	d := new(ioDetail)
+	if s.detail.CompareAndSwap(nil, d) {
+		return d
+	}
+	return s.detail.Load()
 }
 
 // Start counts a command that begins to execute (the queue depth); Done
@@ -132,7 +151,8 @@ func (s *IOStats) Record(class CommandClass, st Status, sense []byte, in, out ui
 	if class >= NumClasses {
 		class = ClassOther
 	}
-	s.latency[class].observe(d)
+	det := s.details()
+	det.latency[class].observe(d)
 	if in > 0 {
 		s.bytesRead.Add(in)
 	}
@@ -140,7 +160,7 @@ func (s *IOStats) Record(class CommandClass, st Status, sense []byte, in, out ui
 		s.bytesWritten.Add(out)
 	}
 	if st != Good && st != ConditionMet {
-		s.errors[errorSlot(st, sense)].Add(1)
+		det.errors[errorSlot(st, sense)].Add(1)
 	}
 }
 
@@ -305,19 +325,23 @@ func (s *IOStats) Counters() IOCounters {
 	c.ReadBytes = s.bytesRead.Load()
 	c.WrittenBytes = s.bytesWritten.Load()
 	c.QueueDepth = max(s.inFlight.Load(), 0)
-	for i := range s.latency {
+	det := s.detail.Load()
+	if det == nil {
+		return c
+	}
+	for i := range det.latency {
 		h := &c.Histograms[i]
 		for b := range h.Counts {
-			h.Counts[b] = s.latency[i].counts[b].Load()
+			h.Counts[b] = det.latency[i].counts[b].Load()
 		}
-		h.Sum = time.Duration(s.latency[i].sum.Load())
+		h.Sum = time.Duration(det.latency[i].sum.Load())
 	}
 	c.Commands = ClassCounts{Read: c.Histograms[ClassRead].Count(), Write: c.Histograms[ClassWrite].Count(),
 		Other: c.Histograms[ClassOther].Count()}
 	c.Latency = LatencySummaries{Read: c.Histograms[ClassRead].summary(), Write: c.Histograms[ClassWrite].summary(),
 		Other: c.Histograms[ClassOther].summary()}
-	for i := range s.errors {
-		if n := s.errors[i].Load(); n > 0 {
+	for i := range det.errors {
+		if n := det.errors[i].Load(); n > 0 {
 			st, key := slotError(i)
 			c.Errors = append(c.Errors, ErrorCount{Status: st, SenseKey: key, Count: n})
 		}

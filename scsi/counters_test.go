@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestClassOf(t *testing.T) {
@@ -150,6 +151,26 @@ func TestIOStatsRecordAllocs(t *testing.T) {
 		s.Done(ClassWrite, CheckCondition, sense, 0, 4096, time.Millisecond)
 	}); n != 0 {
 		t.Errorf("%v allocations per command", n)
+	}
+}
+
+// TestIOStatsSmallUntilUsed holds a LUN's counters to a few words until
+// its first command: a 10,000-LUN configuration makes 10,000 of them, and
+// most never count a command.
+func TestIOStatsSmallUntilUsed(t *testing.T) {
+	var s IOStats
+	if n := unsafe.Sizeof(s); n > 64 {
+		t.Errorf("IOStats is %d bytes, want at most 64", n)
+	}
+	if c := s.Counters(); c.Commands.Total() != 0 || c.Errors != nil || c.Latency != (LatencySummaries{}) {
+		t.Errorf("unused counters: %+v", c)
+	}
+	if s.detail.Load() != nil {
+		t.Error("reading the counters made their detail")
+	}
+	s.Record(ClassRead, Good, nil, 512, 0, time.Millisecond)
+	if c := s.Counters(); c.Commands.Read != 1 || c.Latency.Read.MeanSeconds != 0.001 {
+		t.Errorf("after one read: %+v", c)
 	}
 }
 
