@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,7 +106,7 @@ func cmdRun(o *options, fs *flag.FlagSet) (int, error) {
 	defer os.Remove(o.adminSocket)
 	log.Info("scstd running", "version", version, "config", o.config, "admin_socket", o.adminSocket,
 		"generation", first.Generation, "watch", o.watch, "log_level", levelName(level.Level()))
-	go releaseMemory()
+	go d.settle(d.reserve)
 
 	var changes <-chan struct{}
 	if o.watch {
@@ -177,6 +178,12 @@ type daemonState struct {
 	// reload or the last applied one and its Plan and Detail are not
 	// rendered yet (see render).
 	unrendered *reconcile.Plan
+	// packed is the plan of the start, rendered and compressed, once
+	// settle has packed it (while the start is shown, as unrendered).
+	packed *packedPlan
+	// reserve is the memory the start keeps resident for the first
+	// reload (reserveFor).
+	reserve int
 }
 
 // renderLater records p as the plan of the reply just recorded, rendered
@@ -190,12 +197,20 @@ func (d *daemonState) renderLater(p reconcile.Plan) {
 // render fills in the Plan and Detail of the recorded start, if they are
 // not yet. Called with d.mu held.
 func (d *daemonState) render() {
-	p := d.unrendered
-	if p == nil {
+	var text string
+	var detail json.RawMessage
+	switch {
+	case d.unrendered != nil:
+		text, detail = d.unrendered.String(), marshalDetail(*d.unrendered)
+	case d.packed != nil:
+		var err error
+		if text, detail, err = d.packed.unpack(); err != nil {
+			text, detail = "(the plan of the start could not be read back: "+err.Error()+")\n", nil
+		}
+	default:
 		return
 	}
-	d.unrendered = nil
-	text, detail := p.String(), marshalDetail(*p)
+	d.unrendered, d.packed = nil, nil
 	if d.last.Trigger == triggerStart && d.last.Plan == "" {
 		d.last.Plan, d.last.Detail = text, detail
 	}
@@ -325,6 +340,7 @@ func (d *daemonState) reload(ctx context.Context, trigger string, force bool) (r
 		// 21,000 changes as text and JSON that may never be asked for.
 		// The admin API renders them when it first shows the start.
 		defer d.renderLater(res.Plan)
+		d.reserve = reserveFor(ld.cfg)
 	} else {
 		reply.Plan = res.Plan.String()
 		reply.Detail = marshalDetail(res.Plan)
@@ -424,7 +440,7 @@ func (d *daemonState) record(reply admin.ReloadReply, applied bool) admin.Reload
 	}
 	d.last = reply
 	if d.last.Trigger != triggerStart && (d.lastApplied == nil || d.lastApplied.Trigger != triggerStart) {
-		d.unrendered = nil // the start is no longer shown
+		d.unrendered, d.packed = nil, nil // the start is no longer shown
 	}
 	return reply
 }
@@ -519,9 +535,10 @@ func (d *daemonState) CloseSession(target, initiator string) (int, error) {
 // of every large reload, marking the whole running state while the reload
 // waits for CPU. So a reload runs with the collector's target raised to
 // reloadGC percent (unless GOGC asks for more, or for none), and the collection
-// comes after it, off the reload's time. After the start, releaseMemory
-// runs one and gives the start's garbage back to the system, so that the
-// idle daemon's RSS is what it holds. After a later reload,
+// comes after it, off the reload's time. After the start, settle runs one
+// and gives the start's garbage back to the system but for a reserve the
+// size of a reload (settle.go), so that the idle daemon's RSS is what it
+// holds and what its next reload needs. After a later reload,
 // collectAfterReload runs one but keeps the pages: giving them back after
 // each made the next reload fault them in again (340-440 ms of CPU for
 // 10,000 LUNs, against 70-170 ms).
@@ -536,10 +553,6 @@ func raiseGC() (restore func()) {
 	}
 	return func() { debug.SetGCPercent(prev) }
 }
-
-// releaseMemory collects the garbage of a reload and returns it to the
-// system.
-func releaseMemory() { debug.FreeOSMemory() }
 
 // collectAfterReload collects the garbage of a reload other than the
 // start's once its reply is out, and before the next reload starts,
