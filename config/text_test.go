@@ -56,3 +56,38 @@ func TestNotText(t *testing.T) {
 		t.Errorf("checkText on text: %v", d)
 	}
 }
+
+// FuzzPlainText holds checkText's fast path to its rune by rune check:
+// what plainText passes, textDiagnostic passes too.
+func FuzzPlainText(f *testing.F) {
+	for b := range 256 {
+		f.Add([]byte{'a', byte(b), '\n'})
+	}
+	f.Add([]byte("# Zürich Ω\r\niscsi {\r\n\tenabled = true\r\n}\r\n"))
+	f.Add([]byte("iscsi {\n  enabled = true\n}\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if plainText(src) && textDiagnostic("f.hcl", src) != nil {
+			t.Errorf("plainText passes %q, which is not text: %v", src, textDiagnostic("f.hcl", src))
+		}
+	})
+}
+
+// TestPlainText: plain ASCII text with tabs and CRLF takes the fast path;
+// a control character, DEL or any byte above ASCII does not.
+func TestPlainText(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{"iscsi {\r\n\tenabled = true\r\n}\r\n", true},
+		{"", true},
+		{"# caf\xc3\xa9\n", false},
+		{"a\x7f", false},
+		{"a\x00", false},
+		{"a\x1b", false},
+	} {
+		if got := plainText([]byte(tt.src)); got != tt.want {
+			t.Errorf("plainText(%q) = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+}
