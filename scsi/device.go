@@ -83,9 +83,11 @@ type devState struct {
 	// (see Device.lose): the state keeps pass, so that the disk is
 	// closed through the state's Drain like any storage, but serves no
 	// more commands.
-	lost    atomic.Pointer[error]
-	refs    atomic.Int64
-	idle    chan struct{} // closed when drained; nil without storage
+	lost atomic.Pointer[error]
+	refs atomic.Int64
+	// idle is closed when drained; retire makes it, before the state
+	// can drain (most states are never retired: 96 bytes a device).
+	idle    chan struct{}
 	drained atomic.Bool
 }
 
@@ -93,11 +95,7 @@ type devState struct {
 const stateRetired = 1 << 62
 
 func newState(b vdisk.Backend, p Passthrough, offline error) *devState {
-	st := &devState{backend: b, pass: p, offline: offline}
-	if st.serves() {
-		st.idle = make(chan struct{})
-	}
-	return st
+	return &devState{backend: b, pass: p, offline: offline}
 }
 
 // serves reports whether the state holds storage (it may have been lost
@@ -145,6 +143,9 @@ func (st *devState) retire() Drain {
 	if !st.serves() {
 		return Drain{}
 	}
+	// Made before the retired bit is set: the release that drains the
+	// state sees the bit, and so the channel.
+	st.idle = make(chan struct{})
 	if st.refs.Add(stateRetired) == stateRetired {
 		st.drain()
 	}

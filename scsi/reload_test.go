@@ -239,3 +239,23 @@ func raceSwaps(d *Device, cmd Command, swap func()) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestStateChannelMadeOnRetire: a device serving from storage holds no
+// drain channel until the storage is retired (10,000 devices held
+// 10,000 channels that only a reload replacing their storage uses);
+// retired without commands, the drain is done at once.
+func TestStateChannelMadeOnRetire(t *testing.T) {
+	d := NewDevice(DeviceConfig{Name: "d"}, newMem(64*512))
+	if st := d.state.Load(); st.idle != nil {
+		t.Error("a serving state made its drain channel before it was retired")
+	}
+	dr := d.SetOffline(nil)
+	if dr.Done == nil {
+		t.Fatal("a retired state gave no drain channel")
+	}
+	select {
+	case <-dr.Done:
+	default:
+		t.Error("a state retired without commands is not drained")
+	}
+}
