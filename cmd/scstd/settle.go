@@ -30,7 +30,7 @@ import (
 // LUNs, 770 bytes a block), as much as the RSS goal of 4 KiB per LUN
 // leaves room for; maxReserve bounds it.
 const (
-	reloadBytesPerBlock = 600
+	reloadBytesPerBlock = 700
 	maxReserve          = 64 << 20
 )
 
