@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,37 +307,69 @@ func (tgt *Target) Restart() {
 // outcome of the reload that applied it (the SIGHUP's, or the file
 // watch's when it came first) as the admin API reports it. A rejected reload is
 // returned, not failed: tests of rejection inspect it.
+//
+// When the file changed and the daemon watches it, Reconfigure returns only
+// once the watch's reload has run too: a test that changes the world after
+// a rejected reload (frees the address it was refused for) must not have
+// the watch's late reload of the same file apply it behind its back, nor
+// take that reload's outcome for the next Reconfigure's.
 func (tgt *Target) Reconfigure(config string) admin.ReloadReply {
 	tgt.t.Helper()
 	tgt.template = config
 	before := tgt.lastReload()
-	tgt.writeConfig()
-	return tgt.reloadAfter(before)
+	changed := tgt.writeConfig()
+	return tgt.reloadAfter(before, changed && tgt.watching())
 }
 
 // Reload sends SIGHUP and waits until the daemon reports a reload newer than
 // the one it reported before the signal; it returns that reload's outcome.
 func (tgt *Target) Reload() admin.ReloadReply {
 	tgt.t.Helper()
-	return tgt.reloadAfter(tgt.lastReload())
+	return tgt.reloadAfter(tgt.lastReload(), false)
 }
 
-func (tgt *Target) reloadAfter(before admin.ReloadReply) admin.ReloadReply {
+// watchMiss bounds Reconfigure's wait for the watch's reload once the
+// SIGHUP's is reported: the admin API reports only the last reload, and a
+// watch reload that ran between two polls, before the SIGHUP's, is not
+// seen.
+const watchMiss = 3 * time.Second
+
+// watching reports whether the daemon runs with its configuration watch.
+func (tgt *Target) watching() bool { return !slices.Contains(tgt.runFlags, "-watch=false") }
+
+func (tgt *Target) reloadAfter(before admin.ReloadReply, waitWatch bool) admin.ReloadReply {
 	tgt.t.Helper()
 	tgt.Signal(syscall.SIGHUP)
 	deadline := time.Now().Add(ReloadTimeout)
+	var (
+		outcome       admin.ReloadReply
+		seen          = before.Time
+		sighup, watch bool
+		answered      time.Time // when the first reload after before was seen
+	)
 	for {
 		now := tgt.lastReload()
-		// The config file watch may reload too; either way the newest
-		// outcome is the one for the file as now written. When the
-		// watch (20 ms after the rename) applied the file before the
-		// SIGHUP's reload ran, that reload changed nothing and names
-		// the one that applied it: that one is the outcome.
-		if now.Time.After(before.Time) {
+		if now.Time.After(seen) {
+			seen = now.Time
+			triggers := strings.Split(now.Trigger, "+")
+			sighup = sighup || slices.Contains(triggers, "sighup")
+			watch = watch || slices.Contains(triggers, "watch")
+			// The config file watch may reload too; either way the
+			// newest outcome is the one for the file as now written.
+			// When the watch (20 ms after the rename) applied the file
+			// before the SIGHUP's reload ran, that reload changed
+			// nothing and names the one that applied it: that one is
+			// the outcome.
+			outcome = now
 			if a := now.AlreadyApplied; now.OK && now.Changes == 0 && a != nil && a.Time.After(before.Time) {
-				return *a
+				outcome = *a
 			}
-			return now
+			if answered.IsZero() {
+				answered = time.Now()
+			}
+		}
+		if !answered.IsZero() && (sighup && (watch || !waitWatch) || time.Since(answered) > watchMiss) {
+			return outcome
 		}
 		if time.Now().After(deadline) {
 			tgt.t.Fatalf("testtarget: no reload reported within %v after SIGHUP (last: %+v)", ReloadTimeout, now)
@@ -485,8 +518,9 @@ func FreePort() (int, error) {
 // atomically (write a temporary file, rename over), as an editor would; the
 // temporary name does not end in .hcl so a directory watch never loads it.
 // A template that sets no state_dir gets the scratch directory's "state"
-// (StateDir), so that no test writes to /var/lib/scstd.
-func (tgt *Target) writeConfig() {
+// (StateDir), so that no test writes to /var/lib/scstd. It reports whether
+// the file's content changed.
+func (tgt *Target) writeConfig() (changed bool) {
 	tgt.t.Helper()
 	text, err := Render(tgt.template, tgt.params)
 	if err != nil {
@@ -495,6 +529,8 @@ func (tgt *Target) writeConfig() {
 	if !strings.Contains(text, "state_dir") {
 		text += fmt.Sprintf("\nstate_dir = %q\n", tgt.StateDir())
 	}
+	old, err := os.ReadFile(tgt.config)
+	changed = err != nil || string(old) != text
 	tmp := tgt.config + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		tgt.t.Fatalf("testtarget: %v", err)
@@ -502,6 +538,7 @@ func (tgt *Target) writeConfig() {
 	if err := os.Rename(tmp, tgt.config); err != nil {
 		tgt.t.Fatalf("testtarget: %v", err)
 	}
+	return changed
 }
 
 // Render executes the configuration template config with p. Missing keys

@@ -103,6 +103,13 @@ func TestReconfigureReloadsTheNewFile(t *testing.T) {
 	if !r.OK || r.ConfigHash != hashOf(text) {
 		t.Errorf("reload reply %+v, want OK with the hash of the new file %s", r, hashOf(text))
 	}
+	// Both the SIGHUP's and the watch's reloads ran before Reconfigure
+	// returned: nothing reloads behind the test's back afterwards.
+	settled := tgt.lastReload()
+	time.Sleep(150 * time.Millisecond)
+	if late := tgt.lastReload(); !late.Time.Equal(settled.Time) {
+		t.Errorf("a %q reload ran after Reconfigure returned", late.Trigger)
+	}
 	if again := tgt.Reload(); !again.Time.After(r.Time) {
 		t.Errorf("Reload() returned %v, not newer than %v", again.Time, r.Time)
 	}
@@ -266,7 +273,7 @@ func fakeDaemon(args []string) int {
 		return 2
 	}
 	h := &fakeHandler{path: config}
-	if r := h.Reload(context.Background(), false); !r.OK {
+	if r := h.reload("start"); !r.OK {
 		fmt.Fprintln(os.Stderr, "fake scstd:", r.Error)
 		return 1
 	}
@@ -298,11 +305,12 @@ func fakeDaemon(args []string) int {
 		return 1
 	}
 	go admin.NewServer(h).Serve(adminLn)
+	go h.watch()
 	fmt.Fprintln(os.Stderr, "fake scstd: listening on", ln.Addr())
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			h.Reload(context.Background(), false)
+			h.reload("sighup")
 		case syscall.SIGUSR1:
 			return 3
 		default:
@@ -320,16 +328,34 @@ type fakeHandler struct {
 	last admin.ReloadReply
 }
 
-func (h *fakeHandler) Reload(context.Context, bool) admin.ReloadReply {
+// Reload is `scstd reload`.
+func (h *fakeHandler) Reload(context.Context, bool) admin.ReloadReply { return h.reload("admin") }
+
+// reload reloads the file for trigger, as the daemon's reloader does.
+func (h *fakeHandler) reload(trigger string) admin.ReloadReply {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	text, err := os.ReadFile(h.path)
 	if err != nil {
-		h.last = admin.ReloadReply{Error: err.Error(), Generation: h.last.Generation, Time: time.Now()}
+		h.last = admin.ReloadReply{Error: err.Error(), Generation: h.last.Generation, Time: time.Now(), Trigger: trigger}
 		return h.last
 	}
-	h.last = admin.ReloadReply{OK: true, Generation: h.last.Generation + 1, ConfigHash: hashOf(text), Time: time.Now()}
+	h.last = admin.ReloadReply{OK: true, Generation: h.last.Generation + 1, ConfigHash: hashOf(text), Time: time.Now(), Trigger: trigger}
 	return h.last
+}
+
+// watch reloads the file when its content changes, as the daemon's
+// configuration watch does (by polling: the fake has no fsnotify).
+func (h *fakeHandler) watch() {
+	last := h.LastReload().ConfigHash
+	for range time.Tick(20 * time.Millisecond) {
+		text, err := os.ReadFile(h.path)
+		if err != nil || hashOf(text) == last {
+			continue
+		}
+		last = hashOf(text)
+		h.reload("watch")
+	}
 }
 
 func (h *fakeHandler) LastReload() admin.ReloadReply {
