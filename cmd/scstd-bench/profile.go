@@ -163,10 +163,6 @@ func profileOne(ctx context.Context, set *settings, work, out string, pc profile
 		return "", err
 	}
 	sys := pick(f, n)
-	if err := fill(ctx, set, sys, pc); err != nil {
-		d.stop(15 * time.Second)
-		return "", err
-	}
 	count, err := calibrate(ctx, sys.URL(), pc.IO, set.seconds)
 	if err != nil {
 		d.stop(15 * time.Second)
@@ -205,12 +201,6 @@ func profileOne(ctx context.Context, set *settings, work, out string, pc profile
 		return "", err
 	}
 	sys = pick(f, n)
-	// The CPU profile covers the daemon's life: it holds the fill's
-	// writes too (pprof's write path, beside the reads' Data-In).
-	if err := fill(ctx, set, sys, pc); err != nil {
-		d.stop(15 * time.Second)
-		return "", err
-	}
 	r, err := measure(ctx, d.PID(), sys.URL(), pc.IO, count)
 	d.stop(15 * time.Second)
 	if err != nil {
@@ -344,20 +334,6 @@ func underTool(ctx context.Context, pid int, url string, c ioCase, count int, ar
 		err = fmt.Errorf("%s: %s\n%s", argv[0], t.cmd.ProcessState, t.Tail())
 	}
 	return r, err
-}
-
-// fill writes the whole fileio LUN before a profile of its large reads,
-// so that they read data, as in the benchmark's rounds after its first
-// 1 MiB writes: the backing file starts sparse, and reads of holes cost
-// what nullio's do. Reads of 64 KiB or more (vdisk.LendMin) are lent
-// from the file's pages, or from zero pages where it has holes.
-func fill(ctx context.Context, set *settings, sys *system, pc profileCase) error {
-	if pc.LUN != 0 || pc.IO.Write || pc.IO.Size < 64<<10 {
-		return nil
-	}
-	w := ioCase{Name: "fill", Size: 1 << 20, Depth: 8, Write: true}
-	_, _, err := qemuBench(ctx, sys.URL(), w, set.sizeMiB)
-	return err
 }
 
 // pprofTotal is a profile's total for index (pprof's "of N total").

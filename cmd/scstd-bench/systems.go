@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -158,7 +159,7 @@ func startScstdEnv(set *settings, v variant, dir string, env []string) (*instanc
 	}
 	portal := fmt.Sprintf("127.0.0.1:%d", port)
 	img := filepath.Join(dir, "disk0.img")
-	if err := truncate(img, int64(set.sizeMiB)<<20); err != nil {
+	if err := disk(img, int64(set.sizeMiB)<<20); err != nil {
 		return nil, err
 	}
 	extra, metricsAddr := v.HCL, ""
@@ -217,7 +218,7 @@ func startTgtd(ctx context.Context, set *settings, dir string) (*instance, error
 	}
 	portal := fmt.Sprintf("127.0.0.1:%d", port)
 	img := filepath.Join(dir, "tgtd.img")
-	if err := truncate(img, int64(set.sizeMiB)<<20); err != nil {
+	if err := disk(img, int64(set.sizeMiB)<<20); err != nil {
 		return nil, err
 	}
 	// tgtd's control port names an abstract socket, not a TCP port, and
@@ -296,17 +297,47 @@ func startTgtd(ctx context.Context, set *settings, dir string) (*instance, error
 	return in, nil
 }
 
-// truncate makes path a sparse file of size bytes.
-func truncate(path string, size int64) error {
+// disk makes path a file of size bytes written all through, as a disk
+// in use is: reads then copy the file's own pages, as they would on a
+// real LUN, rather than the zero page a hole reads as (nullio's cost),
+// and reads of 64 KiB or more are lent from the file (vdisk.LendMin).
+// tgtd's disk and scstd's are made alike. A file already written all
+// through (by an earlier round) is kept as it is.
+func disk(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	if err := f.Truncate(size); err != nil {
+	if err := writeAllThrough(f, size); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+// writeAllThrough sizes f to size bytes and writes all of it, unless the
+// file system already holds a block for every byte.
+func writeAllThrough(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Blocks*512 >= size {
+		return nil
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i*7 + 1)
+	}
+	for off := int64(0); off < size; off += int64(len(chunk)) {
+		if _, err := f.WriteAt(chunk[:min(int64(len(chunk)), size-off)], off); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func keys[V any](m map[string]V) []string {
