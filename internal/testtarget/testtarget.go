@@ -334,6 +334,11 @@ func (tgt *Target) Reload() admin.ReloadReply {
 // seen.
 const watchMiss = 3 * time.Second
 
+// hasTrigger reports whether r was (also) started by trigger.
+func hasTrigger(r admin.ReloadReply, trigger string) bool {
+	return slices.Contains(strings.Split(r.Trigger, "+"), trigger)
+}
+
 // watching reports whether the daemon runs with its configuration watch.
 func (tgt *Target) watching() bool { return !slices.Contains(tgt.runFlags, "-watch=false") }
 
@@ -351,9 +356,14 @@ func (tgt *Target) reloadAfter(before admin.ReloadReply, waitWatch bool) admin.R
 		now := tgt.lastReload()
 		if now.Time.After(seen) {
 			seen = now.Time
-			triggers := strings.Split(now.Trigger, "+")
-			sighup = sighup || slices.Contains(triggers, "sighup")
-			watch = watch || slices.Contains(triggers, "watch")
+			sighup = sighup || hasTrigger(now, "sighup")
+			watch = watch || hasTrigger(now, "watch")
+			// A reload that found the file already applied names the
+			// one that applied it, which the polls may have missed.
+			if a := now.AlreadyApplied; a != nil && a.Time.After(before.Time) {
+				sighup = sighup || hasTrigger(*a, "sighup")
+				watch = watch || hasTrigger(*a, "watch")
+			}
 			// The config file watch may reload too; either way the
 			// newest outcome is the one for the file as now written.
 			// When the watch (20 ms after the rename) applied the file
