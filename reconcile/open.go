@@ -45,16 +45,22 @@ type opened struct {
 }
 
 // Open opens the storage s describes and reads its file's identity,
-// within the time limit, ctx, and until the engine closes.
+// within the time limit, ctx, and until the engine closes. Storage that
+// names no file or disk waits for nothing and is opened on the caller's
+// goroutine.
 func (o *opener) Open(ctx context.Context, s spec) opened {
-	r, ok := bounded(o, ctx, s.where(), func() opened {
+	open := func() opened {
 		b, err := o.open(s)
 		r := opened{spec: s, backend: b, err: err}
 		if err == nil && hasFile(s.Handler) {
 			r.fileID = fileID(s.Filename)
 		}
 		return r
-	}, func(r opened) {
+	}
+	if s.where() == "" {
+		return open()
+	}
+	r, ok := bounded(o, ctx, s.where(), open, func(r opened) {
 		if r.backend != nil {
 			r.backend.Close()
 		}
