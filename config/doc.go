@@ -24,6 +24,9 @@
 // it opens with O_NONBLOCK and reads with a limit. The daemon reads once
 // with ReadSources and uses the same bytes for the content hash
 // (Sources.Hash), the empty-file rule (Sources.EmptyFiles) and decoding.
+// LoadSources then refuses, before decoding, a run of more than 1,000
+// digits and a number (a literal, or arithmetic on literals) beyond
+// 10^±1000, which math/big takes seconds to read or print (numbers.go).
 //
 // Each file is parsed by parseFast when it is written in the plain part
 // of HCL that configurations mostly use (blocks; strings without escapes

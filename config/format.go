@@ -12,6 +12,9 @@ func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
 	if d := checkText(filename, src); d != nil {
 		return nil, hcl.Diagnostics{d}
 	}
+	if d := checkDigitRuns(filename, src); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
 	if _, diags := hclwrite.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
 		return nil, diags
 	}

@@ -94,6 +94,8 @@ func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	for _, s := range srcs {
 		if d := checkText(s.Name, s.Bytes); d != nil {
 			diags = append(diags, d)
+		} else if d := checkDigitRuns(s.Name, s.Bytes); d != nil {
+			diags = append(diags, d)
 		}
 	}
 	if diags.HasErrors() {
@@ -108,6 +110,12 @@ func (l *Loader) load(srcs []Source) (*Config, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		// A file that does not parse would make every reference into it
 		// look dangling: report the syntax errors alone.
+		return nil, diags
+	}
+	for _, f := range files {
+		diags = append(diags, checkNumbers(f.Body)...)
+	}
+	if diags.HasErrors() {
 		return nil, diags
 	}
 	dec := newDecoder(l.LookupEnv)
