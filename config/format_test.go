@@ -37,6 +37,11 @@ func TestFormat(t *testing.T) {
 			}
 		})
 	}
+	// hclwrite would lay "(0.0. 0)" out as "(0.0.0)", which does not
+	// parse (FuzzLoad found it): the file is refused, not broken.
+	if out, diags := Format([]byte("A{\nA=(0.0. 0)\n}"), "index.hcl"); !diags.HasErrors() || diags[0].Summary != "Cannot format this file" {
+		t.Errorf("Format of an index on a number: %q, %v", out, diags)
+	}
 	if _, diags := Format([]byte("target {\n"), "broken.hcl"); !diags.HasErrors() {
 		t.Error("Format accepted a syntax error")
 	} else if diags[0].Subject == nil || diags[0].Subject.Filename != "broken.hcl" {
