@@ -246,7 +246,10 @@ func (e *Engine) openAll(ctx context.Context, specs map[string]spec, renamed map
 	var wg sync.WaitGroup
 	for name, s := range specs {
 		if s.where() == "" {
-			out[name] = e.open.Open(ctx, s)
+			o := e.open.Open(ctx, s)
+			mu.Lock()
+			out[name] = o
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
