@@ -238,8 +238,8 @@ func (e *Engine) prepare(ctx context.Context, plan Plan, running Model, started 
 // maps a device's new name to its running name). Storage that names no
 // file or disk (a nullio device, an empty drive) has nothing that can
 // hang: it is opened here, in turn, without the goroutines and the
-// timer a file's open takes (a start of 10,000 nullio devices: 56-63 ms
-// of goroutines against 1-2 ms).
+// timer a file's open takes (the opens of a start of 10,000 nullio
+// devices: 56-63 ms through goroutines, 12-16 ms in turn).
 func (e *Engine) openAll(ctx context.Context, specs map[string]spec, renamed map[string]string) map[string]opened {
 	out := make(map[string]opened, len(specs))
 	var mu sync.Mutex
