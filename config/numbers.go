@@ -129,23 +129,22 @@ type numberCheck struct {
 func (c *numberCheck) number(e hclsyntax.Expression) *big.Float {
 	var v cty.Value
 	switch e := e.(type) {
-	case *hclsyntax.LiteralValueExpr:
-		v = e.Val
 	case *hclsyntax.ParenthesesExpr:
 		return c.number(e.Expression)
-	case *hclsyntax.UnaryOpExpr, *hclsyntax.BinaryOpExpr:
+	case *hclsyntax.LiteralValueExpr, *hclsyntax.UnaryOpExpr, *hclsyntax.BinaryOpExpr:
 		if f, done := c.memo[e]; done {
 			return f
 		}
-		v = c.arithmetic(e)
-		if v == cty.NilVal {
-			c.memo[e] = nil
-			return nil
+		if lit, ok := e.(*hclsyntax.LiteralValueExpr); ok {
+			v = lit.Val
+		} else {
+			v = c.arithmetic(e)
 		}
 	default:
 		return nil
 	}
-	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number { // cty.NilVal is null too
+		c.memo[e] = nil
 		return nil
 	}
 	f := v.AsBigFloat()
@@ -158,9 +157,7 @@ func (c *numberCheck) number(e hclsyntax.Expression) *big.Float {
 		})
 		f = nil
 	}
-	if _, ok := e.(*hclsyntax.LiteralValueExpr); !ok {
-		c.memo[e] = f
-	}
+	c.memo[e] = f
 	return f
 }
 

@@ -75,3 +75,15 @@ func TestNumbersWithinBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbersReportedOnce: an out-of-range number is reported once, at
+// itself, however deep the arithmetic around it.
+func TestNumbersReportedOnce(t *testing.T) {
+	for _, expr := range []string{"-1E2551617", "-(1E2551617)", "((1E2551617) + 1) * 2", "-(1E600 * 1E600) - 1"} {
+		src := "target \"iqn.2026-11.org.example:a\" {\n  rel_tgt_id = " + expr + "\n}\n"
+		_, diags := testLoader().Parse([]byte(src), "scst.hcl")
+		if len(diags) != 1 || diags[0].Summary != "Number out of range" {
+			t.Errorf("%s: %v", expr, diags)
+		}
+	}
+}
